@@ -1,0 +1,55 @@
+// Errors carry a stable `code` and the facts; only the CLI turns them into text and exit codes.
+import { formatProblem, type Problem } from "./validate/problem.ts";
+
+/** Exit codes of the contract: 0 ok, 1 failure, 2 usage, 3 invalid topology, 4 host lacks a feature. */
+export const ExitCode = { ok: 0, failure: 1, usage: 2, invalidTopology: 3, missingFeature: 4 } as const;
+
+/** Base class: every error testbed throws on purpose. */
+export class TestbedError extends Error {
+	readonly exitCode: number = ExitCode.failure;
+	constructor(message: string, readonly code: string, options?: { cause?: unknown }) {
+		super(message, options);
+		this.name = new.target.name;
+	}
+}
+
+/** The topology file has problems; all of them are listed. */
+export class TopologyError extends TestbedError {
+	override readonly exitCode = ExitCode.invalidTopology;
+	constructor(
+		readonly file: string,
+		readonly problems: Problem[],
+		readonly sourceText = "",
+	) {
+		super(problems.map((problem) => formatProblem(file, sourceText, problem)).join("\n"), "INVALID_TOPOLOGY");
+	}
+}
+
+/** Wrong command-line usage. */
+export class UsageError extends TestbedError {
+	override readonly exitCode = ExitCode.usage;
+	constructor(message: string) {
+		super(message, "USAGE");
+	}
+}
+
+/** The host lacks something the lab needs (root, a tool, a kernel feature). */
+export class MissingFeatureError extends TestbedError {
+	override readonly exitCode = ExitCode.missingFeature;
+	constructor(message: string, readonly feature: string, readonly fix?: string) {
+		super(message, "MISSING_FEATURE");
+	}
+}
+
+/** A kernel operation failed while building a lab; the lab was rolled back. */
+export class ApplyError extends TestbedError {
+	constructor(
+		message: string,
+		readonly facts: { command: string; namespace?: string; stderr: string; source?: string; rolledBack: boolean },
+	) {
+		super(message, "APPLY_FAILED");
+	}
+}
+
+/** Lab state problems: exists already, not found, locked, ledger damaged. */
+export class LabStateError extends TestbedError {}

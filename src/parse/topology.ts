@@ -1,0 +1,96 @@
+// The topology file as declared: plain data with the source position of every value.
+import type { Pos } from "../validate/problem.ts";
+
+export interface Located<T> {
+	value: T;
+	pos: Pos;
+}
+
+export const nodeKinds = ["host", "router", "nat", "switch"] as const;
+export type NodeKind = (typeof nodeKinds)[number];
+
+export const natTypes = ["full-cone", "restricted-cone", "port-restricted", "symmetric", "home-router", "carrier", "cgnat", "corporate", "one-to-one", "masquerade"] as const;
+export const natBehaviours = ["endpoint-independent", "address-dependent", "address-and-port-dependent"] as const;
+export type NatBehaviour = (typeof natBehaviours)[number];
+
+export interface TopologyDecl {
+	file: string;
+	name: Located<string>;
+	/** Namespace name prefix; default `<name>-`. */
+	prefix?: Located<string>;
+	description?: string;
+	nodes: NodeDecl[];
+	links: LinkDecl[];
+	/** Checks for `testbed test`, kept as data until that stage reads them. */
+	expect?: unknown;
+}
+
+export interface NodeDecl {
+	name: string;
+	pos: Pos;
+	kind: NodeKind;
+	kindPos: Pos;
+	/** Explicit namespace name, overriding the prefix rule. */
+	netns?: Located<string>;
+	interfaces: InterfaceDecl[];
+	routes: RouteDecl[];
+	nat?: NatDecl;
+}
+
+export interface InterfaceDecl {
+	name: Located<string>;
+	type: "dummy";
+	addresses: Located<string>[];
+	pos: Pos;
+}
+
+export interface RouteDecl {
+	to: Located<string>;
+	via: Located<string>;
+	pos: Pos;
+}
+
+export interface NatDecl {
+	pos: Pos;
+	type?: Located<string>;
+	mapping?: Located<NatBehaviour>;
+	filtering?: Located<NatBehaviour>;
+	hairpin?: Located<boolean>;
+	portPreservation?: Located<boolean>;
+	/** Seconds. */
+	udpTimeout?: Located<number>;
+	outside?: Located<string>;
+}
+
+export interface EndpointDecl {
+	node: string;
+	iface: string;
+	pos: Pos;
+}
+
+export interface ImpairDecl {
+	pos: Pos;
+	/** Milliseconds. */
+	delay?: Located<number>;
+	jitter?: Located<number>;
+	/** Percentages 0..100. */
+	loss?: Located<number>;
+	duplicate?: Located<number>;
+	reorder?: Located<number>;
+	corrupt?: Located<number>;
+	/** Bits per second. */
+	rate?: Located<number>;
+	/** Packets. */
+	limit?: Located<number>;
+}
+
+export interface LinkDecl {
+	pos: Pos;
+	endpoints: [EndpointDecl, EndpointDecl];
+	subnet?: Located<string>;
+	/** One per endpoint; null where the endpoint gets no (or an automatic) address. */
+	addresses?: (Located<string> | null)[];
+	addressesPos?: Pos;
+	impair?: ImpairDecl;
+	mtu?: Located<number>;
+}

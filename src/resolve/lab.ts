@@ -1,0 +1,75 @@
+// The resolved lab: every default applied, every name and address decided. Plan reads only this.
+import type { ImpairDecl, NatDecl, NodeKind } from "../parse/topology.ts";
+import type { InterfaceAddress } from "../validate/addresses.ts";
+import type { Pos } from "../validate/problem.ts";
+import type { NatBehaviourSpec } from "./nat-behaviour.ts";
+
+export interface Lab {
+	name: string;
+	/** Absolute path of the topology file, or "<inline>". */
+	file: string;
+	nodes: LabNode[];
+	links: LabLink[];
+	/** Checks for `testbed test`, as written. */
+	expect?: unknown;
+}
+
+export interface LabNode {
+	name: string;
+	kind: NodeKind;
+	netns: string;
+	/** ip_forward: routers and NATs forward, hosts and switches do not. */
+	forwarding: boolean;
+	interfaces: LabInterface[];
+	routes: LabRoute[];
+	nat?: LabNat;
+	pos: Pos;
+}
+
+export interface LabInterface {
+	name: string;
+	/** veth: one end of a link; dummy: an address holder; bridge: a switch's own device. */
+	type: "veth" | "dummy" | "bridge";
+	addresses: InterfaceAddress[];
+	/** For veth: index into Lab.links and the other end. */
+	link?: number;
+	peer?: { node: string; iface: string };
+	/** For a switch port: the bridge it joins. */
+	master?: string;
+	/** L2 segment (a link, or all links of one switch). */
+	segment?: number;
+	mtu?: number;
+	/** Impairment on this interface's egress. */
+	impair?: ImpairDecl;
+	pos: Pos;
+}
+
+export interface LabRoute {
+	to: string;
+	via: string;
+	dev: string;
+	/** Added by testbed (single-homed host, NAT uplink) rather than declared. */
+	auto: boolean;
+	pos: Pos;
+}
+
+export interface LabNat {
+	outside: string;
+	inside: string[];
+	/** The public address (first address on the outside interface). */
+	publicAddress?: string;
+	behaviour: NatBehaviourSpec;
+	declared?: NatDecl;
+	pos: Pos;
+}
+
+export interface LabLink {
+	endpoints: [{ node: string; iface: string }, { node: string; iface: string }];
+	segment: number;
+	impair?: ImpairDecl;
+	pos: Pos;
+}
+
+export function findNode(lab: Lab, name: string): LabNode | undefined {
+	return lab.nodes.find((node) => node.name === name);
+}

@@ -1,0 +1,63 @@
+// What a declared NAT means in RFC 4787 terms: classic names and device presets map onto mapping × filtering.
+import type { NatBehaviour, NatDecl } from "../parse/topology.ts";
+
+export interface NatBehaviourSpec {
+	/** The name the user wrote, or the pair spelled out. */
+	label: string;
+	mapping: NatBehaviour;
+	filtering: NatBehaviour;
+	hairpin: boolean;
+	portPreservation: boolean;
+	/** Seconds an idle UDP mapping lives. */
+	udpTimeout: number;
+	/** Static 1:1 address translation (no port mapping at all). */
+	oneToOne: boolean;
+}
+
+const EIM = "endpoint-independent";
+const ADM = "address-dependent";
+const APDM = "address-and-port-dependent";
+
+/** Classic names and device presets. */
+export const natPresets: Record<string, { mapping: NatBehaviour; filtering: NatBehaviour; hairpin: boolean; meaning: string }> = {
+	"full-cone": { mapping: EIM, filtering: EIM, hairpin: true, meaning: "EIM + EIF: once mapped, anyone may send in" },
+	"restricted-cone": { mapping: EIM, filtering: ADM, hairpin: true, meaning: "EIM + ADF: only addresses the inside host sent to" },
+	"port-restricted": { mapping: EIM, filtering: APDM, hairpin: true, meaning: "EIM + APDF: only the exact address:port sent to" },
+	symmetric: { mapping: APDM, filtering: APDM, hairpin: false, meaning: "APDM + APDF: a new public port per destination" },
+	"home-router": { mapping: EIM, filtering: APDM, hairpin: true, meaning: "EIM + APDF, hairpinning: a typical home router" },
+	carrier: { mapping: EIM, filtering: APDM, hairpin: false, meaning: "EIM + APDF shared by many homes, no hairpin (CGNAT)" },
+	cgnat: { mapping: EIM, filtering: APDM, hairpin: false, meaning: "same as carrier" },
+	corporate: { mapping: APDM, filtering: APDM, hairpin: false, meaning: "APDM + APDF: corporate or cloud NAT" },
+	"one-to-one": { mapping: EIM, filtering: EIM, hairpin: false, meaning: "static 1:1 address translation" },
+};
+
+/** Default when a nat node declares nothing: what Linux masquerade gives. */
+export const defaultNatType = "port-restricted";
+
+/** Decide the behaviour; returns the disagreements between `type` and the explicit pair. */
+export function natBehaviour(decl: NatDecl | undefined): { spec: NatBehaviourSpec; conflicts: string[] } {
+	const type = decl?.type?.value ?? (decl?.mapping || decl?.filtering ? undefined : defaultNatType);
+	const preset = type ? natPresets[type] : undefined;
+	const conflicts: string[] = [];
+	if (preset && decl?.mapping && decl.mapping.value !== preset.mapping) conflicts.push(`type ${type} has mapping ${preset.mapping}, not ${decl.mapping.value}`);
+	if (preset && decl?.filtering && decl.filtering.value !== preset.filtering) conflicts.push(`type ${type} has filtering ${preset.filtering}, not ${decl.filtering.value}`);
+	if (type === "one-to-one" && decl?.hairpin?.value) conflicts.push("a one-to-one NAT has no hairpin setting");
+	const mapping = decl?.mapping?.value ?? preset?.mapping ?? EIM;
+	const filtering = decl?.filtering?.value ?? preset?.filtering ?? APDM;
+	return {
+		spec: {
+			label: type ?? `${short(mapping)}M+${short(filtering)}F`,
+			mapping,
+			filtering,
+			hairpin: decl?.hairpin?.value ?? preset?.hairpin ?? true,
+			portPreservation: decl?.portPreservation?.value ?? mapping !== APDM,
+			udpTimeout: decl?.udpTimeout?.value ?? 120,
+			oneToOne: type === "one-to-one",
+		},
+		conflicts,
+	};
+}
+
+export function short(behaviour: NatBehaviour): string {
+	return behaviour === EIM ? "EI" : behaviour === ADM ? "AD" : "APD";
+}

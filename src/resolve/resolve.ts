@@ -1,0 +1,304 @@
+// Resolve a declared topology into a Lab: namespaces, L2 segments, addresses, routes, NAT sides.
+// Problems that need the whole picture (unknown nodes, address clashes, routes) are found here.
+import { resolve as resolvePath } from "node:path";
+import type { LinkDecl, NodeDecl, TopologyDecl } from "../parse/topology.ts";
+import { contains, hostAddresses, interfaceAddress, isCidr, isReserved, overlaps, type InterfaceAddress } from "../validate/addresses.ts";
+import type { Pos, Problem } from "../validate/problem.ts";
+import { maxNamespaceLength } from "../validate/read.ts";
+import { closest } from "../validate/units.ts";
+import type { Lab, LabInterface, LabLink, LabNode, LabRoute } from "./lab.ts";
+import { natBehaviour } from "./nat-behaviour.ts";
+
+interface Segment {
+	id: number;
+	links: number[];
+	subnet?: { cidr: string; pos: Pos };
+	/** Non-switch interfaces on the segment. */
+	members: { node: LabNode; iface: LabInterface }[];
+}
+
+export function resolveTopology(decl: TopologyDecl, problems: Problem[]): Lab {
+	const problem = (code: Problem["code"], pos: Pos, message: string, fix?: string) => problems.push({ code, pos, message, fix });
+	const prefix = decl.prefix?.value ?? `${decl.name.value}-`;
+	const nodes = new Map<string, LabNode>();
+	const namespaces = new Map<string, string>();
+
+	for (const node of decl.nodes) {
+		if (nodes.has(node.name)) {
+			problem("DUPLICATE_NODE", node.pos, `node "${node.name}" is declared twice`, "rename or remove one of them");
+			continue;
+		}
+		const netns = node.netns?.value ?? `${prefix}${node.name}`;
+		const netnsPos = node.netns?.pos ?? node.pos;
+		if (netns.length > maxNamespaceLength)
+			problem("NAMESPACE_TOO_LONG", node.netns ? netnsPos : decl.name.pos, `namespace name "${netns}" is ${netns.length} characters; the limit is ${maxNamespaceLength}`, node.netns ? "use a shorter `netns:`" : "use a shorter lab name or `prefix:`");
+		else if (namespaces.has(netns))
+			problem("DUPLICATE_NAMESPACE", netnsPos, `nodes "${namespaces.get(netns)}" and "${node.name}" both use namespace "${netns}"`, "give one of them another `netns:`");
+		namespaces.set(netns, node.name);
+		if (node.kind === "switch" && node.name.length > 15)
+			problem("BAD_NODE_NAME", node.pos, `switch name "${node.name}" is longer than 15 characters; it names the bridge device`, "use a shorter switch name");
+		nodes.set(node.name, {
+			name: node.name,
+			kind: node.kind,
+			netns,
+			forwarding: node.kind === "router" || node.kind === "nat",
+			interfaces: node.kind === "switch" ? [{ name: node.name, type: "bridge", addresses: [], pos: node.pos }] : [],
+			routes: [],
+			pos: node.pos,
+		});
+		if (node.nat && node.kind !== "nat") problem("NAT_ON_NON_NAT", node.nat.pos, `node "${node.name}" has a \`nat:\` block but is a ${node.kind}`, "add `kind: nat` to the node, or remove `nat:`");
+	}
+	const declOf = new Map(decl.nodes.map((node) => [node.name, node]));
+
+	// Dummy interfaces declared on nodes.
+	for (const node of decl.nodes) {
+		const labNode = nodes.get(node.name);
+		if (!labNode) continue;
+		for (const iface of node.interfaces) {
+			if (labNode.kind === "switch") {
+				problem("ADDRESS_ON_SWITCH", iface.pos, `switch "${node.name}" cannot hold interfaces with addresses`, "put the dummy interface on a host, router or nat");
+				continue;
+			}
+			if (addInterface(labNode, { name: iface.name.value, type: "dummy", addresses: [], pos: iface.name.pos }, problem))
+				labNode.interfaces.at(-1)!.addresses = iface.addresses.filter((address) => isCidr(address.value)).map((address) => interfaceAddress(address.value));
+		}
+	}
+
+	// Links: veth pairs; switches join links into segments.
+	const links: LabLink[] = [];
+	const parent: number[] = [];
+	const find = (index: number): number => (parent[index] === index ? index : (parent[index] = find(parent[index])));
+	const switchLinks = new Map<string, number[]>();
+	const declIndex: number[] = [];
+	for (const [position, link] of decl.links.entries()) {
+		let ok = true;
+		for (const endpoint of link.endpoints) {
+			if (!nodes.has(endpoint.node)) {
+				const guess = closest(endpoint.node, [...nodes.keys()]);
+				problem("UNKNOWN_NODE", endpoint.pos, `endpoint "${endpoint.node}:${endpoint.iface}" names no node${guess ? `; did you mean "${guess}"?` : ""}`, guess ? `write \`${guess}:${endpoint.iface}\`` : `declare "${endpoint.node}" under \`nodes:\``);
+				ok = false;
+			}
+		}
+		if (!ok) continue;
+		const index = links.length;
+		const [a, b] = link.endpoints;
+		links.push({ endpoints: [{ node: a.node, iface: a.iface }, { node: b.node, iface: b.iface }], segment: index, impair: link.impair, pos: link.pos });
+		declIndex.push(position);
+		parent.push(index);
+		for (const [self, other] of [[a, b], [b, a]] as const) {
+			const node = nodes.get(self.node)!;
+			addInterface(node, { name: self.iface, type: "veth", addresses: [], link: index, peer: { node: other.node, iface: other.iface }, mtu: link.mtu?.value, impair: link.impair, pos: self.pos, master: node.kind === "switch" ? node.interfaces[0].name : undefined }, problem);
+			if (node.kind === "switch") switchLinks.set(node.name, [...(switchLinks.get(node.name) ?? []), index]);
+		}
+	}
+	for (const group of switchLinks.values()) for (const index of group.slice(1)) parent[find(index)] = find(group[0]);
+
+	// Segments and addresses.
+	const segments = new Map<number, Segment>();
+	links.forEach((link, index) => {
+		const id = find(index);
+		link.segment = id;
+		if (!segments.has(id)) segments.set(id, { id, links: [], members: [] });
+		segments.get(id)!.links.push(index);
+	});
+	for (const node of nodes.values()) {
+		if (node.kind === "switch") continue;
+		for (const iface of node.interfaces) {
+			if (iface.link === undefined) continue;
+			iface.segment = links[iface.link].segment;
+			segments.get(iface.segment)!.members.push({ node, iface });
+		}
+	}
+	for (const segment of segments.values()) assignAddresses(segment, links.map((_, index) => decl.links[declIndex[index]]), links, nodes, problem);
+
+	// Per node: overlapping subnets, duplicate addresses, routes, NAT sides.
+	for (const node of nodes.values()) {
+		checkNodeAddresses(node, problem);
+		const nodeDecl = declOf.get(node.name)!;
+		for (const route of nodeDecl.routes) {
+			const to = route.to.value === "default" ? "default" : route.to.value.includes("/") ? route.to.value : `${route.to.value}/32`;
+			const dev = node.interfaces.find((iface) => iface.type === "veth" && iface.addresses.some((address) => contains(address.network, route.via.value)));
+			if (!dev) {
+				problem("GATEWAY_NOT_CONNECTED", route.via.pos, `gateway ${route.via.value} of node "${node.name}" is on none of its connected subnets`, `use an address on one of: ${connectedSubnets(node).join(", ") || "(no links with addresses)"}`);
+				continue;
+			}
+			node.routes.push({ to, via: route.via.value, dev: dev.name, auto: false, pos: route.via.pos });
+		}
+	}
+	for (const node of nodes.values()) if (node.kind === "nat") resolveNat(node, declOf.get(node.name)!, segments, problem);
+	for (const node of nodes.values()) addDefaultRoute(node, segments);
+
+	return { name: decl.name.value, file: decl.file.startsWith("<") ? decl.file : resolvePath(decl.file), nodes: [...nodes.values()], links, expect: decl.expect };
+}
+
+function addInterface(node: LabNode, iface: LabInterface, problem: (code: Problem["code"], pos: Pos, message: string, fix?: string) => void): boolean {
+	if (node.interfaces.some((existing) => existing.name === iface.name)) {
+		problem("DUPLICATE_INTERFACE", iface.pos, `node "${node.name}" already has an interface "${iface.name}"`, "give each interface of a node its own name");
+		return false;
+	}
+	node.interfaces.push(iface);
+	return true;
+}
+
+type Report = (code: Problem["code"], pos: Pos, message: string, fix?: string) => void;
+
+function assignAddresses(segment: Segment, declLinks: LinkDecl[], links: LabLink[], nodes: Map<string, LabNode>, problem: Report): void {
+	// The subnet: at most one across the segment's links.
+	for (const index of segment.links) {
+		const subnet = declLinks[index]?.subnet;
+		if (!subnet || !isCidr(subnet.value)) continue;
+		const network = interfaceAddress(subnet.value).network;
+		if (!segment.subnet) segment.subnet = { cidr: network, pos: subnet.pos };
+		else if (segment.subnet.cidr !== network)
+			problem("SUBNET_CONFLICT", subnet.pos, `this link joins a segment that already has subnet ${segment.subnet.cidr} (line ${segment.subnet.pos.line})`, "declare one subnet per switch or link");
+	}
+	// Explicit addresses.
+	const taken = new Map<string, Pos>();
+	for (const index of segment.links) {
+		const decl = declLinks[index];
+		if (!decl?.addresses) continue;
+		if (decl.addresses.length !== 2) {
+			problem("ADDRESS_COUNT", decl.addressesPos ?? decl.pos, `\`addresses:\` has ${decl.addresses.length} entries; a link has 2 endpoints`, "give one address per endpoint, `~` for none");
+			continue;
+		}
+		decl.addresses.forEach((address, side) => {
+			if (!address || !isCidr(address.value)) return;
+			const endpoint = links[index].endpoints[side];
+			const node = nodes.get(endpoint.node)!;
+			if (node.kind === "switch") {
+				problem("ADDRESS_ON_SWITCH", address.pos, `"${endpoint.node}:${endpoint.iface}" is a switch port and cannot have an address`, "write `~` for the switch side, and give the address to a host");
+				return;
+			}
+			const parsed = interfaceAddress(address.value);
+			if (segment.subnet && (!contains(segment.subnet.cidr, parsed.ip) || parsed.network !== segment.subnet.cidr)) {
+				problem("ADDRESS_OUTSIDE_SUBNET", address.pos, `${address.value} is not in this segment's subnet ${segment.subnet.cidr}`, `use an address in ${segment.subnet.cidr} with the same prefix length`);
+				return;
+			}
+			if (isReserved(address.value)) {
+				problem("BAD_CIDR", address.pos, `${address.value} is the network or broadcast address of ${parsed.network}`, "use a host address");
+				return;
+			}
+			if (taken.has(parsed.ip)) {
+				problem("DUPLICATE_ADDRESS", address.pos, `${parsed.ip} is already used on this segment (line ${taken.get(parsed.ip)!.line})`, "give every interface its own address");
+				return;
+			}
+			taken.set(parsed.ip, address.pos);
+			node.interfaces.find((iface) => iface.name === endpoint.iface && iface.link === index)?.addresses.push(parsed);
+		});
+	}
+	// Explicit addresses without a subnet must still agree on one network.
+	const networks = new Set(segment.members.flatMap((member) => member.iface.addresses.map((address) => address.network)));
+	if (!segment.subnet && networks.size > 1) {
+		const member = segment.members.find((m) => m.iface.addresses.length > 0 && m.iface.addresses[0].network !== [...networks][0]);
+		problem("SUBNET_CONFLICT", member?.iface.pos ?? { line: 1, col: 1 }, `the addresses on one segment are in different subnets: ${[...networks].join(", ")}`, "put all endpoints of a link (or switch) in one subnet");
+	}
+	// Automatic addresses: routers and NATs first (they are the gateways), then the rest in file order.
+	if (!segment.subnet) return;
+	const pool = hostAddresses(segment.subnet.cidr);
+	const prefix = Number(segment.subnet.cidr.split("/")[1]);
+	const order = [...segment.members].sort((a, b) => Number(isGateway(b.node)) - Number(isGateway(a.node)));
+	for (const member of order) {
+		if (member.iface.addresses.length > 0) continue;
+		let next = pool.next();
+		while (!next.done && taken.has(next.value)) next = pool.next();
+		if (next.done) {
+			problem("SUBNET_FULL", segment.subnet.pos, `subnet ${segment.subnet.cidr} has no address left for "${member.node.name}:${member.iface.name}"`, "use a larger subnet");
+			return;
+		}
+		taken.set(next.value, segment.subnet.pos);
+		member.iface.addresses.push(interfaceAddress(`${next.value}/${prefix}`));
+	}
+}
+
+function isGateway(node: LabNode): boolean {
+	return node.kind === "router" || node.kind === "nat";
+}
+
+function connectedSubnets(node: LabNode): string[] {
+	return node.interfaces.filter((iface) => iface.type === "veth").flatMap((iface) => iface.addresses.map((address) => address.network));
+}
+
+function checkNodeAddresses(node: LabNode, problem: Report): void {
+	const seen = new Map<string, LabInterface>();
+	const linkSubnets: { network: string; iface: LabInterface }[] = [];
+	for (const iface of node.interfaces) {
+		for (const address of iface.addresses) {
+			const other = seen.get(address.ip);
+			if (other) problem("DUPLICATE_ADDRESS", iface.pos, `${address.ip} is on both "${other.name}" and "${iface.name}" of node "${node.name}"`, "give every interface its own address");
+			seen.set(address.ip, iface);
+			if (iface.type !== "veth") continue;
+			const clash = linkSubnets.find((entry) => entry.iface !== iface && overlaps(entry.network, address.network));
+			if (clash)
+				problem("OVERLAPPING_SUBNETS", iface.pos, `node "${node.name}" has ${address.network} on "${iface.name}" and ${clash.network} on "${clash.iface.name}"; they overlap`, "use a separate subnet per link (a dummy address holder may overlap)");
+			linkSubnets.push({ network: address.network, iface });
+		}
+	}
+}
+
+function resolveNat(node: LabNode, decl: NodeDecl, segments: Map<number, Segment>, problem: Report): void {
+	const { spec, conflicts } = natBehaviour(decl.nat);
+	for (const conflict of conflicts) problem("BAD_NAT", decl.nat?.type?.pos ?? decl.pos, `nat "${node.name}": ${conflict}`, "give either `type:` or `mapping:`/`filtering:`, not both disagreeing");
+	const links = node.interfaces.filter((iface) => iface.type === "veth");
+	let outside: LabInterface | undefined;
+	if (decl.nat?.outside) {
+		outside = links.find((iface) => iface.name === decl.nat!.outside!.value);
+		if (!outside) {
+			problem("NAT_WITHOUT_OUTSIDE", decl.nat.outside.pos, `nat "${node.name}" has no link interface "${decl.nat.outside.value}"`, `use one of: ${links.map((iface) => iface.name).join(", ") || "(none: add a link)"}`);
+			return;
+		}
+	} else {
+		const byRoute = node.routes.find((route) => route.to === "default");
+		const towardsRouter = links.filter((iface) => segments.get(iface.segment!)?.members.some((member) => member.node.kind === "router"));
+		outside =
+			(byRoute && links.find((iface) => iface.name === byRoute.dev)) ||
+			(towardsRouter.length === 1 ? towardsRouter[0] : undefined) ||
+			links.find((iface) => iface.name === "wan" || iface.name === "outside" || iface.name === "uplink");
+	}
+	if (!outside || links.length < 2) {
+		problem(
+			"NAT_WITHOUT_OUTSIDE",
+			decl.nat?.pos ?? decl.kindPos,
+			links.length < 2 ? `nat "${node.name}" needs an inside and an outside link; it has ${links.length}` : `nat "${node.name}": cannot tell which interface is the outside one`,
+			links.length < 2 ? "link the nat to a router (outside) and to its hosts (inside)" : "set `nat: { outside: wan }`, add a default route, or name the outside interface `wan`",
+		);
+		return;
+	}
+	node.nat = {
+		outside: outside.name,
+		inside: links.filter((iface) => iface !== outside).map((iface) => iface.name),
+		publicAddress: outside.addresses[0]?.ip,
+		behaviour: spec,
+		declared: decl.nat,
+		pos: decl.nat?.pos ?? decl.kindPos,
+	};
+}
+
+/** Whether `node` acts as a gateway for hosts on `segment` (a NAT only on its inside). */
+function gatewayOn(node: LabNode, segment: number): LabInterface | undefined {
+	if (!isGateway(node)) return undefined;
+	const iface = node.interfaces.find((candidate) => candidate.segment === segment && candidate.addresses.length > 0);
+	if (!iface) return undefined;
+	if (node.kind === "nat" && node.nat?.outside === iface.name) return undefined;
+	return iface;
+}
+
+function addDefaultRoute(node: LabNode, segments: Map<number, Segment>): void {
+	if (node.kind === "switch" || node.kind === "router" || node.routes.some((route) => route.to === "default")) return;
+	let uplink: LabInterface | undefined;
+	if (node.kind === "nat") uplink = node.interfaces.find((iface) => iface.name === node.nat?.outside);
+	else {
+		const links = node.interfaces.filter((iface) => iface.type === "veth" && iface.addresses.length > 0);
+		uplink = links.length === 1 ? links[0] : undefined;
+	}
+	if (!uplink || uplink.segment === undefined || uplink.addresses.length === 0) return;
+	const gateways = segments
+		.get(uplink.segment)!
+		.members.filter((member) => member.node !== node)
+		.map((member) => ({ member, iface: gatewayOn(member.node, uplink!.segment!) }))
+		.filter((entry) => entry.iface && entry.iface === entry.member.iface);
+	const gateway = gateways.find((entry) => entry.iface!.addresses.some((address) => contains(uplink!.addresses[0].network, address.ip)));
+	if (gateways.length !== 1 || !gateway) return;
+	const via = gateway.iface!.addresses.find((address) => contains(uplink!.addresses[0].network, address.ip))!.ip;
+	const route: LabRoute = { to: "default", via, dev: uplink.name, auto: true, pos: node.pos };
+	node.routes.push(route);
+}

@@ -1,0 +1,67 @@
+// A problem found in a topology file: a closed set of codes, each with a position and a fix.
+
+/** 1-based line and column in the topology file. */
+export interface Pos {
+	line: number;
+	col: number;
+}
+
+export type ProblemCode =
+	| "YAML_SYNTAX"
+	| "NOT_A_MAP"
+	| "WRONG_TYPE"
+	| "MISSING_KEY"
+	| "UNKNOWN_KEY"
+	| "BAD_VALUE"
+	| "BAD_LAB_NAME"
+	| "NAMESPACE_TOO_LONG"
+	| "BAD_NODE_NAME"
+	| "DUPLICATE_NODE"
+	| "UNKNOWN_NODE"
+	| "BAD_ENDPOINT"
+	| "BAD_INTERFACE_NAME"
+	| "DUPLICATE_INTERFACE"
+	| "BAD_CIDR"
+	| "ADDRESS_OUTSIDE_SUBNET"
+	| "ADDRESS_COUNT"
+	| "DUPLICATE_ADDRESS"
+	| "SUBNET_CONFLICT"
+	| "OVERLAPPING_SUBNETS"
+	| "SUBNET_FULL"
+	| "ADDRESS_ON_SWITCH"
+	| "SELF_LINK"
+	| "BAD_ROUTE"
+	| "GATEWAY_NOT_CONNECTED"
+	| "NAT_WITHOUT_OUTSIDE"
+	| "NAT_ON_NON_NAT"
+	| "BAD_NAT"
+	| "BAD_IMPAIRMENT"
+	| "DUPLICATE_NAMESPACE"
+	| "DUPLICATE_KEY";
+
+export interface Problem {
+	code: ProblemCode;
+	message: string;
+	pos: Pos;
+	/** How to fix it, in one sentence, when there is a clear fix. */
+	fix?: string;
+}
+
+/** `FILE:LINE:COL: CODE: message`, the source line, a caret under the column, and the fix. */
+export function formatProblem(file: string, source: string, problem: Problem): string {
+	const { line, col } = problem.pos;
+	const head = `${file}:${line}:${col}: ${problem.code}: ${problem.message}`;
+	const text = source.split(/\r?\n/)[line - 1];
+	const lines = [head];
+	if (text !== undefined) {
+		lines.push(`  ${line} | ${text}`);
+		lines.push(`  ${" ".repeat(String(line).length)} | ${" ".repeat(Math.max(0, col - 1))}^`);
+	}
+	if (problem.fix) lines.push(`  fix: ${problem.fix}`);
+	return lines.join("\n");
+}
+
+/** Problems in file order. */
+export function sortProblems(problems: Problem[]): Problem[] {
+	return [...problems].sort((a, b) => a.pos.line - b.pos.line || a.pos.col - b.pos.col);
+}

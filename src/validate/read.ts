@@ -1,0 +1,375 @@
+// Turning the YAML document into a TopologyDecl: shapes, keys, names, units. Every problem is collected.
+import { isAlias, isMap, isPair, isScalar, isSeq, type Node as YamlNode, type Pair, type YAMLMap } from "yaml";
+import type { TopologySource } from "../parse/source.ts";
+import {
+	natBehaviours,
+	natTypes,
+	nodeKinds,
+	type EndpointDecl,
+	type ImpairDecl,
+	type InterfaceDecl,
+	type LinkDecl,
+	type Located,
+	type NatBehaviour,
+	type NatDecl,
+	type NodeDecl,
+	type NodeKind,
+	type RouteDecl,
+	type TopologyDecl,
+} from "../parse/topology.ts";
+import type { Pos, Problem, ProblemCode } from "./problem.ts";
+import { closest, parseDuration, parsePercent, parseRate } from "./units.ts";
+import { isCidr, isIpv4 } from "./addresses.ts";
+
+export const labNamePattern = /^[a-z][a-z0-9-]{0,22}[a-z0-9]$|^[a-z]$/;
+export const nodeNamePattern = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
+export const interfaceNamePattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
+export const netnsNamePattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+/** Longest namespace name we create: keeps `ip netns`, prompts and tables readable. */
+export const maxNamespaceLength = 32;
+
+const keys = {
+	top: ["$schema", "name", "prefix", "description", "nodes", "links", "expect"],
+	node: ["kind", "netns", "interfaces", "routes", "nat", "description"],
+	iface: ["name", "type", "address", "addresses"],
+	route: ["to", "via"],
+	nat: ["type", "mapping", "filtering", "hairpin", "port-preservation", "udp-timeout", "outside"],
+	link: ["endpoints", "subnet", "addresses", "impair", "mtu", "description"],
+	impair: ["delay", "jitter", "loss", "duplicate", "reorder", "corrupt", "rate", "limit"],
+} as const;
+
+/** Read the document into a declaration; problems are appended to `problems`. */
+export function readTopology(source: TopologySource, problems: Problem[]): TopologyDecl | undefined {
+	const reader = new Reader(source, problems);
+	return reader.top();
+}
+
+class Reader {
+	constructor(
+		private readonly source: TopologySource,
+		private readonly problems: Problem[],
+	) {}
+
+	top(): TopologyDecl | undefined {
+		const root = this.resolve(this.source.document.contents);
+		if (!root || !isMap(root)) {
+			this.report("NOT_A_MAP", root ?? undefined, "a topology file is a map with `name:`, `nodes:` and `links:`", "start from topologies/two-nats.yml");
+			return undefined;
+		}
+		const entries = this.entries(root, keys.top, "top level");
+		const name = this.string(entries.get("name"), "name");
+		if (!name) this.report("MISSING_KEY", root, "the lab has no `name:`", "add `name: my-lab` (a-z, 0-9 and -)");
+		else if (!labNamePattern.test(name.value))
+			this.problem("BAD_LAB_NAME", name.pos, `lab name "${name.value}" is not valid`, "use 1-24 characters: a-z, 0-9 and -, starting with a letter, not ending with -");
+		const prefixValue = entries.get("prefix");
+		const prefix = prefixValue ? this.string(prefixValue, "prefix", true) : undefined;
+		if (prefix && prefix.value !== "" && !netnsNamePattern.test(prefix.value))
+			this.problem("BAD_VALUE", prefix.pos, `prefix "${prefix.value}" is not valid in a namespace name`, "use letters, digits, _ . and -");
+		const nodesNode = entries.get("nodes");
+		const nodes: NodeDecl[] = [];
+		if (!nodesNode) this.report("MISSING_KEY", root, "the lab has no `nodes:`", "add `nodes:` with at least one node");
+		else {
+			const nodesMap = this.resolve(nodesNode.value);
+			if (!nodesMap || !isMap(nodesMap)) this.report("WRONG_TYPE", nodesMap ?? nodesNode.key, "`nodes:` must be a map of node name to node", "write `nodes: { alice: {}, bob: {} }`");
+			else for (const pair of nodesMap.items) this.node(pair, nodes);
+		}
+		const links: LinkDecl[] = [];
+		const linksNode = entries.get("links");
+		if (linksNode) {
+			const seq = this.resolve(linksNode.value);
+			if (seq && !isSeq(seq)) this.report("WRONG_TYPE", seq, "`links:` must be a list", "write `links:` followed by `- endpoints: [a:eth0, b:eth0]` items");
+			else if (seq) for (const item of seq.items) this.link(item as YamlNode, links);
+		}
+		const description = this.string(entries.get("description"), "description")?.value;
+		const expect = entries.get("expect") ? this.toJs(entries.get("expect")!.value) : undefined;
+		return { file: this.source.file, name: name ?? { value: "", pos: this.pos(root) }, prefix, description, nodes, links, expect };
+	}
+
+	private node(pair: Pair, nodes: NodeDecl[]): void {
+		const keyNode = pair.key as YamlNode;
+		const name = isScalar(keyNode) ? String(keyNode.value) : "";
+		const pos = this.pos(keyNode);
+		if (!nodeNamePattern.test(name)) {
+			this.problem("BAD_NODE_NAME", pos, `node name "${name}" is not valid`, "use 1-32 characters: letters, digits, _ and -, starting with a letter");
+		}
+		const valueNode = this.resolve(pair.value as YamlNode | null);
+		const node: NodeDecl = { name, pos, kind: "host", kindPos: pos, interfaces: [], routes: [] };
+		if (valueNode && !(isScalar(valueNode) && valueNode.value === null)) {
+			if (!isMap(valueNode)) {
+				this.report("WRONG_TYPE", valueNode, `node "${name}" must be a map`, `write \`${name}: {}\` or \`${name}: { kind: router }\``);
+				nodes.push(node);
+				return;
+			}
+			const entries = this.entries(valueNode, keys.node, `node "${name}"`);
+			const kind = this.choice(entries.get("kind"), "kind", nodeKinds);
+			if (kind) [node.kind, node.kindPos] = [kind.value, kind.pos];
+			const netns = this.string(entries.get("netns"), "netns");
+			if (netns) {
+				if (!netnsNamePattern.test(netns.value) || netns.value === "." || netns.value === "..")
+					this.problem("BAD_VALUE", netns.pos, `namespace name "${netns.value}" is not valid`, "use letters, digits, _ . and -");
+				else node.netns = netns;
+			}
+			for (const item of this.list(entries.get("interfaces"), "interfaces")) node.interfaces.push(...this.iface(item));
+			for (const item of this.list(entries.get("routes"), "routes")) node.routes.push(...this.route(item));
+			const nat = entries.get("nat");
+			if (nat) node.nat = this.nat(nat);
+		}
+		nodes.push(node);
+	}
+
+	private iface(item: YamlNode): InterfaceDecl[] {
+		const map = this.map(item, "interface", "write `- { name: alt0, type: dummy, address: 203.0.113.11/24 }`");
+		if (!map) return [];
+		const entries = this.entries(map, keys.iface, "interface");
+		const name = this.string(entries.get("name"), "name");
+		if (!name) {
+			this.report("MISSING_KEY", map, "interface has no `name:`", "add `name: alt0`");
+			return [];
+		}
+		this.checkInterfaceName(name);
+		const type = this.choice(entries.get("type"), "type", ["dummy"] as const);
+		if (!entries.get("type")) this.report("MISSING_KEY", map, "interface has no `type:`", "add `type: dummy` (link interfaces are declared by `links:`)");
+		const addresses: Located<string>[] = [];
+		const one = this.string(entries.get("address"), "address");
+		if (one) addresses.push(one);
+		for (const entry of this.list(entries.get("addresses"), "addresses")) {
+			const address = this.string(this.pairOf(entry), "addresses");
+			if (address) addresses.push(address);
+		}
+		for (const address of addresses) this.checkCidr(address, true);
+		return type ? [{ name, type: type.value, addresses, pos: this.pos(map) }] : [];
+	}
+
+	private route(item: YamlNode): RouteDecl[] {
+		const map = this.map(item, "route", "write `- { to: default, via: 10.0.1.1 }`");
+		if (!map) return [];
+		const entries = this.entries(map, keys.route, "route");
+		const to = this.string(entries.get("to"), "to");
+		const via = this.string(entries.get("via"), "via");
+		if (!to) this.report("MISSING_KEY", map, "route has no `to:`", "add `to: default` or `to: 10.0.0.0/8`");
+		if (!via) this.report("MISSING_KEY", map, "route has no `via:`", "add `via:` with the gateway's address");
+		if (to && to.value !== "default" && !isCidr(to.value) && !isIpv4(to.value))
+			this.problem("BAD_CIDR", to.pos, `route destination "${to.value}" is not default, an address or a CIDR`, "write `default`, `10.0.0.0/8` or `10.0.0.1`");
+		if (via && !isIpv4(via.value)) this.problem("BAD_ROUTE", via.pos, `gateway "${via.value}" is not an IPv4 address`, "write the gateway's address, e.g. `via: 10.0.1.1`");
+		return to && via ? [{ to, via, pos: this.pos(map) }] : [];
+	}
+
+	private nat(pair: Pair): NatDecl | undefined {
+		const map = this.map(this.resolve(pair.value as YamlNode), "nat", "write `nat: { type: port-restricted }`");
+		if (!map) return { pos: this.pos(pair.key as YamlNode) };
+		const entries = this.entries(map, keys.nat, "nat");
+		const nat: NatDecl = { pos: this.pos(pair.key as YamlNode) };
+		nat.type = this.choice(entries.get("type"), "type", natTypes);
+		nat.mapping = this.choice(entries.get("mapping"), "mapping", natBehaviours) as Located<NatBehaviour> | undefined;
+		nat.filtering = this.choice(entries.get("filtering"), "filtering", natBehaviours) as Located<NatBehaviour> | undefined;
+		nat.hairpin = this.boolean(entries.get("hairpin"), "hairpin");
+		nat.portPreservation = this.boolean(entries.get("port-preservation"), "port-preservation");
+		nat.outside = this.string(entries.get("outside"), "outside");
+		const timeout = entries.get("udp-timeout");
+		if (timeout) {
+			const node = this.resolve(timeout.value as YamlNode);
+			const value = isScalar(node) ? parseDuration(node.value, "s") : undefined;
+			if (value === undefined || value < 1000)
+				this.problem("BAD_VALUE", this.pos(node ?? timeout.key), "udp-timeout must be a duration of at least 1s", "write e.g. `udp-timeout: 30s`");
+			else nat.udpTimeout = { value: value / 1000, pos: this.pos(node!) };
+		}
+		return nat;
+	}
+
+	private link(item: YamlNode, links: LinkDecl[]): void {
+		const map = this.map(item, "link", "write `- endpoints: [alice:eth0, home:lan]`");
+		if (!map) return;
+		const entries = this.entries(map, keys.link, "link");
+		const endpointsPair = entries.get("endpoints");
+		if (!endpointsPair) {
+			this.report("MISSING_KEY", map, "link has no `endpoints:`", "add `endpoints: [node:iface, node:iface]`");
+			return;
+		}
+		const seq = this.resolve(endpointsPair.value as YamlNode);
+		if (!seq || !isSeq(seq) || seq.items.length !== 2) {
+			this.report("BAD_ENDPOINT", seq ?? endpointsPair.key, "a link has exactly two endpoints", "write `endpoints: [alice:eth0, home:lan]`");
+			return;
+		}
+		const endpoints: EndpointDecl[] = [];
+		for (const element of seq.items) {
+			const node = this.resolve(element as YamlNode);
+			const text = isScalar(node) ? String(node.value) : "";
+			const match = /^([^:]+):([^:]+)$/.exec(text);
+			if (!match) {
+				this.report("BAD_ENDPOINT", node ?? seq, `endpoint "${text}" is not node:interface`, "write e.g. `alice:eth0`");
+				continue;
+			}
+			const endpoint = { node: match[1], iface: match[2], pos: this.pos(node!) };
+			this.checkInterfaceName({ value: endpoint.iface, pos: { ...endpoint.pos, col: endpoint.pos.col + match[1].length + 1 } });
+			endpoints.push(endpoint);
+		}
+		if (endpoints.length !== 2) return;
+		const link: LinkDecl = { pos: this.pos(map), endpoints: endpoints as [EndpointDecl, EndpointDecl] };
+		link.subnet = this.string(entries.get("subnet"), "subnet");
+		if (link.subnet) this.checkCidr(link.subnet, false);
+		const addressesPair = entries.get("addresses");
+		if (addressesPair) {
+			const list = this.resolve(addressesPair.value as YamlNode);
+			link.addressesPos = this.pos(list ?? addressesPair.key);
+			if (!list || !isSeq(list)) this.report("WRONG_TYPE", list ?? addressesPair.key, "`addresses:` must be a list, one per endpoint", "write `addresses: [10.0.2.2/24, 10.0.2.1/24]`");
+			else {
+				link.addresses = list.items.map((element) => {
+					const node = this.resolve(element as YamlNode);
+					if (!node || (isScalar(node) && (node.value === null || node.value === ""))) return null;
+					const address = this.string(this.pairOf(node), "addresses");
+					if (address) this.checkCidr(address, true);
+					return address ?? null;
+				});
+			}
+		}
+		const impair = entries.get("impair");
+		if (impair) link.impair = this.impair(impair);
+		const mtu = entries.get("mtu");
+		if (mtu) {
+			const node = this.resolve(mtu.value as YamlNode);
+			const value = isScalar(node) ? Number(node.value) : NaN;
+			if (!Number.isInteger(value) || value < 68 || value > 65535) this.problem("BAD_VALUE", this.pos(node ?? mtu.key), "mtu must be a whole number from 68 to 65535", "write e.g. `mtu: 1400`");
+			else link.mtu = { value, pos: this.pos(node!) };
+		}
+		links.push(link);
+	}
+
+	private impair(pair: Pair): ImpairDecl | undefined {
+		const map = this.map(this.resolve(pair.value as YamlNode), "impair", "write `impair: { delay: 20ms, loss: 1% }`");
+		if (!map) return undefined;
+		const entries = this.entries(map, keys.impair, "impair");
+		const impair: ImpairDecl = { pos: this.pos(pair.key as YamlNode) };
+		const field = <K extends keyof ImpairDecl>(key: K & string, parse: (value: unknown) => number | undefined, fix: string) => {
+			const entry = entries.get(key);
+			if (!entry) return;
+			const node = this.resolve(entry.value as YamlNode);
+			const value = isScalar(node) ? parse(node.value) : undefined;
+			if (value === undefined) this.problem("BAD_IMPAIRMENT", this.pos(node ?? entry.key), `${key}: "${isScalar(node) ? String(node.value) : "?"}" is not valid`, fix);
+			else (impair as unknown as Record<string, Located<number>>)[key] = { value, pos: this.pos(node!) };
+		};
+		field("delay", (value) => parseDuration(value, "ms"), "write a duration such as `20ms`");
+		field("jitter", (value) => parseDuration(value, "ms"), "write a duration such as `2ms`");
+		for (const key of ["loss", "duplicate", "reorder", "corrupt"] as const) field(key, parsePercent, "write a percentage from 0% to 100%, e.g. `1%`");
+		field("rate", parseRate, "write a rate such as `10mbit` or `512kbit`");
+		field("limit", (value) => (Number.isInteger(Number(value)) && Number(value) > 0 ? Number(value) : undefined), "write a queue length in packets, e.g. `1000`");
+		return impair;
+	}
+
+	// ---- helpers -----------------------------------------------------------
+
+	private checkInterfaceName(name: Located<string>): void {
+		if (name.value.length > 15)
+			this.problem("BAD_INTERFACE_NAME", name.pos, `interface name "${name.value}" is ${name.value.length} characters; Linux allows 15`, "use a shorter name such as `eth0` or `wan`");
+		else if (!interfaceNamePattern.test(name.value) || name.value === "lo")
+			this.problem("BAD_INTERFACE_NAME", name.pos, `interface name "${name.value}" is not valid`, "use letters, digits, _ . and - (not `lo`)");
+	}
+
+	private checkCidr(address: Located<string>, hostAddress: boolean): void {
+		if (!isCidr(address.value))
+			this.problem("BAD_CIDR", address.pos, `"${address.value}" is not an IPv4 address with a prefix length`, hostAddress ? "write e.g. `10.0.1.2/24`" : "write e.g. `10.0.1.0/24`");
+	}
+
+	private entries(map: YAMLMap, known: readonly string[], where: string): Map<string, Pair> {
+		const entries = new Map<string, Pair>();
+		for (const pair of map.items) {
+			const keyNode = pair.key as YamlNode;
+			const key = isScalar(keyNode) ? String(keyNode.value) : "";
+			if (entries.has(key)) {
+				this.problem("DUPLICATE_KEY", this.pos(keyNode), `key "${key}" appears twice in ${where}`, "remove or merge one of them");
+				continue;
+			}
+			if (!known.includes(key)) {
+				const guess = closest(key, known);
+				this.problem("UNKNOWN_KEY", this.pos(keyNode), `unknown key "${key}" in ${where}${guess ? `; did you mean "${guess}"?` : ""}`, guess ? `rename it to \`${guess}\`` : `known keys: ${known.filter((k) => k !== "$schema").join(", ")}`);
+				continue;
+			}
+			entries.set(key, pair);
+		}
+		return entries;
+	}
+
+	private string(pair: Pair | undefined, what: string, allowEmpty = false): Located<string> | undefined {
+		if (!pair) return undefined;
+		const node = this.resolve(pair.value as YamlNode);
+		if (!node || !isScalar(node) || node.value === null || typeof node.value === "object" || (!allowEmpty && String(node.value) === "")) {
+			this.report("WRONG_TYPE", node ?? (pair.key as YamlNode), `\`${what}:\` must be a text value`, undefined);
+			return undefined;
+		}
+		return { value: String(node.value), pos: this.pos(node) };
+	}
+
+	private boolean(pair: Pair | undefined, what: string): Located<boolean> | undefined {
+		if (!pair) return undefined;
+		const node = this.resolve(pair.value as YamlNode);
+		if (!isScalar(node) || typeof node.value !== "boolean") {
+			this.report("WRONG_TYPE", node ?? (pair.key as YamlNode), `\`${what}:\` must be true or false`, `write \`${what}: true\``);
+			return undefined;
+		}
+		return { value: node.value, pos: this.pos(node) };
+	}
+
+	private choice<T extends string>(pair: Pair | undefined, what: string, choices: readonly T[]): Located<T> | undefined {
+		const text = this.string(pair, what);
+		if (!text) return undefined;
+		if (!(choices as readonly string[]).includes(text.value)) {
+			const guess = closest(text.value, choices);
+			this.problem("BAD_VALUE", text.pos, `${what} "${text.value}" is not one of: ${choices.join(", ")}${guess ? `; did you mean "${guess}"?` : ""}`, guess ? `write \`${what}: ${guess}\`` : undefined);
+			return undefined;
+		}
+		return text as Located<T>;
+	}
+
+	private list(pair: Pair | undefined, what: string): YamlNode[] {
+		if (!pair) return [];
+		const node = this.resolve(pair.value as YamlNode);
+		if (!node || (isScalar(node) && node.value === null)) return [];
+		if (!isSeq(node)) {
+			this.report("WRONG_TYPE", node, `\`${what}:\` must be a list`, `write \`${what}:\` followed by \`- …\` items`);
+			return [];
+		}
+		return node.items.map((item) => this.resolve(item as YamlNode)).filter((item): item is YamlNode => item !== null);
+	}
+
+	private map(node: YamlNode | null, what: string, fix: string): YAMLMap | undefined {
+		const resolved = this.resolve(node);
+		if (!resolved || !isMap(resolved)) {
+			this.report("WRONG_TYPE", resolved ?? undefined, `${what} must be a map`, fix);
+			return undefined;
+		}
+		return resolved;
+	}
+
+	/** Wrap a bare node as a pair so `string()` can read it. */
+	private pairOf(node: YamlNode): Pair {
+		return { key: node, value: node } as unknown as Pair;
+	}
+
+	private resolve(node: unknown): YamlNode | null {
+		let current = node as YamlNode | null | undefined;
+		for (let depth = 0; current && isAlias(current) && depth < 32; depth++) current = current.resolve(this.source.document) as YamlNode | undefined;
+		if (!current || isAlias(current) || isPair(current)) return null;
+		return current;
+	}
+
+	private toJs(node: unknown): unknown {
+		const resolved = this.resolve(node);
+		try {
+			return resolved ? resolved.toJS(this.source.document, { maxAliasCount: 100 }) : undefined;
+		} catch {
+			return undefined;
+		}
+	}
+
+	private pos(node: unknown): Pos {
+		const offset = (node as YamlNode | undefined | null)?.range?.[0];
+		return offset === undefined ? { line: 1, col: 1 } : this.source.position(offset);
+	}
+
+	private report(code: ProblemCode, node: unknown, message: string, fix: string | undefined): void {
+		this.problem(code, this.pos(node), message, fix);
+	}
+
+	private problem(code: ProblemCode, pos: Pos, message: string, fix?: string): void {
+		this.problems.push({ code, pos, message, fix });
+	}
+}
