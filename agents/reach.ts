@@ -1,0 +1,102 @@
+// Reach agent: runs inside one node's namespace. Answers pings on the reach port, and on command
+// probes other nodes' addresses. Control: JSON lines on stdin; events: JSON lines on stdout.
+import { randomBytes } from "node:crypto";
+import { createInterface } from "node:readline";
+import DgramAsPromised, { type SocketAsPromised } from "dgram-as-promised";
+import { decodeReach, encodeReach, reachPort } from "./protocol.ts";
+
+interface Target {
+	key: string;
+	address: string;
+	port: number;
+}
+
+const node = argument("--node") ?? "unknown";
+const port = Number(argument("--port") ?? reachPort);
+const stats = { answered: 0, dropped: 0 };
+
+function argument(name: string): string | undefined {
+	const index = process.argv.indexOf(name);
+	return index >= 0 ? process.argv[index + 1] : undefined;
+}
+
+function emit(event: Record<string, unknown>): void {
+	process.stdout.write(`${JSON.stringify(event)}\n`);
+}
+
+/** Serve pings; anything else is dropped and counted. */
+async function serve(socket: SocketAsPromised): Promise<void> {
+	for await (const packet of socket) {
+		const message = decodeReach(packet.msg);
+		if (message?.type !== "ping") {
+			stats.dropped++;
+			continue;
+		}
+		stats.answered++;
+		await socket.send(encodeReach({ type: "pong", nonce: message.nonce, node }), packet.rinfo.port, packet.rinfo.address).catch(() => undefined);
+	}
+}
+
+/** Probe every target from one fresh socket: resend every `intervalMs` until a pong or `timeoutMs`. */
+async function probe(targets: Target[], timeoutMs: number, intervalMs: number) {
+	const socket = DgramAsPromised.createSocket("udp4");
+	socket.socket.on("error", () => undefined); // ICMP errors for unreachable targets
+	await socket.bind();
+	const pending = new Map<string, { target: Target; sentAt: number }>();
+	const results = new Map<string, { key: string; ok: boolean; rttMs?: number; responder?: string; from?: string }>();
+	for (const target of targets) {
+		const nonce = randomBytes(8).toString("hex");
+		pending.set(nonce, { target, sentAt: 0 });
+		results.set(target.key, { key: target.key, ok: false });
+	}
+	socket.socket.on("message", (data, rinfo) => {
+		const message = decodeReach(data);
+		const entry = message?.type === "pong" ? pending.get(message.nonce) : undefined;
+		if (!entry || message?.type !== "pong") {
+			stats.dropped++;
+			return;
+		}
+		pending.delete(message.nonce);
+		results.set(entry.target.key, { key: entry.target.key, ok: true, rttMs: Math.round((performance.now() - entry.sentAt) * 1000) / 1000, responder: message.node, from: `${rinfo.address}:${rinfo.port}` });
+	});
+	const started = performance.now();
+	while (pending.size > 0 && performance.now() - started < timeoutMs) {
+		for (const [nonce, entry] of pending) {
+			entry.sentAt = performance.now();
+			socket.socket.send(encodeReach({ type: "ping", nonce }), entry.target.port, entry.target.address, () => undefined);
+		}
+		await new Promise((resolve) => setTimeout(resolve, intervalMs));
+	}
+	socket.socket.removeAllListeners("message");
+	await socket.close();
+	return [...results.values()];
+}
+
+async function main(): Promise<void> {
+	const listener = DgramAsPromised.createSocket("udp4");
+	await listener.bind({ port, address: "0.0.0.0" });
+	void serve(listener);
+	emit({ event: "ready", node, port });
+	const lines = createInterface({ input: process.stdin });
+	for await (const line of lines) {
+		let command: { id?: number; cmd?: string; targets?: Target[]; timeoutMs?: number; intervalMs?: number };
+		try {
+			command = JSON.parse(line);
+		} catch {
+			emit({ event: "error", error: "not JSON" });
+			continue;
+		}
+		if (command.cmd === "probe" && Array.isArray(command.targets)) {
+			const results = await probe(command.targets, command.timeoutMs ?? 1000, command.intervalMs ?? 150);
+			emit({ id: command.id, event: "result", results });
+		} else if (command.cmd === "stats") emit({ id: command.id, event: "stats", ...stats });
+		else emit({ id: command.id, event: "error", error: `unknown command ${command.cmd}` });
+	}
+	await listener.close();
+	process.exit(0);
+}
+
+main().catch((error) => {
+	emit({ event: "fatal", error: String(error) });
+	process.exit(1);
+});

@@ -1,0 +1,38 @@
+// Tear a lab down from its ledger, with or without the topology file.
+import { LabStateError } from "../errors.ts";
+import { listLedgers, readLedger, removeLedger, writeLedger } from "./ledger.ts";
+import { lockLab } from "./lock.ts";
+import { requireRoot } from "./preflight.ts";
+import { teardownLedger, type TeardownResult } from "./teardown.ts";
+
+export interface DownResult extends TeardownResult {
+	lab: string;
+}
+
+export async function downLab(name: string): Promise<DownResult> {
+	requireRoot("down");
+	const lock = await lockLab(name);
+	try {
+		const ledger = readLedger(name);
+		if (!ledger) {
+			const labs = listLedgers();
+			throw new LabStateError(`no lab named "${name}" is up on this host; ${labs.length ? `labs: ${labs.join(", ")}` : "no labs are up"}`, "LAB_NOT_FOUND");
+		}
+		ledger.state = "removing";
+		ledger.pid = process.pid;
+		writeLedger(ledger);
+		const result = await teardownLedger(ledger);
+		removeLedger(name);
+		return { lab: name, ...result };
+	} finally {
+		lock.release();
+	}
+}
+
+/** Every lab in the ledger, and nothing else. */
+export async function downAll(): Promise<DownResult[]> {
+	requireRoot("down --all");
+	const results: DownResult[] = [];
+	for (const name of listLedgers()) results.push(await downLab(name));
+	return results;
+}

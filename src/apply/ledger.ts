@@ -1,0 +1,87 @@
+// The ledger: what a lab owns, written before anything is created, so `down` can always undo `up`.
+import { createHash } from "node:crypto";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { LabStateError } from "../errors.ts";
+import type { Lab } from "../resolve/lab.ts";
+import { ledgerPath, runDir } from "./paths.ts";
+
+export type LabState = "creating" | "up" | "removing";
+
+export interface LedgerNamespace {
+	name: string;
+	node: string;
+	/** Inode of /run/netns/NAME once created: proves the namespace is the one testbed made. */
+	inode: number | null;
+}
+
+export interface Ledger {
+	format: 1;
+	lab: string;
+	file: string;
+	state: LabState;
+	/** The testbed process that wrote this state. */
+	pid: number;
+	createdAt: string;
+	namespaces: LedgerNamespace[];
+	/** The resolved lab, so every command works without the topology file. */
+	resolved: Lab;
+}
+
+export function ensureRunDir(): void {
+	mkdirSync(runDir(), { recursive: true, mode: 0o700 });
+	chmodSync(runDir(), 0o700);
+}
+
+/** Write atomically with an integrity digest; root-only. */
+export function writeLedger(ledger: Ledger): void {
+	ensureRunDir();
+	const body = JSON.stringify(ledger, null, "\t");
+	const text = JSON.stringify({ integrity: digest(body), ledger }, null, "\t");
+	const path = ledgerPath(ledger.lab);
+	writeFileSync(`${path}.tmp`, `${text}\n`, { mode: 0o600 });
+	renameSync(`${path}.tmp`, path);
+}
+
+/** Read a lab's ledger; undefined when the lab does not exist. A damaged ledger is refused. */
+export function readLedger(lab: string): Ledger | undefined {
+	let text: string;
+	try {
+		text = readFileSync(ledgerPath(lab), "utf8");
+	} catch {
+		return undefined;
+	}
+	let parsed: { integrity?: string; ledger?: Ledger };
+	try {
+		parsed = JSON.parse(text);
+	} catch {
+		throw damaged(lab, "it is not valid JSON");
+	}
+	const ledger = parsed.ledger;
+	if (!ledger || parsed.integrity !== digest(JSON.stringify(ledger, null, "\t"))) throw damaged(lab, "its integrity digest does not match (edited by hand?)");
+	if (ledger.format !== 1 || ledger.lab !== lab || !Array.isArray(ledger.namespaces)) throw damaged(lab, "its contents are not a testbed ledger");
+	return ledger;
+}
+
+export function removeLedger(lab: string): void {
+	rmSync(ledgerPath(lab), { force: true });
+}
+
+/** Names of all labs with a ledger on this host. */
+export function listLedgers(): string[] {
+	try {
+		return readdirSync(runDir())
+			.filter((name) => name.endsWith(".json") && name !== "features.json")
+			.map((name) => name.slice(0, -".json".length))
+			.sort();
+	} catch {
+		return [];
+	}
+}
+
+function digest(body: string): string {
+	return createHash("sha256").update(body).digest("hex");
+}
+
+function damaged(lab: string, why: string): LabStateError {
+	return new LabStateError(`the ledger of lab "${lab}" (${ledgerPath(lab)}) is damaged: ${why}. testbed will not act on it; inspect it, then remove the lab's namespaces by hand and delete the file`, "LEDGER_DAMAGED");
+}

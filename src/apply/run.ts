@@ -1,0 +1,70 @@
+// The one module that starts processes. Every argument is an argv array; nothing goes through a shell.
+import { execa, type ResultPromise } from "execa";
+
+export interface RunResult {
+	command: string;
+	exitCode: number;
+	stdout: string;
+	stderr: string;
+	failed: boolean;
+}
+
+export interface RunOptions {
+	input?: string;
+	signal?: AbortSignal;
+	timeoutMs?: number;
+}
+
+/** Run a command to completion; a non-zero exit is a result, not an exception. */
+export async function run(argv: string[], options: RunOptions = {}): Promise<RunResult> {
+	const [file, ...args] = argv;
+	const result = await execa(file, args, {
+		reject: false,
+		input: options.input,
+		stdin: options.input === undefined ? "ignore" : undefined,
+		cancelSignal: options.signal,
+		timeout: options.timeoutMs,
+		stripFinalNewline: true,
+		env: { LC_ALL: "C" },
+	});
+	return {
+		command: argv.join(" "),
+		exitCode: result.exitCode ?? (result.isCanceled ? 130 : 1),
+		stdout: String(result.stdout ?? ""),
+		stderr: String(result.stderr ?? (result.originalMessage || "")),
+		failed: result.failed,
+	};
+}
+
+/** Run with the terminal's stdio (exec, shell); resolves to the exit code. */
+export async function runInteractive(argv: string[], env: Record<string, string> = {}): Promise<number> {
+	const [file, ...args] = argv;
+	const result = await execa(file, args, { reject: false, stdio: "inherit", env });
+	if (result.exitCode !== undefined) return result.exitCode;
+	return result.signal ? 128 + (signalNumbers[result.signal] ?? 1) : 1;
+}
+
+const signalNumbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13 };
+
+/** A long-running process (an agent) with line-based stdout. */
+export function spawnLongRunning(argv: string[], options: { signal?: AbortSignal } = {}): ResultPromise<{ reject: false; stdin: "pipe"; stdout: "pipe"; stderr: "pipe"; buffer: false }> {
+	const [file, ...args] = argv;
+	return execa(file, args, { reject: false, stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: false, cancelSignal: options.signal });
+}
+
+/** Whether an executable is on PATH (no process needed). */
+export { which } from "./which.ts";
+
+/** Run async jobs with at most `limit` at once; results in input order. */
+export async function parallel<T, R>(items: T[], limit: number, job: (item: T) => Promise<R>): Promise<R[]> {
+	const results: R[] = new Array(items.length);
+	let next = 0;
+	const worker = async () => {
+		while (next < items.length) {
+			const index = next++;
+			results[index] = await job(items[index]);
+		}
+	};
+	await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+	return results;
+}

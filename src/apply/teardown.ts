@@ -1,0 +1,48 @@
+// Removing what a ledger says a lab owns — and nothing else.
+import { rmSync } from "node:fs";
+import type { Ledger, LedgerNamespace } from "./ledger.ts";
+import { killProcessesIn, netnsInode } from "./namespaces.ts";
+import { stateDir } from "./paths.ts";
+import { run } from "./run.ts";
+
+export interface TeardownResult {
+	namespaces: string[];
+	/** Listed in the ledger but already gone. */
+	missing: string[];
+	/** Listed, but the namespace there now is not the one testbed made: left alone. */
+	foreign: string[];
+	processes: number;
+}
+
+/** Namespaces of the ledger that are still testbed's own: same inode, or created but not yet recorded. */
+function owned(entries: LedgerNamespace[]): { ours: LedgerNamespace[]; missing: string[]; foreign: string[] } {
+	const ours: LedgerNamespace[] = [];
+	const missing: string[] = [];
+	const foreign: string[] = [];
+	for (const entry of entries) {
+		const inode = netnsInode(entry.name);
+		if (inode === null) missing.push(entry.name);
+		else if (entry.inode === null || entry.inode === inode) ours.push({ ...entry, inode });
+		else foreign.push(entry.name);
+	}
+	return { ours, missing, foreign };
+}
+
+/** Stop processes inside, delete the namespaces (veths, bridges and rules go with them), remove files. */
+export async function removeNamespaces(entries: LedgerNamespace[]): Promise<TeardownResult> {
+	const { ours, missing, foreign } = owned(entries);
+	const processes = await killProcessesIn(new Set(ours.map((entry) => entry.inode!)));
+	if (ours.length > 0) {
+		const input = ours.map((entry) => `netns del ${entry.name}`).join("\n") + "\n";
+		const result = await run(["ip", "-force", "-batch", "-"], { input });
+		const left = ours.filter((entry) => netnsInode(entry.name) !== null);
+		if (result.exitCode !== 0 && left.length > 0) throw new Error(`could not delete namespaces ${left.map((entry) => entry.name).join(", ")}: ${result.stderr}`);
+	}
+	return { namespaces: ours.map((entry) => entry.name), missing, foreign, processes };
+}
+
+export async function teardownLedger(ledger: Ledger): Promise<TeardownResult> {
+	const result = await removeNamespaces(ledger.namespaces);
+	rmSync(stateDir(ledger.lab), { recursive: true, force: true });
+	return result;
+}

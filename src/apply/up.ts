@@ -1,0 +1,133 @@
+// Build a lab on the host: ledger first, one root `ip -batch`, then one batch per namespace in parallel.
+// Any failure (or Ctrl-C) rolls back everything this call created.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { ApplyError, LabStateError, MissingFeatureError, TestbedError } from "../errors.ts";
+import type { HostFeatures, Plan } from "../plan/operations.ts";
+import { planLab } from "../plan/plan.ts";
+import { renderPlan, type Batch } from "../render/batch.ts";
+import type { Lab } from "../resolve/lab.ts";
+import { detectFeatures } from "./features.ts";
+import { readLedger, removeLedger, writeLedger, type Ledger } from "./ledger.ts";
+import { lockLab } from "./lock.ts";
+import { netnsInode } from "./namespaces.ts";
+import { stateDir } from "./paths.ts";
+import { requireRoot, requireTools } from "./preflight.ts";
+import { parallel, run } from "./run.ts";
+import { teardownLedger } from "./teardown.ts";
+
+export interface UpOptions {
+	/** Replace a lab of the same name that is already up. */
+	force?: boolean;
+	/** Override detected features (tests of fallbacks). */
+	features?: HostFeatures;
+	signal?: AbortSignal;
+}
+
+export interface UpResult {
+	lab: Lab;
+	plan: Plan;
+	ledger: Ledger;
+	timings: { rootMs: number; namespacesMs: number; totalMs: number };
+}
+
+export async function upLab(lab: Lab, options: UpOptions = {}): Promise<UpResult> {
+	const started = performance.now();
+	requireRoot("up");
+	const features = options.features ?? (await detectFeatures()).features;
+	const plan = planLab(lab, features);
+	if (plan.unmet.length > 0) {
+		const first = plan.unmet[0];
+		throw new MissingFeatureError(
+			`${lab.file}:${first.pos.line}:${first.pos.col}: this kernel has no ${first.feature}, needed for ${first.why}`,
+			first.feature,
+			"remove the impairment, or run on a kernel with sch_netem (`modprobe sch_netem`); `testbed doctor` shows what this host has",
+		);
+	}
+	requireTools(plan);
+	const lock = await lockLab(lab.name);
+	try {
+		const existing = readLedger(lab.name);
+		if (existing && !options.force)
+			throw new LabStateError(`lab "${lab.name}" is already ${existing.state === "up" ? "up" : `in state "${existing.state}"`} (since ${existing.createdAt}); use \`testbed down ${lab.name}\` or \`up --force\` to replace it`, "LAB_EXISTS");
+		if (existing) {
+			await teardownLedger(existing);
+			removeLedger(lab.name);
+		}
+		const taken = plan.root.flatMap((op) => (op.op === "netns-add" && netnsInode(op.netns) !== null ? [op.netns] : []));
+		if (taken.length > 0)
+			throw new LabStateError(`namespace${taken.length > 1 ? "s" : ""} ${taken.join(", ")} already exist${taken.length > 1 ? "" : "s"} and testbed did not create ${taken.length > 1 ? "them" : "it"}; rename the lab or set \`prefix:\``, "NAMESPACE_EXISTS");
+
+		const ledger: Ledger = {
+			format: 1,
+			lab: lab.name,
+			file: lab.file,
+			state: "creating",
+			pid: process.pid,
+			createdAt: new Date().toISOString(),
+			namespaces: lab.nodes.map((node) => ({ name: node.netns, node: node.name, inode: null })),
+			resolved: lab,
+		};
+		writeLedger(ledger);
+		try {
+			return await build(lab, plan, ledger, options.signal, started);
+		} catch (error) {
+			await teardownLedger(ledger).catch(() => undefined);
+			removeLedger(lab.name);
+			if (error instanceof TestbedError) throw error;
+			if (options.signal?.aborted) throw new ApplyError("interrupted: everything `up` had created was removed", { command: "up", stderr: "", rolledBack: true });
+			throw error;
+		}
+	} finally {
+		lock.release();
+	}
+}
+
+async function build(lab: Lab, plan: Plan, ledger: Ledger, signal: AbortSignal | undefined, started: number): Promise<UpResult> {
+	const dir = stateDir(lab.name);
+	mkdirSync(dir, { recursive: true, mode: 0o700 });
+	const rendered = renderPlan(plan, dir);
+	for (const batch of [rendered.root, ...rendered.namespaces]) {
+		for (const file of batch.files) writeFileSync(file.path, file.content, { mode: 0o600 });
+		writeFileSync(batchPath(dir, batch), batch.lines.map((line) => line.text).join("\n") + "\n", { mode: 0o600 });
+	}
+	await runBatch(lab, rendered.root, ["ip", "-batch", batchPath(dir, rendered.root)], signal);
+	for (const entry of ledger.namespaces) entry.inode = netnsInode(entry.name);
+	writeLedger(ledger);
+	const rootDone = performance.now();
+	const limit = Math.max(4, availableParallelism() * 4);
+	await parallel(rendered.namespaces, limit, (batch) => runBatch(lab, batch, ["ip", "-n", batch.netns!, "-batch", batchPath(dir, batch)], signal));
+	ledger.state = "up";
+	writeLedger(ledger);
+	const done = performance.now();
+	return { lab, plan, ledger, timings: { rootMs: rootDone - started, namespacesMs: done - rootDone, totalMs: done - started } };
+}
+
+function batchPath(dir: string, batch: Batch): string {
+	return join(dir, `${batch.netns ?? "root"}.ip`);
+}
+
+/** Run one batch; on failure, name the operation, the kernel's words and the YAML line. */
+async function runBatch(lab: Lab, batch: Batch, argv: string[], signal: AbortSignal | undefined): Promise<void> {
+	if (signal?.aborted) throw new ApplyError("interrupted", { command: argv.join(" "), stderr: "", rolledBack: true });
+	const result = await run(argv, { signal });
+	if (result.exitCode === 0) return;
+	if (signal?.aborted) throw new ApplyError("interrupted: everything `up` had created was removed", { command: argv.join(" "), stderr: "", rolledBack: true });
+	const failed = /Command failed \S+:(\d+)/.exec(result.stderr);
+	const line = failed ? batch.lines[Number(failed[1]) - 1] : undefined;
+	const kernel = result.stderr
+		.split("\n")
+		.filter((text) => text.trim() && !text.startsWith("Command failed"))
+		.join("\n");
+	const where = batch.netns ? `in namespace ${batch.netns}` : "in the root namespace";
+	const command = line ? `ip ${batch.netns ? `-n ${batch.netns} ` : ""}${line.text}` : argv.join(" ");
+	const source = line ? `${lab.file}:${line.op.pos.line}:${line.op.pos.col}` : undefined;
+	throw new ApplyError(`${source ? `${source}: ` : ""}building ${line?.op.node ? `node "${line.op.node}"` : `lab "${lab.name}"`} failed ${where}\n  command: ${command}\n  kernel:  ${kernel || `exit code ${result.exitCode}`}\n  everything \`up\` had created was removed`, {
+		command,
+		namespace: batch.netns ?? undefined,
+		stderr: kernel,
+		source,
+		rolledBack: true,
+	});
+}

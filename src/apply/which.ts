@@ -1,0 +1,18 @@
+// Finding executables on PATH by looking at the file system (no `which` process).
+import { accessSync, constants } from "node:fs";
+import { delimiter, join } from "node:path";
+
+const extraDirs = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+
+export function which(name: string): string | undefined {
+	const dirs = [...(process.env.PATH ?? "").split(delimiter), ...extraDirs];
+	for (const dir of dirs) {
+		if (!dir) continue;
+		const path = join(dir, name);
+		try {
+			accessSync(path, constants.X_OK);
+			return path;
+		} catch {}
+	}
+	return undefined;
+}

@@ -1,0 +1,72 @@
+// Command-line parsing as a pure function (node:util parseArgs underneath): argv in, a command out.
+import { parseArgs } from "node:util";
+import { UsageError } from "../errors.ts";
+
+type OptionSpec = { type: "boolean" | "string"; short?: string };
+
+interface CommandSpec {
+	usage: string;
+	summary: string;
+	options: Record<string, OptionSpec>;
+	/** Number of positional arguments: [min, max]. */
+	positionals: [number, number];
+	/** Everything after `--` is passed through (exec). */
+	passthrough?: boolean;
+}
+
+const json: Record<string, OptionSpec> = { json: { type: "boolean" } };
+
+export const commands: Record<string, CommandSpec> = {
+	validate: { usage: "testbed validate FILE [--json]", summary: "check a topology file; no root needed", options: json, positionals: [1, 1] },
+	plan: { usage: "testbed plan FILE [--batch] [--json]", summary: "print the exact ip / nft / sysctl commands `up` would run; no root needed", options: { ...json, batch: { type: "boolean" } }, positionals: [1, 1] },
+	up: { usage: "testbed up FILE [--force] [--json]", summary: "build the lab", options: { ...json, force: { type: "boolean", short: "f" } }, positionals: [1, 1] },
+	down: { usage: "testbed down LAB|FILE | --all [--json]", summary: "remove everything a lab created", options: { ...json, all: { type: "boolean" } }, positionals: [0, 1] },
+	ls: { usage: "testbed ls [--json]", summary: "labs on this host and their state", options: json, positionals: [0, 0] },
+	exec: { usage: "testbed exec LAB NODE -- CMD [ARGS…]", summary: "run a command inside a node", options: {}, positionals: [2, 2], passthrough: true },
+	shell: { usage: "testbed shell LAB NODE", summary: "interactive shell inside a node", options: {}, positionals: [2, 2] },
+	doctor: { usage: "testbed doctor [--json]", summary: "what this host supports, and how to fix what is missing", options: json, positionals: [0, 0] },
+	reach: { usage: "testbed reach LAB [--json]", summary: "which nodes can open a UDP flow to which", options: { ...json, timeout: { type: "string" } }, positionals: [1, 1] },
+};
+
+export interface CommandLine {
+	command: string;
+	positionals: string[];
+	options: Record<string, string | boolean | undefined>;
+	/** Arguments after `--` (exec). */
+	rest: string[];
+}
+
+export function usageText(): string {
+	const width = Math.max(...Object.values(commands).map((spec) => spec.usage.length));
+	return [
+		"testbed: P2P/NAT network labs from YAML, built as real network namespaces",
+		"",
+		...Object.values(commands).map((spec) => `  ${spec.usage.padEnd(width)}  ${spec.summary}`),
+		"",
+		"Exit codes: 0 ok, 1 failed, 2 usage, 3 invalid topology, 4 host lacks a feature.",
+	].join("\n");
+}
+
+export function parseCommandLine(argv: string[]): CommandLine | "help" | "version" {
+	const [command, ...rest] = argv;
+	if (command === undefined || command === "help" || command === "--help" || command === "-h") return "help";
+	if (command === "--version" || command === "-V") return "version";
+	const spec = commands[command];
+	if (!spec) throw new UsageError(`unknown command "${command}"\n\n${usageText()}`);
+	const dash = rest.indexOf("--");
+	const own = spec.passthrough && dash >= 0 ? rest.slice(0, dash) : rest;
+	const passed = spec.passthrough && dash >= 0 ? rest.slice(dash + 1) : [];
+	let parsed;
+	try {
+		parsed = parseArgs({ args: own, options: { ...spec.options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
+	} catch (error) {
+		throw new UsageError(`${(error as Error).message.split("\n")[0]}\nusage: ${spec.usage}`);
+	}
+	const positionals = parsed.positionals;
+	if (parsed.values.help) return "help";
+	const [min, max] = spec.positionals;
+	if (command === "down" && (positionals.length === 1) === Boolean((parsed.values as Record<string, unknown>).all)) throw new UsageError(`give a lab (or its file) or --all\nusage: ${spec.usage}`);
+	else if (command !== "down" && (positionals.length < min || positionals.length > max)) throw new UsageError(`expected ${min === max ? min : `${min} to ${max}`} argument${max === 1 ? "" : "s"}, got ${positionals.length}\nusage: ${spec.usage}`);
+	if (spec.passthrough && passed.length === 0) throw new UsageError(`give the command after \`--\`\nusage: ${spec.usage}`);
+	return { command, positionals, options: parsed.values as Record<string, string | boolean | undefined>, rest: passed };
+}

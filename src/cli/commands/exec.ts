@@ -1,0 +1,31 @@
+// `testbed exec LAB NODE -- CMD…` and `testbed shell LAB NODE`: stdio and exit code pass through.
+import { LabStateError } from "../../errors.ts";
+import { readLedger, listLedgers } from "../../apply/ledger.ts";
+import { requireRoot } from "../../apply/preflight.ts";
+import { runInteractive } from "../../apply/run.ts";
+import type { LabNode } from "../../resolve/lab.ts";
+
+export function labNode(labName: string, nodeName: string): LabNode {
+	const ledger = readLedger(labName);
+	if (!ledger) {
+		const labs = listLedgers();
+		throw new LabStateError(`no lab named "${labName}" is up; ${labs.length ? `labs: ${labs.join(", ")}` : "no labs are up"}`, "LAB_NOT_FOUND");
+	}
+	const node = ledger.resolved.nodes.find((candidate) => candidate.name === nodeName);
+	if (!node) throw new LabStateError(`lab "${labName}" has no node "${nodeName}"; nodes: ${ledger.resolved.nodes.map((candidate) => candidate.name).join(", ")}`, "NODE_NOT_FOUND");
+	return node;
+}
+
+export async function execCommand(lab: string, node: string, command: string[]): Promise<number> {
+	requireRoot("exec");
+	const target = labNode(lab, node);
+	return runInteractive(["ip", "netns", "exec", target.netns, ...command], { TESTBED_LAB: lab, TESTBED_NODE: node });
+}
+
+export async function shellCommand(lab: string, node: string): Promise<number> {
+	requireRoot("shell");
+	const target = labNode(lab, node);
+	const shell = process.env.SHELL && /(^|\/)(bash|sh|zsh|dash)$/.test(process.env.SHELL) ? process.env.SHELL : "/bin/bash";
+	const argv = shell.endsWith("bash") ? [shell, "--norc", "-i"] : [shell, "-i"];
+	return runInteractive(["ip", "netns", "exec", target.netns, ...argv], { TESTBED_LAB: lab, TESTBED_NODE: node, PS1: `[${lab}:${node}] \\w\\$ ` });
+}

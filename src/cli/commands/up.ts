@@ -1,0 +1,47 @@
+// `testbed up FILE`: build, then a short summary of nodes, addresses and NATs.
+import { upLab, type UpResult } from "../../apply/up.ts";
+import { loadLab } from "../../load.ts";
+import { table, type Io } from "../io.ts";
+
+export async function upCommand(file: string, options: { json?: boolean; force?: boolean }, io: Io, signal: AbortSignal): Promise<number> {
+	const lab = loadLab(file);
+	const result = await upLab(lab, { force: options.force, signal });
+	if (options.json) io.json(upSummary(result));
+	else io.out(renderUpSummary(result));
+	return 0;
+}
+
+export function upSummary(result: UpResult) {
+	return {
+		lab: result.lab.name,
+		file: result.lab.file,
+		timings: result.timings,
+		notes: result.plan.notes,
+		nodes: result.lab.nodes.map((node) => ({
+			name: node.name,
+			kind: node.kind,
+			netns: node.netns,
+			addresses: node.interfaces.flatMap((iface) => iface.addresses.map((address) => ({ iface: iface.name, address: address.cidr }))),
+			routes: node.routes.map((route) => ({ to: route.to, via: route.via, dev: route.dev })),
+			nat: node.nat && { type: node.nat.behaviour.label, outside: node.nat.outside, inside: node.nat.inside, publicAddress: node.nat.publicAddress },
+		})),
+	};
+}
+
+export function renderUpSummary(result: UpResult): string {
+	const { lab } = result;
+	const rows = [["node", "kind", "namespace", "addresses"]];
+	for (const node of lab.nodes) {
+		const addresses = node.interfaces.flatMap((iface) => iface.addresses.map((address) => `${iface.name} ${address.cidr}`)).join(", ");
+		rows.push([node.name, node.nat ? `nat (${node.nat.behaviour.label})` : node.kind, node.netns, addresses || "-"]);
+	}
+	const nats = lab.nodes.filter((node) => node.nat);
+	const lines = [`lab "${lab.name}" is up: ${lab.nodes.length} nodes, ${lab.links.length} links, in ${(result.timings.totalMs / 1000).toFixed(2)} s`, "", table(rows)];
+	if (nats.length > 0) {
+		lines.push("");
+		for (const node of nats) lines.push(`nat ${node.name}: ${node.nat!.inside.join(", ")} → ${node.nat!.outside} (public ${node.nat!.publicAddress ?? "?"}), masquerade`);
+	}
+	for (const note of result.plan.notes) lines.push(`note: ${note}`);
+	lines.push("", `next: testbed exec ${lab.name} ${lab.nodes.find((node) => node.kind === "host")?.name ?? lab.nodes[0].name} -- ip address · testbed reach ${lab.name} · testbed down ${lab.name}`);
+	return lines.join("\n");
+}

@@ -1,0 +1,68 @@
+// The CLI: parse, run one command, map errors to one clear message and an exit code. Only this layer prints.
+import { readFileSync } from "node:fs";
+import { ExitCode, TestbedError, TopologyError } from "../errors.ts";
+import { parseCommandLine, usageText } from "./args.ts";
+import { terminalIo, type Io } from "./io.ts";
+import { doctorCommand } from "./commands/doctor.ts";
+import { downCommand } from "./commands/down.ts";
+import { execCommand, shellCommand } from "./commands/exec.ts";
+import { lsCommand } from "./commands/ls.ts";
+import { planCommand } from "./commands/plan.ts";
+import { reachCommand } from "./commands/reach.ts";
+import { upCommand } from "./commands/up.ts";
+import { validateCommand } from "./commands/validate.ts";
+
+export async function main(argv: string[], io: Io = terminalIo()): Promise<number> {
+	const abort = new AbortController();
+	const onSignal = () => abort.abort();
+	process.on("SIGINT", onSignal);
+	process.on("SIGTERM", onSignal);
+	try {
+		const line = parseCommandLine(argv);
+		if (line === "help") return io.out(usageText()), ExitCode.ok;
+		if (line === "version") return io.out(JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version), ExitCode.ok;
+		const [first, second] = line.positionals;
+		const options = line.options as Record<string, never>;
+		switch (line.command) {
+			case "validate":
+				return await validateCommand(first, options, io);
+			case "plan":
+				return await planCommand(first, options, io);
+			case "up":
+				return await upCommand(first, options, io, abort.signal);
+			case "down":
+				return await downCommand(first, options, io);
+			case "ls":
+				return await lsCommand(options, io);
+			case "exec":
+				return await execCommand(first, second, line.rest);
+			case "shell":
+				return await shellCommand(first, second);
+			case "doctor":
+				return await doctorCommand(options, io);
+			case "reach":
+				return await reachCommand(first, options, io);
+		}
+		return ExitCode.usage;
+	} catch (error) {
+		return report(error, io);
+	} finally {
+		process.off("SIGINT", onSignal);
+		process.off("SIGTERM", onSignal);
+	}
+}
+
+function report(error: unknown, io: Io): number {
+	if (error instanceof TopologyError) {
+		io.err(error.message);
+		io.err(`${error.problems.length} problem${error.problems.length === 1 ? "" : "s"}; nothing was created`);
+		return error.exitCode;
+	}
+	if (error instanceof TestbedError) {
+		io.err(`testbed: ${error.message}`);
+		return error.exitCode;
+	}
+	io.err(`testbed: internal error: ${(error as Error)?.message ?? String(error)}\n(this is a bug in testbed; please report it with the command you ran)`);
+	if (process.env.TESTBED_DEBUG) io.err((error as Error)?.stack ?? "");
+	return ExitCode.failure;
+}
