@@ -46,7 +46,9 @@ export interface InterfaceDecl {
 
 export interface RouteDecl {
 	to: Located<string>;
-	via: Located<string>;
+	/** Gateway; without it the route is a device route (`dev:`). */
+	via?: Located<string>;
+	dev?: Located<string>;
 	pos: Pos;
 }
 

@@ -21,7 +21,7 @@ export type Operation = Base &
 		| { op: "link-up"; netns: string; iface: string }
 		| { op: "address-add"; netns: string; iface: string; cidr: string; noPrefixRoute: boolean }
 		| { op: "sysctl"; netns: string; settings: [key: string, value: string][] }
-		| { op: "route-add"; netns: string; to: string; via: string; dev: string; auto: boolean }
+		| { op: "route-add"; netns: string; to: string; via?: string; dev: string; auto: boolean }
 		| { op: "nat"; netns: string; nat: LabNat }
 		| { op: "qdisc"; netns: string; iface: string; impair: ImpairDecl; netem: boolean }
 	);

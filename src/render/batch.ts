@@ -51,23 +51,23 @@ export function renderOperation(op: Operation, stateDir: string): string {
 		case "netns-add":
 			return `netns add ${op.netns}`;
 		case "veth-add":
-			return `link add ${op.a.iface} netns ${op.a.netns} type veth peer name ${op.b.iface} netns ${op.b.netns}`;
+			return `link add name ${op.a.iface} netns ${op.a.netns} type veth peer name ${op.b.iface} netns ${op.b.netns}`;
 		case "bridge-add":
-			return `link add ${op.iface} type bridge`;
+			return `link add name ${op.iface} type bridge`;
 		case "dummy-add":
-			return `link add ${op.iface} type dummy`;
+			return `link add name ${op.iface} type dummy`;
 		case "link-master":
-			return `link set ${op.iface} master ${op.master}`;
+			return `link set dev ${op.iface} master ${op.master}`;
 		case "link-mtu":
-			return `link set ${op.iface} mtu ${op.mtu}`;
+			return `link set dev ${op.iface} mtu ${op.mtu}`;
 		case "link-up":
-			return `link set ${op.iface} up`;
+			return `link set dev ${op.iface} up`;
 		case "address-add":
 			return `address add ${op.cidr} dev ${op.iface}${op.noPrefixRoute ? " noprefixroute" : ""}`;
 		case "sysctl":
 			return `netns exec ${op.netns} sysctl -q -w ${op.settings.map(([key, value]) => `${key}=${value}`).join(" ")}`;
 		case "route-add":
-			return `route add ${op.to} via ${op.via} dev ${op.dev}`;
+			return `route add ${op.to}${op.via ? ` via ${op.via}` : ""} dev ${op.dev}`;
 		case "nat":
 			return `netns exec ${op.netns} nft -f ${nftPath(stateDir, op.netns)}`;
 		case "qdisc":

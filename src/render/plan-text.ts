@@ -15,7 +15,7 @@ export function renderPlanText(plan: Plan, displayFile: string, stateDir: string
 	for (const unmet of plan.unmet) out.push(`# MISSING: ${unmet.feature} for ${unmet.why} (line ${unmet.pos.line}); \`up\` will stop with exit code 4`);
 	const links = plan.root.filter((op) => op.op === "veth-add").length;
 	out.push("");
-	out.push(`# ── root namespace: ${plan.root.length - links} namespaces, ${links} veth pairs (each end created inside its namespace) ── one \`ip -batch\``);
+	out.push(`# ── root namespace: ${plan.root.length - links} namespaces, ${links} veth pair${links === 1 ? "" : "s"} (each end created inside its namespace) ── one \`ip -batch\``);
 	for (const line of rendered.root.lines) out.push(`ip ${line.text}`);
 	for (const batch of rendered.namespaces) out.push("", ...namespaceText(batch));
 	return `${out.join("\n")}\n`;

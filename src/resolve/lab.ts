@@ -46,7 +46,8 @@ export interface LabInterface {
 
 export interface LabRoute {
 	to: string;
-	via: string;
+	/** Gateway; absent for a device route. */
+	via?: string;
 	dev: string;
 	/** Added by testbed (single-homed host, NAT uplink) rather than declared. */
 	auto: boolean;

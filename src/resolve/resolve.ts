@@ -117,12 +117,24 @@ export function resolveTopology(decl: TopologyDecl, problems: Problem[]): Lab {
 		const nodeDecl = declOf.get(node.name)!;
 		for (const route of nodeDecl.routes) {
 			const to = route.to.value === "default" ? "default" : route.to.value.includes("/") ? route.to.value : `${route.to.value}/32`;
-			const dev = node.interfaces.find((iface) => iface.type === "veth" && iface.addresses.some((address) => contains(address.network, route.via.value)));
-			if (!dev) {
-				problem("GATEWAY_NOT_CONNECTED", route.via.pos, `gateway ${route.via.value} of node "${node.name}" is on none of its connected subnets`, `use an address on one of: ${connectedSubnets(node).join(", ") || "(no links with addresses)"}`);
-				continue;
+			let dev: LabInterface | undefined;
+			if (route.dev) {
+				dev = node.interfaces.find((iface) => iface.name === route.dev!.value);
+				if (!dev) {
+					problem("BAD_ROUTE", route.dev.pos, `node "${node.name}" has no interface "${route.dev.value}"`, `use one of: ${node.interfaces.map((iface) => iface.name).join(", ") || "(none)"}`);
+					continue;
+				}
 			}
-			node.routes.push({ to, via: route.via.value, dev: dev.name, auto: false, pos: route.via.pos });
+			if (route.via) {
+				const via = route.via.value;
+				const connected = node.interfaces.filter((iface) => iface.type === "veth" && iface.addresses.some((address) => contains(address.network, via)));
+				if (connected.length === 0 || (dev && !connected.includes(dev))) {
+					problem("GATEWAY_NOT_CONNECTED", route.via.pos, `gateway ${via} of node "${node.name}" is on none of its connected subnets${dev ? ` on "${dev.name}"` : ""}`, `use an address on one of: ${connectedSubnets(node).join(", ") || "(no links with addresses)"}`);
+					continue;
+				}
+				dev ??= connected[0];
+			}
+			node.routes.push({ to, via: route.via?.value, dev: dev!.name, auto: false, pos: (route.via ?? route.dev)!.pos });
 		}
 	}
 	for (const node of nodes.values()) if (node.kind === "nat") resolveNat(node, declOf.get(node.name)!, segments, problem);
@@ -185,12 +197,6 @@ function assignAddresses(segment: Segment, declLinks: LinkDecl[], links: LabLink
 			taken.set(parsed.ip, address.pos);
 			node.interfaces.find((iface) => iface.name === endpoint.iface && iface.link === index)?.addresses.push(parsed);
 		});
-	}
-	// Explicit addresses without a subnet must still agree on one network.
-	const networks = new Set(segment.members.flatMap((member) => member.iface.addresses.map((address) => address.network)));
-	if (!segment.subnet && networks.size > 1) {
-		const member = segment.members.find((m) => m.iface.addresses.length > 0 && m.iface.addresses[0].network !== [...networks][0]);
-		problem("SUBNET_CONFLICT", member?.iface.pos ?? { line: 1, col: 1 }, `the addresses on one segment are in different subnets: ${[...networks].join(", ")}`, "put all endpoints of a link (or switch) in one subnet");
 	}
 	// Automatic addresses: routers and NATs first (they are the gateways), then the rest in file order.
 	if (!segment.subnet) return;

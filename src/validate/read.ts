@@ -32,7 +32,7 @@ const keys = {
 	top: ["$schema", "name", "prefix", "description", "nodes", "links", "expect"],
 	node: ["kind", "netns", "interfaces", "routes", "nat", "description"],
 	iface: ["name", "type", "address", "addresses"],
-	route: ["to", "via"],
+	route: ["to", "via", "dev"],
 	nat: ["type", "mapping", "filtering", "hairpin", "port-preservation", "udp-timeout", "outside"],
 	link: ["endpoints", "subnet", "addresses", "impair", "mtu", "description"],
 	impair: ["delay", "jitter", "loss", "duplicate", "reorder", "corrupt", "rate", "limit"],
@@ -146,12 +146,15 @@ class Reader {
 		const entries = this.entries(map, keys.route, "route");
 		const to = this.string(entries.get("to"), "to");
 		const via = this.string(entries.get("via"), "via");
+		const dev = this.string(entries.get("dev"), "dev");
 		if (!to) this.report("MISSING_KEY", map, "route has no `to:`", "add `to: default` or `to: 10.0.0.0/8`");
-		if (!via) this.report("MISSING_KEY", map, "route has no `via:`", "add `via:` with the gateway's address");
+		if (!via && !dev) this.report("MISSING_KEY", map, "route has neither `via:` nor `dev:`", "add `via:` with the gateway's address, or `dev:` with the interface");
 		if (to && to.value !== "default" && !isCidr(to.value) && !isIpv4(to.value))
 			this.problem("BAD_CIDR", to.pos, `route destination "${to.value}" is not default, an address or a CIDR`, "write `default`, `10.0.0.0/8` or `10.0.0.1`");
-		if (via && !isIpv4(via.value)) this.problem("BAD_ROUTE", via.pos, `gateway "${via.value}" is not an IPv4 address`, "write the gateway's address, e.g. `via: 10.0.1.1`");
-		return to && via ? [{ to, via, pos: this.pos(map) }] : [];
+		const badVia = via !== undefined && !isIpv4(via.value);
+		if (badVia) this.problem("BAD_ROUTE", via.pos, `gateway "${via.value}" is not an IPv4 address`, "write the gateway's address, e.g. `via: 10.0.1.1`");
+		if (dev) this.checkInterfaceName(dev);
+		return to && (via || dev) && !badVia ? [{ to, via, dev, pos: this.pos(map) }] : [];
 	}
 
 	private nat(pair: Pair): NatDecl | undefined {
@@ -355,7 +358,8 @@ class Reader {
 		const resolved = this.resolve(node);
 		try {
 			return resolved ? resolved.toJS(this.source.document, { maxAliasCount: 100 }) : undefined;
-		} catch {
+		} catch (error) {
+			this.problem("YAML_SYNTAX", this.pos(resolved), `cannot expand this value: ${(error as Error).message}`, "write the values out instead of nesting aliases");
 			return undefined;
 		}
 	}

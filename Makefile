@@ -1,0 +1,41 @@
+# Two commands do everything on a fresh Debian machine:
+#   make demo   install what is missing, build topologies/two-nats.yml, show UDP reachability, tear down
+#   make test   install what is missing and run the whole test suite
+SHELL := /bin/bash
+TESTBED := ./bin/testbed.js
+SYSTEM_PACKAGES := iproute2 nftables iptables conntrack procps tcpdump
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system-packages node-packages demo test bench clean-labs
+
+setup: system-packages node-packages
+
+system-packages:
+	@missing=""; \
+	for tool in ip:iproute2 nft:nftables iptables:iptables conntrack:conntrack sysctl:procps tcpdump:tcpdump; do \
+		command -v $${tool%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${tool%%:*} ] || missing="$$missing $${tool##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+node-packages: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+demo: setup
+	$(SUDO) $(TESTBED) up topologies/two-nats.yml
+	@trap '$(SUDO) $(TESTBED) down two-nats' EXIT; $(SUDO) $(TESTBED) reach two-nats
+
+test: setup
+	$(SUDO) node scripts/run-tests.js
+
+bench: setup
+	$(SUDO) npm run bench
+
+# Remove every lab testbed created on this host (from its ledger; nothing else is touched).
+clean-labs:
+	$(SUDO) $(TESTBED) down --all

@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// Runs the ava suite (TAP output) and ends with the line CI reads: "N passed, N failed, N skipped".
+import { spawn } from "node:child_process";
+
+const child = spawn(process.execPath, ["node_modules/ava/entrypoints/cli.mjs", "--tap", ...process.argv.slice(2)], { stdio: ["inherit", "pipe", "inherit"] });
+let output = "";
+child.stdout.on("data", (chunk) => {
+	output += chunk;
+	process.stdout.write(chunk);
+});
+child.on("close", (code) => {
+	const count = (name) => Number(new RegExp(`^# ${name} (\\d+)$`, "m").exec(output)?.[1] ?? 0);
+	const passed = count("pass");
+	let failed = count("fail");
+	const skipped = count("skip") + count("todo");
+	if (code !== 0 && failed === 0) failed = 1; // a crash or timeout that ava did not count as a test
+	process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+	process.exitCode = code ?? 1;
+});

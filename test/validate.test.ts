@@ -1,0 +1,75 @@
+// One fixture per problem code: each file names the codes and positions it must produce (`# expect:` lines).
+import { readdirSync, readFileSync } from "node:fs";
+import test from "ava";
+import { checkFile } from "../src/load.ts";
+import { formatProblem, type ProblemCode } from "../src/validate/problem.ts";
+
+const dir = new URL("fixtures/invalid/", import.meta.url);
+const fixtures = readdirSync(dir).filter((name) => name.endsWith(".yml"));
+
+for (const name of fixtures) {
+	test(`invalid/${name}`, (t) => {
+		const path = new URL(name, dir).pathname;
+		const expected = [...readFileSync(path, "utf8").matchAll(/^# expect: (\S+) (\d+):(\d+)$/gm)].map((m) => `${m[1]} ${m[2]}:${m[3]}`);
+		t.true(expected.length > 0, "fixture declares its expected problems");
+		const { problems, lab } = checkFile(path);
+		t.is(lab, undefined);
+		t.deepEqual(
+			problems.map((problem) => `${problem.code} ${problem.pos.line}:${problem.pos.col}`),
+			expected,
+		);
+	});
+}
+
+test("every problem code has a fixture", (t) => {
+	const source = readFileSync(new URL("../src/validate/problem.ts", import.meta.url), "utf8");
+	const union = source.slice(source.indexOf("export type ProblemCode"), source.indexOf("export interface Problem"));
+	const codes = [...union.matchAll(/"([A-Z_]+)"/g)].map((m) => m[1] as ProblemCode);
+	const covered = new Set(fixtures.flatMap((name) => [...readFileSync(new URL(name, dir), "utf8").matchAll(/^# expect: (\S+)/gm)].map((m) => m[1])));
+	t.deepEqual(
+		codes.filter((code) => !covered.has(code)),
+		[],
+	);
+});
+
+test("all problems of a file are reported at once, in file order", (t) => {
+	const { problems } = checkFile(new URL("fixtures/many-problems.yml", import.meta.url).pathname);
+	t.deepEqual(
+		problems.map((problem) => problem.code),
+		["BAD_LAB_NAME", "UNKNOWN_KEY", "BAD_INTERFACE_NAME", "UNKNOWN_NODE", "BAD_CIDR"],
+	);
+});
+
+test("unknown keys suggest the closest known key", (t) => {
+	const { problems } = checkFile(new URL("fixtures/typo.yml", import.meta.url).pathname);
+	t.is(problems.length, 2);
+	t.regex(problems[0].message, /did you mean "kind"\?/);
+	t.regex(problems[1].message, /did you mean "subnet"\?/);
+	t.is(problems[1].fix, "rename it to `subnet`");
+});
+
+test("the message shows file:line:col, code, the source line and a caret under the column", (t) => {
+	const text = "name: demo\nnodes:\n  alice: { knd: host }\n";
+	const out = formatProblem("topo.yml", text, { code: "UNKNOWN_KEY", message: 'unknown key "knd"', pos: { line: 3, col: 12 }, fix: "rename it to `kind`" });
+	t.is(out, ['topo.yml:3:12: UNKNOWN_KEY: unknown key "knd"', "  3 |   alice: { knd: host }", "    |            ^", "  fix: rename it to `kind`"].join("\n"));
+});
+
+test("every example topology is valid", (t) => {
+	const examples = readdirSync(new URL("../topologies/", import.meta.url)).filter((name) => name.endsWith(".yml"));
+	t.true(examples.length >= 4);
+	for (const name of examples) {
+		const { problems } = checkFile(new URL(`../topologies/${name}`, import.meta.url).pathname);
+		t.deepEqual(problems, [], name);
+	}
+});
+
+test("an alias bomb is refused quickly instead of expanding", (t) => {
+	const path = new URL("fixtures/alias-bomb.yml", import.meta.url).pathname;
+	const started = Date.now();
+	const { problems } = checkFile(path);
+	t.true(Date.now() - started < 2000);
+	t.deepEqual(
+		problems.map((problem) => `${problem.code} ${problem.pos.line}:${problem.pos.col}`),
+		["YAML_SYNTAX 5:3"],
+	);
+});
