@@ -6,7 +6,7 @@ export function renderQdisc(iface: string, impair: ImpairDecl, netem: boolean): 
 	if (!netem) {
 		const rate = impair.rate?.value ?? 1e9;
 		const burst = Math.max(3200, Math.ceil(rate / 8 / 100));
-		return [...args, "tbf", "rate", `${rate}bit`, "burst", String(burst), "latency", "50ms"];
+		return [...args, "tbf", "rate", bits(rate), "burst", String(burst), "latency", "50ms"];
 	}
 	args.push("netem");
 	if (impair.limit) args.push("limit", String(impair.limit.value));
@@ -18,7 +18,7 @@ export function renderQdisc(iface: string, impair: ImpairDecl, netem: boolean): 
 	if (impair.duplicate) args.push("duplicate", percent(impair.duplicate.value));
 	if (impair.reorder) args.push("reorder", percent(impair.reorder.value));
 	if (impair.corrupt) args.push("corrupt", percent(impair.corrupt.value));
-	if (impair.rate) args.push("rate", `${impair.rate.value}bit`);
+	if (impair.rate) args.push("rate", bits(impair.rate.value));
 	return args;
 }
 
@@ -28,4 +28,10 @@ function ms(value: number): string {
 
 function percent(value: number): string {
 	return `${Number(value.toFixed(4))}%`;
+}
+
+/** tc's rate syntax, in the largest whole unit: 10mbit, 512kbit. */
+function bits(rate: number): string {
+	for (const [unit, size] of [["gbit", 1e9], ["mbit", 1e6], ["kbit", 1e3]] as const) if (rate >= size && rate % size === 0) return `${rate / size}${unit}`;
+	return `${Math.round(rate)}bit`;
 }

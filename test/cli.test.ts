@@ -1,0 +1,88 @@
+// The CLI layer: argument parsing is pure; commands run in-process with a captured Io.
+import test from "ava";
+import { parseCommandLine } from "../src/cli/args.ts";
+import type { Io } from "../src/cli/io.ts";
+import { main } from "../src/cli/main.ts";
+import { UsageError } from "../src/errors.ts";
+
+function capture(): Io & { stdout: string; stderr: string } {
+	const io = {
+		stdout: "",
+		stderr: "",
+		color: false,
+		out: (text: string) => void (io.stdout += text.endsWith("\n") ? text : `${text}\n`),
+		err: (text: string) => void (io.stderr += text.endsWith("\n") ? text : `${text}\n`),
+		json: (value: unknown) => void (io.stdout += `${JSON.stringify(value)}\n`),
+	};
+	return io;
+}
+
+test("parses commands, options and positionals", (t) => {
+	t.deepEqual(parseCommandLine(["up", "topo.yml", "--force"]), { command: "up", positionals: ["topo.yml"], options: { force: true }, rest: [] });
+	t.deepEqual(parseCommandLine(["down", "--all"]), { command: "down", positionals: [], options: { all: true }, rest: [] });
+	t.is(parseCommandLine([]), "help");
+	t.is(parseCommandLine(["plan", "--help"]), "help");
+});
+
+test("exec passes everything after -- through untouched", (t) => {
+	const line = parseCommandLine(["exec", "lab", "alice", "--", "ping", "-c", "1", "--json"]);
+	t.deepEqual(line, { command: "exec", positionals: ["lab", "alice"], options: {}, rest: ["ping", "-c", "1", "--json"] });
+});
+
+for (const [argv, pattern] of [
+	[["frobnicate"], /unknown command "frobnicate"/],
+	[["up"], /expected 1 argument, got 0/],
+	[["up", "a.yml", "--forse"], /Unknown option '--forse'/],
+	[["down"], /give a lab \(or its file\) or --all/],
+	[["down", "x", "--all"], /give a lab \(or its file\) or --all/],
+	[["exec", "lab", "alice"], /give the command after `--`/],
+] as const) {
+	test(`usage error: ${argv.join(" ")}`, (t) => {
+		t.throws(() => parseCommandLine([...argv]), { instanceOf: UsageError, message: pattern });
+	});
+}
+
+test("usage errors exit 2 with one message and no stack trace", async (t) => {
+	const io = capture();
+	t.is(await main(["up"], io), 2);
+	t.regex(io.stderr, /^testbed: expected 1 argument/);
+	t.notRegex(io.stderr, /at .*\.ts:\d+/);
+});
+
+test("validate: ok exits 0; problems exit 3 with file:line:col, code, caret", async (t) => {
+	const ok = capture();
+	t.is(await main(["validate", "topologies/two-nats.yml"], ok), 0);
+	t.regex(ok.stdout, /two-nats\.yml: ok \(lab "two-nats": 6 nodes, 5 links\)/);
+	const bad = capture();
+	t.is(await main(["validate", "test/fixtures/typo.yml"], bad), 3);
+	t.regex(bad.stderr, /^test\/fixtures\/typo\.yml:3:12: UNKNOWN_KEY: unknown key "knd" in node "alice"; did you mean "kind"\?\n {2}3 \| {3}alice: \{ knd: host \}\n {4}\| {12}\^/);
+	t.regex(bad.stderr, /2 problems; nothing was created/);
+});
+
+test("validate --json is one JSON document with every problem", async (t) => {
+	const io = capture();
+	t.is(await main(["validate", "test/fixtures/typo.yml", "--json"], io), 3);
+	const report = JSON.parse(io.stdout);
+	t.false(report.ok);
+	t.deepEqual(
+		report.problems.map((problem: { code: string; line: number; col: number }) => `${problem.code} ${problem.line}:${problem.col}`),
+		["UNKNOWN_KEY 3:12", "UNKNOWN_KEY 7:5"],
+	);
+});
+
+test("a missing file is a clear topology error, not a crash", async (t) => {
+	const io = capture();
+	t.is(await main(["validate", "no/such/file.yml"], io), 3);
+	t.regex(io.stderr, /no\/such\/file\.yml:1:1: YAML_SYNTAX: cannot read the file: no such file/);
+});
+
+test("plan prints the commands grouped per namespace; an invalid file exits 3", async (t) => {
+	const io = capture();
+	t.is(await main(["plan", "topologies/two-nats.yml"], io), 0);
+	t.regex(io.stdout, /^ip netns add two-nats-alice$/m);
+	t.regex(io.stdout, /^ip -n two-nats-alice route add default via 192\.168\.1\.1 dev eth0$/m);
+	t.regex(io.stdout, /^ip netns exec two-nats-home1 nft -f - <<'EOF'$/m);
+	const bad = capture();
+	t.is(await main(["plan", "test/fixtures/typo.yml"], bad), 3);
+	t.is(bad.stdout, "");
+});

@@ -1,0 +1,95 @@
+// Resolve: namespaces, auto-addresses, default routes and NAT sides decided from the file.
+import test from "ava";
+import { loadLab, loadLabText } from "../src/load.ts";
+import { TopologyError } from "../src/errors.ts";
+import type { Lab } from "../src/resolve/lab.ts";
+
+const topology = (name: string) => loadLab(new URL(`../topologies/${name}.yml`, import.meta.url).pathname);
+const addressesOf = (lab: Lab, node: string) => lab.nodes.find((n) => n.name === node)!.interfaces.flatMap((i) => i.addresses.map((a) => `${i.name} ${a.cidr}`));
+const routesOf = (lab: Lab, node: string) => lab.nodes.find((n) => n.name === node)!.routes.map((r) => `${r.to}${r.via ? ` via ${r.via}` : ""} dev ${r.dev}`);
+
+test("namespaces are <lab>-<node>, or netns: when given", (t) => {
+	t.deepEqual(
+		topology("two-nats").nodes.map((node) => node.netns),
+		["two-nats-internet", "two-nats-stun", "two-nats-home1", "two-nats-home2", "two-nats-alice", "two-nats-bob"],
+	);
+	t.deepEqual(
+		topology("seed-p2p").nodes.map((node) => node.netns),
+		["unr", "seed-host"],
+	);
+});
+
+test("subnet: gives the gateway side the first address, hosts the next ones", (t) => {
+	const lab = topology("two-nats");
+	t.deepEqual(addressesOf(lab, "home1"), ["lan 192.168.1.1/24", "wan 198.51.100.2/30"]);
+	t.deepEqual(addressesOf(lab, "alice"), ["eth0 192.168.1.2/24"]);
+	t.deepEqual(addressesOf(lab, "internet"), ["e1 198.51.100.1/30", "e2 198.51.100.5/30", "e3 203.0.113.1/24"]);
+});
+
+test("a subnet on one link of a switch addresses the whole segment", (t) => {
+	const lab = topology("lan");
+	t.deepEqual(addressesOf(lab, "home"), ["lan 192.168.0.1/24", "wan 198.51.100.2/30"]);
+	t.deepEqual(
+		["alice", "bob", "carol"].map((node) => addressesOf(lab, node)[0]),
+		["eth0 192.168.0.2/24", "eth0 192.168.0.3/24", "eth0 192.168.0.4/24"],
+	);
+	t.deepEqual(addressesOf(lab, "lan"), []);
+	t.deepEqual(
+		lab.nodes.find((node) => node.name === "lan")!.interfaces.map((iface) => `${iface.name}:${iface.type}:${iface.master ?? ""}`),
+		["lan:bridge:", "up:veth:lan", "p1:veth:lan", "p2:veth:lan", "p3:veth:lan"],
+	);
+});
+
+test("single-homed hosts get a default route through their router or NAT; NATs through their outside", (t) => {
+	const lab = topology("cgnat");
+	t.deepEqual(routesOf(lab, "alice"), ["default via 192.168.1.1 dev eth0"]);
+	t.deepEqual(routesOf(lab, "home1"), ["default via 100.64.0.1 dev wan"]);
+	t.deepEqual(routesOf(lab, "carrier"), ["default via 198.51.100.1 dev wan"]);
+	t.deepEqual(routesOf(lab, "internet"), []);
+	t.deepEqual(routesOf(lab, "stun"), ["default via 203.0.113.1 dev eth0"]);
+});
+
+test("explicit routes win, device routes have no gateway", (t) => {
+	const lab = topology("seed-p2p");
+	t.deepEqual(routesOf(lab, "unr"), ["default via 172.20.0.1 dev nat_lan"]);
+	t.deepEqual(routesOf(lab, "host"), ["172.20.0.1/32 dev nat_wan"]);
+});
+
+test("NAT sides: the link towards a router is outside, the rest inside", (t) => {
+	const carrier = topology("cgnat").nodes.find((node) => node.name === "carrier")!;
+	t.is(carrier.nat!.outside, "wan");
+	t.deepEqual(carrier.nat!.inside, ["lan1", "lan2"]);
+	t.is(carrier.nat!.publicAddress, "198.51.100.2");
+	t.is(carrier.nat!.behaviour.label, "carrier");
+	t.false(carrier.nat!.behaviour.hairpin);
+});
+
+test("nat.outside picks the outside interface explicitly", (t) => {
+	const lab = loadLabText(`
+name: t
+nodes:
+  up1: { kind: host }
+  n: { kind: nat, nat: { outside: x1 } }
+  a: {}
+links:
+  - { endpoints: [a:eth0, n:x0], subnet: 10.0.0.0/24 }
+  - { endpoints: [n:x1, up1:eth0], subnet: 10.0.1.0/24 }
+`);
+	const nat = lab.nodes.find((node) => node.name === "n")!.nat!;
+	t.is(nat.outside, "x1");
+	t.deepEqual(nat.inside, ["x0"]);
+});
+
+test("dummy addresses may overlap a link subnet (address holders), links may not", (t) => {
+	const lab = topology("two-nats");
+	t.deepEqual(addressesOf(lab, "stun"), ["alt0 203.0.113.11/24", "eth0 203.0.113.10/24"]);
+});
+
+test("inline text reports problems under the given name", (t) => {
+	const error = t.throws(() => loadLabText("name: x\nnodes: {}\nlinks:\n  - endpoints: [a:eth0, b:eth0]\n", "generated.yml"), { instanceOf: TopologyError }) as TopologyError;
+	t.deepEqual(
+		error.problems.map((problem) => problem.code),
+		["UNKNOWN_NODE", "UNKNOWN_NODE"],
+	);
+	t.regex(error.message, /^generated\.yml:4:17: UNKNOWN_NODE/);
+});
