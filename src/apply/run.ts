@@ -1,6 +1,16 @@
 // The one module that starts processes. Every argument is an argv array; nothing goes through a shell.
 import { execa, type ResultPromise } from "execa";
 
+/**
+ * PATH without node_modules/.bin: under npm or npx, packages' binaries shadow system tools
+ * (ava depends on @vercel/nft, whose `nft` is not nftables). Kernel tools come from the system.
+ */
+export function systemPath(path = process.env.PATH ?? ""): string {
+	const dirs = path.split(":").filter((dir) => dir && !dir.includes("node_modules"));
+	for (const dir of ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]) if (!dirs.includes(dir)) dirs.push(dir);
+	return dirs.join(":");
+}
+
 export interface RunResult {
 	command: string;
 	exitCode: number;
@@ -25,7 +35,7 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<Run
 		cancelSignal: options.signal,
 		timeout: options.timeoutMs,
 		stripFinalNewline: true,
-		env: { LC_ALL: "C" },
+		env: { LC_ALL: "C", PATH: systemPath() },
 	});
 	return {
 		command: argv.join(" "),
@@ -39,7 +49,7 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<Run
 /** Run with the terminal's stdio (exec, shell); resolves to the exit code. */
 export async function runInteractive(argv: string[], env: Record<string, string> = {}): Promise<number> {
 	const [file, ...args] = argv;
-	const result = await execa(file, args, { reject: false, stdio: "inherit", env });
+	const result = await execa(file, args, { reject: false, stdio: "inherit", env: { PATH: systemPath(), ...env } });
 	if (result.exitCode !== undefined) return result.exitCode;
 	return result.signal ? 128 + (signalNumbers[result.signal] ?? 1) : 1;
 }
@@ -49,7 +59,7 @@ const signalNumbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3
 /** A long-running process (an agent) with line-based stdout. */
 export function spawnLongRunning(argv: string[], options: { signal?: AbortSignal } = {}): ResultPromise<{ reject: false; stdin: "pipe"; stdout: "pipe"; stderr: "pipe"; buffer: false }> {
 	const [file, ...args] = argv;
-	return execa(file, args, { reject: false, stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: false, cancelSignal: options.signal });
+	return execa(file, args, { reject: false, stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: false, cancelSignal: options.signal, env: { PATH: systemPath() } });
 }
 
 /** Whether an executable is on PATH (no process needed). */

@@ -4,8 +4,9 @@ import { delimiter, join } from "node:path";
 
 const extraDirs = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
 
+/** A system tool on PATH, ignoring node_modules/.bin (see systemPath in run.ts). */
 export function which(name: string): string | undefined {
-	const dirs = [...(process.env.PATH ?? "").split(delimiter), ...extraDirs];
+	const dirs = [...(process.env.PATH ?? "").split(delimiter).filter((dir) => !dir.includes("node_modules")), ...extraDirs];
 	for (const dir of dirs) {
 		if (!dir) continue;
 		const path = join(dir, name);

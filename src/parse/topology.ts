@@ -9,7 +9,7 @@ export interface Located<T> {
 export const nodeKinds = ["host", "router", "nat", "switch"] as const;
 export type NodeKind = (typeof nodeKinds)[number];
 
-export const natTypes = ["full-cone", "restricted-cone", "port-restricted", "symmetric", "home-router", "carrier", "cgnat", "corporate", "one-to-one", "masquerade"] as const;
+export const natTypes = ["full-cone", "restricted-cone", "port-restricted", "symmetric", "home-router", "carrier", "cgnat", "corporate", "one-to-one"] as const;
 export const natBehaviours = ["endpoint-independent", "address-dependent", "address-and-port-dependent"] as const;
 export type NatBehaviour = (typeof natBehaviours)[number];
 

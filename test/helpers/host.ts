@@ -1,0 +1,57 @@
+// Test helpers for integration tests: root check, snapshots of the host, and leftover checks.
+import { existsSync, readdirSync } from "node:fs";
+import test, { type ExecutionContext } from "ava";
+import { execa } from "execa";
+import { systemPath } from "../../src/apply/run.ts";
+
+// Tests run under npm, whose PATH puts node_modules/.bin first (ava brings an unrelated `nft`).
+process.env.PATH = systemPath();
+
+export const isRoot = process.getuid?.() === 0;
+
+/** test.serial when root; otherwise a skipped test whose title says why. */
+export function rootTest(title: string, implementation: (t: ExecutionContext) => Promise<void> | void): void {
+	if (isRoot) test.serial(title, implementation);
+	else test.skip(`${title} — skipped: needs root (network namespaces); run \`sudo npm test\``, implementation);
+}
+
+async function text(argv: string[]): Promise<string> {
+	const result = await execa(argv[0], argv.slice(1), { reject: false });
+	return `${result.exitCode}\n${result.stdout}`;
+}
+
+/** Everything of the root namespace a lab must never change. */
+export async function hostSnapshot(): Promise<Record<string, string>> {
+	const [links, addresses, routes, rules, nft, iptables, sysctls] = await Promise.all([
+		text(["ip", "-j", "link", "show"]),
+		text(["ip", "-j", "address", "show"]),
+		text(["ip", "-j", "route", "show", "table", "all"]),
+		text(["ip", "-j", "rule", "show"]),
+		text(["nft", "list", "ruleset"]),
+		text(["iptables-save"]).then((out) => out.split("\n").filter((line) => !line.startsWith("#")).map((line) => line.replace(/\[\d+:\d+\]/, "")).join("\n")),
+		text(["sysctl", "-a", "--pattern", "^net\\.ipv[46]\\."]),
+	]);
+	const netns = existsSync("/run/netns") ? readdirSync("/run/netns").sort().join(" ") : "";
+	return { links, addresses, routes, rules, nft, iptables, sysctls, netns };
+}
+
+export function namespaceExists(name: string): boolean {
+	return existsSync(`/run/netns/${name}`);
+}
+
+/** What a lab may leave behind: nothing — no namespace, no ledger, no lock, no state directory. */
+export function leftovers(lab: string, namespaces: string[]): string[] {
+	const left = namespaces.filter(namespaceExists).map((name) => `namespace ${name}`);
+	for (const path of [`/run/testbed/${lab}.json`, `/run/testbed/${lab}.lock`, `/run/testbed/${lab}`]) if (existsSync(path)) left.push(path);
+	return left;
+}
+
+/** Run a command inside a namespace (test side; the library under test does its own). */
+export function inNamespace(netns: string, argv: string[]) {
+	return execa("ip", ["netns", "exec", netns, ...argv], { reject: false });
+}
+
+export async function ipJson<T = unknown>(netns: string, args: string[]): Promise<T> {
+	const result = await execa("ip", ["-n", netns, "-j", ...args]);
+	return JSON.parse(result.stdout || "[]") as T;
+}
