@@ -9,9 +9,9 @@ export interface DownResult extends TeardownResult {
 	lab: string;
 }
 
-export async function downLab(name: string): Promise<DownResult> {
+export async function downLab(name: string, options: { lockWaitMs?: number } = {}): Promise<DownResult> {
 	requireRoot("down");
-	const lock = await lockLab(name);
+	const lock = await lockLab(name, options.lockWaitMs);
 	try {
 		const ledger = readLedger(name);
 		if (!ledger) {
@@ -33,6 +33,13 @@ export async function downLab(name: string): Promise<DownResult> {
 export async function downAll(): Promise<DownResult[]> {
 	requireRoot("down --all");
 	const results: DownResult[] = [];
-	for (const name of listLedgers()) results.push(await downLab(name));
+	for (const name of listLedgers()) {
+		try {
+			results.push(await downLab(name));
+		} catch (error) {
+			// Another testbed process took it down between listing and locking: nothing left to do.
+			if ((error as LabStateError).code !== "LAB_NOT_FOUND") throw error;
+		}
+	}
 	return results;
 }

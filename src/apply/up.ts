@@ -23,6 +23,8 @@ export interface UpOptions {
 	/** Override detected features (tests of fallbacks). */
 	features?: HostFeatures;
 	signal?: AbortSignal;
+	/** How long to wait for another testbed process working on the same lab (default 15 s). */
+	lockWaitMs?: number;
 }
 
 export interface UpResult {
@@ -46,7 +48,7 @@ export async function upLab(lab: Lab, options: UpOptions = {}): Promise<UpResult
 		);
 	}
 	requireTools(plan);
-	const lock = await lockLab(lab.name);
+	const lock = await lockLab(lab.name, options.lockWaitMs);
 	try {
 		const existing = readLedger(lab.name);
 		if (existing && !options.force)
