@@ -55,3 +55,16 @@ export async function ipJson<T = unknown>(netns: string, args: string[]): Promis
 	const result = await execa("ip", ["-n", netns, "-j", ...args]);
 	return JSON.parse(result.stdout || "[]") as T;
 }
+
+/** What changed between two snapshots, line by line: [] when the host is untouched. */
+export function hostChanges(before: Record<string, string>, after: Record<string, string>): string[] {
+	const changes: string[] = [];
+	const split = (text: string) => text.split(/\n|(?<=\}),(?=\{)| /);
+	for (const key of Object.keys(before)) {
+		if (before[key] === after[key]) continue;
+		const [old, now] = [new Set(split(before[key])), new Set(split(after[key]))];
+		for (const line of now) if (!old.has(line)) changes.push(`${key}: + ${line.slice(0, 200)}`);
+		for (const line of old) if (!now.has(line)) changes.push(`${key}: - ${line.slice(0, 200)}`);
+	}
+	return changes;
+}

@@ -1,0 +1,74 @@
+// The CLI as users run it: exit codes, stdio pass-through, Ctrl-C during up.
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { execa } from "execa";
+import { downLab, loadLabText, upLab } from "../../src/index.ts";
+import { unitsTopology } from "../helpers/generate.ts";
+import { hostChanges, hostSnapshot, leftovers, rootTest } from "../helpers/host.ts";
+
+const testbed = (args: string[], options: { input?: string } = {}) => execa(process.execPath, ["bin/testbed.js", ...args], { reject: false, ...options });
+
+rootTest("exec passes stdin, stdout, stderr and the exit code through; unknown nodes are refused", async (t) => {
+	const lab = loadLabText("name: tb-exec\nnodes:\n  a: {}\n");
+	await upLab(lab);
+	try {
+		const result = await testbed(["exec", "tb-exec", "a", "--", "sh", "-c", "cat; echo out; echo err >&2; exit 5"], { input: "from stdin\n" });
+		t.is(result.exitCode, 5);
+		t.is(result.stdout, "from stdin\nout");
+		t.is(result.stderr, "err");
+		const inside = await testbed(["exec", "tb-exec", "a", "--", "sh", "-c", "readlink /proc/self/ns/net"]);
+		t.not(inside.stdout, (await execa("readlink", ["/proc/self/ns/net"])).stdout, "the command ran in the node's namespace");
+		const unknown = await testbed(["exec", "tb-exec", "zed", "--", "true"]);
+		t.is(unknown.exitCode, 1);
+		t.regex(unknown.stderr, /lab "tb-exec" has no node "zed"; nodes: a/);
+	} finally {
+		await downLab("tb-exec");
+	}
+});
+
+rootTest("ls --json and down --json report labs as one JSON document", async (t) => {
+	await upLab(loadLabText("name: tb-ls\nnodes:\n  a: {}\n  b: {}\n"));
+	try {
+		const ls = await testbed(["ls", "--json"]);
+		const labs = JSON.parse(ls.stdout);
+		const mine = labs.find((lab: { lab: string }) => lab.lab === "tb-ls");
+		t.like(mine, { state: "up", nodes: 2, namespaces: { present: 2, expected: 2 } });
+	} finally {
+		const down = await testbed(["down", "tb-ls", "--json"]);
+		t.deepEqual(JSON.parse(down.stdout).namespaces, ["tb-ls-a", "tb-ls-b"]);
+	}
+});
+
+rootTest("up exits 3 for an invalid file and creates nothing", async (t) => {
+	const before = await hostSnapshot();
+	const result = await testbed(["up", "test/fixtures/typo.yml"]);
+	t.is(result.exitCode, 3);
+	t.regex(result.stderr, /typo\.yml:3:12: UNKNOWN_KEY/);
+	t.false(existsSync("/run/testbed/typo.json"));
+	t.deepEqual(hostChanges(before, await hostSnapshot()), []);
+});
+
+rootTest("Ctrl-C during up rolls back everything it had created", async (t) => {
+	const dir = mkdtempSync(join(tmpdir(), "testbed-"));
+	const file = join(dir, "big.yml");
+	writeFileSync(file, unitsTopology("tb-sigint", 60));
+	const namespaces = ["tb-sigint-internet", ...Array.from({ length: 60 }, (_, i) => [`tb-sigint-nat${i}`, `tb-sigint-peer${i}`]).flat()];
+	const before = await hostSnapshot();
+	const child = testbed(["up", file]);
+	try {
+		// Interrupt as soon as the ledger exists, i.e. while namespaces are being made.
+		const deadline = Date.now() + 10_000;
+		while (!existsSync("/run/testbed/tb-sigint.json") && Date.now() < deadline) await sleep(2);
+		child.kill("SIGINT");
+		const result = await child;
+		t.is(result.exitCode, 1, result.stdout);
+		t.regex(result.stderr, /interrupted: everything `up` had created was removed/);
+	} finally {
+		await downLab("tb-sigint").catch(() => undefined);
+		rmSync(dir, { recursive: true });
+	}
+	t.deepEqual(leftovers("tb-sigint", namespaces), []);
+	t.deepEqual(hostChanges(before, await hostSnapshot()), []);
+});
