@@ -7,6 +7,9 @@
 //   npm run bench -- --naive-500           # also the naive build for N >= 500 (takes minutes)
 //   npm run bench -- --no-verify           # skip comparing the two builds (never timed anyway)
 //   npm run bench -- --settle-ms 1000      # pause between phases (the kernel frees namespaces lazily)
+//   npm run bench -- --keep-npm-path       # keep node_modules/.bin on PATH for the naive script and the
+//                                          # checks (its `nft` is @vercel/nft, not nftables; testbed
+//                                          # itself drops it, see systemPath in src/apply/run.ts)
 //
 // Topology per N: one router `internet`; per unit i a NAT `nat<i>` and a host `peer<i>`,
 // `peer<i>:eth0`–`nat<i>:lan` on 10.<1+i/256>.<i%256>.0/24 and `nat<i>:wan`–`internet:n<i>` on the
@@ -19,7 +22,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, release, tmpdir } from "node:os";
-import { join } from "node:path";
+import { delimiter, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { downLab } from "../src/apply/down.ts";
@@ -73,19 +76,20 @@ function buildModel(n: number): Model {
 	for (let i = 0; i < n; i++) {
 		const lan = `10.${1 + (i >> 8)}.${i & 255}`;
 		const wan = wanBase + 4 * i;
-		// Addresses as testbed assigns them: gateways (routers, NATs) first, in endpoint order.
+		// Addresses as testbed assigns them from `subnet:` (checked by --verify): on the /30 the
+		// router gets the first address, the NAT the second; on the LAN the NAT .1, the host .2.
 		nodes.push({
 			name: `nat${i}`,
 			kind: "nat",
 			ifaces: [
 				{ name: "lan", cidr: `${lan}.1/24` },
-				{ name: "wan", cidr: `${ipv4(wan + 1)}/30` },
+				{ name: "wan", cidr: `${ipv4(wan + 2)}/30` },
 			],
-			gateway: ipv4(wan + 2),
+			gateway: ipv4(wan + 1),
 			nat: { inside: "lan", outside: "wan" },
 		});
 		nodes.push({ name: `peer${i}`, kind: "host", ifaces: [{ name: "eth0", cidr: `${lan}.2/24` }], gateway: `${lan}.1` });
-		internet.ifaces.push({ name: `n${i}`, cidr: `${ipv4(wan + 2)}/30` });
+		internet.ifaces.push({ name: `n${i}`, cidr: `${ipv4(wan + 1)}/30` });
 		links.push({ a: { node: `peer${i}`, iface: "eth0" }, b: { node: `nat${i}`, iface: "lan" }, subnet: `${lan}.0/24` });
 		links.push({ a: { node: `nat${i}`, iface: "wan" }, b: { node: "internet", iface: `n${i}` }, subnet: `${ipv4(wan)}/30` });
 	}
@@ -167,10 +171,10 @@ function naiveScripts(model: Model, prefix: string, vethTag: string): NaiveScrip
 // ---------------------------------------------------------------------------------------------
 // Host helpers (argv arrays, no shell, except for the naive scripts themselves).
 
-const env = { ...process.env, LC_ALL: "C" };
+const childEnv = () => ({ ...process.env, LC_ALL: "C" });
 
 function sh(argv: string[]): { code: number; stdout: string; stderr: string } {
-	const result = spawnSync(argv[0], argv.slice(1), { encoding: "utf8", env });
+	const result = spawnSync(argv[0], argv.slice(1), { encoding: "utf8", env: childEnv() });
 	return { code: result.status ?? 1, stdout: result.stdout ?? "", stderr: result.stderr ?? String(result.error ?? "") };
 }
 
@@ -179,7 +183,7 @@ const rootLinkExists = (name: string) => existsSync(`/sys/class/net/${name}`);
 
 function rootLinks(): Set<string> {
 	const out = sh(["ip", "-o", "link", "show"]).stdout;
-	return new Set(out.split("\n").flatMap((line) => (/^\d+:\s+([^:@\s]+)/.exec(line) ? [/^\d+:\s+([^:@\s]+)/.exec(line)![1]] : [])));
+	return new Set(out.split("\n").flatMap((line) => /^\d+:\s+([^:@\s]+)/.exec(line)?.slice(1, 2) ?? []));
 }
 
 /** Delete exactly these namespaces (if present) and these root-namespace links (if present). */
@@ -202,7 +206,7 @@ function removeExact(namespaces: string[], rootVeths: string[] = []): string[] {
 function runScript(path: string, signal: AbortSignal): Promise<{ ms: number; code: number; stderr: string }> {
 	return new Promise((resolve) => {
 		const started = performance.now();
-		const child = spawn("bash", [path], { detached: true, stdio: ["ignore", "ignore", "pipe"], env });
+		const child = spawn("bash", [path], { detached: true, stdio: ["ignore", "ignore", "pipe"], env: childEnv() });
 		let stderr = "";
 		child.stderr!.setEncoding("utf8");
 		child.stderr!.on("data", (chunk: string) => {
@@ -222,7 +226,7 @@ function runScript(path: string, signal: AbortSignal): Promise<{ ms: number; cod
 }
 
 /** What a node looks like, minus what legitimately differs between two builds (ifindexes, link-local addresses). */
-function snapshot(netns: string): string {
+function snapshot(netns: string): Record<string, string> {
 	const addr = sh(["ip", "-n", netns, "-br", "addr"])
 		.stdout.split("\n")
 		.filter(Boolean)
@@ -237,7 +241,14 @@ function snapshot(netns: string): string {
 	const routes = sh(["ip", "-n", netns, "route"]).stdout.split("\n").filter(Boolean).map((line) => line.trim()).sort();
 	const forward = sh(["ip", "netns", "exec", netns, "sysctl", "-n", "net.ipv4.ip_forward"]).stdout.trim();
 	const nft = sh(["ip", "netns", "exec", netns, "nft", "list", "ruleset"]).stdout.trim();
-	return [`addr: ${addr.join(" | ")}`, `routes: ${routes.join(" | ")}`, `ip_forward: ${forward}`, `nft: ${nft.replace(/\s+/g, " ")}`].join("\n");
+	return { addresses: addr.join(" | "), routes: routes.join(" | "), ip_forward: forward, nft: nft.replace(/\s+/g, " ") };
+}
+
+function compare(node: string, testbed: Record<string, string>, naive: Record<string, string>): string[] {
+	const clip = (text: string) => (text.length > 160 ? `${text.slice(0, 160)}…` : text || "(empty)");
+	return Object.keys(testbed)
+		.filter((key) => testbed[key] !== naive[key])
+		.map((key) => `${node} ${key}: testbed ${clip(testbed[key])} / naive ${clip(naive[key])}`);
 }
 
 function sampleNodes(model: Model): string[] {
@@ -310,7 +321,7 @@ async function benchSize(n: number, options: Options, signal: AbortSignal): Prom
 		targets: {},
 	};
 	const tbNamespaces = model.nodes.map((node) => `${lab}-${node.name}`);
-	const snapTestbed = new Map<string, string>();
+	const snapTestbed = new Map<string, Record<string, string>>();
 
 	// --- testbed ---------------------------------------------------------------------------
 	const tbTaken = tbNamespaces.filter(netnsExists);
@@ -385,10 +396,7 @@ async function benchSize(n: number, options: Options, signal: AbortSignal): Prom
 				result.naive.upS = round(up.ms / 1000, 3);
 				if (options.verify) {
 					const differences: string[] = [];
-					for (const [node, expected] of snapTestbed) {
-						const actual = snapshot(`${prefix}${node}`);
-						if (actual !== expected) differences.push(`${node}:\n  testbed: ${expected.replaceAll("\n", "\n           ")}\n  naive:   ${actual.replaceAll("\n", "\n           ")}`);
-					}
+					for (const [node, expected] of snapTestbed) differences.push(...compare(node, expected, snapshot(`${prefix}${node}`)));
 					result.sameLab = snapTestbed.size === 0 ? "not compared" : differences.length === 0;
 					if (differences.length > 0) result.differences = differences;
 				}
@@ -403,7 +411,11 @@ async function benchSize(n: number, options: Options, signal: AbortSignal): Prom
 				const presentNs = scripts.namespaces.filter(netnsExists);
 				const presentVeth = scripts.rootVeths.filter(rootLinkExists);
 				if (presentNs.length > 0 || presentVeth.length > 0) {
-					if (!result.naive.error) result.leftovers.push(`after naive down: ${presentNs.length} namespaces, ${presentVeth.length} root veths remained (removed)`);
+					result.leftovers.push(
+						result.naive.error
+							? `cleanup: removed ${presentNs.length} naive namespaces and ${presentVeth.length} root-namespace veths left by the failed or interrupted script`
+							: `after naive down: ${presentNs.length} namespaces, ${presentVeth.length} root veths remained (removed)`,
+					);
 					result.leftovers.push(...removeExact(presentNs, presentVeth));
 				}
 				rmSync(dir, { recursive: true, force: true });
@@ -468,7 +480,7 @@ function printTable(results: SizeResult[]): void {
 		if (r.naive.upCommands !== undefined) console.log(`N=${r.n}: naive scripts ran ${r.naive.upCommands} + ${r.naive.downCommands} processes`);
 		if (r.naive.skipped) console.log(`N=${r.n}: naive run skipped: ${r.naive.skipped}`);
 		if (r.sameLab === true) console.log(`N=${r.n}: both builds agree on ${sampleNodes(buildModel(r.n)).join(", ")} (addresses, routes, ip_forward, nft ruleset)`);
-		if (r.sameLab === false) console.log(`N=${r.n}: WARNING the builds differ:\n${r.differences!.join("\n")}`);
+		if (r.sameLab === false) console.log(`N=${r.n}: WARNING the builds differ:\n  ${r.differences!.join("\n  ")}`);
 		if (t.error) console.log(`N=${r.n}: testbed ERROR: ${t.error}`);
 		if (r.naive.error) console.log(`N=${r.n}: naive ERROR: ${r.naive.error}`);
 		for (const note of r.leftovers) console.log(`N=${r.n}: LEFTOVER ${note}`);
@@ -485,6 +497,7 @@ interface Options {
 	naive500: boolean;
 	verify: boolean;
 	settleMs: number;
+	keepNpmPath: boolean;
 }
 
 function parseOptions(): Options {
@@ -495,20 +508,21 @@ function parseOptions(): Options {
 			"naive-500": { type: "boolean", default: false },
 			"no-verify": { type: "boolean", default: false },
 			"settle-ms": { type: "string", default: "1000" },
+			"keep-npm-path": { type: "boolean", default: false },
 			help: { type: "boolean", short: "h", default: false },
 		},
 		strict: true,
 		allowPositionals: false,
 	});
 	if (values.help) {
-		console.log("usage: npm run bench -- [--sizes 10,100,500] [--no-naive] [--naive-500] [--no-verify] [--settle-ms 1000]");
+		console.log("usage: npm run bench -- [--sizes 10,100,500] [--no-naive] [--naive-500] [--no-verify] [--settle-ms 1000] [--keep-npm-path]");
 		process.exit(0);
 	}
 	const sizes = values.sizes.split(",").map((part) => Number(part.trim()));
 	for (const size of sizes) if (!Number.isInteger(size) || size < 1 || size > 10_000) throw new Error(`--sizes: "${values.sizes}" is not a list of sizes 1..10000`);
 	const settleMs = Number(values["settle-ms"]);
 	if (!Number.isFinite(settleMs) || settleMs < 0) throw new Error(`--settle-ms: "${values["settle-ms"]}" is not a number of milliseconds`);
-	return { sizes, naive: !values["no-naive"], naive500: values["naive-500"], verify: !values["no-verify"], settleMs };
+	return { sizes, naive: !values["no-naive"], naive500: values["naive-500"], verify: !values["no-verify"], settleMs, keepNpmPath: values["keep-npm-path"] };
 }
 
 async function main(): Promise<number> {
@@ -527,6 +541,20 @@ async function main(): Promise<number> {
 	};
 	process.on("SIGINT", () => onSignal("SIGINT"));
 	process.on("SIGTERM", () => onSignal("SIGTERM"));
+
+	// `npm run` puts node_modules/.bin first on PATH, and there `nft` is @vercel/nft (a dependency of
+	// ava), not nftables. testbed drops it for its own children; the naive script and the checks need
+	// the same, or their `nft` silently does nothing.
+	const npmBins = (process.env.PATH ?? "").split(delimiter).filter((dir) => /node_modules[\\/]\.bin[\\/]?$/.test(dir));
+	if (npmBins.length > 0 && !options.keepNpmPath) {
+		process.env.PATH = (process.env.PATH ?? "")
+			.split(delimiter)
+			.filter((dir) => !npmBins.includes(dir))
+			.join(delimiter);
+		log(`bench: removed ${npmBins.join(", ")} from PATH (its \`nft\` is not nftables); --keep-npm-path keeps it`);
+	}
+	const nftVersion = sh(["nft", "--version"]);
+	if (!/^nftables/.test(nftVersion.stdout)) log(`bench: WARNING \`nft\` on PATH is not nftables (nft --version: ${JSON.stringify((nftVersion.stdout || nftVersion.stderr).trim().slice(0, 120))}); NAT rules will not be built`);
 
 	const linksBefore = rootLinks();
 	// The feature probe is cached per boot; do it before timing, as any `up` after the first would.
