@@ -21,6 +21,7 @@ export async function doctor(): Promise<{ ok: boolean; kernel: string; checks: C
 	const tools: [string, boolean, string][] = [
 		["ip", true, "iproute2: namespaces, veth, addresses, routes"],
 		["sysctl", true, "procps: ip_forward and rp_filter per namespace"],
+		["nsenter", true, "util-linux: enter a namespace's network stack"],
 		["nft", true, "nftables: NAT rules"],
 		["tc", false, "iproute2: link impairments"],
 		["conntrack", false, "conntrack: NAT tables (nat-table, probe)"],

@@ -3,7 +3,7 @@ import { MissingFeatureError } from "../errors.ts";
 import type { Plan } from "../plan/operations.ts";
 import { which } from "./run.ts";
 
-export const installHint = "apt-get install -y iproute2 nftables iptables conntrack procps (or `make setup`)";
+export const installHint = "apt-get install -y iproute2 nftables iptables conntrack procps util-linux (or `make setup`)";
 
 export function isRoot(): boolean {
 	return process.getuid?.() === 0;
@@ -16,7 +16,7 @@ export function requireRoot(command: string): void {
 
 export function requireTools(plan: Plan): void {
 	const ops = [...plan.root, ...plan.namespaces.flatMap((ns) => ns.operations)];
-	const needed = new Set(["ip", "sysctl"]);
+	const needed = new Set(["ip", "sysctl", "nsenter"]);
 	if (ops.some((op) => op.op === "nat")) needed.add("nft");
 	if (ops.some((op) => op.op === "qdisc")) needed.add("tc");
 	const missing = [...needed].filter((tool) => !which(tool));

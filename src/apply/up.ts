@@ -2,11 +2,10 @@
 // Any failure (or Ctrl-C) rolls back everything this call created.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
 import { ApplyError, LabStateError, MissingFeatureError, TestbedError } from "../errors.ts";
 import type { HostFeatures, Plan } from "../plan/operations.ts";
 import { planLab } from "../plan/plan.ts";
-import { renderPlan, type Batch } from "../render/batch.ts";
+import { inNamespace, renderPlan, stepContent, type Batch, type Step } from "../render/batch.ts";
 import type { Lab } from "../resolve/lab.ts";
 import { detectFeatures } from "./features.ts";
 import { readLedger, removeLedger, writeLedger, type Ledger } from "./ledger.ts";
@@ -90,46 +89,74 @@ async function build(lab: Lab, plan: Plan, ledger: Ledger, signal: AbortSignal |
 	const dir = stateDir(lab.name);
 	mkdirSync(dir, { recursive: true, mode: 0o700 });
 	const rendered = renderPlan(plan, dir);
-	for (const batch of [rendered.root, ...rendered.namespaces]) {
-		for (const file of batch.files) writeFileSync(file.path, file.content, { mode: 0o600 });
-		writeFileSync(batchPath(dir, batch), batch.lines.map((line) => line.text).join("\n") + "\n", { mode: 0o600 });
-	}
-	await runBatch(lab, rendered.root, ["ip", "-batch", batchPath(dir, rendered.root)], signal);
+	for (const batch of [rendered.root, ...rendered.namespaces]) for (const step of batch.steps) writeFileSync(step.path, stepContent(step), { mode: 0o600 });
+	await runSteps(lab, rendered.root, signal);
 	for (const entry of ledger.namespaces) entry.inode = netnsInode(entry.name);
 	writeLedger(ledger);
 	const rootDone = performance.now();
 	const limit = Math.max(4, availableParallelism() * 4);
-	await parallel(rendered.namespaces, limit, (batch) => runBatch(lab, batch, ["ip", "-n", batch.netns!, "-batch", batchPath(dir, batch)], signal));
+	await parallel(rendered.namespaces, limit, (batch) => runSteps(lab, batch, signal));
 	ledger.state = "up";
 	writeLedger(ledger);
 	const done = performance.now();
 	return { lab, plan, ledger, timings: { rootMs: rootDone - started, namespacesMs: done - rootDone, totalMs: done - started } };
 }
 
-function batchPath(dir: string, batch: Batch): string {
-	return join(dir, `${batch.netns ?? "root"}.ip`);
-}
+/**
+ * The fixed script that runs a namespace's steps in one process tree: no user text is ever part of
+ * it (file paths arrive as positional arguments), and a failing step exits with 10 + its index.
+ */
+const stepScript = `i=10; for step in "$@"; do i=$((i+1)); [ -z "$step" ] && continue; case "$step" in
+*.ip) ip -batch "$step" ;; *.sysctl) sysctl -q -p "$step" ;; *.nft) nft -f "$step" ;; *.tc) tc -batch "$step" ;; esac || exit $i; done`;
 
-/** Run one batch; on failure, name the operation, the kernel's words and the YAML line. */
-async function runBatch(lab: Lab, batch: Batch, argv: string[], signal: AbortSignal | undefined): Promise<void> {
-	if (signal?.aborted) throw new ApplyError("interrupted", { command: argv.join(" "), stderr: "", rolledBack: true });
+/** Run a batch: the root one directly; a namespace's steps (ip, sysctl, nft, tc) in one `nsenter --net` process. */
+async function runSteps(lab: Lab, batch: Batch, signal: AbortSignal | undefined): Promise<void> {
+	const argv = batch.netns ? inNamespace(batch.netns, ["sh", "-c", stepScript, "testbed-steps", ...batch.steps.map((step) => step.path)]) : batch.steps[0].argv;
+	if (signal?.aborted) throw interrupted(argv);
 	const result = await run(argv, { signal });
 	if (result.exitCode === 0) return;
-	if (signal?.aborted) throw new ApplyError("interrupted: everything `up` had created was removed", { command: argv.join(" "), stderr: "", rolledBack: true });
-	const failed = /Command failed \S+:(\d+)/.exec(result.stderr);
-	const line = failed ? batch.lines[Number(failed[1]) - 1] : undefined;
-	const kernel = result.stderr
+	if (signal?.aborted) throw interrupted(argv);
+	const step = batch.netns ? batch.steps[result.exitCode - 11] : batch.steps[0];
+	throw stepError(lab, batch, step ?? batch.steps[0], result.stderr, result.exitCode);
+}
+
+function interrupted(argv: string[]): ApplyError {
+	return new ApplyError("interrupted: everything `up` had created was removed", { command: argv.join(" "), stderr: "", rolledBack: true });
+}
+
+/** Name the operation, the kernel's words and the YAML line. */
+function stepError(lab: Lab, batch: Batch, step: Step, stderr: string, exitCode: number): ApplyError {
+	const line = failedLine(step, stderr);
+	const kernel = stderr
 		.split("\n")
 		.filter((text) => text.trim() && !text.startsWith("Command failed"))
 		.join("\n");
 	const where = batch.netns ? `in namespace ${batch.netns}` : "in the root namespace";
-	const command = line ? `ip ${batch.netns ? `-n ${batch.netns} ` : ""}${line.text}` : argv.join(" ");
+	const ns = batch.netns;
+	const command = !line
+		? (ns ? inNamespace(ns, step.argv) : step.argv).join(" ")
+		: step.tool === "ip"
+			? `ip ${ns ? `-n ${ns} ` : ""}${line.text}`
+			: step.tool === "tc"
+				? `ip netns exec ${ns} tc ${line.text}`
+				: step.tool === "sysctl"
+					? `ip netns exec ${ns} sysctl -w ${line.text.replace(" = ", "=")}`
+					: `ip netns exec ${ns} nft -f ${step.path} (line: ${line.text.trim()})`;
 	const source = line ? `${lab.file}:${line.op.pos.line}:${line.op.pos.col}` : undefined;
-	throw new ApplyError(`${source ? `${source}: ` : ""}building ${line?.op.node ? `node "${line.op.node}"` : `lab "${lab.name}"`} failed ${where}\n  command: ${command}\n  kernel:  ${kernel || `exit code ${result.exitCode}`}\n  everything \`up\` had created was removed`, {
+	const node = line?.op.node ?? batch.node;
+	return new ApplyError(`${source ? `${source}: ` : ""}building ${node ? `node "${node}"` : `lab "${lab.name}"`} failed ${where}\n  command: ${command}\n  kernel:  ${kernel || `exit code ${exitCode}`}\n  everything \`up\` had created was removed`, {
 		command,
-		namespace: batch.netns ?? undefined,
+		namespace: ns ?? undefined,
 		stderr: kernel,
 		source,
 		rolledBack: true,
 	});
+}
+
+/** The file line a tool complained about: "Command failed FILE:N" (ip, tc), "FILE:N:C" (nft), the key (sysctl). */
+function failedLine(step: Step, stderr: string): Step["lines"][number] | undefined {
+	const number = /Command failed \S+:(\d+)/.exec(stderr)?.[1] ?? new RegExp(`${step.path.replaceAll(".", "\\.")}:(\\d+):`).exec(stderr)?.[1];
+	if (number) return step.lines[Number(number) - 1];
+	if (step.tool === "sysctl") return step.lines.find((line) => stderr.includes(line.text.split(" = ")[0].replaceAll(".", "/"))) ?? step.lines[0];
+	return step.lines.length === 1 ? step.lines[0] : undefined;
 }

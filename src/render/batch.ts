@@ -1,13 +1,25 @@
-// Render a plan into what the kernel tools read: one `ip -batch` for the root namespace, one per
-// namespace (with `netns exec` lines for sysctl, nft and tc), and the nft files they load. Pure.
+// Render a plan into what the kernel tools read: one `ip -batch` file for the root namespace, and per
+// namespace up to four files — `ip -batch`, `sysctl -p`, `nft -f`, `tc -batch` — each run once inside
+// the namespace. Pure: paths are computed, nothing is written.
 import type { NamespacePlan, Operation, Plan } from "../plan/operations.ts";
 import { renderNatRules } from "./nft.ts";
 import { renderQdisc } from "./tc.ts";
 
+export type Tool = "ip" | "sysctl" | "nft" | "tc";
+
 export interface BatchLine {
-	/** The line as `ip -batch` reads it (an `ip` command without the leading `ip`). */
+	/** One line of the file. */
 	text: string;
 	op: Operation;
+}
+
+/** One process: a tool reading one file. */
+export interface Step {
+	tool: Tool;
+	path: string;
+	lines: BatchLine[];
+	/** The tool's arguments (without entering a namespace). */
+	argv: string[];
 }
 
 export interface Batch {
@@ -15,9 +27,7 @@ export interface Batch {
 	netns: string | null;
 	node?: string;
 	kind?: string;
-	lines: BatchLine[];
-	/** Files the batch reads (nft rules), by absolute path. */
-	files: { path: string; content: string }[];
+	steps: Step[];
 }
 
 export interface RenderedPlan {
@@ -27,26 +37,43 @@ export interface RenderedPlan {
 
 /** `stateDir` is where the lab's files live while it is up (e.g. /run/testbed/LAB). */
 export function renderPlan(plan: Plan, stateDir: string): RenderedPlan {
+	const rootPath = `${stateDir}/root.ip`;
 	return {
-		root: { netns: null, lines: plan.root.map((op) => ({ text: renderOperation(op, stateDir), op })), files: [] },
+		root: { netns: null, steps: [{ tool: "ip", path: rootPath, argv: ["ip", "-batch", rootPath], lines: plan.root.map((op) => ({ text: ipLine(op), op })) }] },
 		namespaces: plan.namespaces.map((ns) => renderNamespace(ns, stateDir)),
 	};
 }
 
+/** Enter a namespace's network stack only (no mount namespace copy, unlike `ip -n`/`ip netns exec`). */
+export function inNamespace(netns: string, argv: string[]): string[] {
+	return ["nsenter", `--net=/run/netns/${netns}`, ...argv];
+}
+
+export function stepContent(step: Step): string {
+	return step.lines.map((line) => line.text).join("\n") + "\n";
+}
+
 function renderNamespace(ns: NamespacePlan, stateDir: string): Batch {
-	const files: Batch["files"] = [];
-	const lines = ns.operations.map((op) => {
-		if (op.op === "nat") files.push({ path: nftPath(stateDir, op.netns), content: renderNatRules(ns.node, op.nat) });
-		return { text: renderOperation(op, stateDir), op };
-	});
-	return { netns: ns.netns, node: ns.node, kind: ns.kind, lines, files };
+	const base = `${stateDir}/${ns.netns}`;
+	const ip: BatchLine[] = [];
+	const sysctl: BatchLine[] = [];
+	const nft: BatchLine[] = [];
+	const tc: BatchLine[] = [];
+	for (const op of ns.operations) {
+		if (op.op === "sysctl") for (const [key, value] of op.settings) sysctl.push({ text: `${key} = ${value}`, op });
+		else if (op.op === "nat") for (const text of renderNatRules(ns.node, op.nat).trimEnd().split("\n")) nft.push({ text, op });
+		else if (op.op === "qdisc") tc.push({ text: renderQdisc(op.iface, op.impair, op.netem).join(" "), op });
+		else ip.push({ text: ipLine(op), op });
+	}
+	const steps: Step[] = [{ tool: "ip", path: `${base}.ip`, argv: ["ip", "-batch", `${base}.ip`], lines: ip }];
+	if (sysctl.length) steps.push({ tool: "sysctl", path: `${base}.sysctl`, argv: ["sysctl", "-q", "-p", `${base}.sysctl`], lines: sysctl });
+	if (nft.length) steps.push({ tool: "nft", path: `${base}.nft`, argv: ["nft", "-f", `${base}.nft`], lines: nft });
+	if (tc.length) steps.push({ tool: "tc", path: `${base}.tc`, argv: ["tc", "-batch", `${base}.tc`], lines: tc });
+	return { netns: ns.netns, node: ns.node, kind: ns.kind, steps };
 }
 
-export function nftPath(stateDir: string, netns: string): string {
-	return `${stateDir}/${netns}.nft`;
-}
-
-export function renderOperation(op: Operation, stateDir: string): string {
+/** An operation as an `ip` command without the leading `ip` (what `ip -batch` reads). */
+export function ipLine(op: Operation): string {
 	switch (op.op) {
 		case "netns-add":
 			return `netns add ${op.netns}`;
@@ -64,12 +91,12 @@ export function renderOperation(op: Operation, stateDir: string): string {
 			return `link set dev ${op.iface} up`;
 		case "address-add":
 			return `address add ${op.cidr} dev ${op.iface}${op.noPrefixRoute ? " noprefixroute" : ""}`;
-		case "sysctl":
-			return `netns exec ${op.netns} sysctl -q -w ${op.settings.map(([key, value]) => `${key}=${value}`).join(" ")}`;
 		case "route-add":
 			return `route add ${op.to}${op.via ? ` via ${op.via}` : ""} dev ${op.dev}`;
+		case "sysctl":
+			return `netns exec ${op.netns} sysctl -q -w ${op.settings.map(([key, value]) => `${key}=${value}`).join(" ")}`;
 		case "nat":
-			return `netns exec ${op.netns} nft -f ${nftPath(stateDir, op.netns)}`;
+			return `netns exec ${op.netns} nft -f -`;
 		case "qdisc":
 			return `netns exec ${op.netns} tc ${renderQdisc(op.iface, op.impair, op.netem).join(" ")}`;
 	}

@@ -2,7 +2,7 @@
 // Problems that need the whole picture (unknown nodes, address clashes, routes) are found here.
 import { resolve as resolvePath } from "node:path";
 import type { LinkDecl, NodeDecl, TopologyDecl } from "../parse/topology.ts";
-import { contains, hostAddresses, interfaceAddress, isCidr, isReserved, overlaps, type InterfaceAddress } from "../validate/addresses.ts";
+import { contains, hostAddresses, interfaceAddress, isCidr, isReserved, range } from "../validate/addresses.ts";
 import type { Pos, Problem } from "../validate/problem.ts";
 import { maxNamespaceLength } from "../validate/read.ts";
 import { closest } from "../validate/units.ts";
@@ -226,19 +226,32 @@ function connectedSubnets(node: LabNode): string[] {
 
 function checkNodeAddresses(node: LabNode, problem: Report): void {
 	const seen = new Map<string, LabInterface>();
-	const linkSubnets: { network: string; iface: LabInterface }[] = [];
+	const linkSubnets: { network: string; iface: LabInterface; start: number; end: number }[] = [];
 	for (const iface of node.interfaces) {
 		for (const address of iface.addresses) {
 			const other = seen.get(address.ip);
 			if (other) problem("DUPLICATE_ADDRESS", iface.pos, `${address.ip} is on both "${other.name}" and "${iface.name}" of node "${node.name}"`, "give every interface its own address");
 			seen.set(address.ip, iface);
-			if (iface.type !== "veth") continue;
-			const clash = linkSubnets.find((entry) => entry.iface !== iface && overlaps(entry.network, address.network));
-			if (clash)
-				problem("OVERLAPPING_SUBNETS", iface.pos, `node "${node.name}" has ${address.network} on "${iface.name}" and ${clash.network} on "${clash.iface.name}"; they overlap`, "use a separate subnet per link (a dummy address holder may overlap)");
-			linkSubnets.push({ network: address.network, iface });
+			if (iface.type === "veth") linkSubnets.push({ network: address.network, iface, ...toRange(address.network) });
 		}
 	}
+	// Sorted by start, a subnet can only overlap ones that start before it ends: O(n log n) for big routers.
+	const sorted = [...linkSubnets].sort((a, b) => a.start - b.start || a.end - b.end);
+	const reported = new Set<LabInterface>();
+	let widest = sorted[0];
+	for (const entry of sorted.slice(1)) {
+		if (entry.start <= widest.end && entry.iface !== widest.iface && !reported.has(entry.iface)) {
+			const [first, second] = [entry, widest].sort((a, b) => node.interfaces.indexOf(a.iface) - node.interfaces.indexOf(b.iface));
+			problem("OVERLAPPING_SUBNETS", second.iface.pos, `node "${node.name}" has ${second.network} on "${second.iface.name}" and ${first.network} on "${first.iface.name}"; they overlap`, "use a separate subnet per link (a dummy address holder may overlap)");
+			reported.add(second.iface);
+		}
+		if (entry.end > widest.end) widest = entry;
+	}
+}
+
+function toRange(network: string): { start: number; end: number } {
+	const [start, end] = range(network);
+	return { start, end };
 }
 
 function resolveNat(node: LabNode, decl: NodeDecl, segments: Map<number, Segment>, problem: Report): void {

@@ -38,6 +38,13 @@ export function contains(subnet: string, ip: string): boolean {
 	return new Netmask(subnet).contains(ip);
 }
 
+/** A subnet as the numbers of its first and last address, for fast comparisons. */
+export function range(cidr: string): [number, number] {
+	const block = new Netmask(cidr);
+	const first = ip2long(block.base);
+	return [first, first + block.size - 1];
+}
+
 export function overlaps(a: string, b: string): boolean {
 	const [x, y] = [new Netmask(a), new Netmask(b)];
 	return x.contains(y.base) || y.contains(x.base);
