@@ -89,7 +89,7 @@ async function build(lab: Lab, plan: Plan, ledger: Ledger, signal: AbortSignal |
 	const dir = stateDir(lab.name);
 	mkdirSync(dir, { recursive: true, mode: 0o700 });
 	const rendered = renderPlan(plan, dir);
-	for (const batch of [rendered.root, ...rendered.namespaces]) for (const step of batch.steps) writeFileSync(step.path, stepContent(step), { mode: 0o600 });
+	for (const batch of rendered.namespaces) for (const step of batch.steps) if (step.file) writeFileSync(step.file, stepContent(step), { mode: 0o600 });
 	await runSteps(lab, rendered.root, signal);
 	for (const entry of ledger.namespaces) entry.inode = netnsInode(entry.name);
 	writeLedger(ledger);
@@ -103,21 +103,31 @@ async function build(lab: Lab, plan: Plan, ledger: Ledger, signal: AbortSignal |
 }
 
 /**
- * The fixed script that runs a namespace's steps in one process tree: no user text is ever part of
- * it (file paths arrive as positional arguments), and a failing step exits with 10 + its index.
+ * The fixed script that runs a namespace's steps in one process tree. No user text is part of it:
+ * the ip lines come on stdin, file paths and sysctl settings as positional arguments. A failing
+ * step exits with 11 (ip), 12 (sysctl), 13 (nft) or 14 (tc).
  */
-const stepScript = `i=10; for step in "$@"; do i=$((i+1)); [ -z "$step" ] && continue; case "$step" in
-*.ip) ip -batch "$step" ;; *.sysctl) sysctl -q -p "$step" ;; *.nft) nft -f "$step" ;; *.tc) tc -batch "$step" ;; esac || exit $i; done`;
+const stepScript = `nft_file=$1; tc_file=$2; shift 2
+ip -batch - || exit 11
+[ $# -eq 0 ] || sysctl -q -w "$@" || exit 12
+[ -z "$nft_file" ] || nft -f "$nft_file" || exit 13
+[ -z "$tc_file" ] || tc -batch "$tc_file" || exit 14`;
 
-/** Run a batch: the root one directly; a namespace's steps (ip, sysctl, nft, tc) in one `nsenter --net` process. */
+const stepExit: Record<number, Step["tool"]> = { 11: "ip", 12: "sysctl", 13: "nft", 14: "tc" };
+
+/** Run a batch: the root one directly; a namespace's steps in one `nsenter --net` process tree. */
 async function runSteps(lab: Lab, batch: Batch, signal: AbortSignal | undefined): Promise<void> {
-	const argv = batch.netns ? inNamespace(batch.netns, ["sh", "-c", stepScript, "testbed-steps", ...batch.steps.map((step) => step.path)]) : batch.steps[0].argv;
+	const ip = batch.steps[0];
+	const find = (tool: Step["tool"]) => batch.steps.find((step) => step.tool === tool);
+	const argv = batch.netns
+		? inNamespace(batch.netns, ["sh", "-c", stepScript, "testbed-steps", find("nft")?.file ?? "", find("tc")?.file ?? "", ...(find("sysctl")?.argv.slice(3) ?? [])])
+		: ip.argv;
 	if (signal?.aborted) throw interrupted(argv);
-	const result = await run(argv, { signal });
+	const result = await run(argv, { signal, input: stepContent(ip) });
 	if (result.exitCode === 0) return;
 	if (signal?.aborted) throw interrupted(argv);
-	const step = batch.netns ? batch.steps[result.exitCode - 11] : batch.steps[0];
-	throw stepError(lab, batch, step ?? batch.steps[0], result.stderr, result.exitCode);
+	const step = batch.netns ? find(stepExit[result.exitCode]) : ip;
+	throw stepError(lab, batch, step ?? ip, result.stderr, result.exitCode);
 }
 
 function interrupted(argv: string[]): ApplyError {
@@ -141,7 +151,7 @@ function stepError(lab: Lab, batch: Batch, step: Step, stderr: string, exitCode:
 				? `ip netns exec ${ns} tc ${line.text}`
 				: step.tool === "sysctl"
 					? `ip netns exec ${ns} sysctl -w ${line.text.replace(" = ", "=")}`
-					: `ip netns exec ${ns} nft -f ${step.path} (line: ${line.text.trim()})`;
+					: `ip netns exec ${ns} nft -f ${step.file} (line: ${line.text.trim()})`;
 	const source = line ? `${lab.file}:${line.op.pos.line}:${line.op.pos.col}` : undefined;
 	const node = line?.op.node ?? batch.node;
 	return new ApplyError(`${source ? `${source}: ` : ""}building ${node ? `node "${node}"` : `lab "${lab.name}"`} failed ${where}\n  command: ${command}\n  kernel:  ${kernel || `exit code ${exitCode}`}\n  everything \`up\` had created was removed`, {
@@ -155,7 +165,7 @@ function stepError(lab: Lab, batch: Batch, step: Step, stderr: string, exitCode:
 
 /** The file line a tool complained about: "Command failed FILE:N" (ip, tc), "FILE:N:C" (nft), the key (sysctl). */
 function failedLine(step: Step, stderr: string): Step["lines"][number] | undefined {
-	const number = /Command failed \S+:(\d+)/.exec(stderr)?.[1] ?? new RegExp(`${step.path.replaceAll(".", "\\.")}:(\\d+):`).exec(stderr)?.[1];
+	const number = /Command failed \S+:(\d+)/.exec(stderr)?.[1] ?? (step.file ? new RegExp(`${step.file.replaceAll(".", "\\.")}:(\\d+):`).exec(stderr)?.[1] : undefined);
 	if (number) return step.lines[Number(number) - 1];
 	if (step.tool === "sysctl") return step.lines.find((line) => stderr.includes(line.text.split(" = ")[0].replaceAll(".", "/"))) ?? step.lines[0];
 	return step.lines.length === 1 ? step.lines[0] : undefined;

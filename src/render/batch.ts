@@ -1,6 +1,6 @@
-// Render a plan into what the kernel tools read: one `ip -batch` file for the root namespace, and per
-// namespace up to four files — `ip -batch`, `sysctl -p`, `nft -f`, `tc -batch` — each run once inside
-// the namespace. Pure: paths are computed, nothing is written.
+// Render a plan into what the kernel tools read: one `ip -batch` for the root namespace, and per
+// namespace an `ip -batch`, one `sysctl -w` and, where needed, an `nft -f` and a `tc -batch` file.
+// Pure: paths are computed, nothing is written.
 import type { NamespacePlan, Operation, Plan } from "../plan/operations.ts";
 import { renderNatRules } from "./nft.ts";
 import { renderQdisc } from "./tc.ts";
@@ -13,13 +13,14 @@ export interface BatchLine {
 	op: Operation;
 }
 
-/** One process: a tool reading one file. */
+/** One tool run. `ip` reads its lines on stdin, `sysctl` takes them as arguments, `nft` and `tc` read `file`. */
 export interface Step {
 	tool: Tool;
-	path: string;
 	lines: BatchLine[];
 	/** The tool's arguments (without entering a namespace). */
 	argv: string[];
+	/** Written before the run (nft rules, tc batch); absent when the lines travel on stdin or argv. */
+	file?: string;
 }
 
 export interface Batch {
@@ -37,9 +38,8 @@ export interface RenderedPlan {
 
 /** `stateDir` is where the lab's files live while it is up (e.g. /run/testbed/LAB). */
 export function renderPlan(plan: Plan, stateDir: string): RenderedPlan {
-	const rootPath = `${stateDir}/root.ip`;
 	return {
-		root: { netns: null, steps: [{ tool: "ip", path: rootPath, argv: ["ip", "-batch", rootPath], lines: plan.root.map((op) => ({ text: ipLine(op), op })) }] },
+		root: { netns: null, steps: [{ tool: "ip", argv: ["ip", "-batch", "-"], lines: plan.root.map((op) => ({ text: ipLine(op), op })) }] },
 		namespaces: plan.namespaces.map((ns) => renderNamespace(ns, stateDir)),
 	};
 }
@@ -65,10 +65,10 @@ function renderNamespace(ns: NamespacePlan, stateDir: string): Batch {
 		else if (op.op === "qdisc") tc.push({ text: renderQdisc(op.iface, op.impair, op.netem).join(" "), op });
 		else ip.push({ text: ipLine(op), op });
 	}
-	const steps: Step[] = [{ tool: "ip", path: `${base}.ip`, argv: ["ip", "-batch", `${base}.ip`], lines: ip }];
-	if (sysctl.length) steps.push({ tool: "sysctl", path: `${base}.sysctl`, argv: ["sysctl", "-q", "-p", `${base}.sysctl`], lines: sysctl });
-	if (nft.length) steps.push({ tool: "nft", path: `${base}.nft`, argv: ["nft", "-f", `${base}.nft`], lines: nft });
-	if (tc.length) steps.push({ tool: "tc", path: `${base}.tc`, argv: ["tc", "-batch", `${base}.tc`], lines: tc });
+	const steps: Step[] = [{ tool: "ip", argv: ["ip", "-batch", "-"], lines: ip }];
+	if (sysctl.length) steps.push({ tool: "sysctl", argv: ["sysctl", "-q", "-w", ...sysctl.map((line) => line.text.replace(" = ", "="))], lines: sysctl });
+	if (nft.length) steps.push({ tool: "nft", file: `${base}.nft`, argv: ["nft", "-f", `${base}.nft`], lines: nft });
+	if (tc.length) steps.push({ tool: "tc", file: `${base}.tc`, argv: ["tc", "-batch", `${base}.tc`], lines: tc });
 	return { netns: ns.netns, node: ns.node, kind: ns.kind, steps };
 }
 

@@ -34,14 +34,15 @@ function namespaceText(batch: Batch): string[] {
 	return out;
 }
 
-/** The exact tool runs of `up` and the files they read (a namespace's runs share one `nsenter --net` process). */
+/** The exact tool runs of `up`, with what they read (a namespace's runs share one `nsenter --net` process tree). */
 export function renderBatchText(plan: Plan, stateDir: string): string {
 	const rendered = renderPlan(plan, stateDir);
 	const out: string[] = [];
 	for (const batch of [rendered.root, ...rendered.namespaces]) {
 		for (const step of batch.steps) {
 			const argv = batch.netns ? inNamespace(batch.netns, step.argv) : step.argv;
-			out.push(`# ${argv.join(" ")}`, stepContent(step).trimEnd(), "");
+			if (step.tool === "sysctl") out.push(argv.join(" "), "");
+			else out.push(`${argv.join(" ")} ${step.file ? "# reads" : "<<'EOF'"}`, stepContent(step).trimEnd(), ...(step.file ? [] : ["EOF"]), "");
 		}
 	}
 	return `${out.join("\n")}`;
