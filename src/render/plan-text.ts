@@ -11,7 +11,7 @@ export function renderPlanText(plan: Plan, displayFile: string, stateDir: string
 	const f = plan.features;
 	out.push(`# testbed plan for lab "${plan.lab}" (${displayFile})`);
 	out.push(`# host features: dummy=${yesNo(f.dummy)} netem=${yesNo(f.netem)} tbf=${yesNo(f.tbf)}`);
-	out.push("# `up` runs each group below as one batch per tool (`testbed plan --batch` shows the files)");
+	out.push("# `up` runs each group below as one batch per tool (`testbed plan --batch` shows the exact processes)");
 	for (const note of plan.notes) out.push(`# note: ${note}`);
 	for (const unmet of plan.unmet) out.push(`# MISSING: ${unmet.feature} for ${unmet.why} (line ${unmet.pos.line}); \`up\` will stop with exit code 4`);
 	const links = plan.root.filter((op) => op.op === "veth-add").length;

@@ -72,3 +72,40 @@ rootTest("Ctrl-C during up rolls back everything it had created", async (t) => {
 	t.deepEqual(leftovers("tb-sigint", namespaces), []);
 	t.deepEqual(hostChanges(before, await hostSnapshot()), []);
 });
+
+rootTest("shell runs an interactive shell inside the node and passes its exit code back", async (t) => {
+	await upLab(loadLabText("name: tb-shell\nnodes:\n  a: {}\n"));
+	try {
+		const result = await testbed(["shell", "tb-shell", "a"], { input: "echo node=$TESTBED_NODE; readlink /proc/self/ns/net; exit 3\n" });
+		t.is(result.exitCode, 3);
+		t.regex(result.stdout, /^node=a$/m);
+		t.notRegex(result.stdout, new RegExp((await execa("readlink", ["/proc/self/ns/net"])).stdout.replace(/[[\]]/g, "\\$&")));
+	} finally {
+		await downLab("tb-shell");
+	}
+});
+
+rootTest("without root: validate and plan work, up says it needs root and exits 4", async (t) => {
+	const asNobody = (args: string[]) => execa("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "bin/testbed.js", ...args], { reject: false, env: { HOME: "/tmp" } });
+	const validate = await asNobody(["validate", "topologies/two-nats.yml"]);
+	t.is(validate.exitCode, 0, validate.stderr);
+	const plan = await asNobody(["plan", "topologies/two-nats.yml"]);
+	t.is(plan.exitCode, 0, plan.stderr);
+	t.regex(plan.stdout, /^ip netns add two-nats-alice$/m);
+	const up = await asNobody(["up", "topologies/two-nats.yml"]);
+	t.is(up.exitCode, 4);
+	t.regex(up.stderr, /^testbed: `testbed up` changes network namespaces and needs root; run it with sudo/);
+	t.false(existsSync("/run/netns/two-nats-alice"));
+});
+
+rootTest("doctor reports what this host has, with fixes, as text and JSON", async (t) => {
+	const json = await testbed(["doctor", "--json"]);
+	t.is(json.exitCode, 0, json.stdout);
+	const report = JSON.parse(json.stdout);
+	const check = (name: string) => report.checks.find((entry: { name: string }) => entry.name === name);
+	for (const name of ["root", "ip", "nft", "sysctl", "nsenter", "netns", "veth", "bridge", "nftNat"]) t.true(check(name)?.ok, name);
+	t.is(typeof check("dummy")?.ok, "boolean");
+	if (!check("dummy").ok) t.regex(check("dummy").fix, /empty bridge/);
+	const text = await testbed(["doctor"]);
+	t.regex(text.stdout, /this host can run testbed labs/);
+});
