@@ -12,7 +12,7 @@ setup: system-packages node-packages
 
 system-packages:
 	@missing=""; \
-	for tool in ip:iproute2 nft:nftables iptables:iptables conntrack:conntrack sysctl:procps nsenter:util-linux tcpdump:tcpdump; do \
+	for tool in ip:iproute2 nft:nftables iptables:iptables conntrack:conntrack sysctl:procps nsenter:util-linux setpriv:util-linux tcpdump:tcpdump; do \
 		command -v $${tool%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${tool%%:*} ] || missing="$$missing $${tool##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

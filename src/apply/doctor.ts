@@ -22,6 +22,7 @@ export async function doctor(): Promise<{ ok: boolean; kernel: string; checks: C
 		["ip", true, "iproute2: namespaces, veth, addresses, routes"],
 		["sysctl", true, "procps: ip_forward and rp_filter per namespace"],
 		["nsenter", true, "util-linux: enter a namespace's network stack"],
+		["setpriv", true, "util-linux: batches die with testbed if it is killed"],
 		["nft", true, "nftables: NAT rules"],
 		["tc", false, "iproute2: link impairments"],
 		["conntrack", false, "conntrack: NAT tables (nat-table, probe)"],

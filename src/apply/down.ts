@@ -1,6 +1,6 @@
 // Tear a lab down from its ledger, with or without the topology file.
 import { LabStateError } from "../errors.ts";
-import { listLedgers, readLedger, removeLedger, writeLedger } from "./ledger.ts";
+import { listLedgers, removeLedger, requireLedger, writeLedger } from "./ledger.ts";
 import { lockLab } from "./lock.ts";
 import { requireRoot } from "./preflight.ts";
 import { teardownLedger, type TeardownResult } from "./teardown.ts";
@@ -13,11 +13,7 @@ export async function downLab(name: string, options: { lockWaitMs?: number } = {
 	requireRoot("down");
 	const lock = await lockLab(name, options.lockWaitMs);
 	try {
-		const ledger = readLedger(name);
-		if (!ledger) {
-			const labs = listLedgers();
-			throw new LabStateError(`no lab named "${name}" is up on this host; ${labs.length ? `labs: ${labs.join(", ")}` : "no labs are up"}`, "LAB_NOT_FOUND");
-		}
+		const ledger = requireLedger(name);
 		ledger.state = "removing";
 		ledger.pid = process.pid;
 		writeLedger(ledger);

@@ -62,6 +62,14 @@ export function readLedger(lab: string): Ledger | undefined {
 	return ledger;
 }
 
+/** The ledger of a lab that must exist; otherwise a clear error listing the labs that do. */
+export function requireLedger(lab: string): Ledger {
+	const ledger = readLedger(lab);
+	if (ledger) return ledger;
+	const labs = listLedgers();
+	throw new LabStateError(`no lab named "${lab}" is up on this host; ${labs.length ? `labs: ${labs.join(", ")}` : "no labs are up"}`, "LAB_NOT_FOUND");
+}
+
 export function removeLedger(lab: string): void {
 	rmSync(ledgerPath(lab), { force: true });
 }

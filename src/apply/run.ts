@@ -56,9 +56,18 @@ export async function runInteractive(argv: string[], env: Record<string, string>
 
 const signalNumbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13 };
 
-/** A long-running process (an agent) with line-based stdout. */
+/**
+ * If testbed itself is killed (SIGKILL, OOM), a batch must not go on creating namespaces behind the
+ * back of the `down` that cleans up, and agents must not outlive it: the kernel kills them with
+ * their parent (PR_SET_PDEATHSIG, kept across exec).
+ */
+export function diesWithParent(argv: string[]): string[] {
+	return ["setpriv", "--pdeathsig", "KILL", ...argv];
+}
+
+/** A long-running process (an agent) with line-based stdout; it dies with testbed. */
 export function spawnLongRunning(argv: string[], options: { signal?: AbortSignal } = {}): ResultPromise<{ reject: false; stdin: "pipe"; stdout: "pipe"; stderr: "pipe"; buffer: false }> {
-	const [file, ...args] = argv;
+	const [file, ...args] = diesWithParent(argv);
 	return execa(file, args, { reject: false, stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: false, cancelSignal: options.signal, env: { PATH: systemPath() } });
 }
 

@@ -13,7 +13,7 @@ import { lockLab } from "./lock.ts";
 import { netnsInode } from "./namespaces.ts";
 import { stateDir } from "./paths.ts";
 import { requireRoot, requireTools } from "./preflight.ts";
-import { parallel, run } from "./run.ts";
+import { diesWithParent, parallel, run } from "./run.ts";
 import { teardownLedger } from "./teardown.ts";
 
 export interface UpOptions {
@@ -119,9 +119,9 @@ const stepExit: Record<number, Step["tool"]> = { 11: "ip", 12: "sysctl", 13: "nf
 async function runSteps(lab: Lab, batch: Batch, signal: AbortSignal | undefined): Promise<void> {
 	const ip = batch.steps[0];
 	const find = (tool: Step["tool"]) => batch.steps.find((step) => step.tool === tool);
-	const argv = batch.netns
-		? inNamespace(batch.netns, ["sh", "-c", stepScript, "testbed-steps", find("nft")?.file ?? "", find("tc")?.file ?? "", ...(find("sysctl")?.argv.slice(3) ?? [])])
-		: ip.argv;
+	const argv = diesWithParent(
+		batch.netns ? inNamespace(batch.netns, ["sh", "-c", stepScript, "testbed-steps", find("nft")?.file ?? "", find("tc")?.file ?? "", ...(find("sysctl")?.argv.slice(3) ?? [])]) : ip.argv,
+	);
 	if (signal?.aborted) throw interrupted(argv);
 	const result = await run(argv, { signal, input: stepContent(ip) });
 	if (result.exitCode === 0) return;

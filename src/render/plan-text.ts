@@ -37,7 +37,11 @@ function namespaceText(batch: Batch): string[] {
 /** The exact tool runs of `up`, with what they read (a namespace's runs share one `nsenter --net` process tree). */
 export function renderBatchText(plan: Plan, stateDir: string): string {
 	const rendered = renderPlan(plan, stateDir);
-	const out: string[] = [];
+	const out: string[] = [
+		"# Every run is wrapped in `setpriv --pdeathsig KILL` (it dies if testbed is killed); a namespace's",
+		"# runs share one `nsenter --net=… sh` process that runs them in this order and stops at the first failure.",
+		"",
+	];
 	for (const batch of [rendered.root, ...rendered.namespaces]) {
 		for (const step of batch.steps) {
 			const argv = batch.netns ? inNamespace(batch.netns, step.argv) : step.argv;

@@ -103,7 +103,7 @@ rootTest("doctor reports what this host has, with fixes, as text and JSON", asyn
 	t.is(json.exitCode, 0, json.stdout);
 	const report = JSON.parse(json.stdout);
 	const check = (name: string) => report.checks.find((entry: { name: string }) => entry.name === name);
-	for (const name of ["root", "ip", "nft", "sysctl", "nsenter", "netns", "veth", "bridge", "nftNat"]) t.true(check(name)?.ok, name);
+	for (const name of ["root", "ip", "nft", "sysctl", "nsenter", "setpriv", "netns", "veth", "bridge", "nftNat"]) t.true(check(name)?.ok, name);
 	t.is(typeof check("dummy")?.ok, "boolean");
 	if (!check("dummy").ok) t.regex(check("dummy").fix, /empty bridge/);
 	const text = await testbed(["doctor"]);

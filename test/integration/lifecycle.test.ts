@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { ApplyError, LabStateError, MissingFeatureError, downAll, downLab, labStatuses, loadLab, loadLabText, upLab } from "../../src/index.ts";
 import { detectFeatures } from "../../src/apply/features.ts";
+import { unitsTopology } from "../helpers/generate.ts";
 import { hostChanges, hostSnapshot, ipJson, leftovers, namespaceExists, rootTest } from "../helpers/host.ts";
 
 const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url).pathname;
@@ -170,4 +171,43 @@ links:
 		await downLab("tb-rate").catch(() => undefined);
 	}
 	t.deepEqual(leftovers("tb-rate", ["tb-rate-a", "tb-rate-r"]), []);
+});
+
+rootTest("down stops processes still running inside the lab", async (t) => {
+	const lab = small("tb-procs");
+	await upLab(lab);
+	const sleeper = execa("ip", ["netns", "exec", "tb-procs-a", "sleep", "60"], { reject: false });
+	try {
+		await new Promise((resolve) => setTimeout(resolve, 200));
+		const result = await downLab("tb-procs");
+		t.is(result.processes, 1);
+		const exit = await sleeper;
+		t.is(exit.signal, "SIGTERM");
+	} finally {
+		sleeper.kill("SIGKILL");
+	}
+	t.deepEqual(leftovers("tb-procs", ["tb-procs-a", "tb-procs-r"]), []);
+});
+
+rootTest("after `up` is killed with SIGKILL, ls shows the lab as crashed and down removes everything", async (t) => {
+	const dir = mkdtempSync(join(tmpdir(), "testbed-"));
+	const file = join(dir, "big.yml");
+	writeFileSync(file, unitsTopology("tb-sigkill", 40));
+	const namespaces = ["tb-sigkill-internet", ...Array.from({ length: 40 }, (_, i) => [`tb-sigkill-nat${i}`, `tb-sigkill-peer${i}`]).flat()];
+	const before = await hostSnapshot();
+	const child = execa(process.execPath, ["bin/testbed.js", "up", file], { reject: false });
+	try {
+		const deadline = Date.now() + 10_000;
+		while (!namespaceExists("tb-sigkill-internet") && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2));
+		child.kill("SIGKILL");
+		await child;
+		t.is(labStatuses().find((status) => status.lab === "tb-sigkill")?.state, "crashed");
+		const result = await downLab("tb-sigkill");
+		t.true(result.namespaces.length > 0);
+	} finally {
+		await downLab("tb-sigkill").catch(() => undefined);
+		rmSync(dir, { recursive: true });
+	}
+	t.deepEqual(leftovers("tb-sigkill", namespaces), []);
+	t.deepEqual(hostChanges(before, await hostSnapshot()), []);
 });

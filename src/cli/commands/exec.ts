@@ -1,16 +1,12 @@
 // `testbed exec LAB NODE -- CMD…` and `testbed shell LAB NODE`: stdio and exit code pass through.
 import { LabStateError } from "../../errors.ts";
-import { readLedger, listLedgers } from "../../apply/ledger.ts";
+import { requireLedger } from "../../apply/ledger.ts";
 import { requireRoot } from "../../apply/preflight.ts";
 import { runInteractive } from "../../apply/run.ts";
 import type { LabNode } from "../../resolve/lab.ts";
 
 export function labNode(labName: string, nodeName: string): LabNode {
-	const ledger = readLedger(labName);
-	if (!ledger) {
-		const labs = listLedgers();
-		throw new LabStateError(`no lab named "${labName}" is up; ${labs.length ? `labs: ${labs.join(", ")}` : "no labs are up"}`, "LAB_NOT_FOUND");
-	}
+	const ledger = requireLedger(labName);
 	const node = ledger.resolved.nodes.find((candidate) => candidate.name === nodeName);
 	if (!node) throw new LabStateError(`lab "${labName}" has no node "${nodeName}"; nodes: ${ledger.resolved.nodes.map((candidate) => candidate.name).join(", ")}`, "NODE_NOT_FOUND");
 	return node;
