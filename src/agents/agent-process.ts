@@ -16,6 +16,7 @@ export class AgentProcess {
 	private nextId = 1;
 	private readonly waiting = new Map<number, (event: AgentEvent) => void>();
 	private readonly events: AgentEvent[] = [];
+	private readonly listeners = new Set<(event: AgentEvent) => void>();
 	private readonly child: ReturnType<typeof spawnLongRunning>;
 	private readonly ready: Promise<AgentEvent>;
 	private stderr = "";
@@ -46,7 +47,10 @@ export class AgentProcess {
 			else if (event.id !== undefined && this.waiting.has(event.id)) {
 				this.waiting.get(event.id)!(event);
 				this.waiting.delete(event.id);
-			} else this.events.push(event);
+			} else {
+				this.events.push(event);
+				for (const listener of this.listeners) listener(event);
+			}
 		});
 	}
 
@@ -59,6 +63,30 @@ export class AgentProcess {
 		return new Promise((resolve) => {
 			this.waiting.set(id, resolve);
 			this.child.stdin.write(`${JSON.stringify({ id, ...command })}\n`);
+		});
+	}
+
+	/** Events without a request id (e.g. datagrams received), oldest first. */
+	received(): readonly AgentEvent[] {
+		return this.events;
+	}
+
+	/** The first event (already received or coming) that matches, or undefined after `timeoutMs`. */
+	waitFor(match: (event: AgentEvent) => boolean, timeoutMs: number): Promise<AgentEvent | undefined> {
+		const seen = this.events.find(match);
+		if (seen) return Promise.resolve(seen);
+		return new Promise((resolve) => {
+			const listener = (event: AgentEvent) => {
+				if (!match(event)) return;
+				clearTimeout(timer);
+				this.listeners.delete(listener);
+				resolve(event);
+			};
+			const timer = setTimeout(() => {
+				this.listeners.delete(listener);
+				resolve(undefined);
+			}, timeoutMs);
+			this.listeners.add(listener);
 		});
 	}
 

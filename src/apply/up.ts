@@ -105,12 +105,13 @@ async function build(lab: Lab, plan: Plan, ledger: Ledger, signal: AbortSignal |
 /**
  * The fixed script that runs a namespace's steps in one process tree. No user text is part of it:
  * the ip lines come on stdin, file paths and sysctl settings as positional arguments. A failing
- * step exits with 11 (ip), 12 (sysctl), 13 (nft) or 14 (tc).
+ * step exits with 11 (ip), 13 (nft), 12 (sysctl) or 14 (tc); sysctl runs after nft, which loads
+ * conntrack and so creates the net.netfilter settings.
  */
 const stepScript = `nft_file=$1; tc_file=$2; shift 2
 ip -batch - || exit 11
-[ $# -eq 0 ] || sysctl -q -w "$@" || exit 12
 [ -z "$nft_file" ] || nft -f "$nft_file" || exit 13
+[ $# -eq 0 ] || sysctl -q -w "$@" || exit 12
 [ -z "$tc_file" ] || tc -batch "$tc_file" || exit 14`;
 
 const stepExit: Record<number, Step["tool"]> = { 11: "ip", 12: "sysctl", 13: "nft", 14: "tc" };

@@ -21,11 +21,6 @@ export function planLab(lab: Lab, features: HostFeatures): Plan {
 	});
 	if (!features.dummy && lab.nodes.some((node) => node.interfaces.some((iface) => iface.type === "dummy")))
 		notes.push("this kernel has no dummy link type: dummy interfaces are empty bridges, which hold addresses the same way");
-	for (const node of lab.nodes) {
-		const behaviour = node.nat?.behaviour;
-		if (behaviour && behaviour.label !== "port-restricted")
-			notes.push(`nat ${node.name}: declared ${behaviour.label}; this version builds plain masquerade (EIM + APDF) for every NAT`);
-	}
 	return { lab: lab.name, file: lab.file, features, root, namespaces, unmet, notes };
 }
 
@@ -74,6 +69,11 @@ function sysctls(node: LabNode): [string, string][] {
 		["net.ipv4.conf.default.rp_filter", "0"],
 	];
 	for (const iface of node.interfaces) settings.push([`net.ipv4.conf.${sysctlName(iface)}.rp_filter`, "0"]);
+	if (node.nat) {
+		// Conntrack forgets an idle UDP flow after the NAT's udp-timeout, like the mapping maps do.
+		const timeout = String(node.nat.behaviour.udpTimeout);
+		settings.push(["net.netfilter.nf_conntrack_udp_timeout", timeout], ["net.netfilter.nf_conntrack_udp_timeout_stream", timeout]);
+	}
 	return settings;
 }
 

@@ -66,8 +66,8 @@ function renderNamespace(ns: NamespacePlan, stateDir: string): Batch {
 		else ip.push({ text: ipLine(op), op });
 	}
 	const steps: Step[] = [{ tool: "ip", argv: ["ip", "-batch", "-"], lines: ip }];
-	if (sysctl.length) steps.push({ tool: "sysctl", argv: ["sysctl", "-q", "-w", ...sysctl.map((line) => line.text.replace(" = ", "="))], lines: sysctl });
 	if (nft.length) steps.push({ tool: "nft", file: `${base}.nft`, argv: ["nft", "-f", `${base}.nft`], lines: nft });
+	if (sysctl.length) steps.push({ tool: "sysctl", argv: ["sysctl", "-q", "-w", ...sysctl.map((line) => line.text.replace(" = ", "="))], lines: sysctl });
 	if (tc.length) steps.push({ tool: "tc", file: `${base}.tc`, argv: ["tc", "-batch", `${base}.tc`], lines: tc });
 	return { netns: ns.netns, node: ns.node, kind: ns.kind, steps };
 }
@@ -78,7 +78,10 @@ export function ipLine(op: Operation): string {
 		case "netns-add":
 			return `netns add ${op.netns}`;
 		case "veth-add":
-			return `link add name ${op.a.iface} netns ${op.a.netns} type veth peer name ${op.b.iface} netns ${op.b.netns}`;
+			// One end is created up: namespaces are configured in parallel, and on kernels with a
+			// per-namespace RTNL lock both ends coming up at once can race and leave the pair without
+			// carrier. With one end up already, the other's `link set up` turns the carrier on.
+			return `link add name ${op.a.iface} netns ${op.a.netns} up type veth peer name ${op.b.iface} netns ${op.b.netns}`;
 		case "bridge-add":
 			return `link add name ${op.iface} type bridge`;
 		case "dummy-add":

@@ -1,20 +1,69 @@
-// nftables rules for a NAT box, as the text `nft -f` reads.
+// nftables rules for a NAT box with a declared RFC 4787 behaviour, as the text `nft -f` reads.
+//
+// UDP mappings are kept in the kernel, in nftables dynamic maps learned from outgoing packets after
+// source NAT (the `learn` chain): which public port an inside endpoint has (EIM), per remote address
+// (ADM), which inside endpoint owns a public port (for EIF filtering and hairpinning), and which
+// remote addresses it has sent to (ADF). New flows are mapped by the `udp-mapping` chain from those
+// maps; inbound packets that start a new flow are let in only through the filtering maps.
+// APDF needs no map: conntrack lets exactly the replies in. Other protocols are masqueraded.
 import type { LabNat } from "../resolve/lab.ts";
 
-/** Masquerade out of the outside interface; forward inside → outside and replies only. */
+/**
+ * Public ports handed out when a port cannot (or must not) be preserved, in turn. They come from an
+ * explicit map indexed by `numgen`: some nft versions write numgen's value into a NAT port without
+ * converting its byte order (20000 becomes 8270), a map lookup always converts.
+ */
+export const remapPorts = { first: 20000, count: 1024 } as const;
+
+function remapPool(): string[] {
+	const lines: string[] = [];
+	for (let i = 0; i < remapPorts.count; i += 16) {
+		const row = Array.from({ length: Math.min(16, remapPorts.count - i) }, (_, k) => `${i + k} : ${remapPorts.first + i + k}`);
+		lines.push(`\t\t\t${row.join(", ")}${i + 16 < remapPorts.count ? "," : ""}`);
+	}
+	return [`\t# the ports handed out in turn when a port is not preserved`, `\tmap remap-pool {`, `\t\ttypeof numgen inc mod ${remapPorts.count} : udp sport`, `\t\telements = {`, ...lines, `\t\t}`, `\t}`];
+}
+
 export function renderNatRules(node: string, nat: LabNat): string {
-	const inside = set(nat.inside);
+	return nat.behaviour.oneToOne ? oneToOne(node, nat) : mappedNat(node, nat);
+}
+
+const quoted = (names: string[]) => (names.length === 1 ? `"${names[0]}"` : `{ ${names.map((name) => `"${name}"`).join(", ")} }`);
+
+function header(node: string, nat: LabNat): string[] {
+	const b = nat.behaviour;
 	return [
-		`# nat ${node}: masquerade out of ${nat.outside}; only replies come back in`,
-		`table ip testbed {`,
+		`# nat ${node}: ${b.label} — mapping ${b.mapping}, filtering ${b.filtering},`,
+		`# hairpin ${b.hairpin ? "on" : "off"}, port preservation ${b.portPreservation ? "on" : "off"}, udp timeout ${b.udpTimeout}s; public ${nat.publicAddress} on ${nat.outside}`,
+	];
+}
+
+function forward(nat: LabNat, inbound: boolean): string[] {
+	const inside = quoted(nat.inside);
+	return [
 		`\tchain forward {`,
 		`\t\ttype filter hook forward priority filter; policy drop;`,
 		`\t\tct state established,related accept`,
 		`\t\tiifname ${inside} oifname "${nat.outside}" accept`,
-		...(nat.inside.length > 1 ? [`\t\tiifname ${inside} oifname ${inside} accept`] : []),
+		`\t\tiifname ${inside} oifname ${inside} accept`,
+		...(inbound ? [`\t\tiifname "${nat.outside}" oifname ${inside} ct status dnat accept comment "let in what the filter maps allowed"`] : []),
 		`\t}`,
-		`\tchain postrouting {`,
+	];
+}
+
+function oneToOne(node: string, nat: LabNat): string {
+	const pub = nat.publicAddress;
+	return [
+		...header(node, nat),
+		`table ip testbed {`,
+		...forward(nat, true),
+		`\tchain dstnat {`,
+		`\t\ttype nat hook prerouting priority dstnat; policy accept;`,
+		`\t\tiifname "${nat.outside}" ip daddr ${pub} dnat ip to ${nat.oneToOneHost} comment "static 1:1: everything for the public address goes to the host"`,
+		`\t}`,
+		`\tchain srcnat {`,
 		`\t\ttype nat hook postrouting priority srcnat; policy accept;`,
+		`\t\toifname "${nat.outside}" ip saddr ${nat.oneToOneHost} snat ip to ${pub}`,
 		`\t\toifname "${nat.outside}" masquerade`,
 		`\t}`,
 		`}`,
@@ -22,6 +71,90 @@ export function renderNatRules(node: string, nat: LabNat): string {
 	].join("\n");
 }
 
-function set(names: string[]): string {
-	return names.length === 1 ? `"${names[0]}"` : `{ ${names.map((name) => `"${name}"`).join(", ")} }`;
+function mappedNat(node: string, nat: LabNat): string {
+	const b = nat.behaviour;
+	const pub = nat.publicAddress;
+	const out = `"${nat.outside}"`;
+	const inside = quoted(nat.inside);
+	const timeout = `${b.udpTimeout}s`;
+	const map = (name: string, type: string, why: string) => [`\t# ${why}`, `\tmap ${name} {`, `\t\ttype ${type}`, `\t\tflags dynamic,timeout`, `\t\ttimeout ${timeout}`, `\t}`];
+	const set = (name: string, type: string, why: string) => [`\t# ${why}`, `\tset ${name} {`, `\t\ttype ${type}`, `\t\tflags dynamic,timeout`, `\t\ttimeout ${timeout}`, `\t}`];
+	const inbound = b.filtering !== "address-and-port-dependent" || b.hairpin;
+	const remap = `numgen inc mod ${remapPorts.count} map @remap-pool`;
+	const range = `${remapPorts.first}-${remapPorts.first + remapPorts.count - 1}`;
+
+	// How a new outgoing UDP flow gets its public port.
+	const mapping: string[] = [];
+	if (b.mapping === "endpoint-independent") mapping.push(`\t\tmeta l4proto udp ip saddr . udp sport @eim snat ip to ${pub} : ip saddr . udp sport map @eim comment "this endpoint's mapping, whatever the destination"`);
+	if (b.mapping === "address-dependent") mapping.push(`\t\tmeta l4proto udp ip saddr . udp sport . ct original ip daddr @adm snat ip to ${pub} : ip saddr . udp sport . ct original ip daddr map @adm comment "this endpoint's mapping for this remote address"`);
+	if (b.mapping !== "endpoint-independent") mapping.push(`\t\tmeta l4proto udp ip saddr . udp sport @seen jump remap comment "a new destination: a new public port"`);
+	if (b.portPreservation) {
+		mapping.push(`\t\tmeta l4proto udp udp sport @used jump remap comment "port taken by another mapping or by the NAT itself"`);
+		mapping.push(`\t\tmeta l4proto udp udp sport ${range} jump remap comment "ports of the remap range are never preserved"`);
+		mapping.push(`\t\tsnat ip to ${pub} comment "port preservation: keep the inside port"`);
+	} else mapping.push(`\t\tjump remap comment "no port preservation"`);
+
+	// What the learn chain remembers, from the original direction of our own mappings and from the
+	// reply direction of flows let in by a filter map.
+	const learn = (saddr: string, sport: string): string[] => {
+		const endpoint = `${saddr} . ${sport}`;
+		const rules = [`update @public { udp sport : ${endpoint} }`];
+		if (b.mapping === "endpoint-independent") rules.push(`update @eim { ${endpoint} : udp sport }`);
+		if (b.mapping === "address-dependent") rules.push(`update @adm { ${endpoint} . ip daddr : udp sport }`);
+		if (b.mapping !== "endpoint-independent") rules.push(`update @seen { ${endpoint} }`);
+		if (b.filtering === "address-dependent") rules.push(`update @adf { udp sport . ip daddr : ${endpoint} }`);
+		return rules;
+	};
+	const learnOriginal = learn("ct original ip saddr", "ct original proto-src");
+	const learnReply = learn("ct reply ip saddr", "ct reply proto-src");
+
+	const filters: string[] = [];
+	if (b.filtering === "endpoint-independent")
+		filters.push(`\t\tiifname ${out} ip daddr ${pub} meta l4proto udp udp dport @public dnat ip to udp dport map @public comment "EIF: anyone may send to a live mapping"`);
+	if (b.filtering === "address-dependent")
+		filters.push(`\t\tiifname ${out} ip daddr ${pub} meta l4proto udp udp dport . ip saddr @adf dnat ip to udp dport . ip saddr map @adf comment "ADF: only addresses the inside endpoint sent to"`);
+	if (b.hairpin) filters.push(`\t\tiifname ${inside} ip daddr ${pub} meta l4proto udp udp dport @public dnat ip to udp dport map @public comment "hairpin: inside to a public mapping of this NAT"`);
+
+	return [
+		...header(node, nat),
+		`table ip testbed {`,
+		...map("public", "inet_service : ipv4_addr . inet_service", "public port → the inside endpoint that owns it"),
+		...(b.mapping === "endpoint-independent" ? map("eim", "ipv4_addr . inet_service : inet_service", "inside endpoint → its public port (endpoint-independent mapping)") : []),
+		...(b.mapping === "address-dependent" ? map("adm", "ipv4_addr . inet_service . ipv4_addr : inet_service", "inside endpoint . remote address → public port (address-dependent mapping)") : []),
+		...(b.mapping !== "endpoint-independent" ? set("seen", "ipv4_addr . inet_service", "inside endpoints that already have a mapping") : []),
+		...(b.filtering === "address-dependent" ? map("adf", "inet_service . ipv4_addr : ipv4_addr . inet_service", "public port . remote address it was sent to → inside endpoint (address-dependent filtering)") : []),
+		...set("used", "inet_service", "public ports in use, by mappings or by the NAT box itself"),
+		...remapPool(),
+		...forward(nat, inbound),
+		`\tchain input {`,
+		`\t\ttype filter hook input priority filter; policy accept;`,
+		`\t\tiifname ${out} meta l4proto udp ct state new socket wildcard 0 accept comment "the NAT box's own services"`,
+		`\t\tiifname ${out} meta l4proto udp ct state new socket wildcard 1 accept`,
+		`\t\tiifname ${out} meta l4proto udp ct state new drop comment "unsolicited: dropped before conntrack keeps it, so it cannot shadow a later mapping"`,
+		`\t}`,
+		`\tchain dstnat {`,
+		`\t\ttype nat hook prerouting priority dstnat; policy accept;`,
+		...filters,
+		`\t}`,
+		`\tchain remap {`,
+		`\t\tmeta l4proto udp snat ip to ${pub} : ${remap} comment "a fresh public port from ${range}"`,
+		`\t}`,
+		`\tchain udp-mapping {`,
+		...mapping,
+		`\t}`,
+		`\tchain srcnat {`,
+		`\t\ttype nat hook postrouting priority srcnat; policy accept;`,
+		`\t\toifname ${out} meta l4proto udp ip saddr != ${pub} jump udp-mapping`,
+		...(b.hairpin ? [`\t\tiifname ${inside} oifname ${inside} meta l4proto udp ct original ip daddr ${pub} jump udp-mapping comment "hairpin: the peer sees our public endpoint"`] : []),
+		`\t\toifname ${out} masquerade`,
+		`\t}`,
+		`\tchain learn {`,
+		`\t\ttype filter hook postrouting priority srcnat + 10; policy accept;`,
+		...learnOriginal.map((rule) => `\t\toifname ${out} meta l4proto udp ct direction original ct status snat ${rule}`),
+		...learnReply.map((rule) => `\t\toifname ${out} meta l4proto udp ct direction reply ct status dnat ${rule}`),
+		`\t\toifname ${out} meta l4proto udp update @used { udp sport }`,
+		`\t}`,
+		`}`,
+		``,
+	].join("\n");
 }

@@ -59,6 +59,8 @@ export interface LabNat {
 	inside: string[];
 	/** The public address (first address on the outside interface). */
 	publicAddress?: string;
+	/** one-to-one: the inside host's address that the public address stands for. */
+	oneToOneHost?: string;
 	behaviour: NatBehaviourSpec;
 	declared?: NatDecl;
 	pos: Pos;

@@ -282,13 +282,26 @@ function resolveNat(node: LabNode, decl: NodeDecl, segments: Map<number, Segment
 		);
 		return;
 	}
+	const pos = decl.nat?.pos ?? decl.kindPos;
+	if (outside.addresses.length === 0) {
+		problem("NAT_WITHOUT_OUTSIDE", pos, `nat "${node.name}": its outside interface "${outside.name}" has no address to translate to`, "give the outside link a `subnet:` or `addresses:`");
+		return;
+	}
+	const inside = links.filter((iface) => iface !== outside);
+	let oneToOneHost: string | undefined;
+	if (spec.oneToOne) {
+		const hosts = inside.flatMap((iface) => segments.get(iface.segment!)!.members.filter((member) => member.node !== node && member.iface.addresses.length > 0));
+		if (hosts.length !== 1) problem("BAD_NAT", decl.nat?.type?.pos ?? pos, `nat "${node.name}" is one-to-one but has ${hosts.length} hosts inside; it translates one address`, "put exactly one host behind a one-to-one NAT, or use another type");
+		else oneToOneHost = hosts[0].iface.addresses[0].ip;
+	}
 	node.nat = {
 		outside: outside.name,
-		inside: links.filter((iface) => iface !== outside).map((iface) => iface.name),
-		publicAddress: outside.addresses[0]?.ip,
+		inside: inside.map((iface) => iface.name),
+		publicAddress: outside.addresses[0].ip,
+		oneToOneHost,
 		behaviour: spec,
 		declared: decl.nat,
-		pos: decl.nat?.pos ?? decl.kindPos,
+		pos,
 	};
 }
 

@@ -36,6 +36,7 @@ for (const example of examples) {
 					const seen = links.find((link) => link.ifname === iface.name);
 					t.truthy(seen, `${node.name}:${iface.name} exists`);
 					t.true(seen!.flags.includes("UP"), `${node.name}:${iface.name} is up`);
+					if (iface.type === "veth") t.true(seen!.flags.includes("LOWER_UP"), `${node.name}:${iface.name} has carrier`);
 					t.deepEqual(
 						seen!.addr_info.filter((a) => a.family === "inet").map((a) => `${a.local}/${a.prefixlen}`).sort(),
 						iface.addresses.map((a) => a.cidr).sort(),

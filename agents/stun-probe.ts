@@ -1,0 +1,56 @@
+// STUN probe: runs inside a peer's namespace, classifies the NAT in front of it (RFC 5780 behaviour
+// discovery against a testbed STUN server, or any RFC 5780 server) and prints one JSON line:
+// {"event":"result", natDetected, mapping, filtering, hairpin, portPreservation, mappedAddress, …}.
+//
+//   node --import tsx agents/stun-probe.ts --server IP [--port 3478] [--local-port P]
+//        [--timeout-ms 500] [--filter-wait-ms 400] [--interval-ms 100]
+//        [--timeouts [--max-timeout-s 10] [--timeout-step-s 1]]
+import { isIPv4 } from "node:net";
+import { probeNat } from "./stun/probe.ts";
+
+function argument(name: string): string | undefined {
+	const index = process.argv.indexOf(name);
+	return index >= 0 ? process.argv[index + 1] : undefined;
+}
+
+function emit(event: Record<string, unknown>): void {
+	process.stdout.write(`${JSON.stringify(event)}\n`);
+}
+
+function usage(problem: string): never {
+	emit({ event: "fatal", error: `${problem}; usage: stun-probe --server IP [--port 3478] [--local-port P] [--timeout-ms N] [--filter-wait-ms N] [--timeouts --max-timeout-s S]` });
+	process.exit(2);
+}
+
+function number(name: string, fallback: number, check: (value: number) => boolean, what: string): number {
+	const raw = argument(name);
+	if (raw === undefined) return fallback;
+	const value = Number(raw);
+	if (!Number.isFinite(value) || !check(value)) usage(`${name} must be ${what}`);
+	return value;
+}
+
+const isPort = (value: number) => Number.isInteger(value) && value >= 0 && value <= 65535;
+const positive = (value: number) => value > 0;
+
+async function main(): Promise<void> {
+	const server = argument("--server");
+	if (!server || !isIPv4(server)) usage("--server must be an IPv4 address");
+	const result = await probeNat({
+		server: { address: server, port: number("--port", 3478, (value) => isPort(value) && value > 0, "a port number") },
+		localPort: number("--local-port", 0, isPort, "a port number"),
+		timeoutMs: number("--timeout-ms", 500, positive, "a positive number"),
+		filterWaitMs: number("--filter-wait-ms", 400, positive, "a positive number"),
+		intervalMs: number("--interval-ms", 100, positive, "a positive number"),
+		timeouts: process.argv.includes("--timeouts"),
+		maxTimeoutS: number("--max-timeout-s", 10, positive, "a positive number"),
+		timeoutStepS: number("--timeout-step-s", 1, positive, "a positive number"),
+	});
+	emit({ ...result });
+	process.exit(result.error ? 1 : 0);
+}
+
+main().catch((error) => {
+	emit({ event: "fatal", error: String(error) });
+	process.exit(1);
+});

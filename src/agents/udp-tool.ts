@@ -1,0 +1,61 @@
+// A handle on the UDP tool agent in one node: bind sockets, send, and see what arrives from where.
+import type { LabNode } from "../resolve/lab.ts";
+import { AgentProcess, type AgentEvent } from "./agent-process.ts";
+
+export interface Received {
+	sock: string;
+	from: string;
+	data: string;
+}
+
+export class UdpTool {
+	private readonly agent: AgentProcess;
+
+	private constructor(readonly node: LabNode) {
+		this.agent = new AgentProcess(node.netns, node.name, "udp-tool");
+	}
+
+	static async start(node: LabNode): Promise<UdpTool> {
+		const tool = new UdpTool(node);
+		await tool.agent.started();
+		return tool;
+	}
+
+	/** Bind a named socket; port 0 picks one. An echo socket tells every sender its source endpoint. */
+	async bind(sock: string, port = 0, options: { echo?: boolean; address?: string } = {}): Promise<number> {
+		const reply = await this.agent.request({ cmd: "bind", sock, port, echo: options.echo ?? false, address: options.address ?? "0.0.0.0" });
+		if (reply.event !== "bound") throw new Error(`${this.node.name}: bind ${sock}:${port}: ${String(reply.error)}`);
+		return reply.port as number;
+	}
+
+	async send(sock: string, to: string, data: string): Promise<void> {
+		const reply = await this.agent.request({ cmd: "send", sock, to, data });
+		if (reply.event !== "sent") throw new Error(`${this.node.name}: send ${sock} → ${to}: ${String(reply.error)}`);
+	}
+
+	/** Wait for a datagram on `sock` (optionally with this data); undefined when none came in time. */
+	async receive(sock: string, options: { data?: string; from?: string; timeoutMs?: number } = {}): Promise<Received | undefined> {
+		const event = await this.agent.waitFor(
+			(e: AgentEvent) => e.event === "recv" && e.sock === sock && (options.data === undefined || e.data === options.data) && (options.from === undefined || e.from === options.from),
+			options.timeoutMs ?? 1000,
+		);
+		return event ? { sock, from: event.from as string, data: event.data as string } : undefined;
+	}
+
+	/** Send to an echo socket and return the source endpoint it saw (the public mapping), or undefined. */
+	async mappedEndpoint(sock: string, echo: string, timeoutMs = 1000): Promise<string | undefined> {
+		const deadline = Date.now() + timeoutMs;
+		while (Date.now() < deadline) {
+			const marker = `probe-${Math.random().toString(36).slice(2)}`;
+			const before = this.agent.received().length;
+			await this.send(sock, echo, marker);
+			const reply = await this.agent.waitFor((e) => e.event === "recv" && e.sock === sock && e.from === echo && String(e.data).startsWith("seen ") && this.agent.received().indexOf(e) >= before, 250);
+			if (reply) return String(reply.data).slice("seen ".length);
+		}
+		return undefined;
+	}
+
+	stop(): Promise<void> {
+		return this.agent.stop();
+	}
+}
