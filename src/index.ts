@@ -9,6 +9,8 @@ export { labStatuses, type LabStatus } from "./apply/status.ts";
 export { detectFeatures, type FeatureReport } from "./apply/features.ts";
 export { doctor } from "./apply/doctor.ts";
 export { reachMatrix, type ReachMatrix, type ReachCell } from "./agents/reach.ts";
+export { probeLab, composeBehaviour, type ProbeReport, type NatVerdict } from "./agents/probe.ts";
+export { UdpTool } from "./agents/udp-tool.ts";
 export { formatProblem, type Problem, type ProblemCode } from "./validate/problem.ts";
 export * from "./errors.ts";
 export type { Lab, LabNode, LabInterface, LabLink, LabRoute, LabNat } from "./resolve/lab.ts";

@@ -93,3 +93,26 @@ test("inline text reports problems under the given name", (t) => {
 	);
 	t.regex(error.message, /^generated\.yml:4:17: UNKNOWN_NODE/);
 });
+
+test("contradictory NAT settings are validation errors with positions", (t) => {
+	const problems = (nat: string, hosts = "  a: {}\n") => {
+		try {
+			loadLabText(`name: t\nnodes:\n  r: { kind: router }\n  n: { kind: nat, nat: ${nat} }\n${hosts}links:\n  - { endpoints: [a:eth0, n:lan], subnet: 10.0.0.0/24 }\n  - { endpoints: [n:wan, r:e1], subnet: 10.0.1.0/24 }\n`);
+			return [];
+		} catch (error) {
+			return (error as TopologyError).problems.map((problem) => `${problem.code} ${problem.pos.line}:${problem.pos.col} ${problem.message}`);
+		}
+	};
+	t.deepEqual(problems("{ type: symmetric, mapping: endpoint-independent }"), ['BAD_NAT 4:32 nat "n": type symmetric has mapping address-and-port-dependent, not endpoint-independent']);
+	t.deepEqual(problems("{ type: one-to-one, hairpin: true }"), ['BAD_NAT 4:32 nat "n": a one-to-one NAT has no hairpin setting']);
+	t.deepEqual(problems("{ type: full-cone, filtering: endpoint-independent }"), [], "agreeing is fine");
+	t.deepEqual(problems("{ typ: full-cone }"), ['UNKNOWN_KEY 4:26 unknown key "typ" in nat; did you mean "type"?']);
+	t.deepEqual(problems("{ udp-timeout: 0.5s }"), ["BAD_VALUE 4:39 udp-timeout must be a duration of at least 1s"]);
+});
+
+test("a one-to-one NAT translates exactly one inside host", (t) => {
+	const lab = loadLabText(`name: t\nnodes:\n  r: { kind: router }\n  n: { kind: nat, nat: { type: one-to-one } }\n  a: {}\nlinks:\n  - { endpoints: [a:eth0, n:lan], subnet: 10.0.0.0/24 }\n  - { endpoints: [n:wan, r:e1], subnet: 10.0.1.0/24 }\n`);
+	t.is(lab.nodes.find((node) => node.name === "n")!.nat!.oneToOneHost, "10.0.0.2");
+	const error = t.throws(() => loadLabText(`name: t\nnodes:\n  r: { kind: router }\n  n: { kind: nat, nat: { type: one-to-one } }\n  s: { kind: switch }\n  a: {}\n  b: {}\nlinks:\n  - { endpoints: [s:up, n:lan], subnet: 10.0.0.0/24 }\n  - { endpoints: [a:eth0, s:p1] }\n  - { endpoints: [b:eth0, s:p2] }\n  - { endpoints: [n:wan, r:e1], subnet: 10.0.1.0/24 }\n`)) as TopologyError;
+	t.regex(error.problems[0].message, /one-to-one but has 2 hosts inside/);
+});

@@ -148,22 +148,6 @@ export async function probeNat(options: ProbeOptions): Promise<ProbeResult> {
 		result.natDetected = natDetected(mapped, localAddresses, localPort);
 		result.portPreservation = portPreserved(mapped, localPort);
 
-		// Filtering first, while only the primary address and port have been contacted (the mapping
-		// tests would open the filter for the alternate address and port).
-		let filteringII: FilteringObservation = "not-run";
-		let filteringIII: FilteringObservation = "not-run";
-		if (other) {
-			const changeBoth = await timed("filteringII", () => client.request(options.server, { changeIp: true, changePort: true }, silenceTiming));
-			tests.filteringII = record(changeBoth);
-			filteringII = filteringObservation(changeBoth, other);
-			if (filteringII === "silent") {
-				const changePort = await timed("filteringIII", () => client.request(options.server, { changePort: true }, silenceTiming));
-				tests.filteringIII = record(changePort);
-				filteringIII = filteringObservation(changePort, { address: options.server.address, port: other.port });
-			} else tests.filteringIII = { skipped: "test II decided" };
-		} else tests.filteringII = tests.filteringIII = { skipped: "the server sent no OTHER-ADDRESS (no RFC 5780 support)" };
-		result.filtering = classifyFiltering({ testI: true, testII: filteringII, testIII: filteringIII });
-
 		// Mapping tests II and III: the alternate address with the primary port, then with the alternate port.
 		let testII: Endpoint | undefined;
 		let testIII: Endpoint | undefined;
@@ -178,6 +162,32 @@ export async function probeNat(options: ProbeOptions): Promise<ProbeResult> {
 			} else tests.mappingIII = { skipped: testII ? "test II decided" : "test II had no answer" };
 		} else tests.mappingII = tests.mappingIII = { skipped: "the server sent no OTHER-ADDRESS (no RFC 5780 support)" };
 		result.mapping = classifyMapping({ testI: mapped, testII, testIII });
+
+		// Filtering on a fresh socket (a mapping of its own) that has contacted only the primary address
+		// and port: the mapping tests above opened the filter of their own mapping for the alternate
+		// address, and an inbound session from there would also pin that mapping's port.
+		let filteringII: FilteringObservation = "not-run";
+		let filteringIII: FilteringObservation = "not-run";
+		if (other) {
+			const filterClient = await StunClient.open();
+			try {
+				const opened = await timed("filteringI", () => filterClient.request(options.server, {}, answerTiming));
+				tests.filteringI = record(opened);
+				if (opened.answer) {
+					const changeBoth = await timed("filteringII", () => filterClient.request(options.server, { changeIp: true, changePort: true }, silenceTiming));
+					tests.filteringII = record(changeBoth);
+					filteringII = filteringObservation(changeBoth, other);
+					if (filteringII === "silent") {
+						const changePort = await timed("filteringIII", () => filterClient.request(options.server, { changePort: true }, silenceTiming));
+						tests.filteringIII = record(changePort);
+						filteringIII = filteringObservation(changePort, { address: options.server.address, port: other.port });
+					} else tests.filteringIII = { skipped: "test II decided" };
+				} else tests.filteringII = tests.filteringIII = { skipped: "no answer to the filtering socket's first request" };
+			} finally {
+				await filterClient.close();
+			}
+		} else tests.filteringII = tests.filteringIII = { skipped: "the server sent no OTHER-ADDRESS (no RFC 5780 support)" };
+		result.filtering = classifyFiltering({ testI: true, testII: filteringII, testIII: filteringIII });
 		result.natType = classicNatType(result.natDetected, result.mapping, result.filtering);
 
 		// Hairpinning: from a second local socket to our own mapped address; does the first one get it?

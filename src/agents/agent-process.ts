@@ -2,9 +2,33 @@
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { spawnLongRunning } from "../apply/run.ts";
+import { inNamespace } from "../render/batch.ts";
 
 const agentsDir = fileURLToPath(new URL("../../agents/", import.meta.url));
 const tsxLoader = import.meta.resolve("tsx");
+
+/** The command that runs an agent program inside a node's network namespace. */
+export function agentCommand(netns: string, node: string, agent: string, args: string[]): string[] {
+	return inNamespace(netns, [process.execPath, "--import", tsxLoader, `${agentsDir}${agent}.ts`, "--node", node, ...args]);
+}
+
+/** Run a one-shot agent (e.g. the STUN probe) and return the JSON line it ends with. */
+export async function runAgentOnce(netns: string, node: string, agent: string, args: string[], timeoutMs: number): Promise<AgentEvent> {
+	const child = spawnLongRunning(agentCommand(netns, node, agent, args));
+	child.stdin.end();
+	let last: AgentEvent | undefined;
+	let stderr = "";
+	child.stderr.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+	createInterface({ input: child.stdout }).on("line", (line) => {
+		try {
+			last = JSON.parse(line);
+		} catch {}
+	});
+	const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+	await child;
+	clearTimeout(timer);
+	return last ?? { event: "fatal", error: stderr.trim() || `agent ${agent} on ${node} printed nothing` };
+}
 
 export interface AgentEvent {
 	id?: number;
@@ -27,7 +51,7 @@ export class AgentProcess {
 		agent: string,
 		args: string[] = [],
 	) {
-		this.child = spawnLongRunning(["ip", "netns", "exec", netns, process.execPath, "--import", tsxLoader, `${agentsDir}${agent}.ts`, "--node", node, ...args]);
+		this.child = spawnLongRunning(agentCommand(netns, node, agent, args));
 		this.child.stderr.on("data", (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4000)));
 		let onReady: (event: AgentEvent) => void;
 		this.ready = new Promise((resolve) => (onReady = resolve));

@@ -25,6 +25,12 @@ export const commands: Record<string, CommandSpec> = {
 	exec: { usage: "testbed exec LAB NODE -- CMD [ARGS…]", summary: "run a command inside a node", options: {}, positionals: [2, 2], passthrough: true },
 	shell: { usage: "testbed shell LAB NODE", summary: "interactive shell inside a node", options: {}, positionals: [2, 2] },
 	doctor: { usage: "testbed doctor [--json]", summary: "what this host supports, and how to fix what is missing", options: json, positionals: [0, 0] },
+	probe: {
+		usage: "testbed probe LAB [--timeouts] [--nat NAME[,NAME…]] [--json]",
+		summary: "measure each NAT's mapping, filtering, hairpin, port preservation; compare with the file",
+		options: { ...json, timeouts: { type: "boolean" }, nat: { type: "string" } },
+		positionals: [1, 1],
+	},
 	reach: { usage: "testbed reach LAB [--json]", summary: "which nodes can open a UDP flow to which", options: { ...json, timeout: { type: "string" } }, positionals: [1, 1] },
 };
 

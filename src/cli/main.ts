@@ -8,6 +8,7 @@ import { downCommand } from "./commands/down.ts";
 import { execCommand, shellCommand } from "./commands/exec.ts";
 import { lsCommand } from "./commands/ls.ts";
 import { planCommand } from "./commands/plan.ts";
+import { probeCommand } from "./commands/probe.ts";
 import { reachCommand } from "./commands/reach.ts";
 import { upCommand } from "./commands/up.ts";
 import { validateCommand } from "./commands/validate.ts";
@@ -40,6 +41,8 @@ export async function main(argv: string[], io: Io = terminalIo()): Promise<numbe
 				return await shellCommand(first, second);
 			case "doctor":
 				return await doctorCommand(options, io);
+			case "probe":
+				return await probeCommand(first, options, io);
 			case "reach":
 				return await reachCommand(first, options, io);
 		}

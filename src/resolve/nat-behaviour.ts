@@ -42,6 +42,7 @@ export function natBehaviour(decl: NatDecl | undefined): { spec: NatBehaviourSpe
 	if (preset && decl?.mapping && decl.mapping.value !== preset.mapping) conflicts.push(`type ${type} has mapping ${preset.mapping}, not ${decl.mapping.value}`);
 	if (preset && decl?.filtering && decl.filtering.value !== preset.filtering) conflicts.push(`type ${type} has filtering ${preset.filtering}, not ${decl.filtering.value}`);
 	if (type === "one-to-one" && decl?.hairpin?.value) conflicts.push("a one-to-one NAT has no hairpin setting");
+	if (type === "one-to-one" && decl?.portPreservation?.value === false) conflicts.push("a one-to-one NAT always keeps ports");
 	const mapping = decl?.mapping?.value ?? preset?.mapping ?? EIM;
 	const filtering = decl?.filtering?.value ?? preset?.filtering ?? APDM;
 	return {

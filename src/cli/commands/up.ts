@@ -1,6 +1,7 @@
 // `testbed up FILE`: build, then a short summary of nodes, addresses and NATs.
 import { upLab, type UpResult } from "../../apply/up.ts";
 import { loadLab } from "../../load.ts";
+import { short } from "../../resolve/nat-behaviour.ts";
 import { table, type Io } from "../io.ts";
 
 export async function upCommand(file: string, options: { json?: boolean; force?: boolean }, io: Io, signal: AbortSignal): Promise<number> {
@@ -23,7 +24,7 @@ export function upSummary(result: UpResult) {
 			netns: node.netns,
 			addresses: node.interfaces.flatMap((iface) => iface.addresses.map((address) => ({ iface: iface.name, address: address.cidr }))),
 			routes: node.routes.map((route) => ({ to: route.to, via: route.via, dev: route.dev })),
-			nat: node.nat && { type: node.nat.behaviour.label, outside: node.nat.outside, inside: node.nat.inside, publicAddress: node.nat.publicAddress },
+			nat: node.nat && { type: node.nat.behaviour.label, behaviour: node.nat.behaviour, outside: node.nat.outside, inside: node.nat.inside, publicAddress: node.nat.publicAddress },
 		})),
 	};
 }
@@ -39,7 +40,11 @@ export function renderUpSummary(result: UpResult): string {
 	const lines = [`lab "${lab.name}" is up: ${lab.nodes.length} nodes, ${lab.links.length} links, in ${(result.timings.totalMs / 1000).toFixed(2)} s`, "", table(rows)];
 	if (nats.length > 0) {
 		lines.push("");
-		for (const node of nats) lines.push(`nat ${node.name}: ${node.nat!.inside.join(", ")} → ${node.nat!.outside} (public ${node.nat!.publicAddress ?? "?"}), masquerade`);
+		for (const node of nats) {
+			const b = node.nat!.behaviour;
+			const what = b.oneToOne ? "static 1:1" : `${short(b.mapping)}M + ${short(b.filtering)}F, hairpin ${b.hairpin ? "on" : "off"}, ports ${b.portPreservation ? "kept" : "not kept"}, udp timeout ${b.udpTimeout}s`;
+			lines.push(`nat ${node.name} (${b.label}: ${what}): ${node.nat!.inside.join(", ")} → ${node.nat!.outside}, public ${node.nat!.publicAddress}`);
+		}
 	}
 	for (const note of result.plan.notes) lines.push(`note: ${note}`);
 	lines.push("", `next: testbed exec ${lab.name} ${lab.nodes.find((node) => node.kind === "host")?.name ?? lab.nodes[0].name} -- ip address · testbed reach ${lab.name} · testbed down ${lab.name}`);

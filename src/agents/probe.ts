@@ -1,0 +1,191 @@
+// `probe`: RFC 5780 behaviour discovery from a node behind each NAT, against a two-address STUN
+// server on the public side, compared with what the file declares.
+import type { NatBehaviour } from "../parse/topology.ts";
+import type { Lab, LabNode } from "../resolve/lab.ts";
+import { defaultPath, probeNodeFor, publicNodes } from "../resolve/paths.ts";
+import { attachHost, type AttachedHost } from "../apply/attach.ts";
+import { LabStateError } from "../errors.ts";
+import { AgentProcess, runAgentOnce } from "./agent-process.ts";
+
+export interface ExpectedBehaviour {
+	mapping: NatBehaviour;
+	filtering: NatBehaviour;
+	/** null: not predictable end to end through several NATs. */
+	hairpin: boolean | null;
+	portPreservation: boolean;
+	udpTimeoutS: number;
+}
+
+export interface MeasuredBehaviour {
+	mapping: string;
+	filtering: string;
+	hairpin: boolean | null;
+	portPreservation: boolean | null;
+	mappedAddress?: string;
+	natDetected: boolean | null;
+	/** With --timeouts: the mapping survived `aliveS` idle seconds and not `expiredS`. */
+	lifetime?: { aliveS: number; expiredS: number | null };
+	error?: string;
+	durationMs: number;
+}
+
+export interface NatVerdict {
+	nat: string;
+	/** Declared type label, e.g. "port-restricted". */
+	declared: string;
+	/** The node the probe ran on, and the NATs its traffic crosses (innermost first). */
+	from?: string;
+	layers: string[];
+	expected: ExpectedBehaviour;
+	measured?: MeasuredBehaviour;
+	/** Human-readable differences; empty when everything matches. */
+	mismatches: string[];
+	ok: boolean;
+	note?: string;
+}
+
+export interface ProbeReport {
+	lab: string;
+	server: { node: string; addresses: string[]; temporary: boolean };
+	timeouts: boolean;
+	nats: NatVerdict[];
+	ok: boolean;
+	durationMs: number;
+}
+
+const rank: Record<NatBehaviour, number> = { "endpoint-independent": 0, "address-dependent": 1, "address-and-port-dependent": 2 };
+const byRank = Object.fromEntries(Object.entries(rank).map(([name, value]) => [value, name])) as Record<number, NatBehaviour>;
+
+/** What a peer should see through `layers` (innermost first): the most dependent behaviour wins. */
+export function composeBehaviour(lab: Lab, layers: string[]): ExpectedBehaviour {
+	const specs = layers.map((name) => lab.nodes.find((node) => node.name === name)!.nat!.behaviour);
+	return {
+		mapping: byRank[Math.max(...specs.map((spec) => (spec.oneToOne ? 0 : rank[spec.mapping])))],
+		filtering: byRank[Math.max(...specs.map((spec) => (spec.oneToOne ? 0 : rank[spec.filtering])))],
+		hairpin: specs.length === 1 ? specs[0].hairpin && !specs[0].oneToOne : null,
+		portPreservation: specs.every((spec) => spec.oneToOne || spec.portPreservation),
+		udpTimeoutS: Math.min(...specs.map((spec) => spec.udpTimeout)),
+	};
+}
+
+/** Compare; lifetime counts when measured: the declared timeout must lie within the measured bracket (± one step). */
+export function judge(expected: ExpectedBehaviour, measured: MeasuredBehaviour, stepS: number): string[] {
+	const mismatches: string[] = [];
+	if (measured.error) return [`probe failed: ${measured.error}`];
+	if (measured.mapping !== expected.mapping) mismatches.push(`mapping: declared ${expected.mapping}, measured ${measured.mapping}`);
+	if (measured.filtering !== expected.filtering) mismatches.push(`filtering: declared ${expected.filtering}, measured ${measured.filtering}`);
+	if (expected.hairpin !== null && measured.hairpin !== expected.hairpin) mismatches.push(`hairpin: declared ${onOff(expected.hairpin)}, measured ${measured.hairpin === null ? "unknown" : onOff(measured.hairpin)}`);
+	if (measured.portPreservation !== expected.portPreservation) mismatches.push(`port preservation: declared ${onOff(expected.portPreservation)}, measured ${measured.portPreservation === null ? "unknown" : onOff(measured.portPreservation)}`);
+	if (measured.lifetime) {
+		const { aliveS, expiredS } = measured.lifetime;
+		if (expected.udpTimeoutS < aliveS - stepS || (expiredS !== null && expected.udpTimeoutS > expiredS + stepS) || (expiredS === null && expected.udpTimeoutS <= aliveS - stepS))
+			mismatches.push(`udp-timeout: declared ${expected.udpTimeoutS}s, measured alive after ${aliveS}s, ${expiredS === null ? "never expired" : `gone after ${expiredS}s`}`);
+	}
+	return mismatches;
+}
+
+const onOff = (value: boolean) => (value ? "on" : "off");
+
+export interface ProbeOptions {
+	/** Also measure each mapping's idle lifetime (takes up to 1.5 × the longest udp-timeout). */
+	timeouts?: boolean;
+	/** Only these NATs. */
+	nats?: string[];
+}
+
+/** A public host with two addresses to serve STUN from, or undefined. */
+function publicStunHost(lab: Lab): { node: LabNode; addresses: string[] } | undefined {
+	for (const node of publicNodes(lab)) {
+		if (node.kind !== "host") continue;
+		// Link addresses first: the primary address is the one the host is routed by.
+		const ordered = [...node.interfaces].sort((a, b) => Number(a.type !== "veth") - Number(b.type !== "veth"));
+		const addresses = ordered.flatMap((iface) => iface.addresses.map((address) => address.ip));
+		if (addresses.length >= 2) return { node, addresses };
+	}
+	return undefined;
+}
+
+/** The router where most NATs' default paths end: where a temporary STUN host is attached. */
+function publicRouter(lab: Lab, nats: LabNode[]): LabNode | undefined {
+	const counts = new Map<string, number>();
+	for (const nat of nats) {
+		const end = defaultPath(lab, nat).end;
+		counts.set(end, (counts.get(end) ?? 0) + 1);
+	}
+	const best = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
+	const router = lab.nodes.find((node) => node.name === best && node.kind === "router");
+	return router ?? lab.nodes.find((node) => node.kind === "router" && publicNodes(lab).includes(node));
+}
+
+export async function probeLab(lab: Lab, options: ProbeOptions = {}): Promise<ProbeReport> {
+	const started = performance.now();
+	const nats = lab.nodes.filter((node) => node.nat && (!options.nats || options.nats.includes(node.name)));
+	if (options.nats) for (const name of options.nats) if (!nats.some((nat) => nat.name === name)) throw new LabStateError(`lab "${lab.name}" has no NAT "${name}"; NATs: ${lab.nodes.filter((node) => node.nat).map((node) => node.name).join(", ") || "none"}`, "NODE_NOT_FOUND");
+	let stun = publicStunHost(lab);
+	let attached: AttachedHost | undefined;
+	let server: AgentProcess | undefined;
+	try {
+		if (!stun) {
+			const router = publicRouter(lab, nats);
+			if (!router) throw new LabStateError(`lab "${lab.name}" has no public host with two addresses and no public router to attach a temporary STUN server to`, "NO_STUN_HOST");
+			attached = await attachHost(lab, router, "tb-stun", 2);
+			stun = { node: attached.node, addresses: attached.addresses };
+		}
+		const [primary, alternate] = stun.addresses;
+		server = new AgentProcess(stun.node.netns, stun.node.name, "stun-server", ["--primary", primary, "--alternate", alternate, "--port", "3478", "--alt-port", "3479"]);
+		await server.started();
+		const verdicts = await Promise.all(nats.map((nat) => probeOne(lab, nat, primary, options)));
+		return {
+			lab: lab.name,
+			server: { node: stun.node.name, addresses: stun.addresses, temporary: Boolean(attached) },
+			timeouts: Boolean(options.timeouts),
+			nats: verdicts,
+			ok: verdicts.every((verdict) => verdict.ok),
+			durationMs: Math.round(performance.now() - started),
+		};
+	} finally {
+		await server?.stop().catch(() => undefined);
+		await attached?.detach();
+	}
+}
+
+async function probeOne(lab: Lab, nat: LabNode, server: string, options: ProbeOptions): Promise<NatVerdict> {
+	const declared = nat.nat!.behaviour.label;
+	const from = probeNodeFor(lab, nat);
+	if (!from) {
+		const expected = composeBehaviour(lab, [nat.name]);
+		return { nat: nat.name, declared, layers: [nat.name], expected, mismatches: [], ok: true, note: "nothing sits behind this NAT to probe from" };
+	}
+	const layers = defaultPath(lab, from).nats;
+	const expected = composeBehaviour(lab, layers);
+	const stepS = Math.max(1, Math.round(expected.udpTimeoutS / 10));
+	const maxS = Math.ceil(expected.udpTimeoutS * 1.5) + stepS;
+	const args = ["--server", server, "--port", "3478", "--filter-wait-ms", "400"];
+	if (options.timeouts) args.push("--timeouts", "--max-timeout-s", String(maxS), "--timeout-step-s", String(stepS));
+	const started = performance.now();
+	const result = await runAgentOnce(from.netns, from.name, "stun-probe", args, (options.timeouts ? maxS * 1000 : 0) + 30_000);
+	const lifetime = result.mappingLifetime as { aliveS?: number; expiredS?: number | null } | undefined;
+	const measured: MeasuredBehaviour = {
+		mapping: String(result.mapping ?? "unknown"),
+		filtering: String(result.filtering ?? "unknown"),
+		hairpin: (result.hairpin as boolean | null | undefined) ?? null,
+		portPreservation: (result.portPreservation as boolean | null | undefined) ?? null,
+		natDetected: (result.natDetected as boolean | null | undefined) ?? null,
+		mappedAddress: result.mappedAddress ? `${(result.mappedAddress as { address: string }).address}:${(result.mappedAddress as { port: number }).port}` : undefined,
+		lifetime: lifetime && typeof lifetime.aliveS === "number" ? { aliveS: lifetime.aliveS, expiredS: lifetime.expiredS ?? null } : undefined,
+		error: result.event === "fatal" ? String(result.error) : (result.error as string | undefined),
+		durationMs: Math.round(performance.now() - started),
+	};
+	const mismatches = judge(expected, measured, stepS);
+	return {
+		nat: nat.name,
+		declared,
+		from: from.name,
+		layers,
+		expected,
+		measured,
+		mismatches,
+		ok: mismatches.length === 0,
+		note: layers.length > 1 ? `end to end through ${layers.join(" → ")}: ${from.name} sees all of them` : from.kind === "nat" ? `from the NAT box ${from.name} (its own traffic)` : undefined,
+	};
+}

@@ -1,0 +1,17 @@
+// `testbed probe LAB [--timeouts] [--nat NAME]`: exit 1 when any NAT does not behave as declared.
+import { probeLab } from "../../agents/probe.ts";
+import { requireLedger } from "../../apply/ledger.ts";
+import { requireRoot } from "../../apply/preflight.ts";
+import { ExitCode } from "../../errors.ts";
+import { renderProbeText } from "../../report/probe-text.ts";
+import type { Io } from "../io.ts";
+
+export async function probeCommand(labName: string, options: { json?: boolean; timeouts?: boolean; nat?: string }, io: Io): Promise<number> {
+	requireRoot("probe");
+	const ledger = requireLedger(labName);
+	if (!options.json && process.stderr.isTTY) io.err(`probing ${ledger.resolved.nodes.filter((node) => node.nat).length} NATs${options.timeouts ? " (with --timeouts this takes up to 1.5 × the longest udp-timeout)" : ""}…`);
+	const report = await probeLab(ledger.resolved, { timeouts: options.timeouts, nats: options.nat ? options.nat.split(",") : undefined });
+	if (options.json) io.json(report);
+	else io.out(renderProbeText(report));
+	return report.ok ? ExitCode.ok : ExitCode.failure;
+}
