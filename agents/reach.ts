@@ -1,6 +1,8 @@
 // Reach agent: runs inside one node's namespace. Answers pings on the reach port, and on command
 // probes other nodes' addresses. Control: JSON lines on stdin; events: JSON lines on stdout.
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { createConnection, createServer } from "node:net";
 import { createInterface } from "node:readline";
 import DgramAsPromised, { type SocketAsPromised } from "dgram-as-promised";
 import { decodeReach, encodeReach, reachPort } from "./protocol.ts";
@@ -72,14 +74,60 @@ async function probe(targets: Target[], timeoutMs: number, intervalMs: number) {
 	return [...results.values()];
 }
 
+/** TCP: a flow is open when the three-way handshake completes; the listener answers with the node name. */
+async function probeTcp(targets: Target[], timeoutMs: number) {
+	return Promise.all(
+		targets.map(
+			(target) =>
+				new Promise<{ key: string; ok: boolean; rttMs?: number; responder?: string }>((resolve) => {
+					const started = performance.now();
+					const socket = createConnection({ host: target.address, port: target.port, timeout: timeoutMs });
+					let data = "";
+					const done = (ok: boolean) => {
+						socket.destroy();
+						resolve({ key: target.key, ok, rttMs: ok ? Math.round((performance.now() - started) * 1000) / 1000 : undefined, responder: ok ? data.trim().split(" ")[2] : undefined });
+					};
+					socket.setEncoding("latin1");
+					socket.on("data", (chunk) => {
+						data += chunk;
+						if (data.includes("\n")) done(data.startsWith("testbed-reach tcp "));
+					});
+					socket.on("timeout", () => done(false));
+					socket.on("error", () => done(false));
+				}),
+		),
+	);
+}
+
+/** ICMP echo through the system's ping (raw sockets are not Node's). */
+async function probeIcmp(targets: Target[], timeoutMs: number) {
+	return Promise.all(
+		targets.map(
+			(target) =>
+				new Promise<{ key: string; ok: boolean; rttMs?: number; responder?: string }>((resolve) => {
+					execFile("ping", ["-n", "-q", "-c", "1", "-W", String(Math.max(1, Math.ceil(timeoutMs / 1000))), target.address], (error, stdout) => {
+						const rtt = /= [\d.]+\/([\d.]+)\//.exec(stdout)?.[1];
+						resolve({ key: target.key, ok: !error, rttMs: rtt ? Number(rtt) : undefined, responder: error ? undefined : target.key.split("@")[0] });
+					});
+				}),
+		),
+	);
+}
+
 async function main(): Promise<void> {
 	const listener = DgramAsPromised.createSocket("udp4");
 	await listener.bind({ port, address: "0.0.0.0" });
 	void serve(listener);
+	const tcp = createServer((socket) => {
+		socket.on("error", () => undefined);
+		socket.end(`testbed-reach tcp ${node}\n`);
+	});
+	tcp.on("error", () => undefined);
+	await new Promise<void>((resolve) => tcp.listen(port, "0.0.0.0", resolve));
 	emit({ event: "ready", node, port });
 	const lines = createInterface({ input: process.stdin });
 	for await (const line of lines) {
-		let command: { id?: number; cmd?: string; targets?: Target[]; timeoutMs?: number; intervalMs?: number };
+		let command: { id?: number; cmd?: string; proto?: string; targets?: Target[]; timeoutMs?: number; intervalMs?: number };
 		try {
 			command = JSON.parse(line);
 		} catch {
@@ -87,12 +135,15 @@ async function main(): Promise<void> {
 			continue;
 		}
 		if (command.cmd === "probe" && Array.isArray(command.targets)) {
-			const results = await probe(command.targets, command.timeoutMs ?? 1000, command.intervalMs ?? 150);
+			const timeout = command.timeoutMs ?? 1000;
+			const results =
+				command.proto === "tcp" ? await probeTcp(command.targets, timeout) : command.proto === "icmp" ? await probeIcmp(command.targets, timeout) : await probe(command.targets, timeout, command.intervalMs ?? 150);
 			emit({ id: command.id, event: "result", results });
 		} else if (command.cmd === "stats") emit({ id: command.id, event: "stats", ...stats });
 		else emit({ id: command.id, event: "error", error: `unknown command ${command.cmd}` });
 	}
 	await listener.close();
+	tcp.close();
 	process.exit(0);
 }
 

@@ -1,4 +1,5 @@
-// Reachability over UDP: a reach agent in every node, every node probes every other node's addresses.
+// Reachability (UDP, TCP or ICMP): a reach agent in every node, every node probes every other node's addresses.
+// ICMP answers come from the kernel, so for ICMP any answer from the address counts.
 import type { Lab, LabNode } from "../resolve/lab.ts";
 import { reachPort } from "../../agents/protocol.ts";
 import { AgentProcess } from "./agent-process.ts";
@@ -15,9 +16,11 @@ export interface ReachCell {
 	addresses: { address: string; ok: boolean }[];
 }
 
+export type ReachProto = "udp" | "tcp" | "icmp";
+
 export interface ReachMatrix {
 	lab: string;
-	proto: "udp";
+	proto: ReachProto;
 	nodes: string[];
 	cells: ReachCell[];
 }
@@ -26,6 +29,7 @@ export interface ReachOptions {
 	/** Nodes to include (default: every node that is not a switch). */
 	nodes?: string[];
 	timeoutMs?: number;
+	proto?: ReachProto;
 }
 
 export async function reachMatrix(lab: Lab, options: ReachOptions = {}): Promise<ReachMatrix> {
@@ -35,7 +39,7 @@ export async function reachMatrix(lab: Lab, options: ReachOptions = {}): Promise
 		await Promise.all(agents.map((agent) => agent.started()));
 		const replies = await Promise.all(
 			agents.map((agent, index) =>
-				agent.request({ cmd: "probe", targets: targetsFor(nodes[index], nodes), timeoutMs: options.timeoutMs ?? 1000, intervalMs: 150 }),
+				agent.request({ cmd: "probe", proto: options.proto ?? "udp", targets: targetsFor(nodes[index], nodes, options.proto === "icmp"), timeoutMs: options.timeoutMs ?? 1000, intervalMs: 150 }),
 			),
 		);
 		const cells: ReachCell[] = [];
@@ -49,14 +53,24 @@ export async function reachMatrix(lab: Lab, options: ReachOptions = {}): Promise
 				cells.push({ from: nodes[index].name, to: target.name, ok: Boolean(first), via: first?.key.split("@")[1], rttMs: first?.rttMs, addresses });
 			}
 		});
-		return { lab: lab.name, proto: "udp", nodes: nodes.map((node) => node.name), cells };
+		return { lab: lab.name, proto: options.proto ?? "udp", nodes: nodes.map((node) => node.name), cells };
 	} finally {
 		await Promise.all(agents.map((agent) => agent.stop().catch(() => undefined)));
 	}
 }
 
-function targetsFor(source: LabNode, nodes: LabNode[]) {
+/**
+ * Every address of every other node. ICMP echo replies do not say who answered, so for ICMP an
+ * address several nodes hold (private addresses repeat behind different NATs) is left out.
+ */
+function targetsFor(source: LabNode, nodes: LabNode[], uniqueOnly: boolean) {
+	const holders = new Map<string, number>();
+	for (const node of nodes) for (const iface of node.interfaces) for (const address of iface.addresses) holders.set(address.ip, (holders.get(address.ip) ?? 0) + 1);
 	return nodes
 		.filter((node) => node !== source)
-		.flatMap((node) => node.interfaces.flatMap((iface) => iface.addresses.map((address) => ({ key: `${node.name}@${address.ip}`, address: address.ip, port: reachPort }))));
+		.flatMap((node) =>
+			node.interfaces.flatMap((iface) =>
+				iface.addresses.filter((address) => !uniqueOnly || holders.get(address.ip) === 1).map((address) => ({ key: `${node.name}@${address.ip}`, address: address.ip, port: reachPort })),
+			),
+		);
 }

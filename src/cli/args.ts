@@ -31,7 +31,7 @@ export const commands: Record<string, CommandSpec> = {
 		options: { ...json, timeouts: { type: "boolean" }, nat: { type: "string" } },
 		positionals: [1, 1],
 	},
-	reach: { usage: "testbed reach LAB [--json]", summary: "which nodes can open a UDP flow to which", options: { ...json, timeout: { type: "string" } }, positionals: [1, 1] },
+	reach: { usage: "testbed reach LAB [--proto udp|tcp|icmp] [--json]", summary: "which nodes can open a flow to which (all pairs)", options: { ...json, timeout: { type: "string" }, proto: { type: "string" } }, positionals: [1, 1] },
 };
 
 export interface CommandLine {

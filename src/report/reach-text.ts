@@ -6,12 +6,14 @@ export function renderReachText(matrix: ReachMatrix, color = false): string {
 	const width = Math.max(9, ...names.map((name) => name.length));
 	const cell = (from: string, to: string) => {
 		if (from === to) return "·";
-		const ok = matrix.cells.find((entry) => entry.from === from && entry.to === to)?.ok;
-		const mark = ok ? "✓" : "✗";
+		const found = matrix.cells.find((entry) => entry.from === from && entry.to === to);
+		const ok = found?.ok;
+		const mark = found && found.addresses.length === 0 ? "?" : ok ? "✓" : "✗";
 		return color ? (ok ? `\x1b[32m${mark}\x1b[0m` : `\x1b[31m${mark}\x1b[0m`) : mark;
 	};
 	const header = `${"from \\ to".padEnd(width)}  ${names.map((name) => name.padEnd(width)).join(" ")}`;
 	const rows = names.map((from) => `${from.padEnd(width)}  ${names.map((to) => cell(from, to) + " ".repeat(width - 1)).join(" ")}`);
 	const reached = matrix.cells.filter((entry) => entry.ok).length;
-	return [`UDP reachability in lab "${matrix.lab}" (✓ = the row's node opened a flow to the column's node and got an answer)`, "", header, ...rows, "", `${reached} of ${matrix.cells.length} ordered pairs reach each other`, ""].join("\n");
+	const unknown = matrix.cells.some((entry) => entry.addresses.length === 0) ? ["? = not measured: every address of that node is also held by another node, and ICMP replies do not say who answered", ""] : [];
+	return [`${matrix.proto.toUpperCase()} reachability in lab "${matrix.lab}" (✓ = the row's node opened a flow to the column's node and got an answer)`, "", header, ...rows, "", `${reached} of ${matrix.cells.length} ordered pairs reach each other`, "", ...unknown].join("\n");
 }

@@ -1,14 +1,16 @@
 // `testbed reach LAB`: all-pairs UDP reachability.
-import { reachMatrix } from "../../agents/reach.ts";
+import { reachMatrix, type ReachProto } from "../../agents/reach.ts";
+import { UsageError } from "../../errors.ts";
 import { requireRoot } from "../../apply/preflight.ts";
 import { requireLedger } from "../../apply/ledger.ts";
 import { renderReachText } from "../../report/reach-text.ts";
 import type { Io } from "../io.ts";
 
-export async function reachCommand(labName: string, options: { json?: boolean; timeout?: string }, io: Io): Promise<number> {
+export async function reachCommand(labName: string, options: { json?: boolean; timeout?: string; proto?: string }, io: Io): Promise<number> {
+	if (options.proto && !["udp", "tcp", "icmp"].includes(options.proto)) throw new UsageError(`--proto must be udp, tcp or icmp, not "${options.proto}"`);
 	requireRoot("reach");
 	const ledger = requireLedger(labName);
-	const matrix = await reachMatrix(ledger.resolved, { timeoutMs: options.timeout ? Number(options.timeout) : undefined });
+	const matrix = await reachMatrix(ledger.resolved, { timeoutMs: options.timeout ? Number(options.timeout) : undefined, proto: (options.proto ?? "udp") as ReachProto });
 	if (options.json) io.json(matrix);
 	else io.out(renderReachText(matrix, io.color));
 	return 0;

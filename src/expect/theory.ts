@@ -1,0 +1,153 @@
+// What the standard hole-punching algorithm should achieve between two peers, from the declared NATs
+// alone: a small, deterministic simulation of RFC 4787 NATs (mapping tables and filters) and of the
+// algorithm (register with a rendezvous server, simultaneous sends to the other's candidates,
+// answering peer-reflexive sources), run before anything is built.
+import type { NatBehaviour } from "../parse/topology.ts";
+import type { Lab, LabNode } from "../resolve/lab.ts";
+import { defaultPath } from "../resolve/paths.ts";
+import { composeBehaviour } from "../agents/probe.ts";
+
+export type ExpectedOutcome = "lan" | "hairpin" | "direct" | "relayed";
+
+export interface NatModel {
+	name: string;
+	mapping: NatBehaviour;
+	filtering: NatBehaviour;
+	hairpin: boolean;
+	/** Public address (a stand-in; only equality matters). */
+	publicIp: string;
+}
+
+export interface PeerModel {
+	name: string;
+	/** The NAT in front (layers composed), or undefined for a public host. */
+	nat?: NatModel;
+	/** Peers with the same LAN key reach each other's host candidates. */
+	lan: string;
+}
+
+interface Endpoint {
+	ip: string;
+	port: number;
+}
+
+const key = (endpoint: Endpoint) => `${endpoint.ip}:${endpoint.port}`;
+
+/** One NAT's state: mappings and what each has sent to. */
+class NatState {
+	private nextPort = 40000;
+	private readonly mappings = new Map<string, { port: number; owner: string; sentTo: Set<string> }>();
+	private readonly byPort = new Map<number, { owner: string; sentTo: Set<string> }>();
+	constructor(readonly model: NatModel) {}
+
+	/** Map an outgoing packet from `owner` to `destination`; returns the public source. */
+	outbound(owner: string, destination: Endpoint): Endpoint {
+		const { mapping } = this.model;
+		const mapKey = mapping === "endpoint-independent" ? owner : mapping === "address-dependent" ? `${owner}>${destination.ip}` : `${owner}>${key(destination)}`;
+		let entry = this.mappings.get(mapKey);
+		if (!entry) {
+			entry = { port: this.nextPort++, owner, sentTo: new Set() };
+			this.mappings.set(mapKey, entry);
+			this.byPort.set(entry.port, entry);
+		}
+		entry.sentTo.add(key(destination));
+		return { ip: this.model.publicIp, port: entry.port };
+	}
+
+	/** An inbound packet from `source` to public `port`: the owner it reaches, or undefined (filtered). */
+	inbound(source: Endpoint, port: number, hairpinned: boolean): string | undefined {
+		const entry = this.byPort.get(port);
+		if (!entry) return undefined;
+		if (hairpinned) return this.model.hairpin ? entry.owner : undefined;
+		const { filtering } = this.model;
+		if (filtering === "endpoint-independent") return entry.owner;
+		if (filtering === "address-dependent") return [...entry.sentTo].some((sent) => sent.startsWith(`${source.ip}:`)) ? entry.owner : undefined;
+		return entry.sentTo.has(key(source)) ? entry.owner : undefined;
+	}
+}
+
+/** Simulate the algorithm between peers `a` and `b`; `rounds` of simultaneous sends. */
+export function simulatePunch(a: PeerModel, b: PeerModel, rounds = 6): ExpectedOutcome {
+	if (a.lan === b.lan) return "lan";
+	const nats = new Map<string, NatState>();
+	const natOf = (peer: PeerModel) => {
+		if (!peer.nat) return undefined;
+		if (!nats.has(peer.nat.name)) nats.set(peer.nat.name, new NatState(peer.nat));
+		return nats.get(peer.nat.name)!;
+	};
+	const privateOf = (peer: PeerModel): Endpoint => ({ ip: `private-${peer.name}`, port: 5000 });
+	const rendezvous: Endpoint = { ip: "rendezvous", port: 7000 };
+	// Send a packet; returns the peer it reaches and the source it appears to come from.
+	const send = (from: PeerModel, to: Endpoint): { peer: PeerModel; source: Endpoint } | undefined => {
+		const nat = natOf(from);
+		const source = nat ? nat.outbound(from.name, to) : privateOf(from);
+		for (const peer of [a, b]) {
+			if (peer === from) continue;
+			const peerNat = natOf(peer);
+			if (peerNat && to.ip === peerNat.model.publicIp) {
+				const hairpinned = Boolean(nat && nat === peerNat);
+				const owner = peerNat.inbound(source, to.port, hairpinned);
+				if (owner === peer.name) return { peer, source };
+			}
+			if (!peerNat && key(to) === key(privateOf(peer))) return { peer, source };
+		}
+		return undefined;
+	};
+	const reflexive = new Map<string, Endpoint>();
+	for (const peer of [a, b]) reflexive.set(peer.name, natOf(peer) ? natOf(peer)!.outbound(peer.name, rendezvous) : privateOf(peer));
+	const targets = new Map<string, Endpoint[]>([
+		[a.name, [reflexive.get(b.name)!]],
+		[b.name, [reflexive.get(a.name)!]],
+	]);
+	const heard = new Map<string, boolean>([
+		[a.name, false],
+		[b.name, false],
+	]);
+	let sameNatPath = false;
+	for (let round = 0; round < rounds; round++) {
+		for (const from of [a, b]) {
+			for (const to of [...targets.get(from.name)!]) {
+				const arrived = send(from, to);
+				if (!arrived) continue;
+				heard.set(arrived.peer.name, true);
+				const known = targets.get(arrived.peer.name)!;
+				if (!known.some((endpoint) => key(endpoint) === key(arrived.source))) known.push(arrived.source); // peer-reflexive
+				if (natOf(from) && natOf(from) === natOf(arrived.peer)) sameNatPath = true;
+			}
+		}
+		if (heard.get(a.name) && heard.get(b.name)) return sameNatPath ? "hairpin" : "direct";
+	}
+	return "relayed";
+}
+
+/** The model of a lab peer: the NATs in front of it (composed) and its LAN. */
+export function peerModel(lab: Lab, node: LabNode): PeerModel {
+	const path = defaultPath(lab, node);
+	const lanSegment = node.interfaces.find((iface) => iface.type === "veth" && iface.addresses.length > 0)?.segment;
+	if (path.nats.length === 0) return { name: node.name, lan: `segment-${lanSegment}` };
+	const composed = composeBehaviour(lab, path.nats);
+	const outer = lab.nodes.find((candidate) => candidate.name === path.nats.at(-1))!;
+	const inner = lab.nodes.find((candidate) => candidate.name === path.nats[0])!;
+	return {
+		name: node.name,
+		// Peers whose outermost NAT is the same share its public address; inside, the innermost NAT
+		// decides hairpinning for peers that share it.
+		nat: { name: outer.name, mapping: composed.mapping, filtering: composed.filtering, hairpin: inner.nat!.behaviour.hairpin && path.nats.length === 1 ? true : outer.nat!.behaviour.hairpin, publicIp: outer.nat!.publicAddress ?? outer.name },
+		lan: `segment-${lanSegment}`,
+	};
+}
+
+/** The expected outcome for two lab peers. */
+export function expectedPunch(lab: Lab, a: string, b: string): ExpectedOutcome {
+	const node = (name: string) => lab.nodes.find((candidate) => candidate.name === name)!;
+	const [pa, pb] = [peerModel(lab, node(a)), peerModel(lab, node(b))];
+	// Behind the same innermost NAT, inside links are routed: host candidates work.
+	const innerA = defaultPath(lab, node(a)).nats[0];
+	if (innerA && innerA === defaultPath(lab, node(b)).nats[0]) return "lan";
+	return simulatePunch(pa, pb);
+}
+
+/** Peers of a lab: hosts behind at least one NAT. */
+export function labPeers(lab: Lab): string[] {
+	return lab.nodes.filter((node) => node.kind === "host" && defaultPath(lab, node).nats.length > 0).map((node) => node.name);
+}
