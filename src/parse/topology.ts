@@ -21,9 +21,18 @@ export interface TopologyDecl {
 	description?: string;
 	nodes: NodeDecl[];
 	links: LinkDecl[];
-	/** Checks for `testbed test`, kept as data until that stage reads them. */
-	expect?: unknown;
+	/** Checks for `testbed test`. */
+	expect?: ExpectDecl[];
 }
+
+export const punchOutcomes = ["lan", "hairpin", "direct", "relayed", "failed"] as const;
+export type PunchOutcomeName = (typeof punchOutcomes)[number];
+
+/** One check of `testbed test`, as written. */
+export type ExpectDecl =
+	| { kind: "punch"; pos: Pos; a: Located<string>; b: Located<string>; result?: Located<PunchOutcomeName[]>; runs?: Located<number>; maxTimeMs?: Located<number> }
+	| { kind: "reach"; pos: Pos; from: Located<string>; to: Located<string>; proto: "udp" | "tcp" | "icmp"; result: boolean }
+	| { kind: "probe"; pos: Pos; nat: Located<string>; mapping?: NatBehaviour; filtering?: NatBehaviour; hairpin?: boolean; portPreservation?: boolean };
 
 export interface NodeDecl {
 	name: string;

@@ -1,5 +1,5 @@
 // The resolved lab: every default applied, every name and address decided. Plan reads only this.
-import type { ImpairDecl, NatDecl, NodeKind } from "../parse/topology.ts";
+import type { ExpectDecl, ImpairDecl, NatDecl, NodeKind } from "../parse/topology.ts";
 import type { InterfaceAddress } from "../validate/addresses.ts";
 import type { Pos } from "../validate/problem.ts";
 import type { NatBehaviourSpec } from "./nat-behaviour.ts";
@@ -10,8 +10,8 @@ export interface Lab {
 	file: string;
 	nodes: LabNode[];
 	links: LabLink[];
-	/** Checks for `testbed test`, as written. */
-	expect?: unknown;
+	/** Checks for `testbed test`, with node names checked. */
+	expect?: ExpectDecl[];
 }
 
 export interface LabNode {

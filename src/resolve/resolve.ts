@@ -139,6 +139,17 @@ export function resolveTopology(decl: TopologyDecl, problems: Problem[]): Lab {
 	}
 	for (const node of nodes.values()) if (node.kind === "nat") resolveNat(node, declOf.get(node.name)!, segments, problem);
 	for (const node of nodes.values()) addDefaultRoute(node, segments);
+	for (const check of decl.expect ?? []) {
+		const named = check.kind === "punch" ? [check.a, check.b] : check.kind === "reach" ? [check.from, check.to] : [check.nat];
+		for (const name of named) {
+			const node = nodes.get(name.value);
+			if (!node) {
+				const guess = closest(name.value, [...nodes.keys()]);
+				problem("UNKNOWN_NODE", name.pos, `check names no node "${name.value}"${guess ? `; did you mean "${guess}"?` : ""}`, guess ? `write \`${guess}\`` : "use a node declared under `nodes:`");
+			} else if (check.kind === "probe" && node.kind !== "nat") problem("BAD_EXPECT", name.pos, `probe: "${name.value}" is a ${node.kind}, not a nat`, "name a node with `kind: nat`");
+			else if (check.kind !== "probe" && node.kind === "switch") problem("BAD_EXPECT", name.pos, `"${name.value}" is a switch; checks run between hosts, routers and NATs`, "name a host");
+		}
+	}
 
 	return { name: decl.name.value, file: decl.file.startsWith("<") ? decl.file : resolvePath(decl.file), nodes: [...nodes.values()], links, expect: decl.expect };
 }

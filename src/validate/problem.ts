@@ -36,7 +36,8 @@ export type ProblemCode =
 	| "BAD_NAT"
 	| "BAD_IMPAIRMENT"
 	| "DUPLICATE_NAMESPACE"
-	| "DUPLICATE_KEY";
+	| "DUPLICATE_KEY"
+	| "BAD_EXPECT";
 
 export interface Problem {
 	code: ProblemCode;

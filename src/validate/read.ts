@@ -5,7 +5,10 @@ import {
 	natBehaviours,
 	natTypes,
 	nodeKinds,
+	punchOutcomes,
 	type EndpointDecl,
+	type ExpectDecl,
+	type PunchOutcomeName,
 	type ImpairDecl,
 	type InterfaceDecl,
 	type LinkDecl,
@@ -36,6 +39,9 @@ const keys = {
 	nat: ["type", "mapping", "filtering", "hairpin", "port-preservation", "udp-timeout", "outside"],
 	link: ["endpoints", "subnet", "addresses", "impair", "mtu", "description"],
 	impair: ["delay", "jitter", "loss", "duplicate", "reorder", "corrupt", "rate", "limit"],
+	punchCheck: ["punch", "result", "runs", "max-time"],
+	reachCheck: ["reach", "proto", "result"],
+	probeCheck: ["probe", "mapping", "filtering", "hairpin", "port-preservation"],
 } as const;
 
 /** Read the document into a declaration; problems are appended to `problems`. */
@@ -81,7 +87,7 @@ class Reader {
 			else if (seq) for (const item of seq.items) this.link(item as YamlNode, links);
 		}
 		const description = this.string(entries.get("description"), "description")?.value;
-		const expect = entries.get("expect") ? this.toJs(entries.get("expect")!.value) : undefined;
+		const expect = entries.get("expect") ? this.expect(entries.get("expect")!) : undefined;
 		return { file: this.source.file, name: name ?? { value: "", pos: this.pos(root) }, prefix, description, nodes, links, expect };
 	}
 
@@ -115,6 +121,80 @@ class Reader {
 			if (nat) node.nat = this.nat(nat);
 		}
 		nodes.push(node);
+	}
+
+	private expect(pair: Pair): ExpectDecl[] {
+		const checks: ExpectDecl[] = [];
+		for (const item of this.list(pair, "expect")) {
+			const map = this.map(item, "check", "write `- punch: [alice, bob]`, `- reach: [alice, stun]` or `- probe: home`");
+			if (!map) continue;
+			const first = map.items[0]?.key as YamlNode | undefined;
+			const kind = isScalar(first) ? String(first.value) : "";
+			const pos = this.pos(map);
+			const pairOf = (entries: Map<string, Pair>, what: string): [Located<string>, Located<string>] | undefined => {
+				const seq = this.resolve(entries.get(what)!.value);
+				const names = isSeq(seq) ? seq.items.map((element) => this.string(this.pairOf(element as YamlNode), what)) : [];
+				if (names.length !== 2 || names.some((name) => !name)) {
+					this.report("BAD_EXPECT", seq ?? map, `\`${what}:\` takes two node names`, `write \`${what}: [alice, bob]\``);
+					return undefined;
+				}
+				return names as [Located<string>, Located<string>];
+			};
+			if (kind === "punch") {
+				const entries = this.entries(map, keys.punchCheck, "punch check");
+				const nodes = pairOf(entries, "punch");
+				if (!nodes) continue;
+				const check: ExpectDecl = { kind: "punch", pos, a: nodes[0], b: nodes[1] };
+				const result = entries.get("result");
+				if (result) {
+					const node = this.resolve(result.value as YamlNode);
+					const values = isSeq(node) ? node.items.map((element) => this.resolve(element as YamlNode)) : [node];
+					const outcomes = values.map((value) => (isScalar(value) ? String(value.value) : ""));
+					const bad = outcomes.find((outcome) => !(punchOutcomes as readonly string[]).includes(outcome));
+					if (bad !== undefined) this.report("BAD_EXPECT", node ?? result.key, `punch result "${bad}" is not one of: ${punchOutcomes.join(", ")}`, "write e.g. `result: direct` or `result: [lan, hairpin]`");
+					else check.result = { value: outcomes as PunchOutcomeName[], pos: this.pos(node) };
+				}
+				const runs = entries.get("runs");
+				if (runs) {
+					const node = this.resolve(runs.value as YamlNode);
+					const value = isScalar(node) ? Number(node.value) : NaN;
+					if (!Number.isInteger(value) || value < 1 || value > 1000) this.report("BAD_EXPECT", node ?? runs.key, "runs must be a whole number from 1 to 1000", "write e.g. `runs: 3`");
+					else check.runs = { value, pos: this.pos(node) };
+				}
+				const maxTime = entries.get("max-time");
+				if (maxTime) {
+					const node = this.resolve(maxTime.value as YamlNode);
+					const value = isScalar(node) ? parseDuration(node.value, "ms") : undefined;
+					if (value === undefined) this.report("BAD_EXPECT", node ?? maxTime.key, "max-time must be a duration", "write e.g. `max-time: 500ms`");
+					else check.maxTimeMs = { value, pos: this.pos(node) };
+				}
+				checks.push(check);
+			} else if (kind === "reach") {
+				const entries = this.entries(map, keys.reachCheck, "reach check");
+				const nodes = pairOf(entries, "reach");
+				if (!nodes) continue;
+				const proto = this.choice(entries.get("proto"), "proto", ["udp", "tcp", "icmp"] as const)?.value ?? "udp";
+				const result = this.boolean(entries.get("result"), "result")?.value ?? true;
+				checks.push({ kind: "reach", pos, from: nodes[0], to: nodes[1], proto, result });
+			} else if (kind === "probe") {
+				const entries = this.entries(map, keys.probeCheck, "probe check");
+				const nat = this.string(entries.get("probe"), "probe");
+				if (!nat) continue;
+				checks.push({
+					kind: "probe",
+					pos,
+					nat,
+					mapping: this.choice(entries.get("mapping"), "mapping", natBehaviours)?.value,
+					filtering: this.choice(entries.get("filtering"), "filtering", natBehaviours)?.value,
+					hairpin: this.boolean(entries.get("hairpin"), "hairpin")?.value,
+					portPreservation: this.boolean(entries.get("port-preservation"), "port-preservation")?.value,
+				});
+			} else {
+				const guess = closest(kind, ["punch", "reach", "probe"]);
+				this.report("BAD_EXPECT", first ?? map, `unknown check "${kind}"${guess ? `; did you mean "${guess}"?` : ""}`, "a check starts with `punch:`, `reach:` or `probe:`");
+			}
+		}
+		return checks;
 	}
 
 	private iface(item: YamlNode): InterfaceDecl[] {
@@ -352,16 +432,6 @@ class Reader {
 		for (let depth = 0; current && isAlias(current) && depth < 32; depth++) current = current.resolve(this.source.document) as YamlNode | undefined;
 		if (!current || isAlias(current) || isPair(current)) return null;
 		return current;
-	}
-
-	private toJs(node: unknown): unknown {
-		const resolved = this.resolve(node);
-		try {
-			return resolved ? resolved.toJS(this.source.document, { maxAliasCount: 100 }) : undefined;
-		} catch (error) {
-			this.problem("YAML_SYNTAX", this.pos(resolved), `cannot expand this value: ${(error as Error).message}`, "write the values out instead of nesting aliases");
-			return undefined;
-		}
 	}
 
 	private pos(node: unknown): Pos {
