@@ -1,0 +1,55 @@
+// Expected hole-punching outcomes, from the declared NATs alone.
+import test from "ava";
+import { expectedPunch, labPeers, simulatePunch, type NatModel, type PeerModel } from "../src/expect/theory.ts";
+import { loadLab } from "../src/load.ts";
+
+const EI = "endpoint-independent";
+const AD = "address-dependent";
+const APD = "address-and-port-dependent";
+const classic = { "full-cone": [EI, EI], "restricted-cone": [EI, AD], "port-restricted": [EI, APD], symmetric: [APD, APD] } as const;
+
+const peer = (name: string, type: keyof typeof classic, options: Partial<NatModel> = {}): PeerModel => ({
+	name,
+	lan: `lan-${name}`,
+	nat: { name: `nat-${name}`, mapping: classic[type][0], filtering: classic[type][1], hairpin: true, publicIp: `ip-${name}`, ...options },
+});
+
+// The classic table: symmetric fails against symmetric and port-restricted; everything else connects.
+const table: [keyof typeof classic, keyof typeof classic, string][] = [
+	["full-cone", "full-cone", "direct"],
+	["full-cone", "restricted-cone", "direct"],
+	["full-cone", "port-restricted", "direct"],
+	["full-cone", "symmetric", "direct"],
+	["restricted-cone", "restricted-cone", "direct"],
+	["restricted-cone", "port-restricted", "direct"],
+	["restricted-cone", "symmetric", "direct"],
+	["port-restricted", "port-restricted", "direct"],
+	["port-restricted", "symmetric", "relayed"],
+	["symmetric", "symmetric", "relayed"],
+];
+for (const [x, y, outcome] of table) {
+	test(`${x} ↔ ${y}: ${outcome}`, (t) => {
+		t.is(simulatePunch(peer("a", x), peer("b", y)), outcome);
+		t.is(simulatePunch(peer("b", y), peer("a", x)), outcome, "symmetric in its arguments");
+	});
+}
+
+test("a public peer (no NAT) connects to any NAT type", (t) => {
+	for (const type of Object.keys(classic) as (keyof typeof classic)[]) t.is(simulatePunch({ name: "pub", lan: "x" }, peer("b", type)), "direct", type);
+});
+
+test("two peers behind one NAT: hairpin if it hairpins, else relayed", (t) => {
+	const shared = { name: "home", publicIp: "ip-home" };
+	t.is(simulatePunch(peer("a", "port-restricted", shared), peer("b", "port-restricted", shared)), "hairpin");
+	t.is(simulatePunch(peer("a", "port-restricted", { ...shared, hairpin: false }), peer("b", "port-restricted", { ...shared, hairpin: false })), "relayed");
+});
+
+test("nat-matrix: peers, LAN pairs and the symmetric cases", (t) => {
+	const lab = loadLab(new URL("../topologies/nat-matrix.yml", import.meta.url).pathname);
+	t.deepEqual(labPeers(lab), ["p-full", "p-rest", "p-port", "p-sym", "p-cg", "lan1", "lan2"]);
+	t.is(expectedPunch(lab, "lan1", "lan2"), "lan");
+	t.is(expectedPunch(lab, "p-sym", "p-port"), "relayed");
+	t.is(expectedPunch(lab, "p-sym", "p-rest"), "direct");
+	t.is(expectedPunch(lab, "p-sym", "p-cg"), "relayed", "home router behind a carrier NAT acts as port-restricted");
+	t.is(expectedPunch(lab, "p-full", "p-cg"), "direct");
+});
