@@ -1,4 +1,5 @@
 // The library: everything the CLI does, as functions a test suite can call.
+export { up, withLab, type RunningLab } from "./lab-handle.ts";
 export { checkFile, checkSource, loadLab, loadLabText } from "./load.ts";
 export { planLab } from "./plan/plan.ts";
 export { renderPlanText, renderBatchText } from "./render/plan-text.ts";
@@ -15,3 +16,6 @@ export { formatProblem, type Problem, type ProblemCode } from "./validate/proble
 export * from "./errors.ts";
 export type { Lab, LabNode, LabInterface, LabLink, LabRoute, LabNat } from "./resolve/lab.ts";
 export type { Plan, Operation, HostFeatures } from "./plan/operations.ts";
+export { PunchSession, punch, type PunchResult, type PunchOutcome, type PunchOptions } from "./agents/punch.ts";
+export { runChecks, theoryChecks, type CheckResult, type TestReport } from "./expect/run.ts";
+export { expectedPunch, simulatePunch } from "./expect/theory.ts";

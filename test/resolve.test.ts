@@ -107,7 +107,7 @@ test("contradictory NAT settings are validation errors with positions", (t) => {
 	t.deepEqual(problems("{ type: one-to-one, hairpin: true }"), ['BAD_NAT 4:32 nat "n": a one-to-one NAT has no hairpin setting']);
 	t.deepEqual(problems("{ type: full-cone, filtering: endpoint-independent }"), [], "agreeing is fine");
 	t.deepEqual(problems("{ typ: full-cone }"), ['UNKNOWN_KEY 4:26 unknown key "typ" in nat; did you mean "type"?']);
-	t.deepEqual(problems("{ udp-timeout: 0.5s }"), ["BAD_VALUE 4:39 udp-timeout must be a duration of at least 1s"]);
+	t.deepEqual(problems("{ udp-timeout: 0.5s }"), ["BAD_VALUE 4:39 udp-timeout must be a whole number of seconds, at least 1s"]);
 });
 
 test("a one-to-one NAT translates exactly one inside host", (t) => {

@@ -15,7 +15,7 @@ const peer = (name: string, type: keyof typeof classic, options: Partial<NatMode
 });
 
 // The classic table: symmetric fails against symmetric and port-restricted; everything else connects.
-const table: [keyof typeof classic, keyof typeof classic, string][] = [
+const table: [keyof typeof classic, keyof typeof classic, "direct" | "relayed"][] = [
 	["full-cone", "full-cone", "direct"],
 	["full-cone", "restricted-cone", "direct"],
 	["full-cone", "port-restricted", "direct"],

@@ -38,7 +38,8 @@ export interface AgentEvent {
 
 export class AgentProcess {
 	private nextId = 1;
-	private readonly waiting = new Map<number, (event: AgentEvent) => void>();
+	private readonly waiting = new Map<number, { resolve: (event: AgentEvent) => void; reject: (error: Error) => void }>();
+	private exitedWith?: Error;
 	private readonly events: AgentEvent[] = [];
 	private readonly listeners = new Set<(event: AgentEvent) => void>();
 	private readonly child: ReturnType<typeof spawnLongRunning>;
@@ -52,11 +53,15 @@ export class AgentProcess {
 		args: string[] = [],
 	) {
 		this.child = spawnLongRunning(agentCommand(netns, node, agent, args));
+		this.child.stdin.on("error", () => undefined); // writes after the agent died: the pending requests reject instead
 		this.child.stderr.on("data", (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4000)));
 		let onReady: (event: AgentEvent) => void;
 		this.ready = new Promise((resolve) => (onReady = resolve));
 		const exited = this.child.then(() => {
-			throw new Error(`agent ${agent} on ${node} exited: ${this.stderr.trim() || "no message"}`);
+			this.exitedWith = new Error(`agent ${agent} on ${node} exited: ${this.stderr.trim() || "no message"}`);
+			for (const pending of this.waiting.values()) pending.reject(this.exitedWith);
+			this.waiting.clear();
+			throw this.exitedWith;
 		});
 		this.ready = Promise.race([this.ready, exited]);
 		exited.catch(() => undefined);
@@ -69,7 +74,7 @@ export class AgentProcess {
 			}
 			if (event.event === "ready") onReady(event);
 			else if (event.id !== undefined && this.waiting.has(event.id)) {
-				this.waiting.get(event.id)!(event);
+				this.waiting.get(event.id)!.resolve(event);
 				this.waiting.delete(event.id);
 			} else {
 				this.events.push(event);
@@ -84,8 +89,9 @@ export class AgentProcess {
 
 	request(command: Record<string, unknown>): Promise<AgentEvent> {
 		const id = this.nextId++;
-		return new Promise((resolve) => {
-			this.waiting.set(id, resolve);
+		if (this.exitedWith) return Promise.reject(this.exitedWith);
+		return new Promise((resolve, reject) => {
+			this.waiting.set(id, { resolve, reject });
 			this.child.stdin.write(`${JSON.stringify({ id, ...command })}\n`);
 		});
 	}

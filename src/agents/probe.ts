@@ -154,7 +154,7 @@ async function probeOne(lab: Lab, nat: LabNode, server: string, options: ProbeOp
 	const from = probeNodeFor(lab, nat);
 	if (!from) {
 		const expected = composeBehaviour(lab, [nat.name]);
-		return { nat: nat.name, declared, layers: [nat.name], expected, mismatches: [], ok: true, note: "nothing sits behind this NAT to probe from" };
+		return { nat: nat.name, declared, layers: [nat.name], expected, mismatches: [], ok: true, note: "not measured: nothing sits behind this NAT to probe from" };
 	}
 	const layers = defaultPath(lab, from).nats;
 	const expected = composeBehaviour(lab, layers);

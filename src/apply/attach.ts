@@ -39,6 +39,7 @@ export async function attachHost(lab: Lab, router: LabNode, name: string, count:
 	if (netnsInode(netns) !== null || lab.nodes.some((node) => node.netns === netns))
 		throw new ApplyError(`cannot attach a temporary node: namespace ${netns} exists`, { command: "attach", stderr: "", rolledBack: true });
 	const routerIface = "tb-attach0";
+	const since = Date.now();
 	const lock = await lockLab(lab.name);
 	try {
 		const ledger = requireLedger(lab.name);
@@ -74,7 +75,7 @@ export async function attachHost(lab: Lab, router: LabNode, name: string, count:
 	/** Remove the namespace (its veth pair goes with it) and its ledger entry; the caller holds the lock. */
 	async function removeLocked(): Promise<void> {
 		const ledger = requireLedger(lab.name);
-		await removeNamespaces(ledger.namespaces.filter((candidate) => candidate.name === netns));
+		await removeNamespaces(ledger.namespaces.filter((candidate) => candidate.name === netns), since);
 		ledger.namespaces = ledger.namespaces.filter((candidate) => candidate.name !== netns);
 		writeLedger(ledger);
 	}

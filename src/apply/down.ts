@@ -25,17 +25,19 @@ export async function downLab(name: string, options: { lockWaitMs?: number } = {
 	}
 }
 
-/** Every lab in the ledger, and nothing else. */
+/** Every lab in the ledger, and nothing else; a lab that cannot be removed does not stop the others. */
 export async function downAll(): Promise<DownResult[]> {
 	requireRoot("down --all");
 	const results: DownResult[] = [];
+	const failures: string[] = [];
 	for (const name of listLedgers()) {
 		try {
 			results.push(await downLab(name));
 		} catch (error) {
-			// Another testbed process took it down between listing and locking: nothing left to do.
-			if ((error as LabStateError).code !== "LAB_NOT_FOUND") throw error;
+			// LAB_NOT_FOUND: another testbed process took it down between listing and locking.
+			if ((error as LabStateError).code !== "LAB_NOT_FOUND") failures.push(`${name}: ${(error as Error).message}`);
 		}
 	}
+	if (failures.length > 0) throw new LabStateError(`${results.length} labs removed; ${failures.length} could not be:\n  ${failures.join("\n  ")}`, "DOWN_INCOMPLETE");
 	return results;
 }

@@ -1,9 +1,8 @@
 // What this host's kernel and tools can do, probed once per boot in a scratch namespace.
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import type { HostFeatures } from "../plan/operations.ts";
 import { ensureRunDir } from "./ledger.ts";
-import { runDir } from "./paths.ts";
+import { featuresPath } from "./paths.ts";
 import { run, which } from "./run.ts";
 
 export interface KernelFeatures extends HostFeatures {
@@ -44,7 +43,7 @@ function bootKey(): string {
 
 /** Probe (as root) or read the cached result for this boot. */
 export async function detectFeatures(options: { fresh?: boolean } = {}): Promise<FeatureReport> {
-	const cache = join(runDir(), "features.json");
+	const cache = featuresPath();
 	const key = bootKey();
 	if (!options.fresh) {
 		try {
@@ -55,7 +54,8 @@ export async function detectFeatures(options: { fresh?: boolean } = {}): Promise
 	const report = await probe();
 	if (process.getuid?.() === 0) {
 		ensureRunDir();
-		writeFileSync(cache, JSON.stringify({ key, report }), { mode: 0o600 });
+		writeFileSync(cache, JSON.stringify({ key, report }), { mode: 0o644 });
+		chmodSync(cache, 0o644);
 	}
 	return report;
 }
@@ -63,7 +63,7 @@ export async function detectFeatures(options: { fresh?: boolean } = {}): Promise
 /** Features for `plan` without root: the cached probe if there is one, else assume a usual kernel. */
 export function cachedFeatures(): HostFeatures | undefined {
 	try {
-		const cached = JSON.parse(readFileSync(join(runDir(), "features.json"), "utf8"));
+		const cached = JSON.parse(readFileSync(featuresPath(), "utf8"));
 		if (cached.key === bootKey()) return cached.report.features as HostFeatures;
 	} catch {}
 	return undefined;

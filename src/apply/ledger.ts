@@ -1,6 +1,7 @@
 // The ledger: what a lab owns, written before anything is created, so `down` can always undo `up`.
 import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { LabStateError } from "../errors.ts";
 import type { Lab } from "../resolve/lab.ts";
 import { ledgerPath, runDir } from "./paths.ts";
@@ -27,9 +28,10 @@ export interface Ledger {
 	resolved: Lab;
 }
 
+/** 0711: others may open the feature cache by name but cannot list labs; ledgers themselves are 0600. */
 export function ensureRunDir(): void {
-	mkdirSync(runDir(), { recursive: true, mode: 0o700 });
-	chmodSync(runDir(), 0o700);
+	mkdirSync(runDir(), { recursive: true, mode: 0o711 });
+	chmodSync(runDir(), 0o711);
 }
 
 /** Write atomically with an integrity digest; root-only. */
@@ -78,11 +80,22 @@ export function removeLedger(lab: string): void {
 export function listLedgers(): string[] {
 	try {
 		return readdirSync(runDir())
-			.filter((name) => name.endsWith(".json") && name !== "features.json")
+			.filter((name) => name.endsWith(".json") && !name.startsWith(".") && !isLegacyFeatureCache(name))
 			.map((name) => name.slice(0, -".json".length))
 			.sort();
 	} catch {
 		return [];
+	}
+}
+
+/** Versions before 0.2 kept the feature cache as features.json, where a lab named "features" would keep its ledger. */
+function isLegacyFeatureCache(name: string): boolean {
+	if (name !== "features.json") return false;
+	try {
+		const parsed = JSON.parse(readFileSync(join(runDir(), name), "utf8"));
+		return "key" in parsed && "report" in parsed && !("ledger" in parsed);
+	} catch {
+		return false;
 	}
 }
 

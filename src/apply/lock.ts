@@ -1,5 +1,5 @@
 // One `up` or `down` per lab at a time: an exclusive lock file holding the owner's pid.
-import { openSync, closeSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { LabStateError } from "../errors.ts";
 import { ensureRunDir } from "./ledger.ts";
@@ -24,10 +24,11 @@ export async function lockLab(lab: string, waitMs = 15_000): Promise<Lock> {
 	const path = lockPath(lab);
 	const deadline = Date.now() + waitMs;
 	for (;;) {
+		// Write the pid to a private file, then link it into place: the lock never exists without its owner.
+		const mine = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+		writeFileSync(mine, String(process.pid), { mode: 0o600 });
 		try {
-			const fd = openSync(path, "wx", 0o600);
-			writeSync(fd, String(process.pid));
-			closeSync(fd);
+			linkSync(mine, path);
 			let released = false;
 			return {
 				release() {
@@ -38,10 +39,18 @@ export async function lockLab(lab: string, waitMs = 15_000): Promise<Lock> {
 			};
 		} catch (error) {
 			if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+		} finally {
+			rmSync(mine, { force: true });
 		}
 		const owner = ownerOf(path);
 		if (owner === undefined || !processAlive(owner)) {
-			rmSync(path, { force: true }); // stale: its owner died
+			// Stale: its owner died. Move it aside atomically; only one taker wins the rename.
+			const aside = `${path}.stale.${process.pid}`;
+			try {
+				renameSync(path, aside);
+				if (ownerOf(aside) !== owner) renameSync(aside, path); // someone took it over meanwhile: put it back
+				else rmSync(aside, { force: true });
+			} catch {}
 			continue;
 		}
 		if (Date.now() >= deadline)

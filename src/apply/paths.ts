@@ -1,13 +1,23 @@
 // Where testbed keeps its state on the host: root-only files under /run (gone at reboot, like the labs).
 import { join } from "node:path";
+import { UsageError } from "../errors.ts";
+import { labNamePattern } from "../validate/read.ts";
 
 /** /run/testbed, or $TESTBED_RUN_DIR. */
 export function runDir(): string {
 	return process.env.TESTBED_RUN_DIR ?? "/run/testbed";
 }
 
-export const ledgerPath = (lab: string) => join(runDir(), `${lab}.json`);
-export const lockPath = (lab: string) => join(runDir(), `${lab}.lock`);
+/** Only valid lab names ever become paths: a name from the command line or a file cannot escape runDir(). */
+function checked(lab: string): string {
+	if (!labNamePattern.test(lab)) throw new UsageError(`"${lab}" is not a lab name (1-24 characters: a-z, 0-9 and -)`);
+	return lab;
+}
+
+export const ledgerPath = (lab: string) => join(runDir(), `${checked(lab)}.json`);
+export const lockPath = (lab: string) => join(runDir(), `${checked(lab)}.lock`);
 /** Batch and rule files of a lab while it is up. */
-export const stateDir = (lab: string) => join(runDir(), lab);
+export const stateDir = (lab: string) => join(runDir(), checked(lab));
+/** The host-feature cache: readable by everyone (plan without root uses it), unlike the ledgers. */
+export const featuresPath = () => join(runDir(), ".features.json");
 export const netnsPath = (netns: string) => join("/run/netns", netns);

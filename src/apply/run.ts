@@ -74,16 +74,25 @@ export function spawnLongRunning(argv: string[], options: { signal?: AbortSignal
 /** Whether an executable is on PATH (no process needed). */
 export { which } from "./which.ts";
 
-/** Run async jobs with at most `limit` at once; results in input order. */
+/**
+ * Run async jobs with at most `limit` at once; results in input order. After the first failure no
+ * new job starts, and the call settles only when the running ones have (so a rollback never races them).
+ */
 export async function parallel<T, R>(items: T[], limit: number, job: (item: T) => Promise<R>): Promise<R[]> {
 	const results: R[] = new Array(items.length);
 	let next = 0;
+	let failure: { error: unknown } | undefined;
 	const worker = async () => {
-		while (next < items.length) {
+		while (next < items.length && !failure) {
 			const index = next++;
-			results[index] = await job(items[index]);
+			try {
+				results[index] = await job(items[index]);
+			} catch (error) {
+				failure ??= { error };
+			}
 		}
 	};
 	await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+	if (failure) throw failure.error;
 	return results;
 }

@@ -1,8 +1,9 @@
 // Removing what a ledger says a lab owns — and nothing else.
-import { rmSync } from "node:fs";
+import { rmSync, statSync } from "node:fs";
+import { LabStateError } from "../errors.ts";
 import type { Ledger, LedgerNamespace } from "./ledger.ts";
 import { killProcessesIn, netnsInode } from "./namespaces.ts";
-import { stateDir } from "./paths.ts";
+import { netnsPath, stateDir } from "./paths.ts";
 import { run } from "./run.ts";
 
 export interface TeardownResult {
@@ -15,34 +16,45 @@ export interface TeardownResult {
 }
 
 /** Namespaces of the ledger that are still testbed's own: same inode, or created but not yet recorded. */
-function owned(entries: LedgerNamespace[]): { ours: LedgerNamespace[]; missing: string[]; foreign: string[] } {
+/** A namespace whose inode was never recorded is testbed's only if it appeared after the ledger was written. */
+function createdSince(name: string, since: number | undefined): boolean {
+	if (since === undefined) return true;
+	try {
+		return statSync(netnsPath(name)).ctimeMs >= since - 1000;
+	} catch {
+		return false;
+	}
+}
+
+function owned(entries: LedgerNamespace[], since?: number): { ours: LedgerNamespace[]; missing: string[]; foreign: string[] } {
 	const ours: LedgerNamespace[] = [];
 	const missing: string[] = [];
 	const foreign: string[] = [];
 	for (const entry of entries) {
 		const inode = netnsInode(entry.name);
 		if (inode === null) missing.push(entry.name);
-		else if (entry.inode === null || entry.inode === inode) ours.push({ ...entry, inode });
+		else if (entry.inode === inode || (entry.inode === null && createdSince(entry.name, since))) ours.push({ ...entry, inode });
 		else foreign.push(entry.name);
 	}
 	return { ours, missing, foreign };
 }
 
 /** Stop processes inside, delete the namespaces (veths, bridges and rules go with them), remove files. */
-export async function removeNamespaces(entries: LedgerNamespace[]): Promise<TeardownResult> {
-	const { ours, missing, foreign } = owned(entries);
+export async function removeNamespaces(entries: LedgerNamespace[], since?: number): Promise<TeardownResult> {
+	const { ours, missing, foreign } = owned(entries, since);
 	const processes = await killProcessesIn(new Set(ours.map((entry) => entry.inode!)));
 	if (ours.length > 0) {
 		const input = ours.map((entry) => `netns del ${entry.name}`).join("\n") + "\n";
 		const result = await run(["ip", "-force", "-batch", "-"], { input });
 		const left = ours.filter((entry) => netnsInode(entry.name) !== null);
-		if (result.exitCode !== 0 && left.length > 0) throw new Error(`could not delete namespaces ${left.map((entry) => entry.name).join(", ")}: ${result.stderr}`);
+		if (result.exitCode !== 0 && left.length > 0)
+			throw new LabStateError(`could not delete namespaces ${left.map((entry) => entry.name).join(", ")}: ${result.stderr}; remove them with \`ip netns del NAME\` and run \`testbed down\` again`, "TEARDOWN_FAILED");
 	}
 	return { namespaces: ours.map((entry) => entry.name), missing, foreign, processes };
 }
 
 export async function teardownLedger(ledger: Ledger): Promise<TeardownResult> {
-	const result = await removeNamespaces(ledger.namespaces);
+	const result = await removeNamespaces(ledger.namespaces, Date.parse(ledger.createdAt));
 	rmSync(stateDir(ledger.lab), { recursive: true, force: true });
 	return result;
 }

@@ -74,7 +74,12 @@ export async function upLab(lab: Lab, options: UpOptions = {}): Promise<UpResult
 		try {
 			return await build(lab, plan, ledger, options.signal, started);
 		} catch (error) {
-			await teardownLedger(ledger).catch(() => undefined);
+			try {
+				await teardownLedger(ledger);
+			} catch (teardown) {
+				// Keep the ledger: it is the only record of what is left.
+				throw new LabStateError(`${(error as Error).message}\nrolling back failed too: ${(teardown as Error).message}\nthe ledger is kept; run \`testbed down ${lab.name}\``, "ROLLBACK_FAILED");
+			}
 			removeLedger(lab.name);
 			if (error instanceof TestbedError) throw error;
 			if (options.signal?.aborted) throw new ApplyError("interrupted: everything `up` had created was removed", { command: "up", stderr: "", rolledBack: true });

@@ -31,6 +31,18 @@ export const commands: Record<string, CommandSpec> = {
 		options: { ...json, timeouts: { type: "boolean" }, nat: { type: "string" } },
 		positionals: [1, 1],
 	},
+	test: {
+		usage: "testbed test FILE [--runs N] [--junit OUT.xml] [--keep] [--force] [--json]",
+		summary: "up, run the file's expect: checks (or theory for every peer pair), report, down; exit 1 on mismatch",
+		options: { ...json, runs: { type: "string" }, junit: { type: "string" }, keep: { type: "boolean" }, force: { type: "boolean", short: "f" } },
+		positionals: [1, 1],
+	},
+	punch: {
+		usage: "testbed punch LAB A B [--runs N] [--no-relay] [--json]",
+		summary: "hole-punch between peers A and B: outcome, time to connect, packets, RTT",
+		options: { ...json, runs: { type: "string" }, "no-relay": { type: "boolean" } },
+		positionals: [3, 3],
+	},
 	reach: { usage: "testbed reach LAB [--proto udp|tcp|icmp] [--json]", summary: "which nodes can open a flow to which (all pairs)", options: { ...json, timeout: { type: "string" }, proto: { type: "string" } }, positionals: [1, 1] },
 };
 

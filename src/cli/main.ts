@@ -9,6 +9,8 @@ import { execCommand, shellCommand } from "./commands/exec.ts";
 import { lsCommand } from "./commands/ls.ts";
 import { planCommand } from "./commands/plan.ts";
 import { probeCommand } from "./commands/probe.ts";
+import { punchCommand } from "./commands/punch.ts";
+import { testCommand } from "./commands/test.ts";
 import { reachCommand } from "./commands/reach.ts";
 import { upCommand } from "./commands/up.ts";
 import { validateCommand } from "./commands/validate.ts";
@@ -41,6 +43,10 @@ export async function main(argv: string[], io: Io = terminalIo()): Promise<numbe
 				return await shellCommand(first, second);
 			case "doctor":
 				return await doctorCommand(options, io);
+			case "test":
+				return await testCommand(first, options, io, abort.signal);
+			case "punch":
+				return await punchCommand(first, second, line.positionals[2], options, io);
 			case "probe":
 				return await probeCommand(first, options, io);
 			case "reach":

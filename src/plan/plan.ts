@@ -52,7 +52,8 @@ function planNode(node: LabNode, features: HostFeatures, unmet: Requirement[]): 
 	if (node.nat) ops.push({ op: "nat", netns: ns, nat: node.nat, pos: node.nat.pos, ...at });
 	for (const iface of node.interfaces) {
 		if (!iface.impair) continue;
-		const needsNetem = ["delay", "jitter", "loss", "duplicate", "reorder", "corrupt"].some((key) => key in iface.impair!);
+		// tbf does only a rate; everything else (a queue limit too) is netem's.
+		const needsNetem = ["delay", "jitter", "loss", "duplicate", "reorder", "corrupt", "limit"].some((key) => key in iface.impair!);
 		const pos = iface.impair.pos;
 		if (needsNetem && !features.netem) unmet.push({ feature: "netem", why: `impairments on ${node.name}:${iface.name} (${Object.keys(iface.impair).filter((key) => key !== "pos").join(", ")})`, pos });
 		else if (!needsNetem && !features.tbf && !features.netem) unmet.push({ feature: "tbf", why: `rate limit on ${node.name}:${iface.name}`, pos });

@@ -39,7 +39,9 @@ export function renderProbeText(report: ProbeReport): string {
 		if (verdict.note) lines.push(`${verdict.nat}: ${verdict.note}`);
 		for (const mismatch of verdict.mismatches) lines.push(`${verdict.nat}: ${mismatch}`);
 	}
-	const good = report.nats.filter((verdict) => verdict.ok).length;
-	lines.push(`${good} of ${report.nats.length} NATs behave as declared (${(report.durationMs / 1000).toFixed(1)} s)`);
+	const measured = report.nats.filter((verdict) => verdict.measured);
+	const good = measured.filter((verdict) => verdict.ok).length;
+	const unmeasured = report.nats.length - measured.length;
+	lines.push(`${good} of ${measured.length} measured NATs behave as declared${unmeasured ? `; ${unmeasured} not measured (nothing behind them)` : ""} (${(report.durationMs / 1000).toFixed(1)} s)`);
 	return `${lines.join("\n")}\n`;
 }

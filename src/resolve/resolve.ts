@@ -211,6 +211,10 @@ function assignAddresses(segment: Segment, declLinks: LinkDecl[], links: LabLink
 	}
 	// Automatic addresses: routers and NATs first (they are the gateways), then the rest in file order.
 	if (!segment.subnet) return;
+	// Addresses that members hold on dummy interfaces inside this subnet are taken too.
+	for (const member of segment.members)
+		for (const iface of member.node.interfaces)
+			if (iface.type === "dummy") for (const address of iface.addresses) if (contains(segment.subnet.cidr, address.ip)) taken.set(address.ip, iface.pos);
 	const pool = hostAddresses(segment.subnet.cidr);
 	const prefix = Number(segment.subnet.cidr.split("/")[1]);
 	const order = [...segment.members].sort((a, b) => Number(isGateway(b.node)) - Number(isGateway(a.node)));

@@ -252,8 +252,8 @@ class Reader {
 		if (timeout) {
 			const node = this.resolve(timeout.value as YamlNode);
 			const value = isScalar(node) ? parseDuration(node.value, "s") : undefined;
-			if (value === undefined || value < 1000)
-				this.problem("BAD_VALUE", this.pos(node ?? timeout.key), "udp-timeout must be a duration of at least 1s", "write e.g. `udp-timeout: 30s`");
+			if (value === undefined || value < 1000 || value % 1000 !== 0)
+				this.problem("BAD_VALUE", this.pos(node ?? timeout.key), "udp-timeout must be a whole number of seconds, at least 1s", "write e.g. `udp-timeout: 30s`");
 			else nat.udpTimeout = { value: value / 1000, pos: this.pos(node!) };
 		}
 		return nat;

@@ -109,3 +109,17 @@ rootTest("doctor reports what this host has, with fixes, as text and JSON", asyn
 	const text = await testbed(["doctor"]);
 	t.regex(text.stdout, /this host can run testbed labs/);
 });
+
+rootTest("a lab name that is not one never becomes a path (down ../x, a file naming ../x)", async (t) => {
+	const bad = await testbed(["down", "../../tmp/x"]);
+	t.is(bad.exitCode, 2);
+	t.regex(bad.stderr, /"\.\.\/\.\.\/tmp\/x" is not a lab name/);
+	const dir = mkdtempSync(join(tmpdir(), "testbed-"));
+	try {
+		writeFileSync(join(dir, "evil.yml"), "name: ../../tmp/x\nnodes: {}\n");
+		const viaFile = await testbed(["down", join(dir, "evil.yml")]);
+		t.is(viaFile.exitCode, 2, viaFile.stderr);
+	} finally {
+		rmSync(dir, { recursive: true });
+	}
+});

@@ -111,9 +111,11 @@ rootTest("EIF lets anyone in, but only after the inside host has sent", async (t
 	});
 });
 
-rootTest("ADF lets in the addresses sent to (any port), APDF only the exact address and port", async (t) => {
+rootTest("ADF and APDF let nothing in before the first outbound packet; then ADF the addresses sent to (any port), APDF only the exact address and port", async (t) => {
 	await withNat(t, "{ type: restricted-cone }", async ({ a, server }) => {
 		await a.bind("x", 5000);
+		await server.send("s1", `${PUB}:5000`, "before");
+		t.is(await a.receive("x", { data: "before", timeoutMs: 400 }), undefined, "ADF: nothing before the first outbound packet");
 		await a.mappedEndpoint("x", `${S}:3000`);
 		await server.send("s2", `${PUB}:5000`, "same address, other port");
 		t.truthy(await a.receive("x", { data: "same address, other port" }));
@@ -122,6 +124,8 @@ rootTest("ADF lets in the addresses sent to (any port), APDF only the exact addr
 	});
 	await withNat(t, "{ type: port-restricted }", async ({ a, server }) => {
 		await a.bind("x", 5000);
+		await server.send("s1", `${PUB}:5000`, "before");
+		t.is(await a.receive("x", { data: "before", timeoutMs: 400 }), undefined, "APDF: nothing before the first outbound packet");
 		await a.mappedEndpoint("x", `${S}:3000`);
 		await server.send("s2", `${PUB}:5000`, "same address, other port");
 		t.is(await a.receive("x", { data: "same address, other port", timeoutMs: 400 }), undefined);

@@ -47,7 +47,7 @@ rootTest("a NAT that is not what the file declares is reported, and the CLI exit
 		t.is(cli.exitCode, 1, cli.stderr);
 		t.regex(cli.stdout, /home\s+full-cone\s+alice\s+EI ✓\s+EI≠APD ✗/);
 		t.regex(cli.stdout, /home: filtering: declared endpoint-independent, measured address-and-port-dependent/);
-		t.regex(cli.stdout, /0 of 1 NATs behave as declared/);
+		t.regex(cli.stdout, /0 of 1 measured NATs behave as declared/);
 	} finally {
 		await downLab(lab.name);
 	}

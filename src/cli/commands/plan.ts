@@ -1,6 +1,5 @@
 // `testbed plan FILE`: the exact commands, without root.
-import { cachedFeatures, detectFeatures } from "../../apply/features.ts";
-import { isRoot } from "../../apply/preflight.ts";
+import { cachedFeatures } from "../../apply/features.ts";
 import { stateDir } from "../../apply/paths.ts";
 import { loadLab } from "../../load.ts";
 import { allFeatures } from "../../plan/operations.ts";
@@ -10,9 +9,10 @@ import type { Io } from "../io.ts";
 
 export async function planCommand(file: string, options: { json?: boolean; batch?: boolean }, io: Io): Promise<number> {
 	const lab = loadLab(file);
-	const known = isRoot() ? (await detectFeatures()).features : cachedFeatures();
+	// plan changes nothing on the host: it uses the features `up` or `doctor` probed, never probes itself.
+	const known = cachedFeatures();
 	const plan = planLab(lab, known ?? allFeatures);
-	if (!known) plan.notes.unshift("host features not probed (not root): assuming a kernel with dummy and netem; `sudo testbed doctor` probes them");
+	if (!known) plan.notes.unshift("host features not probed yet: assuming a kernel with dummy and netem; `sudo testbed doctor` probes them");
 	if (options.json) io.json(plan);
 	else io.out(options.batch ? renderBatchText(plan, stateDir(lab.name)) : renderPlanText(plan, file, stateDir(lab.name)));
 	return 0;

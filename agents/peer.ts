@@ -1,0 +1,362 @@
+// Hole punching peer agent: many independent endpoints in one process, each a fresh UDP socket
+// registered with the rendezvous under its own id. On "connect" (or when the rendezvous says a
+// peer wants it) both sides punch: probes to all of the other's candidates every intervalMs, a
+// nonce handshake to confirm a path, RTT pings, then keepalives; the rendezvous relay when direct
+// fails by the deadline and relay is allowed. The session logic is agents/punch/session.ts; the
+// wire format agents/punch/protocol.ts.
+//
+//   node --import tsx agents/peer.ts --node NAME --rendezvous IP:PORT
+//
+// stdin (JSON lines):
+//   {"id":1,"cmd":"open","endpoint":"alice.3"}
+//   {"id":2,"cmd":"connect","endpoint":"alice.3","target":"bob.3","intervalMs":20,"deadlineMs":5000,"relay":true}
+//   {"id":3,"cmd":"close","endpoint":"alice.3"}
+//   {"id":4,"cmd":"stats"}
+// stdout (JSON lines):
+//   {"event":"ready",node,rendezvous}
+//   {id,"event":"registered",endpoint,local:"ip:port",reflexive:"ip:port",host:["ip:port",…]}
+//   {id,"event":"started",endpoint,peer,role:"initiator"}         (the rendezvous answered a connect)
+//   {"event":"started",endpoint,peer,role:"responder"}             (a peer connects to this endpoint)
+//   {"event":"connected",endpoint,peer,path:"lan"|"hairpin"|"direct"|"relayed",local,remote,timeToConnectMs,packetsSent,rttMs}
+//   {"event":"failed",endpoint,peer,reason,packetsSent}
+//   {id,"event":"closed",endpoint} · {id,"event":"stats",received,sent,sendFailures,endpoints,sessions,connected,dropped:{reason:count},droppedTotal}
+//   {id,"event":"error",error}                                       (bad command, unknown peer, rendezvous silent)
+// Exits when stdin closes.
+import { randomBytes } from "node:crypto";
+import { createSocket, type Socket } from "node:dgram";
+import { networkInterfaces } from "node:os";
+import { createInterface } from "node:readline";
+import { type DecodeReason, type Endpoint, type Message, type PeerMessage, decode, encode, endpointOf, isPeerId, isPeerMessage, maxHostCandidates, splitEndpoint } from "./punch/protocol.ts";
+import { PunchStateMachine, relayVia, type SessionAction, type SessionDrop } from "./punch/session.ts";
+
+type DropReason = DecodeReason | SessionDrop | "unknown-session" | "unexpected-source" | "unexpected-type" | "stale-reply" | "internal-error";
+
+interface Pending {
+	commandId: unknown;
+	tx: string;
+	timer: NodeJS.Timeout;
+}
+
+interface PeerEndpoint {
+	name: string;
+	socket: Socket;
+	host: Endpoint[];
+	local: Endpoint;
+	reflexive?: Endpoint;
+	token?: string;
+	registering?: Pending;
+	connecting?: Pending & { target: string };
+	session?: PunchStateMachine;
+	timer?: NodeJS.Timeout;
+	closed: boolean;
+}
+
+const node = argument("--node") ?? "unknown";
+const endpoints = new Map<string, PeerEndpoint>();
+const stats = { received: 0, sent: 0, sendFailures: 0, dropped: {} as Partial<Record<DropReason, number>> };
+const retryMs = 200;
+const giveUpMs = 3000;
+let rendezvous: { address: string; port: number; endpoint: Endpoint };
+
+function argument(name: string): string | undefined {
+	const index = process.argv.indexOf(name);
+	return index >= 0 ? process.argv[index + 1] : undefined;
+}
+
+function emit(event: Record<string, unknown>): void {
+	process.stdout.write(`${JSON.stringify(event)}\n`);
+}
+
+const newTx = () => randomBytes(8).toString("hex");
+const now = () => performance.now();
+
+function drop(reason: DropReason): void {
+	stats.dropped[reason] = (stats.dropped[reason] ?? 0) + 1;
+}
+
+function transmit(endpoint: PeerEndpoint, message: Message, to: { address: string; port: number }, done?: () => void): void {
+	const bytes = encode(message);
+	if (!bytes || endpoint.closed) return done?.();
+	stats.sent++;
+	endpoint.socket.send(bytes, to.port, to.address, (error) => {
+		if (error) stats.sendFailures++;
+		done?.();
+	});
+}
+
+const toRendezvous = (endpoint: PeerEndpoint, message: Message, done?: () => void) => transmit(endpoint, message, rendezvous, done);
+
+/** This node's IPv4 addresses (its host candidates), at most the protocol's limit. */
+function hostAddresses(): string[] {
+	return Object.values(networkInterfaces())
+		.flatMap((list) => list ?? [])
+		.filter((entry) => entry.family === "IPv4" && !entry.internal)
+		.map((entry) => entry.address)
+		.slice(0, maxHostCandidates);
+}
+
+/** Retransmit `send` every retryMs until cleared; after giveUpMs call `gaveUp`. */
+function retrying(send: () => void, gaveUp: () => void): NodeJS.Timeout {
+	const started = now();
+	send();
+	const timer: NodeJS.Timeout = setInterval(() => {
+		if (now() - started >= giveUpMs) {
+			clearInterval(timer);
+			gaveUp();
+		} else send();
+	}, retryMs);
+	return timer;
+}
+
+// ── commands ───────────────────────────────────────────────────────────────
+
+function open(commandId: unknown, name: unknown): void {
+	if (!isPeerId(name)) return emit({ id: commandId, event: "error", error: `bad endpoint name ${JSON.stringify(name)}: use 1-64 of A-Z a-z 0-9 . _ -` });
+	if (endpoints.has(name as string)) return emit({ id: commandId, event: "error", error: `endpoint ${name} is open already` });
+	const socket = createSocket({ type: "udp4", recvBufferSize: 1 << 20 });
+	const endpoint: PeerEndpoint = { name: name as string, socket, host: [], local: "", closed: false };
+	endpoints.set(endpoint.name, endpoint);
+	let bound = false;
+	socket.on("error", (error) => {
+		// After binding, an ICMP error for one send must not end the agent; before, the open failed.
+		if (bound) return;
+		release(endpoint);
+		emit({ id: commandId, event: "error", error: `${endpoint.name}: cannot bind a UDP socket: ${error.message}` });
+	});
+	socket.on("message", (data, rinfo) => {
+		try {
+			receive(endpoint, data, endpointOf(rinfo.address, rinfo.port));
+		} catch {
+			drop("internal-error");
+		}
+	});
+	socket.bind({ port: 0, address: "0.0.0.0" }, () => {
+		bound = true;
+		const port = socket.address().port;
+		endpoint.host = hostAddresses().map((address) => endpointOf(address, port));
+		endpoint.local = endpoint.host[0] ?? endpointOf("0.0.0.0", port);
+		const tx = newTx();
+		const timer = retrying(
+			() => toRendezvous(endpoint, { t: "register", tx, id: endpoint.name, host: endpoint.host }),
+			() => {
+				endpoint.registering = undefined;
+				emit({ id: commandId, event: "error", error: `${endpoint.name}: the rendezvous at ${rendezvous.endpoint} did not answer within ${giveUpMs} ms` });
+			},
+		);
+		endpoint.registering = { commandId, tx, timer };
+	});
+}
+
+function connect(commandId: unknown, endpoint: PeerEndpoint, command: Record<string, unknown>): void {
+	const target = command.target;
+	const intervalMs = command.intervalMs ?? 20;
+	const deadlineMs = command.deadlineMs ?? 5000;
+	const relay = command.relay ?? true;
+	if (!isPeerId(target)) return emit({ id: commandId, event: "error", error: `bad target ${JSON.stringify(target)}` });
+	if (!Number.isInteger(intervalMs) || (intervalMs as number) < 1 || (intervalMs as number) > 10_000) return emit({ id: commandId, event: "error", error: "intervalMs must be an integer 1..10000" });
+	if (!Number.isInteger(deadlineMs) || (deadlineMs as number) < 1 || (deadlineMs as number) > 600_000) return emit({ id: commandId, event: "error", error: "deadlineMs must be an integer 1..600000" });
+	if (typeof relay !== "boolean") return emit({ id: commandId, event: "error", error: "relay must be true or false" });
+	if (!endpoint.token) return emit({ id: commandId, event: "error", error: `${endpoint.name} is not registered yet` });
+	if (endpoint.connecting) return emit({ id: commandId, event: "error", error: `${endpoint.name} is connecting already` });
+	const tx = newTx();
+	const token = endpoint.token;
+	const timer = retrying(
+		() => toRendezvous(endpoint, { t: "connect", tx, id: endpoint.name, token, target: target as string, interval: intervalMs as number, deadline: deadlineMs as number, relay }),
+		() => {
+			endpoint.connecting = undefined;
+			emit({ id: commandId, event: "error", error: `${endpoint.name}: the rendezvous at ${rendezvous.endpoint} did not answer the connect within ${giveUpMs} ms` });
+		},
+	);
+	endpoint.connecting = { commandId, tx, timer, target: target as string };
+}
+
+function close(commandId: unknown, endpoint: PeerEndpoint): void {
+	if (endpoint.session) apply(endpoint, endpoint.session.close("closed"));
+	// Commands still waiting for the rendezvous get their answer now.
+	for (const pending of [endpoint.registering, endpoint.connecting]) {
+		if (!pending) continue;
+		clearInterval(pending.timer);
+		emit({ id: pending.commandId, event: "error", error: `${endpoint.name} was closed` });
+	}
+	endpoint.registering = endpoint.connecting = undefined;
+	const token = endpoint.token;
+	// The socket closes once the unregister has left (closing at once would discard it).
+	if (token) toRendezvous(endpoint, { t: "unregister", id: endpoint.name, token }, () => release(endpoint));
+	else release(endpoint);
+	endpoint.closed = true;
+	endpoints.delete(endpoint.name);
+	emit({ id: commandId, event: "closed", endpoint: endpoint.name });
+}
+
+function release(endpoint: PeerEndpoint): void {
+	endpoint.closed = true;
+	clearTimeout(endpoint.timer);
+	if (endpoint.registering) clearInterval(endpoint.registering.timer);
+	if (endpoint.connecting) clearInterval(endpoint.connecting.timer);
+	endpoints.delete(endpoint.name);
+	try {
+		endpoint.socket.close();
+	} catch {}
+}
+
+// ── datagrams ──────────────────────────────────────────────────────────────
+
+function receive(endpoint: PeerEndpoint, data: Buffer, from: Endpoint): void {
+	stats.received++;
+	const decoded = decode(data);
+	if (!decoded.ok) return drop(decoded.reason);
+	const message = decoded.message;
+	if (isPeerMessage(message)) {
+		if (!endpoint.session) return drop("unknown-session");
+		return deliver(endpoint, from, message);
+	}
+	if (from !== rendezvous.endpoint) return drop(message.t === "registered" || message.t === "error" || message.t === "start" || message.t === "relayed" ? "unexpected-source" : "unexpected-type");
+	switch (message.t) {
+		case "registered": {
+			if (message.id !== endpoint.name) return drop("stale-reply");
+			if (!endpoint.registering || endpoint.registering.tx !== message.tx) return; // a reply to a retransmit
+			clearInterval(endpoint.registering.timer);
+			endpoint.token = message.token;
+			endpoint.reflexive = message.reflexive;
+			emit({ id: endpoint.registering.commandId, event: "registered", endpoint: endpoint.name, local: endpoint.local, reflexive: message.reflexive, host: endpoint.host });
+			endpoint.registering = undefined;
+			return;
+		}
+		case "error": {
+			const pending = endpoint.connecting?.tx === message.tx ? endpoint.connecting : endpoint.registering?.tx === message.tx ? endpoint.registering : undefined;
+			if (!pending) return drop("stale-reply");
+			clearInterval(pending.timer);
+			if (pending === endpoint.connecting) endpoint.connecting = undefined;
+			else endpoint.registering = undefined;
+			return emit({ id: pending.commandId, event: "error", code: message.code, error: `${endpoint.name}: ${message.message}` });
+		}
+		case "start":
+			return start(endpoint, message);
+		case "relayed": {
+			if (!endpoint.session) return drop("unknown-session");
+			if (message.data.n !== message.n || message.data.from !== message.from) return drop("wrong-peer");
+			return deliver(endpoint, relayVia, message.data);
+		}
+		default:
+			return drop("unexpected-type");
+	}
+}
+
+function deliver(endpoint: PeerEndpoint, from: Endpoint, message: PeerMessage): void {
+	const result = endpoint.session!.receive(now(), from, message);
+	if (result.drop) drop(result.drop);
+	apply(endpoint, result.actions);
+}
+
+function start(endpoint: PeerEndpoint, message: Extract<Message, { t: "start" }>): void {
+	if (message.id !== endpoint.name || !endpoint.token || !endpoint.reflexive) return drop("stale-reply");
+	toRendezvous(endpoint, { t: "start-ack", id: endpoint.name, token: endpoint.token, n: message.n });
+	if (endpoint.session?.params.nonce === message.n) return; // a resent start
+	if (endpoint.session) apply(endpoint, endpoint.session.close("superseded by a new session"));
+	endpoint.session = new PunchStateMachine({
+		self: endpoint.name,
+		peer: message.peer,
+		nonce: message.n,
+		peerHost: message.host,
+		peerReflexive: message.srflx,
+		selfReflexive: endpoint.reflexive,
+		intervalMs: message.interval,
+		deadlineMs: message.deadline,
+		relay: message.relay,
+		startedAt: now(),
+		newTx,
+	});
+	const connecting = endpoint.connecting;
+	if (connecting && message.role === "initiator" && message.peer === connecting.target) {
+		clearInterval(connecting.timer);
+		endpoint.connecting = undefined;
+		emit({ id: connecting.commandId, event: "started", endpoint: endpoint.name, peer: message.peer, role: message.role });
+	} else emit({ event: "started", endpoint: endpoint.name, peer: message.peer, role: message.role });
+	apply(endpoint, endpoint.session.tick(now()));
+}
+
+/** Carry out a session's actions, then wake it when it next needs to act. */
+function apply(endpoint: PeerEndpoint, actions: SessionAction[]): void {
+	const session = endpoint.session;
+	if (!session) return;
+	for (const action of actions) {
+		if (action.kind === "send") {
+			if (action.to === relayVia) toRendezvous(endpoint, { t: "relay", id: endpoint.name, token: endpoint.token!, n: session.params.nonce, data: action.message });
+			else {
+				const to = splitEndpoint(action.to);
+				if (to) transmit(endpoint, action.message, to);
+			}
+		} else if (action.kind === "connected") {
+			emit({
+				event: "connected",
+				endpoint: endpoint.name,
+				peer: session.params.peer,
+				path: action.path,
+				local: endpoint.local,
+				remote: action.remote === relayVia ? rendezvous.endpoint : action.remote,
+				timeToConnectMs: action.timeToConnectMs,
+				packetsSent: action.packetsSent,
+				rttMs: action.rttMs,
+			});
+		} else emit({ event: "failed", endpoint: endpoint.name, peer: session.params.peer, reason: action.reason, packetsSent: action.packetsSent });
+	}
+	clearTimeout(endpoint.timer);
+	const wake = session.nextWake();
+	if (endpoint.closed || !Number.isFinite(wake)) return;
+	endpoint.timer = setTimeout(() => {
+		if (endpoint.session === session) apply(endpoint, session.tick(now()));
+	}, Math.max(0, wake - now()));
+}
+
+// ── main ───────────────────────────────────────────────────────────────────
+
+function handle(command: Record<string, unknown>): void {
+	const { id } = command;
+	if (command.cmd === "stats") {
+		const droppedTotal = Object.values(stats.dropped).reduce((sum, count) => sum + (count ?? 0), 0);
+		const sessions = [...endpoints.values()].filter((endpoint) => endpoint.session).length;
+		const connected = [...endpoints.values()].filter((endpoint) => endpoint.session?.phase === "connected").length;
+		return emit({ id, event: "stats", received: stats.received, sent: stats.sent, sendFailures: stats.sendFailures, endpoints: endpoints.size, sessions, connected, dropped: { ...stats.dropped }, droppedTotal });
+	}
+	if (command.cmd === "open") return open(id, command.endpoint);
+	const endpoint = typeof command.endpoint === "string" ? endpoints.get(command.endpoint) : undefined;
+	if (command.cmd !== "connect" && command.cmd !== "close") return emit({ id, event: "error", error: `unknown command ${JSON.stringify(command.cmd)}` });
+	if (!endpoint) return emit({ id, event: "error", error: `no endpoint ${JSON.stringify(command.endpoint)}` });
+	if (command.cmd === "connect") return connect(id, endpoint, command);
+	return close(id, endpoint);
+}
+
+async function main(): Promise<void> {
+	const target = splitEndpoint(argument("--rendezvous") ?? "");
+	if (!target) {
+		emit({ event: "fatal", error: "usage: peer --node NAME --rendezvous IP:PORT" });
+		process.exit(2);
+	}
+	rendezvous = { ...target, endpoint: endpointOf(target.address, target.port) };
+	emit({ event: "ready", node, rendezvous: rendezvous.endpoint });
+	for await (const line of createInterface({ input: process.stdin })) {
+		let command: unknown;
+		try {
+			command = JSON.parse(line);
+		} catch {
+			emit({ event: "error", error: "not JSON" });
+			continue;
+		}
+		if (typeof command !== "object" || command === null || Array.isArray(command)) {
+			emit({ event: "error", error: "not a JSON object" });
+			continue;
+		}
+		try {
+			handle(command as Record<string, unknown>);
+		} catch (error) {
+			emit({ id: (command as { id?: unknown }).id, event: "error", error: String((error as Error)?.message ?? error) });
+		}
+	}
+	for (const endpoint of [...endpoints.values()]) release(endpoint);
+	process.exit(0);
+}
+
+main().catch((error) => {
+	emit({ event: "fatal", error: String(error?.message ?? error) });
+	process.exit(1);
+});

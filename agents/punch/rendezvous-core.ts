@@ -1,0 +1,308 @@
+// The rendezvous server's logic without sockets: datagram in (bytes, source, clock) → datagrams out.
+// Registrations (id → endpoint, host candidates, secret token), sessions (nonce → two ids), the
+// simultaneous "start" to both peers, the relay, per-source rate limiting, and drop counters.
+import { randomBytes } from "node:crypto";
+import { type ClientMessage, type DecodeReason, type Endpoint, type ServerMessage, decode, encode } from "./protocol.ts";
+
+export type RendezvousDrop =
+	| DecodeReason
+	| "rate-limited"
+	| "unexpected-type"
+	| "spoofed-id"
+	| "bad-token"
+	| "not-registered"
+	| "unknown-session"
+	| "not-in-session"
+	| "peer-gone"
+	| "bad-relay"
+	| "table-full"
+	| "internal-error";
+
+export interface Outgoing {
+	to: Endpoint;
+	bytes: Buffer;
+}
+
+export interface RendezvousLimits {
+	/** Token bucket per source endpoint: burst and datagrams per second. */
+	burst: number;
+	perSecond: number;
+	maxRegistrations: number;
+	maxSessions: number;
+	maxSources: number;
+	/** Registrations and sessions idle this long are forgotten. */
+	idleMs: number;
+	/** "start" is resent until acknowledged, this often and this many times. */
+	startRetryMs: number;
+	startRetries: number;
+}
+
+export const defaultLimits: RendezvousLimits = {
+	burst: 400,
+	perSecond: 400,
+	maxRegistrations: 20_000,
+	maxSessions: 20_000,
+	maxSources: 20_000,
+	idleMs: 10 * 60_000,
+	startRetryMs: 100,
+	startRetries: 20,
+};
+
+interface Registration {
+	id: string;
+	endpoint: Endpoint;
+	host: Endpoint[];
+	token: string;
+	seenAt: number;
+	/** The last connect this id asked for: its tx and the session it made (answers retransmits). */
+	lastConnect?: { tx: string; nonce: string };
+}
+
+interface Session {
+	nonce: string;
+	a: string;
+	b: string;
+	interval: number;
+	deadline: number;
+	relay: boolean;
+	at: number;
+	seenAt: number;
+	/** Unacknowledged start signals: id → next resend time and resends left. */
+	pendingStart: Map<string, { nextAt: number; left: number }>;
+}
+
+export interface RendezvousStats {
+	received: number;
+	registrations: number;
+	sessions: number;
+	starts: number;
+	relayed: number;
+	errorsSent: number;
+	dropped: Partial<Record<RendezvousDrop, number>>;
+	droppedTotal: number;
+}
+
+const hex = (bytes: number) => randomBytes(bytes).toString("hex");
+
+export class RendezvousCore {
+	private readonly registrations = new Map<string, Registration>();
+	private readonly sessions = new Map<string, Session>();
+	private readonly buckets = new Map<string, { tokens: number; at: number }>();
+	private readonly counters = { received: 0, starts: 0, relayed: 0, errorsSent: 0 };
+	private readonly dropped: Partial<Record<RendezvousDrop, number>> = {};
+
+	constructor(
+		private readonly limits: RendezvousLimits = defaultLimits,
+		private readonly newSecret: () => string = () => hex(16),
+	) {}
+
+	/** One datagram from `from`; returns what to send. Never throws. */
+	handle(data: Uint8Array, from: Endpoint, now: number): Outgoing[] {
+		this.counters.received++;
+		try {
+			if (!this.admit(from, now)) return this.drop("rate-limited");
+			const decoded = decode(data);
+			if (!decoded.ok) return this.drop(decoded.reason);
+			const message = decoded.message;
+			switch (message.t) {
+				case "register":
+					return this.register(message, from, now);
+				case "connect":
+					return this.connect(message, from, now);
+				case "start-ack":
+					return this.startAck(message, from, now);
+				case "relay":
+					return this.relay(message, from, now);
+				case "unregister":
+					return this.unregister(message, from, now);
+				default:
+					return this.drop("unexpected-type");
+			}
+		} catch {
+			return this.drop("internal-error");
+		}
+	}
+
+	/** Resend unacknowledged start signals; forget idle state. Call every few tens of ms. */
+	tick(now: number): Outgoing[] {
+		const out: Outgoing[] = [];
+		for (const session of this.sessions.values()) {
+			if (now - session.seenAt > this.limits.idleMs) {
+				this.sessions.delete(session.nonce);
+				continue;
+			}
+			for (const [id, pending] of session.pendingStart) {
+				if (now < pending.nextAt) continue;
+				if (pending.left <= 0) {
+					session.pendingStart.delete(id);
+					continue;
+				}
+				pending.left--;
+				pending.nextAt = now + this.limits.startRetryMs;
+				out.push(...this.startFor(session, id));
+			}
+		}
+		for (const registration of this.registrations.values()) if (now - registration.seenAt > this.limits.idleMs) this.registrations.delete(registration.id);
+		for (const [source, bucket] of this.buckets) if (now - bucket.at > 10_000) this.buckets.delete(source);
+		return out;
+	}
+
+	stats(): RendezvousStats {
+		return {
+			...this.counters,
+			registrations: this.registrations.size,
+			sessions: this.sessions.size,
+			dropped: { ...this.dropped },
+			droppedTotal: Object.values(this.dropped).reduce((sum, count) => sum + (count ?? 0), 0),
+		};
+	}
+
+	private drop(reason: RendezvousDrop): Outgoing[] {
+		this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
+		return [];
+	}
+
+	/** Token bucket per source endpoint. */
+	private admit(from: Endpoint, now: number): boolean {
+		let bucket = this.buckets.get(from);
+		if (!bucket) {
+			if (this.buckets.size >= this.limits.maxSources) {
+				// Forget the sources that have been quiet longest (insertion order ≈ age).
+				for (const key of [...this.buckets.keys()].slice(0, Math.ceil(this.limits.maxSources / 10))) this.buckets.delete(key);
+			}
+			bucket = { tokens: this.limits.burst, at: now };
+			this.buckets.set(from, bucket);
+		}
+		bucket.tokens = Math.min(this.limits.burst, bucket.tokens + ((now - bucket.at) * this.limits.perSecond) / 1000);
+		bucket.at = now;
+		if (bucket.tokens < 1) return false;
+		bucket.tokens--;
+		return true;
+	}
+
+	private send(to: Endpoint, message: ServerMessage): Outgoing[] {
+		const bytes = encode(message);
+		if (!bytes) return this.drop("internal-error");
+		if (message.t === "error") this.counters.errorsSent++;
+		return [{ to, bytes }];
+	}
+
+	/**
+	 * Who may speak for `id`: the holder of its token; a message without the right token from
+	 * another endpoint than the registered one is a spoofed id. A valid token from a new endpoint
+	 * moves the registration there (the peer's NAT mapping changed).
+	 */
+	private authenticate(id: string, token: string | undefined, from: Endpoint, now: number): Registration | RendezvousDrop {
+		const registration = this.registrations.get(id);
+		if (!registration) return "not-registered";
+		if (token !== registration.token) return from === registration.endpoint ? "bad-token" : "spoofed-id";
+		registration.endpoint = from;
+		registration.seenAt = now;
+		return registration;
+	}
+
+	private register(message: Extract<ClientMessage, { t: "register" }>, from: Endpoint, now: number): Outgoing[] {
+		let registration = this.registrations.get(message.id);
+		if (registration) {
+			// Re-registration: with the token from anywhere, or a retransmit from the same endpoint.
+			if (message.token !== undefined ? message.token !== registration.token : from !== registration.endpoint)
+				return this.drop(from === registration.endpoint ? "bad-token" : "spoofed-id");
+			registration.endpoint = from;
+			registration.host = message.host;
+			registration.seenAt = now;
+		} else {
+			if (message.token !== undefined) return this.drop("not-registered");
+			if (this.registrations.size >= this.limits.maxRegistrations) {
+				this.drop("table-full");
+				return this.send(from, { t: "error", tx: message.tx, code: "table-full", message: "the rendezvous has no room for another registration" });
+			}
+			registration = { id: message.id, endpoint: from, host: message.host, token: this.newSecret(), seenAt: now };
+			this.registrations.set(message.id, registration);
+		}
+		return this.send(from, { t: "registered", tx: message.tx, id: message.id, token: registration.token, reflexive: from });
+	}
+
+	private connect(message: Extract<ClientMessage, { t: "connect" }>, from: Endpoint, now: number): Outgoing[] {
+		const self = this.authenticate(message.id, message.token, from, now);
+		if (self === "not-registered") return this.send(from, { t: "error", tx: message.tx, code: "not-registered", message: `"${message.id}" is not registered here; register first` });
+		if (typeof self === "string") return this.drop(self);
+		if (message.target === message.id) return this.send(from, { t: "error", tx: message.tx, code: "self", message: `"${message.id}" cannot connect to itself` });
+		const target = this.registrations.get(message.target);
+		if (!target) return this.send(from, { t: "error", tx: message.tx, code: "unknown-peer", message: `no peer registered as "${message.target}"` });
+		// A retransmitted connect: the session exists; tell the asker again.
+		const previous = self.lastConnect?.tx === message.tx ? this.sessions.get(self.lastConnect.nonce) : undefined;
+		if (previous) return this.startFor(previous, self.id);
+		if (this.sessions.size >= this.limits.maxSessions) this.sessions.delete(this.sessions.keys().next().value!);
+		const session: Session = {
+			nonce: this.newSecret(),
+			a: self.id,
+			b: target.id,
+			interval: message.interval,
+			deadline: message.deadline,
+			relay: message.relay,
+			at: Math.round(Date.now()),
+			seenAt: now,
+			pendingStart: new Map(),
+		};
+		this.sessions.set(session.nonce, session);
+		self.lastConnect = { tx: message.tx, nonce: session.nonce };
+		for (const id of [session.a, session.b]) session.pendingStart.set(id, { nextAt: now + this.limits.startRetryMs, left: this.limits.startRetries });
+		this.counters.starts++;
+		// "Punch now": both start signals leave together, in one turn of the event loop.
+		return [...this.startFor(session, session.a), ...this.startFor(session, session.b)];
+	}
+
+	/** The start signal for one member of a session: the other's candidates. */
+	private startFor(session: Session, id: string): Outgoing[] {
+		const self = this.registrations.get(id);
+		const peerId = id === session.a ? session.b : session.a;
+		const peer = this.registrations.get(peerId);
+		if (!self || !peer) return [];
+		return this.send(self.endpoint, {
+			t: "start",
+			n: session.nonce,
+			id,
+			peer: peerId,
+			host: peer.host,
+			srflx: peer.endpoint,
+			role: id === session.a ? "initiator" : "responder",
+			interval: session.interval,
+			deadline: session.deadline,
+			relay: session.relay,
+			at: session.at,
+		});
+	}
+
+	private startAck(message: Extract<ClientMessage, { t: "start-ack" }>, from: Endpoint, now: number): Outgoing[] {
+		const self = this.authenticate(message.id, message.token, from, now);
+		if (typeof self === "string") return this.drop(self);
+		const session = this.sessions.get(message.n);
+		if (!session) return this.drop("unknown-session");
+		session.pendingStart.delete(self.id);
+		return [];
+	}
+
+	private relay(message: Extract<ClientMessage, { t: "relay" }>, from: Endpoint, now: number): Outgoing[] {
+		const self = this.authenticate(message.id, message.token, from, now);
+		if (typeof self === "string") return this.drop(self);
+		const session = this.sessions.get(message.n);
+		if (!session) return this.drop("unknown-session");
+		if (self.id !== session.a && self.id !== session.b) return this.drop("not-in-session");
+		// The relayed message must be what it claims: this session, from this id.
+		if (message.data.n !== message.n || message.data.from !== self.id) return this.drop("bad-relay");
+		const other = this.registrations.get(self.id === session.a ? session.b : session.a);
+		if (!other) return this.drop("peer-gone");
+		session.seenAt = now;
+		session.pendingStart.delete(self.id); // relaying proves the start arrived
+		this.counters.relayed++;
+		return this.send(other.endpoint, { t: "relayed", n: message.n, from: self.id, data: message.data });
+	}
+
+	private unregister(message: Extract<ClientMessage, { t: "unregister" }>, from: Endpoint, now: number): Outgoing[] {
+		const self = this.authenticate(message.id, message.token, from, now);
+		if (typeof self === "string") return this.drop(self);
+		this.registrations.delete(self.id);
+		for (const session of this.sessions.values()) if (session.a === self.id || session.b === self.id) session.pendingStart.delete(self.id);
+		return [];
+	}
+}

@@ -1,0 +1,305 @@
+// `punch`: UDP hole punching between lab nodes. One rendezvous agent on a public host (or on a
+// temporary host attached for the purpose) and, lazily, one peer agent per node; every punch uses
+// fresh endpoints ("alice.7", "bob.7"), so runs and pairs are independent of each other.
+import type { Lab, LabNode } from "../resolve/lab.ts";
+import { defaultPath, publicNodes } from "../resolve/paths.ts";
+import { attachHost, type AttachedHost } from "../apply/attach.ts";
+import { LabStateError } from "../errors.ts";
+import { AgentProcess, type AgentEvent } from "./agent-process.ts";
+
+export type PunchOutcome = "direct" | "lan" | "hairpin" | "relayed" | "failed";
+
+export interface PunchResult {
+	/** The two nodes; a started the session, b was told by the rendezvous. */
+	a: string;
+	b: string;
+	outcome: PunchOutcome;
+	/** From the rendezvous' start signal to the first confirmed path (the later of both sides); null when failed. */
+	timeToConnectMs: number | null;
+	/** Datagrams both sides sent in the session until their outcome. */
+	packetsSent: number;
+	/** Median RTT over the chosen path, measured by a; null when failed. */
+	rttMs: number | null;
+	/** The remote endpoint each side talks to (the rendezvous' for a relayed path). */
+	remote?: { a: string; b: string };
+	error?: string;
+	/** 1 for the first punch of this pair in the session, 2 for the next… */
+	run: number;
+}
+
+export interface PunchOptions {
+	/** Between two rounds of probes (default 20). */
+	intervalMs?: number;
+	/** Direct attempts give up after this long, and so does the relay after that (default 3000). */
+	deadlineMs?: number;
+	/** Fall back to the rendezvous relay when no direct path confirms (default true). */
+	relay?: boolean;
+}
+
+export const rendezvousPort = 7000;
+const requestTimeoutMs = 10_000;
+const pathRank: Record<PunchOutcome, number> = { lan: 0, hairpin: 1, direct: 1, relayed: 2, failed: 3 };
+
+/** The node to run the rendezvous on: a public host, preferably one named like "stun" or "rendezvous". */
+export function rendezvousHost(lab: Lab): { node: LabNode; address: string } | undefined {
+	const hosts = publicNodes(lab)
+		.filter((node) => node.kind === "host")
+		.map((node) => ({ node, address: primaryAddress(node) }))
+		.filter((host): host is { node: LabNode; address: string } => host.address !== undefined);
+	return hosts.find((host) => /stun|rendezvous|rdv|server/i.test(host.node.name)) ?? hosts[0];
+}
+
+/** The address a host is routed by: the first one on a link (not on a dummy). */
+function primaryAddress(node: LabNode): string | undefined {
+	const ordered = [...node.interfaces].sort((a, b) => Number(a.type !== "veth") - Number(b.type !== "veth"));
+	return ordered.flatMap((iface) => iface.addresses.map((address) => address.ip))[0];
+}
+
+/** Where to attach a temporary rendezvous host: the router most hosts' default paths end at. */
+function publicRouter(lab: Lab): LabNode | undefined {
+	const counts = new Map<string, number>();
+	for (const node of lab.nodes.filter((candidate) => candidate.kind === "host")) {
+		const end = defaultPath(lab, node).end;
+		counts.set(end, (counts.get(end) ?? 0) + 1);
+	}
+	const routers = new Set(publicNodes(lab).filter((node) => node.kind === "router").map((node) => node.name));
+	const best = [...counts].filter(([name]) => routers.has(name)).sort((a, b) => b[1] - a[1])[0]?.[0];
+	return lab.nodes.find((node) => node.name === best) ?? lab.nodes.find((node) => routers.has(node.name));
+}
+
+/** The lab node named `name`, or a clear error listing the nodes there are. */
+function peerNode(lab: Lab, name: string): LabNode {
+	const node = lab.nodes.find((candidate) => candidate.name === name);
+	const peers = lab.nodes.filter((candidate) => candidate.kind !== "switch").map((candidate) => candidate.name);
+	if (!node) throw new LabStateError(`lab "${lab.name}" has no node "${name}"; nodes: ${peers.join(", ") || "none"}`, "NODE_NOT_FOUND");
+	if (node.kind === "switch") throw new LabStateError(`node "${name}" of lab "${lab.name}" is a switch, which has no address to punch from; nodes: ${peers.join(", ")}`, "NODE_NOT_FOUND");
+	return node;
+}
+
+/** A request that gives up (as an error event) when the agent does not answer in time. */
+async function ask(agent: AgentProcess, command: Record<string, unknown>, timeoutMs = requestTimeoutMs): Promise<AgentEvent> {
+	let timer: NodeJS.Timeout | undefined;
+	const timeout = new Promise<AgentEvent>((resolve) => (timer = setTimeout(() => resolve({ event: "error", error: `agent on ${agent.node} did not answer ${String(command.cmd)} within ${timeoutMs} ms` }), timeoutMs)));
+	try {
+		return await Promise.race([agent.request(command), timeout]);
+	} finally {
+		clearTimeout(timer);
+	}
+}
+
+/** A handle on the peer agent of one node: endpoints on demand. */
+export class PeerAgent {
+	private constructor(readonly agent: AgentProcess) {}
+
+	static async start(node: LabNode, rendezvous: string): Promise<PeerAgent> {
+		const agent = new AgentProcess(node.netns, node.name, "peer", ["--rendezvous", rendezvous]);
+		await agent.started();
+		return new PeerAgent(agent);
+	}
+
+	get node(): string {
+		return this.agent.node;
+	}
+
+	/** A fresh socket registered as `endpoint`: its local, reflexive and host candidate endpoints. */
+	async open(endpoint: string): Promise<{ local: string; reflexive: string; host: string[] }> {
+		const reply = await ask(this.agent, { cmd: "open", endpoint });
+		if (reply.event !== "registered") throw new Error(`${this.node}: open ${endpoint}: ${String(reply.error)}`);
+		return { local: reply.local as string, reflexive: reply.reflexive as string, host: reply.host as string[] };
+	}
+
+	/** Ask the rendezvous for a session with `target`; the reply is "started" or "error". */
+	connect(endpoint: string, target: string, options: Required<PunchOptions>): Promise<AgentEvent> {
+		return ask(this.agent, { cmd: "connect", endpoint, target, intervalMs: options.intervalMs, deadlineMs: options.deadlineMs, relay: options.relay });
+	}
+
+	/** The endpoint's "connected" or "failed" event; undefined when none came in time. */
+	outcome(endpoint: string, timeoutMs: number): Promise<AgentEvent | undefined> {
+		return this.agent.waitFor((event) => (event.event === "connected" || event.event === "failed") && event.endpoint === endpoint, timeoutMs);
+	}
+
+	async close(endpoint: string): Promise<void> {
+		await ask(this.agent, { cmd: "close", endpoint }, 3000);
+	}
+
+	/** Datagrams received, and dropped by reason. */
+	stats(): Promise<AgentEvent> {
+		return ask(this.agent, { cmd: "stats" });
+	}
+
+	stop(): Promise<void> {
+		return this.agent.stop();
+	}
+}
+
+interface Attempt {
+	a: string;
+	b: string;
+	endpointA: string;
+	endpointB: string;
+	run: number;
+	error?: string;
+	events?: [AgentEvent | undefined, AgentEvent | undefined];
+}
+
+export class PunchSession {
+	private readonly peers = new Map<string, Promise<PeerAgent>>();
+	private readonly runs = new Map<string, number>();
+	private nextEndpoint = 0;
+	private closed = false;
+
+	private constructor(
+		readonly lab: Lab,
+		/** The rendezvous host, its "ip:port", and whether it was attached for this session. */
+		readonly rendezvous: { node: LabNode; endpoint: string; temporary: boolean },
+		private readonly server: AgentProcess,
+		private readonly attached: AttachedHost | undefined,
+	) {}
+
+	/** Start the rendezvous (attaching a temporary public host when the lab has none). */
+	static async start(lab: Lab): Promise<PunchSession> {
+		let host = rendezvousHost(lab);
+		let attached: AttachedHost | undefined;
+		let server: AgentProcess | undefined;
+		try {
+			if (!host) {
+				const router = publicRouter(lab);
+				if (!router) throw new LabStateError(`lab "${lab.name}" has no public host to run a rendezvous on and no public router to attach one to`, "NO_RENDEZVOUS_HOST");
+				attached = await attachHost(lab, router, "tb-rdv", 1);
+				host = { node: attached.node, address: attached.addresses[0] };
+			}
+			server = new AgentProcess(host.node.netns, host.node.name, "rendezvous", ["--address", host.address, "--port", String(rendezvousPort)]);
+			await server.started();
+			return new PunchSession(lab, { node: host.node, endpoint: `${host.address}:${rendezvousPort}`, temporary: Boolean(attached) }, server, attached);
+		} catch (error) {
+			await server?.stop().catch(() => undefined);
+			await attached?.detach().catch(() => undefined);
+			throw error;
+		}
+	}
+
+	/** The peer agent of a node, started on first use. */
+	peer(name: string): Promise<PeerAgent> {
+		if (this.closed) return Promise.reject(new Error("the punch session is closed"));
+		const node = peerNode(this.lab, name);
+		let agent = this.peers.get(node.name);
+		if (!agent) {
+			agent = PeerAgent.start(node, this.rendezvous.endpoint);
+			agent.catch(() => this.peers.delete(node.name));
+			this.peers.set(node.name, agent);
+		}
+		return agent;
+	}
+
+	/** The rendezvous' counters: registrations, sessions, relayed datagrams, drops by reason. */
+	rendezvousStats(): Promise<AgentEvent> {
+		return ask(this.server, { cmd: "stats" });
+	}
+
+	/** Punch a hole between nodes a and b (a starts, b is told by the rendezvous). */
+	async punch(a: string, b: string, options: PunchOptions = {}): Promise<PunchResult> {
+		return (await this.punchMany([[a, b]], options))[0];
+	}
+
+	/** Punch all pairs at once: every endpoint is opened first, then every connect goes out together. */
+	async punchMany(pairs: [string, string][], options: PunchOptions = {}): Promise<PunchResult[]> {
+		const settings: Required<PunchOptions> = { intervalMs: options.intervalMs ?? 20, deadlineMs: options.deadlineMs ?? 3000, relay: options.relay ?? true };
+		for (const name of pairs.flat()) peerNode(this.lab, name);
+		const attempts: Attempt[] = pairs.map(([a, b]) => {
+			const n = ++this.nextEndpoint;
+			const key = `${a}\u0000${b}`;
+			const run = (this.runs.get(key) ?? 0) + 1;
+			this.runs.set(key, run);
+			return { a, b, endpointA: `${a}.${n}`, endpointB: a === b ? `${b}.${n}.b` : `${b}.${n}`, run };
+		});
+		const opened: { agent: PeerAgent; endpoint: string }[] = [];
+		try {
+			// Open every endpoint (registering it with the rendezvous).
+			await Promise.all(
+				attempts.map(async (attempt) => {
+					try {
+						const [agentA, agentB] = await Promise.all([this.peer(attempt.a), this.peer(attempt.b)]);
+						await Promise.all(
+							[
+								[agentA, attempt.endpointA],
+								[agentB, attempt.endpointB],
+							].map(async ([agent, endpoint]) => {
+								await (agent as PeerAgent).open(endpoint as string);
+								opened.push({ agent: agent as PeerAgent, endpoint: endpoint as string });
+							}),
+						);
+					} catch (error) {
+						attempt.error = String((error as Error)?.message ?? error);
+					}
+				}),
+			);
+			// Then connect them all at once, and wait for both sides' outcomes.
+			const waitMs = 2 * settings.deadlineMs + 10_000;
+			await Promise.all(
+				attempts.map(async (attempt) => {
+					if (attempt.error) return;
+					const [agentA, agentB] = await Promise.all([this.peer(attempt.a), this.peer(attempt.b)]);
+					const reply = await agentA.connect(attempt.endpointA, attempt.endpointB, settings);
+					if (reply.event !== "started") {
+						attempt.error = String(reply.error ?? `unexpected reply ${reply.event}`);
+						return;
+					}
+					attempt.events = await Promise.all([agentA.outcome(attempt.endpointA, waitMs), agentB.outcome(attempt.endpointB, waitMs)]);
+				}),
+			);
+		} finally {
+			await Promise.all(opened.map(({ agent, endpoint }) => agent.close(endpoint).catch(() => undefined)));
+		}
+		return attempts.map(result);
+	}
+
+	/** Stop every agent; detach the temporary rendezvous host if there is one. Safe to call twice. */
+	async close(): Promise<void> {
+		if (this.closed) return;
+		this.closed = true;
+		try {
+			const agents = await Promise.allSettled([...this.peers.values()]);
+			await Promise.all(agents.map((agent) => (agent.status === "fulfilled" ? agent.value.stop().catch(() => undefined) : undefined)));
+			await this.server.stop().catch(() => undefined);
+		} finally {
+			await this.attached?.detach();
+		}
+	}
+}
+
+/** Both sides' events → one result. The pair's path is the worse of the two sides' paths. */
+function result(attempt: Attempt): PunchResult {
+	const base = { a: attempt.a, b: attempt.b, run: attempt.run };
+	if (attempt.error || !attempt.events) return { ...base, outcome: "failed", timeToConnectMs: null, packetsSent: 0, rttMs: null, error: attempt.error ?? "no outcome" };
+	const [eventA, eventB] = attempt.events;
+	const packetsSent = Number(eventA?.packetsSent ?? 0) + Number(eventB?.packetsSent ?? 0);
+	if (eventA?.event === "connected" && eventB?.event === "connected") {
+		const [pathA, pathB] = [eventA.path as PunchOutcome, eventB.path as PunchOutcome];
+		return {
+			...base,
+			outcome: pathRank[pathB] > pathRank[pathA] ? pathB : pathA,
+			timeToConnectMs: Math.max(Number(eventA.timeToConnectMs), Number(eventB.timeToConnectMs)),
+			packetsSent,
+			rttMs: (eventA.rttMs as number | null) ?? (eventB.rttMs as number | null) ?? null,
+			remote: { a: String(eventA.remote), b: String(eventB.remote) },
+		};
+	}
+	const why = (endpoint: string, event: AgentEvent | undefined) =>
+		event === undefined ? `${endpoint}: no outcome in time` : event.event === "failed" ? `${endpoint}: ${String(event.reason)}` : undefined;
+	const error = [why(attempt.endpointA, eventA), why(attempt.endpointB, eventB)].filter(Boolean).join("; ");
+	return { ...base, outcome: "failed", timeToConnectMs: null, packetsSent, rttMs: null, error };
+}
+
+/** Punch between a and b `runs` times (default 1) in one session, then stop every agent. */
+export async function punch(lab: Lab, a: string, b: string, options: PunchOptions & { runs?: number } = {}): Promise<PunchResult[]> {
+	peerNode(lab, a);
+	peerNode(lab, b);
+	const session = await PunchSession.start(lab);
+	try {
+		const results: PunchResult[] = [];
+		for (let run = 0; run < (options.runs ?? 1); run++) results.push(await session.punch(a, b, options));
+		return results;
+	} finally {
+		await session.close();
+	}
+}

@@ -1,0 +1,37 @@
+// `testbed test FILE`: up, run the file's checks (or theory for every pair of peers), report, down.
+import { writeFileSync } from "node:fs";
+import { downLab } from "../../apply/down.ts";
+import { upLab } from "../../apply/up.ts";
+import { runChecks, theoryChecks, type TestReport } from "../../expect/run.ts";
+import { ExitCode, UsageError } from "../../errors.ts";
+import { loadLab } from "../../load.ts";
+import { renderJunit, renderPunchMatrix, renderTestText } from "../../report/test-report.ts";
+import type { Io } from "../io.ts";
+
+export async function testCommand(file: string, options: { json?: boolean; runs?: string; junit?: string; keep?: boolean; force?: boolean }, io: Io, signal: AbortSignal): Promise<number> {
+	const runs = options.runs === undefined ? 1 : Number(options.runs);
+	if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new UsageError(`--runs must be a whole number from 1 to 1000, not "${options.runs}"`);
+	const lab = loadLab(file);
+	const started = performance.now();
+	const progress = !options.json && process.stderr.isTTY;
+	await upLab(lab, { signal, force: options.force });
+	let report: TestReport;
+	try {
+		const fromTheory = !lab.expect?.length;
+		const checks = fromTheory ? theoryChecks(lab) : lab.expect!;
+		if (progress) io.err(`lab "${lab.name}" is up; running ${checks.length} checks${runs > 1 ? ` × ${runs} runs` : ""}…`);
+		const results = await runChecks(lab, checks, { runs });
+		const passed = results.filter((check) => check.ok).length;
+		report = { lab: lab.name, file, checks: results, passed, failed: results.length - passed, durationMs: Math.round(performance.now() - started), fromTheory };
+	} finally {
+		if (!options.keep) await downLab(lab.name);
+	}
+	if (options.junit) writeFileSync(options.junit, renderJunit(report));
+	if (options.json) io.json(report);
+	else {
+		const matrix = renderPunchMatrix(report);
+		io.out(renderTestText(report, io.color) + (matrix ? `\nhole-punching matrix (measured; ✓ = as expected, a≠b ✗ = measured a, expected b):\n\n${matrix}` : ""));
+		if (options.keep) io.out(`the lab stays up (--keep): testbed down ${lab.name}`);
+	}
+	return report.failed === 0 ? ExitCode.ok : ExitCode.failure;
+}

@@ -1,0 +1,167 @@
+// Run the checks of a lab (its `expect:` list, or theory for every pair of peers) and compare
+// measured with expected. The lab must be up; this starts and stops the agents it needs.
+import type { ExpectDecl, PunchOutcomeName } from "../parse/topology.ts";
+import type { Lab } from "../resolve/lab.ts";
+import { PunchSession, type PunchOptions, type PunchResult } from "../agents/punch.ts";
+import { probeLab, type NatVerdict } from "../agents/probe.ts";
+import { reachMatrix, type ReachMatrix, type ReachProto } from "../agents/reach.ts";
+import { expectedPunch, labPeers } from "./theory.ts";
+
+export interface CheckResult {
+	/** e.g. "punch alice ↔ bob". */
+	name: string;
+	kind: "punch" | "reach" | "probe";
+	expected: string;
+	measured: string;
+	ok: boolean;
+	/** Where the check is written (absent for checks from theory). */
+	line?: number;
+	/** Extra facts: per-run punch results, probe verdict. */
+	runs?: PunchResult[];
+	stats?: { successRate: number; p50Ms: number | null; p95Ms: number | null; rttMs: number | null };
+	probe?: NatVerdict;
+	/** Why it failed, in words. */
+	why?: string;
+}
+
+export interface TestReport {
+	lab: string;
+	file: string;
+	checks: CheckResult[];
+	passed: number;
+	failed: number;
+	durationMs: number;
+	fromTheory: boolean;
+}
+
+export interface RunOptions {
+	/** Runs per punch check (a check's own `runs:` wins). */
+	runs?: number;
+	punch?: PunchOptions;
+	onCheck?: (check: CheckResult) => void;
+}
+
+/** Checks for a lab without `expect:`: every pair of peers, expecting what theory says. */
+export function theoryChecks(lab: Lab): ExpectDecl[] {
+	const peers = labPeers(lab);
+	const checks: ExpectDecl[] = [];
+	const at = { line: 0, col: 0 };
+	for (let i = 0; i < peers.length; i++)
+		for (let j = i + 1; j < peers.length; j++) checks.push({ kind: "punch", pos: at, a: { value: peers[i], pos: at }, b: { value: peers[j], pos: at } });
+	return checks;
+}
+
+export function percentile(values: number[], p: number): number | null {
+	if (values.length === 0) return null;
+	const sorted = [...values].sort((a, b) => a - b);
+	return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** Which outcomes pass a punch check: the written ones, else theory's (lan and hairpin count as each other). */
+export function acceptedOutcomes(lab: Lab, check: Extract<ExpectDecl, { kind: "punch" }>): PunchOutcomeName[] {
+	if (check.result) return check.result.value;
+	const predicted = expectedPunch(lab, check.a.value, check.b.value);
+	return predicted === "lan" || predicted === "hairpin" ? ["lan", "hairpin"] : [predicted];
+}
+
+export async function runChecks(lab: Lab, checks: ExpectDecl[], options: RunOptions = {}): Promise<CheckResult[]> {
+	const results: CheckResult[] = new Array(checks.length);
+	const record = (index: number, result: CheckResult) => {
+		results[index] = result;
+		options.onCheck?.(result);
+	};
+	const punches = checks.map((check, index) => ({ check, index })).filter((entry): entry is { check: Extract<ExpectDecl, { kind: "punch" }>; index: number } => entry.check.kind === "punch");
+	if (punches.length > 0) {
+		const session = await PunchSession.start(lab);
+		try {
+			const maxRuns = Math.max(...punches.map(({ check }) => check.runs?.value ?? options.runs ?? 1));
+			const perCheck = new Map<number, PunchResult[]>();
+			for (let run = 0; run < maxRuns; run++) {
+				const due = punches.filter(({ check }) => run < (check.runs?.value ?? options.runs ?? 1));
+				const outcomes = await session.punchMany(
+					due.map(({ check }) => [check.a.value, check.b.value] as [string, string]),
+					options.punch,
+				);
+				due.forEach(({ index }, k) => perCheck.set(index, [...(perCheck.get(index) ?? []), { ...outcomes[k], run }]));
+			}
+			for (const { check, index } of punches) record(index, judgePunch(lab, check, perCheck.get(index) ?? []));
+		} finally {
+			await session.close();
+		}
+	}
+	const reachChecks = checks.map((check, index) => ({ check, index })).filter((entry): entry is { check: Extract<ExpectDecl, { kind: "reach" }>; index: number } => entry.check.kind === "reach");
+	const matrices = new Map<ReachProto, ReachMatrix>();
+	for (const proto of new Set(reachChecks.map(({ check }) => check.proto))) matrices.set(proto, await reachMatrix(lab, { proto }));
+	for (const { check, index } of reachChecks) {
+		const cell = matrices.get(check.proto)!.cells.find((entry) => entry.from === check.from.value && entry.to === check.to.value);
+		const measured = !cell || cell.addresses.length === 0 ? "unknown" : cell.ok ? "reaches" : "does not reach";
+		const expected = check.result ? "reaches" : "does not reach";
+		record(index, {
+			name: `reach ${check.from.value} → ${check.to.value} (${check.proto})`,
+			kind: "reach",
+			expected,
+			measured,
+			ok: measured === expected,
+			line: check.pos.line || undefined,
+			why: measured === expected ? undefined : measured === "unknown" ? "the target has no address only it holds (ICMP cannot tell who answered)" : `${check.from.value} ${measured} ${check.to.value} over ${check.proto}`,
+		});
+	}
+	const probeChecks = checks.map((check, index) => ({ check, index })).filter((entry): entry is { check: Extract<ExpectDecl, { kind: "probe" }>; index: number } => entry.check.kind === "probe");
+	if (probeChecks.length > 0) {
+		const report = await probeLab(lab, { nats: [...new Set(probeChecks.map(({ check }) => check.nat.value))] });
+		for (const { check, index } of probeChecks) record(index, judgeProbe(check, report.nats.find((verdict) => verdict.nat === check.nat.value)!));
+	}
+	return results;
+}
+
+function judgePunch(lab: Lab, check: Extract<ExpectDecl, { kind: "punch" }>, runs: PunchResult[]): CheckResult {
+	const accepted = acceptedOutcomes(lab, check);
+	const times = runs.filter((run) => run.timeToConnectMs !== null && run.outcome !== "failed").map((run) => run.timeToConnectMs!);
+	const rtts = runs.filter((run) => run.rttMs !== null).map((run) => run.rttMs!);
+	const outcomes = [...new Set(runs.map((run) => run.outcome))];
+	const slow = check.maxTimeMs ? runs.filter((run) => run.timeToConnectMs !== null && run.timeToConnectMs > check.maxTimeMs!.value) : [];
+	const wrong = runs.filter((run) => !accepted.includes(run.outcome));
+	const ok = runs.length > 0 && wrong.length === 0 && slow.length === 0;
+	const why = !ok
+		? wrong.length > 0
+			? `${wrong.length} of ${runs.length} runs ended ${[...new Set(wrong.map((run) => run.outcome))].join("/")}${wrong.find((run) => run.error) ? ` (${wrong.find((run) => run.error)!.error})` : ""}`
+			: slow.length > 0
+				? `${slow.length} of ${runs.length} runs took longer than ${check.maxTimeMs!.value} ms`
+				: "no run completed"
+		: undefined;
+	return {
+		name: `punch ${check.a.value} ↔ ${check.b.value}`,
+		kind: "punch",
+		expected: accepted.join(" or ") + (check.maxTimeMs ? ` within ${check.maxTimeMs.value} ms` : ""),
+		measured: outcomes.join("/") || "nothing",
+		ok,
+		line: check.pos.line || undefined,
+		runs,
+		stats: { successRate: runs.length ? (runs.length - wrong.length) / runs.length : 0, p50Ms: percentile(times, 50), p95Ms: percentile(times, 95), rttMs: percentile(rtts, 50) },
+		why,
+	};
+}
+
+function judgeProbe(check: Extract<ExpectDecl, { kind: "probe" }>, verdict: NatVerdict): CheckResult {
+	const measured = verdict.measured;
+	const wanted: [string, string | boolean | undefined, string | boolean | null | undefined][] = [
+		["mapping", check.mapping, measured?.mapping],
+		["filtering", check.filtering, measured?.filtering],
+		["hairpin", check.hairpin, measured?.hairpin],
+		["port-preservation", check.portPreservation, measured?.portPreservation],
+	];
+	const asked = wanted.filter(([, expected]) => expected !== undefined);
+	// Without explicit expectations the declared behaviour is the expectation.
+	const differences = asked.length > 0 ? asked.filter(([, expected, got]) => expected !== got).map(([name, expected, got]) => `${name}: expected ${expected}, measured ${got}`) : verdict.mismatches;
+	const show = (values: [string, unknown][]) => values.map(([name, value]) => `${name}=${String(value)}`).join(" ");
+	return {
+		name: `probe ${check.nat.value}`,
+		kind: "probe",
+		expected: asked.length > 0 ? show(asked.map(([name, expected]) => [name, expected])) : `as declared (${verdict.declared})`,
+		measured: measured ? show([["mapping", measured.mapping], ["filtering", measured.filtering], ["hairpin", measured.hairpin], ["port-preservation", measured.portPreservation]]) : verdict.note ?? "not measured",
+		ok: Boolean(measured) && !measured?.error && differences.length === 0,
+		line: check.pos.line || undefined,
+		probe: verdict,
+		why: differences.join("; ") || measured?.error || (measured ? undefined : verdict.note),
+	};
+}

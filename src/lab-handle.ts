@@ -1,0 +1,125 @@
+// The library's front door for test suites: `const lab = await up("topo.yml"); await lab.punch("alice", "bob");
+// await lab.down();` — and a lab that a test forgets to take down is taken down when the process exits.
+import { execFileSync } from "node:child_process";
+import { rmSync } from "node:fs";
+import { downLab } from "./apply/down.ts";
+import { readLedger, removeLedger } from "./apply/ledger.ts";
+import { netnsInode, pidsInNamespaces } from "./apply/namespaces.ts";
+import { stateDir, lockPath } from "./apply/paths.ts";
+import { systemPath } from "./apply/run.ts";
+import { upLab, type UpOptions, type UpResult } from "./apply/up.ts";
+import { PunchSession, type PunchOptions, type PunchResult } from "./agents/punch.ts";
+import { probeLab, type ProbeOptions, type ProbeReport } from "./agents/probe.ts";
+import { reachMatrix, type ReachMatrix, type ReachOptions } from "./agents/reach.ts";
+import { runChecks, theoryChecks, type CheckResult, type RunOptions } from "./expect/run.ts";
+import { loadLab, loadLabText } from "./load.ts";
+import type { Lab, LabNode } from "./resolve/lab.ts";
+import { LabStateError } from "./errors.ts";
+import { run } from "./apply/run.ts";
+import { inNamespace } from "./render/batch.ts";
+
+export interface RunningLab extends AsyncDisposable {
+	readonly name: string;
+	readonly lab: Lab;
+	readonly up: UpResult;
+	node(name: string): LabNode;
+	/** Hole-punch between two peers with testbed's agents. */
+	punch(a: string, b: string, options?: PunchOptions): Promise<PunchResult>;
+	/** Several pairs at once. */
+	punchMany(pairs: [string, string][], options?: PunchOptions): Promise<PunchResult[]>;
+	reach(options?: ReachOptions): Promise<ReachMatrix>;
+	probe(options?: ProbeOptions): Promise<ProbeReport>;
+	/** The file's `expect:` checks, or theory for every pair of peers. */
+	check(options?: RunOptions): Promise<CheckResult[]>;
+	/** Run a command inside a node; resolves with its exit code and output. */
+	exec(node: string, argv: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+	down(): Promise<void>;
+}
+
+const open = new Set<string>();
+let hooked = false;
+
+/** Synchronous teardown for process exit: kill what runs inside, delete the namespaces, forget the lab. */
+function teardownSync(name: string): void {
+	try {
+		const ledger = readLedger(name);
+		if (!ledger) return;
+		const ours = ledger.namespaces.filter((entry) => netnsInode(entry.name) !== null && (entry.inode === null || entry.inode === netnsInode(entry.name)));
+		for (const pid of pidsInNamespaces(new Set(ours.map((entry) => netnsInode(entry.name)!)))) {
+			try {
+				process.kill(pid, "SIGKILL");
+			} catch {}
+		}
+		if (ours.length) execFileSync("ip", ["-force", "-batch", "-"], { input: ours.map((entry) => `netns del ${entry.name}`).join("\n") + "\n", stdio: ["pipe", "ignore", "ignore"], env: { ...process.env, PATH: systemPath() } });
+		rmSync(stateDir(name), { recursive: true, force: true });
+		removeLedger(name);
+		rmSync(lockPath(name), { force: true });
+	} catch {}
+}
+
+function hook(): void {
+	if (hooked) return;
+	hooked = true;
+	process.on("exit", () => {
+		for (const name of open) teardownSync(name);
+	});
+	for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+		process.on(signal, () => {
+			for (const name of open) teardownSync(name);
+			open.clear();
+			process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const)[signal]);
+		});
+	}
+}
+
+/** Build a lab from a topology file (or `{ text }`); it is taken down at `down()`, at `await using` scope end, or at process exit. */
+export async function up(file: string | { text: string; name?: string }, options: UpOptions = {}): Promise<RunningLab> {
+	const lab = typeof file === "string" ? loadLab(file) : loadLabText(file.text, file.name);
+	hook();
+	const result = await upLab(lab, options);
+	open.add(lab.name);
+	let punches: PunchSession | undefined;
+	const session = async () => (punches ??= await PunchSession.start(lab));
+	const node = (name: string) => {
+		const found = lab.nodes.find((candidate) => candidate.name === name);
+		if (!found) throw new LabStateError(`lab "${lab.name}" has no node "${name}"; nodes: ${lab.nodes.map((candidate) => candidate.name).join(", ")}`, "NODE_NOT_FOUND");
+		return found;
+	};
+	const down = async () => {
+		if (!open.has(lab.name)) return;
+		try {
+			await punches?.close();
+		} finally {
+			punches = undefined;
+			open.delete(lab.name);
+			await downLab(lab.name);
+		}
+	};
+	return {
+		name: lab.name,
+		lab,
+		up: result,
+		node,
+		punch: async (a, b, punchOptions) => (await session()).punch(a, b, punchOptions),
+		punchMany: async (pairs, punchOptions) => (await session()).punchMany(pairs, punchOptions),
+		reach: (reachOptions) => reachMatrix(lab, reachOptions),
+		probe: (probeOptions) => probeLab(lab, probeOptions),
+		check: (runOptions) => runChecks(lab, lab.expect?.length ? lab.expect : theoryChecks(lab), runOptions),
+		exec: async (name, argv) => {
+			const result = await run(inNamespace(node(name).netns, argv));
+			return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+		},
+		down,
+		[Symbol.asyncDispose]: down,
+	};
+}
+
+/** Up, run `body`, and always down — the shape for a test that must not leak a lab. */
+export async function withLab<T>(file: string | { text: string; name?: string }, body: (lab: RunningLab) => Promise<T>, options: UpOptions = {}): Promise<T> {
+	const lab = await up(file, options);
+	try {
+		return await body(lab);
+	} finally {
+		await lab.down();
+	}
+}

@@ -1,0 +1,69 @@
+// `testbed test` results: an aligned table with ✓/✗, a JSON document, and JUnit XML for CI.
+import type { CheckResult, TestReport } from "../expect/run.ts";
+import { table } from "../cli/io.ts";
+
+const ms = (value: number | null | undefined) => (value === null || value === undefined ? "-" : `${Math.round(value)} ms`);
+
+export function renderTestText(report: TestReport, color = false): string {
+	const paint = (ok: boolean, text: string) => (color ? `\x1b[${ok ? 32 : 31}m${text}\x1b[0m` : text);
+	const rows = report.checks.map((check) => [
+		paint(check.ok, check.ok ? "✓" : "✗"),
+		check.name,
+		check.expected,
+		check.measured,
+		check.stats ? `${Math.round(check.stats.successRate * 100)}%` : "",
+		check.stats ? ms(check.stats.p50Ms) : "",
+		check.stats ? ms(check.stats.p95Ms) : "",
+		check.stats?.rttMs != null ? `${check.stats.rttMs.toFixed(2)} ms` : check.stats ? "-" : "",
+	]);
+	const lines = [
+		`testbed test of lab "${report.lab}" (${report.file})${report.fromTheory ? ": no expect: list, so every pair of peers is punched and compared with theory for their NATs" : ""}`,
+		"",
+		table([["", "check", "expected", "measured", "success", "p50", "p95", "rtt"], ...rows]),
+		"",
+	];
+	for (const check of report.checks.filter((entry) => !entry.ok)) lines.push(`✗ ${check.name}${check.line ? ` (line ${check.line})` : ""}: ${check.why ?? "mismatch"}`);
+	if (report.failed > 0) lines.push("");
+	lines.push(`${report.passed} passed, ${report.failed} failed (${(report.durationMs / 1000).toFixed(1)} s)`);
+	return `${lines.join("\n")}\n`;
+}
+
+/** A NAT × NAT style matrix for punch checks: rows and columns are peers, cells expected/measured. */
+export function renderPunchMatrix(report: TestReport): string {
+	const punches = report.checks.filter((check) => check.kind === "punch");
+	if (punches.length < 3) return "";
+	const pairOf = (check: CheckResult) => check.name.replace(/^punch /, "").split(" ↔ ");
+	const peers = [...new Set(punches.flatMap(pairOf))];
+	const short: Record<string, string> = { direct: "direct", lan: "lan", hairpin: "hairpin", relayed: "relay", failed: "FAIL" };
+	const cell = (a: string, b: string) => {
+		if (a === b) return "·";
+		const check = punches.find((entry) => {
+			const [x, y] = pairOf(entry);
+			return (x === a && y === b) || (x === b && y === a);
+		});
+		if (!check) return "";
+		const measured = check.measured.split("/").map((outcome) => short[outcome] ?? outcome).join("/");
+		const expected = check.expected.split(" or ").map((outcome) => short[outcome] ?? outcome).join("/");
+		return check.ok ? `${measured} ✓` : `${measured}≠${expected} ✗`;
+	};
+	return `${table([["", ...peers], ...peers.map((a) => [a, ...peers.map((b) => cell(a, b))])])}\n`;
+}
+
+const escape = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+
+export function renderJunit(report: TestReport): string {
+	const cases = report.checks.map((check) => {
+		const time = check.runs ? check.runs.reduce((sum, run) => sum + (run.timeToConnectMs ?? 0), 0) / 1000 : 0;
+		const body = check.ok ? "" : `\n      <failure message="${escape(`expected ${check.expected}, measured ${check.measured}`)}">${escape(check.why ?? "")}</failure>\n    `;
+		return `    <testcase classname="testbed.${escape(report.lab)}.${check.kind}" name="${escape(check.name)}" time="${time.toFixed(3)}">${body}</testcase>`;
+	});
+	return [
+		`<?xml version="1.0" encoding="UTF-8"?>`,
+		`<testsuites name="testbed" tests="${report.checks.length}" failures="${report.failed}" time="${(report.durationMs / 1000).toFixed(3)}">`,
+		`  <testsuite name="${escape(report.lab)}" tests="${report.checks.length}" failures="${report.failed}" errors="0" skipped="0" time="${(report.durationMs / 1000).toFixed(3)}">`,
+		...cases,
+		`  </testsuite>`,
+		`</testsuites>`,
+		``,
+	].join("\n");
+}

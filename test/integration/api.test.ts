@@ -1,0 +1,40 @@
+// The library as an outside test suite uses it: `import { up } from "testbed"`.
+import { existsSync } from "node:fs";
+import { execa } from "execa";
+import { up, withLab } from "testbed";
+import { leftovers, rootTest } from "../helpers/host.ts";
+
+const twoNats = new URL("../../topologies/two-nats.yml", import.meta.url).pathname;
+
+rootTest("up → punch → down, as README shows", async (t) => {
+	const lab = await up(twoNats);
+	try {
+		const result = await lab.punch("alice", "bob");
+		t.is(result.outcome, "direct");
+		t.true(result.timeToConnectMs! >= 0);
+		const exec = await lab.exec("alice", ["ip", "-4", "-o", "address", "show", "eth0"]);
+		t.regex(exec.stdout, /192\.168\.1\.2\/24/);
+	} finally {
+		await lab.down();
+	}
+	t.deepEqual(leftovers("two-nats", ["two-nats-alice", "two-nats-bob", "two-nats-stun"]), []);
+});
+
+rootTest("withLab always takes the lab down, even when the body throws", async (t) => {
+	await t.throwsAsync(
+		withLab(twoNats, async (lab) => {
+			t.is(lab.node("alice").kind, "host");
+			throw new Error("the test under test failed");
+		}),
+		{ message: "the test under test failed" },
+	);
+	t.false(existsSync("/run/testbed/two-nats.json"));
+});
+
+rootTest("a lab a test suite forgot to take down is removed when its process exits", async (t) => {
+	const script = new URL("../fixtures/forgetful-suite.mjs", import.meta.url).pathname;
+	const child = await execa(process.execPath, ["--import", "tsx", script, twoNats], { reject: false });
+	t.is(child.stdout, "up", child.stderr);
+	t.false(existsSync("/run/testbed/two-nats.json"));
+	t.deepEqual(leftovers("two-nats", ["two-nats-alice", "two-nats-bob", "two-nats-internet"]), []);
+});

@@ -1,0 +1,138 @@
+// The hole punching wire format: every message round-trips; anything else — random bytes,
+// truncations, oversized datagrams, other versions, stray keys — is a reason, never a throw.
+import { randomBytes } from "node:crypto";
+import test from "ava";
+import { type DecodeReason, type Message, decode, decodeMessage, encode, maxDatagram } from "../agents/punch/protocol.ts";
+
+const n = "0123456789abcdef0123456789abcdef";
+const token = "fedcba9876543210fedcba9876543210";
+const tx = "00112233aabbccdd";
+
+const samples: Message[] = [
+	{ t: "probe", n, from: "alice.3", tx },
+	{ t: "ack", n, from: "bob.3", tx, seen: "198.51.100.2:40000" },
+	{ t: "ping", n, from: "alice.3", seq: 1 },
+	{ t: "pong", n, from: "bob.3", seq: 2 ** 31 - 1 },
+	{ t: "ka", n, from: "alice.3" },
+	{ t: "register", tx, id: "alice.3", host: ["192.168.1.2:40000", "10.0.0.1:40000"] },
+	{ t: "register", tx, id: "alice.3", host: [], token },
+	{ t: "connect", tx, id: "alice.3", token, target: "bob.3", interval: 20, deadline: 5000, relay: true },
+	{ t: "start-ack", id: "bob.3", token, n },
+	{ t: "relay", id: "alice.3", token, n, data: { t: "probe", n, from: "alice.3", tx } },
+	{ t: "unregister", id: "alice.3", token },
+	{ t: "registered", tx, id: "alice.3", token, reflexive: "198.51.100.2:40000" },
+	{ t: "error", tx, code: "unknown-peer", message: 'no peer registered as "carol.1"' },
+	{ t: "error", code: "not-registered", message: "register first" },
+	{ t: "start", n, id: "alice.3", peer: "bob.3", host: ["192.168.1.2:5000"], srflx: "198.51.100.6:5000", role: "initiator", interval: 20, deadline: 3000, relay: false, at: 1_700_000_000_000 },
+	{ t: "relayed", n, from: "bob.3", data: { t: "ack", n, from: "bob.3", tx, seen: "203.0.113.10:7000" } },
+];
+
+for (const [index, message] of samples.entries()) {
+	test(`round trip #${index + 1}: ${message.t}`, (t) => {
+		const bytes = encode(message);
+		t.truthy(bytes);
+		t.true(bytes!.length <= maxDatagram);
+		t.deepEqual(decodeMessage(bytes!), message);
+	});
+}
+
+test("the datagram is JSON text a person can read in a capture, protocol and version first", (t) => {
+	t.is(encode({ t: "probe", n, from: "alice.3", tx })!.toString(), `{"tbp":1,"t":"probe","n":"${n}","from":"alice.3","tx":"${tx}"}`);
+	t.is(encode({ t: "relay", id: "a", token, n, data: { t: "ka", n, from: "a" } })!.toString(), `{"tbp":1,"t":"relay","id":"a","token":"${token}","n":"${n}","data":{"t":"ka","n":"${n}","from":"a"}}`);
+});
+
+const refused: [string, Buffer | string, DecodeReason][] = [
+	["empty", "", "empty"],
+	["oversized", Buffer.alloc(maxDatagram + 1, 0x20), "oversized"],
+	["oversized but otherwise valid", `{"tbp":1,"t":"ka","n":"${n}","from":"a"}${" ".repeat(maxDatagram)}`, "oversized"],
+	["not our protocol", "hello", "not-protocol"],
+	["a STUN binding request", Buffer.from("000100002112a442b7e7a701bc34d686fa87dfae", "hex"), "not-protocol"],
+	["JSON of another shape", `{"t":"probe","tbp":1}`, "not-protocol"],
+	["a prefix of the magic", `{"tb`, "truncated"],
+	["version 2", `{"tbp":2,"t":"ka","n":"${n}","from":"a"}`, "bad-version"],
+	["version as text", `{"tbp":"1","t":"ka","n":"${n}","from":"a"}`, "bad-version"],
+	["unknown type", `{"tbp":1,"t":"hello"}`, "unknown-type"],
+	["prototype key as type", `{"tbp":1,"t":"__proto__"}`, "unknown-type"],
+	["missing field", `{"tbp":1,"t":"probe","n":"${n}","from":"a"}`, "bad-field"],
+	["extra key", `{"tbp":1,"t":"ka","n":"${n}","from":"a","x":1}`, "bad-field"],
+	["__proto__ key", `{"tbp":1,"t":"ka","n":"${n}","from":"a","__proto__":{"x":1}}`, "bad-field"],
+	["duplicate key", `{"tbp":1,"t":"ka","n":"${n}","from":"a","from":"b"}`, "bad-field"],
+	["key order", `{"tbp":1,"t":"ka","from":"a","n":"${n}"}`, "bad-field"],
+	["whitespace", `{"tbp":1, "t":"ka","n":"${n}","from":"a"}`, "bad-field"],
+	["short nonce", `{"tbp":1,"t":"ka","n":"0123","from":"a"}`, "bad-field"],
+	["uppercase nonce", `{"tbp":1,"t":"ka","n":"${n.toUpperCase()}","from":"a"}`, "bad-field"],
+	["hostile peer id", `{"tbp":1,"t":"ka","n":"${n}","from":"a;rm -rf"}`, "bad-field"],
+	["peer id too long", `{"tbp":1,"t":"ka","n":"${n}","from":"${"a".repeat(65)}"}`, "bad-field"],
+	["endpoint with port 0", `{"tbp":1,"t":"ack","n":"${n}","from":"a","tx":"${tx}","seen":"1.2.3.4:0"}`, "bad-field"],
+	["endpoint with port 70000", `{"tbp":1,"t":"ack","n":"${n}","from":"a","tx":"${tx}","seen":"1.2.3.4:70000"}`, "bad-field"],
+	["endpoint with octet 256", `{"tbp":1,"t":"ack","n":"${n}","from":"a","tx":"${tx}","seen":"1.2.3.256:80"}`, "bad-field"],
+	["endpoint with leading zero", `{"tbp":1,"t":"ack","n":"${n}","from":"a","tx":"${tx}","seen":"01.2.3.4:80"}`, "bad-field"],
+	["fractional seq", `{"tbp":1,"t":"ping","n":"${n}","from":"a","seq":1.5}`, "bad-field"],
+	["negative seq", `{"tbp":1,"t":"ping","n":"${n}","from":"a","seq":-1}`, "bad-field"],
+	["too many host candidates", `{"tbp":1,"t":"register","tx":"${tx}","id":"a","host":[${Array.from({ length: 9 }, (_, i) => `"10.0.0.${i + 1}:1"`).join(",")}]}`, "bad-field"],
+	["duplicate host candidates", `{"tbp":1,"t":"register","tx":"${tx}","id":"a","host":["10.0.0.1:1","10.0.0.1:1"]}`, "bad-field"],
+	["relay of a relay", `{"tbp":1,"t":"relay","id":"a","token":"${token}","n":"${n}","data":{"t":"relay","id":"a","token":"${token}","n":"${n}","data":{"t":"ka","n":"${n}","from":"a"}}}`, "bad-field"],
+	["relay of a register", `{"tbp":1,"t":"relay","id":"a","token":"${token}","n":"${n}","data":{"t":"register","tx":"${tx}","id":"a","host":[]}}`, "bad-field"],
+	["error with control characters", `{"tbp":1,"t":"error","code":"self","message":"a\\u0007b"}`, "bad-field"],
+	["error with an unknown code", `{"tbp":1,"t":"error","code":"oops","message":"x"}`, "bad-field"],
+	["non-ASCII byte", Buffer.concat([Buffer.from(`{"tbp":1,"t":"ka","n":"${n}","from":"a`), Buffer.from([0xff]), Buffer.from(`"}`)]), "bad-field"],
+	["an array", `[1,2,3]`, "not-protocol"],
+];
+
+for (const [name, input, reason] of refused) {
+	test(`refused (${reason}): ${name}`, (t) => {
+		const decoded = decode(typeof input === "string" ? Buffer.from(input, "latin1") : input);
+		t.false(decoded.ok);
+		if (!decoded.ok) t.is(decoded.reason, reason);
+	});
+}
+
+test("every truncation of every sample is refused as truncated or a bad field", (t) => {
+	for (const message of samples) {
+		const bytes = encode(message)!;
+		for (let length = 1; length < bytes.length; length++) {
+			const decoded = decode(bytes.subarray(0, length));
+			t.false(decoded.ok, `${message.t} cut at ${length}`);
+			if (!decoded.ok) t.true(["truncated", "not-protocol", "bad-field"].includes(decoded.reason), `${message.t} cut at ${length}: ${decoded.reason}`);
+		}
+	}
+});
+
+test("random bytes (10,000 datagrams) never decode and never throw", (t) => {
+	for (let i = 0; i < 10_000; i++) {
+		const decoded = decode(randomBytes(Math.floor(Math.random() * 1400)));
+		if (decoded.ok) t.fail("random bytes decoded");
+	}
+	t.pass();
+});
+
+test("random bytes after the magic (10,000 datagrams) never decode and never throw", (t) => {
+	for (let i = 0; i < 10_000; i++) {
+		const decoded = decode(Buffer.concat([Buffer.from('{"tbp":1,"t":"'), randomBytes(Math.floor(Math.random() * 200))]));
+		if (decoded.ok) t.fail("random bytes decoded");
+	}
+	t.pass();
+});
+
+test("mutations of valid datagrams (one byte flipped, 10,000 of them) never throw, and what decodes is valid", (t) => {
+	for (let i = 0; i < 10_000; i++) {
+		const bytes = Buffer.from(encode(samples[i % samples.length])!);
+		bytes[Math.floor(Math.random() * bytes.length)] = Math.floor(Math.random() * 256);
+		const decoded = decode(bytes);
+		// A flip inside a hex id or a name can still be a valid message; then it must re-encode to the same bytes.
+		if (decoded.ok) t.deepEqual(encode(decoded.message), bytes);
+	}
+	t.pass();
+});
+
+test("encode refuses what would not decode, and never throws", (t) => {
+	t.is(encode({ t: "ka", n: "short", from: "a" }), undefined);
+	t.is(encode({ t: "probe", n, from: "bad id!", tx }), undefined);
+	t.is(encode({ t: "nope" } as unknown as Message), undefined);
+	t.is(encode(null as unknown as Message), undefined);
+	const cyclic: Record<string, unknown> = { t: "relay", id: "a", token, n };
+	cyclic.data = cyclic;
+	t.is(encode(cyclic as unknown as Message), undefined);
+	t.is(encode({ t: "error", code: "self", message: "x".repeat(201) }), undefined);
+	t.is(encode({ t: "ping", n, from: "a", seq: BigInt(1) as unknown as number }), undefined);
+});
