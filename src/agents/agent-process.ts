@@ -1,15 +1,13 @@
 // An agent started inside a node's namespace, spoken to with JSON lines.
-import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
 import { spawnLongRunning } from "../apply/run.ts";
 import { inNamespace } from "../render/batch.ts";
+import { agentBundle } from "./bundle.ts";
 
-const agentsDir = fileURLToPath(new URL("../../agents/", import.meta.url));
-const tsxLoader = import.meta.resolve("tsx");
 
 /** The command that runs an agent program inside a node's network namespace. */
 export function agentCommand(netns: string, node: string, agent: string, args: string[]): string[] {
-	return inNamespace(netns, [process.execPath, "--import", tsxLoader, `${agentsDir}${agent}.ts`, "--node", node, ...args]);
+	return inNamespace(netns, [process.execPath, agentBundle(agent), "--node", node, ...args]);
 }
 
 /** Run a one-shot agent (e.g. the STUN probe) and return the JSON line it ends with. */

@@ -1,0 +1,41 @@
+// Agents start as one bundled JavaScript file each (esbuild, in-process, cached by content hash):
+// a lab of 200 nodes starts 200 agents, and Node without the TypeScript loader starts three times faster.
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildSync } from "esbuild";
+import { runDir } from "../apply/paths.ts";
+
+const agentsDir = fileURLToPath(new URL("../../agents/", import.meta.url));
+const built = new Map<string, string>();
+
+/** A fingerprint of every agent source: any change rebuilds. */
+function sourceHash(): string {
+	const hash = createHash("sha256");
+	const walk = (dir: string) => {
+		for (const name of readdirSync(dir).sort()) {
+			const path = join(dir, name);
+			if (statSync(path).isDirectory()) walk(path);
+			else if (name.endsWith(".ts")) hash.update(name).update(readFileSync(path));
+		}
+	};
+	walk(agentsDir);
+	return hash.digest("hex").slice(0, 16);
+}
+
+/** The path of the bundled agent, building it if needed. */
+export function agentBundle(agent: string): string {
+	const cached = built.get(agent);
+	if (cached) return cached;
+	const dir = join(runDir(), ".agents", sourceHash());
+	const out = join(dir, `${agent}.mjs`);
+	if (!existsSync(out)) {
+		mkdirSync(dir, { recursive: true, mode: 0o700 });
+		const temporary = `${out}.${process.pid}.tmp`;
+		buildSync({ entryPoints: [join(agentsDir, `${agent}.ts`)], bundle: true, platform: "node", format: "esm", target: "node20", outfile: temporary, logLevel: "error" });
+		renameSync(temporary, out);
+	}
+	built.set(agent, out);
+	return out;
+}
