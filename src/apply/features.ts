@@ -1,7 +1,6 @@
 // What this host's kernel and tools can do, probed once per boot in a scratch namespace.
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import type { HostFeatures } from "../plan/operations.ts";
-import { ensureRunDir } from "./ledger.ts";
 import { featuresPath } from "./paths.ts";
 import { run, which } from "./run.ts";
 
@@ -53,7 +52,6 @@ export async function detectFeatures(options: { fresh?: boolean } = {}): Promise
 	}
 	const report = await probe();
 	if (process.getuid?.() === 0) {
-		ensureRunDir();
 		writeFileSync(cache, JSON.stringify({ key, report }), { mode: 0o644 });
 		chmodSync(cache, 0o644);
 	}

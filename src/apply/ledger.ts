@@ -28,10 +28,10 @@ export interface Ledger {
 	resolved: Lab;
 }
 
-/** 0711: others may open the feature cache by name but cannot list labs; ledgers themselves are 0600. */
+/** Root-only: ledgers, locks and batch files are nobody else's business. */
 export function ensureRunDir(): void {
-	mkdirSync(runDir(), { recursive: true, mode: 0o711 });
-	chmodSync(runDir(), 0o711);
+	mkdirSync(runDir(), { recursive: true, mode: 0o700 });
+	chmodSync(runDir(), 0o700);
 }
 
 /** Write atomically with an integrity digest; root-only. */

@@ -18,6 +18,6 @@ export const ledgerPath = (lab: string) => join(runDir(), `${checked(lab)}.json`
 export const lockPath = (lab: string) => join(runDir(), `${checked(lab)}.lock`);
 /** Batch and rule files of a lab while it is up. */
 export const stateDir = (lab: string) => join(runDir(), checked(lab));
-/** The host-feature cache: readable by everyone (plan without root uses it), unlike the ledgers. */
-export const featuresPath = () => join(runDir(), ".features.json");
+/** The host-feature cache: readable by everyone (plan without root uses it), so it lives beside the root-only run dir. */
+export const featuresPath = () => `${runDir()}.features.json`;
 export const netnsPath = (netns: string) => join("/run/netns", netns);

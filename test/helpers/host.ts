@@ -9,10 +9,25 @@ process.env.PATH = systemPath();
 
 export const isRoot = process.getuid?.() === 0;
 
-/** test.serial when root; otherwise a skipped test whose title says why. */
+/**
+ * An integration test: serial, as root, and checked to leave the root namespace exactly as it found
+ * it (links, addresses, routes, rules, nftables, iptables, IPv4/IPv6 sysctls, /run/netns). Without
+ * root it is skipped, and its title says why.
+ */
 export function rootTest(title: string, implementation: (t: ExecutionContext) => Promise<void> | void): void {
-	if (isRoot) test.serial(title, implementation);
-	else test.skip(`${title} — skipped: needs root (network namespaces); run \`sudo npm test\``, implementation);
+	if (!isRoot) {
+		test.skip(`${title} — skipped: needs root (network namespaces); run \`sudo npm test\``, implementation);
+		return;
+	}
+	test.serial(title, async (t) => {
+		const before = await hostSnapshot();
+		try {
+			await implementation(t);
+		} finally {
+			const changes = hostChanges(before, await hostSnapshot());
+			if (changes.length > 0) t.fail(`the root namespace changed:\n  ${changes.slice(0, 20).join("\n  ")}`);
+		}
+	});
 }
 
 async function text(argv: string[]): Promise<string> {
