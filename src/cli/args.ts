@@ -43,6 +43,12 @@ export const commands: Record<string, CommandSpec> = {
 		options: { ...json, runs: { type: "string" }, "no-relay": { type: "boolean" } },
 		positionals: [3, 3],
 	},
+	"nat-table": {
+		usage: "testbed nat-table LAB NODE [--watch] [--interval MS] [--json]",
+		summary: "a NAT's live mappings: inside → public ↔ remote, state, seconds left",
+		options: { ...json, watch: { type: "boolean", short: "w" }, interval: { type: "string" } },
+		positionals: [2, 2],
+	},
 	reach: { usage: "testbed reach LAB [--proto udp|tcp|icmp] [--json]", summary: "which nodes can open a flow to which (all pairs)", options: { ...json, timeout: { type: "string" }, proto: { type: "string" } }, positionals: [1, 1] },
 };
 

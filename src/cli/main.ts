@@ -8,6 +8,7 @@ import { downCommand } from "./commands/down.ts";
 import { execCommand, shellCommand } from "./commands/exec.ts";
 import { lsCommand } from "./commands/ls.ts";
 import { planCommand } from "./commands/plan.ts";
+import { natTableCommand } from "./commands/nat-table.ts";
 import { probeCommand } from "./commands/probe.ts";
 import { punchCommand } from "./commands/punch.ts";
 import { testCommand } from "./commands/test.ts";
@@ -47,6 +48,8 @@ export async function main(argv: string[], io: Io = terminalIo()): Promise<numbe
 				return await testCommand(first, options, io, abort.signal);
 			case "punch":
 				return await punchCommand(first, second, line.positionals[2], options, io);
+			case "nat-table":
+				return await natTableCommand(first, second, options, io, abort.signal);
 			case "probe":
 				return await probeCommand(first, options, io);
 			case "reach":

@@ -1,0 +1,47 @@
+// `testbed nat-table LAB NODE [--watch] [--json]`: a NAT's live mappings, for watching a punch happen.
+import { setTimeout as sleep } from "node:timers/promises";
+import { requireLedger } from "../../apply/ledger.ts";
+import { requireRoot } from "../../apply/preflight.ts";
+import { readNatTable, natNode, type NatTable } from "../../inspect/nat-table.ts";
+import { table, type Io } from "../io.ts";
+
+export function renderNatTable(nat: NatTable): string {
+	const lines = [`nat ${nat.nat} (${nat.behaviour}) in lab "${nat.lab}", public ${nat.publicAddress} — ${nat.at}`, ""];
+	if (nat.flows.length === 0) lines.push("no flows");
+	else
+		lines.push(
+			table([
+				["proto", "inside", "", "public", "↔", "remote", "started by", "state", "left"],
+				...nat.flows.map((flow) => [flow.proto, flow.inside, "→", flow.public, "↔", flow.remote, flow.direction === "outbound" ? "inside" : "outside", flow.state, `${flow.secondsLeft}s`]),
+			]),
+		);
+	if (nat.mappings.length > 0) lines.push("", "mappings (testbed's map: public port → inside endpoint):", table([["public", "inside", "left"], ...nat.mappings.map((mapping) => [`${nat.publicAddress}:${mapping.publicPort}`, mapping.inside, `${mapping.secondsLeft}s`])]));
+	return `${lines.join("\n")}\n`;
+}
+
+export async function natTableCommand(labName: string, node: string, options: { json?: boolean; watch?: boolean; interval?: string }, io: Io, signal: AbortSignal): Promise<number> {
+	requireRoot("nat-table");
+	const lab = requireLedger(labName).resolved;
+	natNode(lab, node);
+	if (!options.watch) {
+		const nat = await readNatTable(lab, node);
+		if (options.json) io.json(nat);
+		else io.out(renderNatTable(nat));
+		return 0;
+	}
+	const interval = Number(options.interval ?? 500);
+	const tty = Boolean(process.stdout.isTTY) && !options.json;
+	let last = "";
+	while (!signal.aborted) {
+		const nat = await readNatTable(lab, node);
+		const shown = options.json ? JSON.stringify({ ...nat, at: undefined }) : renderNatTable({ ...nat, at: "" });
+		if (shown !== last) {
+			// On a terminal, redraw in place; otherwise print each change once, line-based.
+			if (options.json) process.stdout.write(`${JSON.stringify(nat)}\n`);
+			else io.out(tty ? `\x1b[H\x1b[2J${renderNatTable(nat)}` : renderNatTable(nat));
+			last = shown;
+		}
+		await sleep(interval, undefined, { signal }).catch(() => undefined);
+	}
+	return 0;
+}

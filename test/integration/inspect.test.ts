@@ -1,0 +1,34 @@
+// Looking inside a running lab: a NAT's live table, before and after a punch, and while it happens.
+import { setTimeout as sleep } from "node:timers/promises";
+import { execa } from "execa";
+import { downLab, loadLab, upLab } from "../../src/index.ts";
+import { rootTest } from "../helpers/host.ts";
+
+const testbed = (args: string[]) => execa(process.execPath, ["bin/testbed.js", ...args], { reject: false });
+
+rootTest("nat-table shows the mappings a punch creates; --watch prints each change; bad names list what exists", async (t) => {
+	const lab = loadLab(new URL("../../topologies/two-nats.yml", import.meta.url).pathname);
+	await upLab(lab);
+	try {
+		const empty = JSON.parse((await testbed(["nat-table", "two-nats", "home1", "--json"])).stdout);
+		t.deepEqual(empty.flows, []);
+		const watch = execa(process.execPath, ["bin/testbed.js", "nat-table", "two-nats", "home1", "--watch", "--interval", "100", "--json"], { reject: false });
+		await sleep(800);
+		t.is((await testbed(["punch", "two-nats", "alice", "bob"])).exitCode, 0);
+		await sleep(400);
+		watch.kill("SIGINT");
+		const states = (await watch).stdout.split("\n").filter(Boolean).map((line) => JSON.parse(line));
+		t.true(states.length >= 2, `watch printed ${states.length} states`);
+		t.deepEqual(states[0].flows, []);
+		const last = states.at(-1);
+		t.true(last.flows.some((flow: { inside: string; remote: string }) => flow.inside.startsWith("192.168.1.2:") && flow.remote.startsWith("198.51.100.6:")), "alice's flow to bob's public address");
+		t.true(last.mappings.some((mapping: { inside: string }) => mapping.inside.startsWith("192.168.1.2:")));
+		const notNat = await testbed(["nat-table", "two-nats", "alice"]);
+		t.is(notNat.exitCode, 1);
+		t.regex(notNat.stderr, /"alice" in lab "two-nats" is a host, not a NAT; NATs: home1, home2/);
+		const noLab = await testbed(["nat-table", "nope", "home1"]);
+		t.regex(noLab.stderr, /no lab named "nope" is up on this host; labs: two-nats/);
+	} finally {
+		await downLab("two-nats");
+	}
+});
