@@ -38,15 +38,21 @@ export const commands: Record<string, CommandSpec> = {
 		positionals: [1, 1],
 	},
 	punch: {
-		usage: "testbed punch LAB A B [--runs N] [--no-relay] [--json]",
+		usage: "testbed punch LAB A B [--runs N] [--no-relay] [--capture DIR] [--json]",
 		summary: "hole-punch between peers A and B: outcome, time to connect, packets, RTT",
-		options: { ...json, runs: { type: "string" }, "no-relay": { type: "boolean" } },
+		options: { ...json, runs: { type: "string" }, "no-relay": { type: "boolean" }, capture: { type: "string" } },
 		positionals: [3, 3],
 	},
 	"nat-table": {
 		usage: "testbed nat-table LAB NODE [--watch] [--interval MS] [--json]",
 		summary: "a NAT's live mappings: inside → public ↔ remote, state, seconds left",
 		options: { ...json, watch: { type: "boolean", short: "w" }, interval: { type: "string" } },
+		positionals: [2, 2],
+	},
+	capture: {
+		usage: "testbed capture LAB NODE:IFACE [-w FILE.pcap] [--during 'testbed punch LAB A B'] [--seconds N]",
+		summary: "capture packets inside a node (tcpdump), as text or pcap for Wireshark",
+		options: { w: { type: "string", short: "w" }, during: { type: "string" }, seconds: { type: "string" } },
 		positionals: [2, 2],
 	},
 	reach: { usage: "testbed reach LAB [--proto udp|tcp|icmp] [--json]", summary: "which nodes can open a flow to which (all pairs)", options: { ...json, timeout: { type: "string" }, proto: { type: "string" } }, positionals: [1, 1] },

@@ -9,6 +9,7 @@ import { execCommand, shellCommand } from "./commands/exec.ts";
 import { lsCommand } from "./commands/ls.ts";
 import { planCommand } from "./commands/plan.ts";
 import { natTableCommand } from "./commands/nat-table.ts";
+import { captureCommand } from "./commands/capture.ts";
 import { probeCommand } from "./commands/probe.ts";
 import { punchCommand } from "./commands/punch.ts";
 import { testCommand } from "./commands/test.ts";
@@ -50,6 +51,8 @@ export async function main(argv: string[], io: Io = terminalIo()): Promise<numbe
 				return await punchCommand(first, second, line.positionals[2], options, io);
 			case "nat-table":
 				return await natTableCommand(first, second, options, io, abort.signal);
+			case "capture":
+				return await captureCommand(first, second, options, io, abort.signal);
 			case "probe":
 				return await probeCommand(first, options, io);
 			case "reach":

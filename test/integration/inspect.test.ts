@@ -32,3 +32,28 @@ rootTest("nat-table shows the mappings a punch creates; --watch prints each chan
 		await downLab("two-nats");
 	}
 });
+
+rootTest("capture writes a pcap around a punch; punch --capture writes one per NAT side; bad targets list what exists", async (t) => {
+	const { mkdtempSync, rmSync, statSync } = await import("node:fs");
+	const { tmpdir } = await import("node:os");
+	const { join } = await import("node:path");
+	const dir = mkdtempSync(join(tmpdir(), "testbed-"));
+	const lab = loadLab(new URL("../../topologies/two-nats.yml", import.meta.url).pathname);
+	await upLab(lab);
+	try {
+		const file = join(dir, "wan.pcap");
+		const capture = await testbed(["capture", "two-nats", "home1:wan", "-w", file, "--during", "testbed punch two-nats alice bob"]);
+		t.is(capture.exitCode, 0, capture.stderr);
+		t.regex(capture.stderr, /\d+ packets captured on home1:wan/);
+		const udp = await execa("tcpdump", ["-nr", file, "udp"], { reject: false });
+		t.regex(udp.stdout, /198\.51\.100\.2\.\d+ > 198\.51\.100\.6\.\d+/, "alice's punch packets to bob's public address");
+		const punch = await testbed(["punch", "two-nats", "alice", "bob", "--capture", join(dir, "caps")]);
+		t.is(punch.exitCode, 0, punch.stderr);
+		t.true(statSync(join(dir, "caps", "home1-wan.pcap")).size > 24 && statSync(join(dir, "caps", "home2-wan.pcap")).size > 24);
+		const bad = await testbed(["capture", "two-nats", "home1:nope"]);
+		t.regex(bad.stderr, /node "home1" has no interface "nope"; write NODE:IFACE with one of: lan, wan/);
+	} finally {
+		await downLab("two-nats");
+		rmSync(dir, { recursive: true });
+	}
+});

@@ -5,14 +5,46 @@ import { requireRoot } from "../../apply/preflight.ts";
 import { ExitCode, UsageError } from "../../errors.ts";
 import { expectedPunch } from "../../expect/theory.ts";
 import { percentile } from "../../expect/run.ts";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { startCapture, type Capture } from "../../inspect/capture.ts";
+import type { Lab, LabNode } from "../../resolve/lab.ts";
+import { defaultPath } from "../../resolve/paths.ts";
 import { table, type Io } from "../io.ts";
 
-export async function punchCommand(labName: string, a: string, b: string, options: { json?: boolean; runs?: string; "no-relay"?: boolean }, io: Io): Promise<number> {
+/** Where to capture a peer's side: the outside of the first NAT in front of it, else its own link. */
+function sideOf(lab: Lab, peer: string): { node: LabNode; iface: string } | undefined {
+	const node = lab.nodes.find((candidate) => candidate.name === peer);
+	if (!node) return undefined;
+	const nat = defaultPath(lab, node).nats[0];
+	const natNode = nat ? lab.nodes.find((candidate) => candidate.name === nat) : undefined;
+	if (natNode?.nat) return { node: natNode, iface: natNode.nat.outside };
+	const link = node.interfaces.find((iface) => iface.type === "veth");
+	return link ? { node, iface: link.name } : undefined;
+}
+
+export async function punchCommand(labName: string, a: string, b: string, options: { json?: boolean; runs?: string; "no-relay"?: boolean; capture?: string }, io: Io): Promise<number> {
 	requireRoot("punch");
 	const runs = options.runs === undefined ? 1 : Number(options.runs);
 	if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new UsageError(`--runs must be a whole number from 1 to 1000, not "${options.runs}"`);
 	const lab = requireLedger(labName).resolved;
-	const results = await punch(lab, a, b, { runs, relay: !options["no-relay"] });
+	const captures: Capture[] = [];
+	if (options.capture) {
+		mkdirSync(options.capture, { recursive: true });
+		const sides = [sideOf(lab, a), sideOf(lab, b)].filter((side): side is { node: LabNode; iface: string } => Boolean(side));
+		for (const side of sides.filter((side, index) => sides.findIndex((other) => other.node === side.node && other.iface === side.iface) === index))
+			captures.push(await startCapture(side.node, side.iface, { file: join(options.capture, `${side.node.name}-${side.iface}.pcap`) }));
+	}
+	let results;
+	try {
+		results = await punch(lab, a, b, { runs, relay: !options["no-relay"] });
+	} finally {
+		await new Promise((resolve) => setTimeout(resolve, captures.length ? 200 : 0));
+		for (const capture of captures) {
+			const { packets } = await capture.stop();
+			io.err(`${capture.file}: ${packets} packets (${capture.node}:${capture.iface})`);
+		}
+	}
 	const connected = results.filter((result) => result.outcome !== "failed");
 	const times = connected.map((result) => result.timeToConnectMs!).filter((value) => value !== null);
 	const summary = {
