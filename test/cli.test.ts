@@ -86,3 +86,26 @@ test("plan prints the commands grouped per namespace; an invalid file exits 3", 
 	t.is(await main(["plan", "test/fixtures/typo.yml"], bad), 3);
 	t.is(bad.stdout, "");
 });
+
+test("init writes a starter topology that validates, with the schema comment pointing at this schema", async (t) => {
+	const { mkdtempSync, readFileSync, rmSync } = await import("node:fs");
+	const { tmpdir } = await import("node:os");
+	const { join } = await import("node:path");
+	const dir = mkdtempSync(join(tmpdir(), "testbed-"));
+	try {
+		const file = join(dir, "mine.yml");
+		const io = capture();
+		t.is(await main(["init", "cgnat", "-o", file], io), 0);
+		const text = readFileSync(file, "utf8");
+		t.regex(text.split("\n")[0], /^# yaml-language-server: \$schema=.*schema\/topology\.schema\.json$/);
+		t.is(await main(["validate", file], capture()), 0);
+		const again = capture();
+		t.is(await main(["init", "cgnat", "-o", file], again), 1);
+		t.regex(again.stderr, /exists; use --force/);
+		const unknown = capture();
+		t.is(await main(["init", "nope"], unknown), 2);
+		t.regex(unknown.stderr, /templates: cgnat, lan, nat-matrix, nat-zoo, seed-p2p, two-nats/);
+	} finally {
+		rmSync(dir, { recursive: true });
+	}
+});

@@ -17,6 +17,12 @@ interface CommandSpec {
 const json: Record<string, OptionSpec> = { json: { type: "boolean" } };
 
 export const commands: Record<string, CommandSpec> = {
+	init: {
+		usage: "testbed init [TEMPLATE] [-o FILE] [--force]",
+		summary: "write a starter topology from the examples (templates: the files in topologies/)",
+		options: { o: { type: "string", short: "o" }, force: { type: "boolean", short: "f" } },
+		positionals: [0, 1],
+	},
 	validate: { usage: "testbed validate FILE [--json]", summary: "check a topology file; no root needed", options: json, positionals: [1, 1] },
 	plan: { usage: "testbed plan FILE [--batch] [--json]", summary: "print the exact ip / nft / sysctl commands `up` would run; no root needed", options: { ...json, batch: { type: "boolean" } }, positionals: [1, 1] },
 	up: { usage: "testbed up FILE [--force] [--json]", summary: "build the lab", options: { ...json, force: { type: "boolean", short: "f" } }, positionals: [1, 1] },

@@ -6,6 +6,7 @@ import { terminalIo, type Io } from "./io.ts";
 import { doctorCommand } from "./commands/doctor.ts";
 import { downCommand } from "./commands/down.ts";
 import { execCommand, shellCommand } from "./commands/exec.ts";
+import { initCommand } from "./commands/init.ts";
 import { lsCommand } from "./commands/ls.ts";
 import { planCommand } from "./commands/plan.ts";
 import { natTableCommand } from "./commands/nat-table.ts";
@@ -29,6 +30,8 @@ export async function main(argv: string[], io: Io = terminalIo()): Promise<numbe
 		const [first, second] = line.positionals;
 		const options = line.options as Record<string, never>;
 		switch (line.command) {
+			case "init":
+				return await initCommand(first, options, io);
 			case "validate":
 				return await validateCommand(first, options, io);
 			case "plan":

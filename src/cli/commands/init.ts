@@ -1,0 +1,28 @@
+// `testbed init [TEMPLATE] [-o FILE]`: a starter topology copied from the examples, with the schema
+// comment pointing at this testbed's schema so editors complete and check it.
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { relative, dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { LabStateError, UsageError } from "../../errors.ts";
+import type { Io } from "../io.ts";
+
+const topologies = fileURLToPath(new URL("../../../topologies/", import.meta.url));
+const schema = fileURLToPath(new URL("../../../schema/topology.schema.json", import.meta.url));
+
+export function templates(): string[] {
+	return readdirSync(topologies)
+		.filter((name) => name.endsWith(".yml"))
+		.map((name) => name.slice(0, -4))
+		.sort();
+}
+
+export async function initCommand(template: string | undefined, options: { o?: string; force?: boolean }, io: Io): Promise<number> {
+	const name = template ?? "two-nats";
+	if (!templates().includes(name)) throw new UsageError(`no template "${name}"; templates: ${templates().join(", ")}`);
+	const target = resolve(options.o ?? `${name}.yml`);
+	if (existsSync(target) && !options.force) throw new LabStateError(`${target} exists; use --force to overwrite it, or -o another file`, "FILE_EXISTS");
+	const text = readFileSync(`${topologies}${name}.yml`, "utf8").replace(/^# yaml-language-server: \$schema=.*$/m, `# yaml-language-server: $schema=${relative(dirname(target), schema)}`);
+	writeFileSync(target, text);
+	io.out(`wrote ${target} (from template ${name}); next: testbed validate ${relative(process.cwd(), target)} · testbed plan … · sudo testbed up …`);
+	return 0;
+}
