@@ -61,6 +61,12 @@ export const commands: Record<string, CommandSpec> = {
 		options: { w: { type: "string", short: "w" }, during: { type: "string" }, seconds: { type: "string" } },
 		positionals: [2, 2],
 	},
+	graph: {
+		usage: "testbed graph FILE|LAB [-o out.svg|out.dot|out.mmd] [--format dot|mmd|svg]",
+		summary: "a picture of the lab: SVG (in-process Graphviz), DOT or Mermaid",
+		options: { o: { type: "string", short: "o" }, format: { type: "string" } },
+		positionals: [1, 1],
+	},
 	reach: { usage: "testbed reach LAB [--proto udp|tcp|icmp] [--json]", summary: "which nodes can open a flow to which (all pairs)", options: { ...json, timeout: { type: "string" }, proto: { type: "string" } }, positionals: [1, 1] },
 };
 

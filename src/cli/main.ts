@@ -6,6 +6,7 @@ import { terminalIo, type Io } from "./io.ts";
 import { doctorCommand } from "./commands/doctor.ts";
 import { downCommand } from "./commands/down.ts";
 import { execCommand, shellCommand } from "./commands/exec.ts";
+import { graphCommand } from "./commands/graph.ts";
 import { initCommand } from "./commands/init.ts";
 import { lsCommand } from "./commands/ls.ts";
 import { planCommand } from "./commands/plan.ts";
@@ -56,6 +57,8 @@ export async function main(argv: string[], io: Io = terminalIo()): Promise<numbe
 				return await natTableCommand(first, second, options, io, abort.signal);
 			case "capture":
 				return await captureCommand(first, second, options, io, abort.signal);
+			case "graph":
+				return await graphCommand(first, options, io);
 			case "probe":
 				return await probeCommand(first, options, io);
 			case "reach":
