@@ -44,9 +44,9 @@ export const commands: Record<string, CommandSpec> = {
 		positionals: [1, 1],
 	},
 	punch: {
-		usage: "testbed punch LAB A B [--runs N] [--no-relay] [--capture DIR] [--json]",
+		usage: "testbed punch LAB A B [--runs N] [--no-relay] [--capture DIR] [--explain] [--json]",
 		summary: "hole-punch between peers A and B: outcome, time to connect, packets, RTT",
-		options: { ...json, runs: { type: "string" }, "no-relay": { type: "boolean" }, capture: { type: "string" } },
+		options: { ...json, runs: { type: "string" }, "no-relay": { type: "boolean" }, capture: { type: "string" }, explain: { type: "boolean" } },
 		positionals: [3, 3],
 	},
 	"nat-table": {

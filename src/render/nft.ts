@@ -130,7 +130,7 @@ function mappedNat(node: string, nat: LabNat): string {
 		`\t\ttype filter hook input priority filter; policy accept;`,
 		`\t\tiifname ${out} meta l4proto udp ct state new socket wildcard 0 accept comment "the NAT box's own services"`,
 		`\t\tiifname ${out} meta l4proto udp ct state new socket wildcard 1 accept`,
-		`\t\tiifname ${out} meta l4proto udp ct state new drop comment "unsolicited: dropped before conntrack keeps it, so it cannot shadow a later mapping"`,
+		`\t\tiifname ${out} meta l4proto udp ct state new counter drop comment "unsolicited: dropped before conntrack keeps it, so it cannot shadow a later mapping"`,
 		`\t}`,
 		`\tchain dstnat {`,
 		`\t\ttype nat hook prerouting priority dstnat; policy accept;`,

@@ -57,3 +57,21 @@ rootTest("capture writes a pcap around a punch; punch --capture writes one per N
 		rmSync(dir, { recursive: true });
 	}
 });
+
+rootTest("punch --explain: a timeline of mappings and drops, and a verdict naming the NAT and the filter", async (t) => {
+	const { readFileSync } = await import("node:fs");
+	const { loadLabText } = await import("../../src/index.ts");
+	const text = readFileSync("topologies/two-nats.yml", "utf8").replace("name: two-nats", "name: tb-explain").replace("home2:\n    kind: nat\n    nat: { type: port-restricted }", "home2:\n    kind: nat\n    nat: { type: symmetric }");
+	const lab = loadLabText(text);
+	await upLab(lab);
+	try {
+		const result = await testbed(["punch", "tb-explain", "alice", "bob", "--explain"]);
+		t.is(result.exitCode, 0, result.stderr);
+		t.regex(result.stdout, /why alice ↔ bob ended relayed:/);
+		t.regex(result.stdout, /nat home1\s+new mapping: alice 192\.168\.1\.2:\d+ → 198\.51\.100\.2:\d+ ↔ 203\.0\.113\.10:7000/);
+		t.regex(result.stdout, /nat home1\s+dropped \d+ unsolicited packets?/);
+		t.regex(result.stdout, /verdict: .*bob's packets to 198\.51\.100\.2:\d+ were dropped at nat home1 \(address-and-port-dependent filtering\).*bob's NAT home2 maps per remote address and port/);
+	} finally {
+		await downLab("tb-explain");
+	}
+});

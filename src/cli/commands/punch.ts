@@ -1,5 +1,6 @@
 // `testbed punch LAB A B [--runs N]`: outcome, time to connect, packets sent, RTT; with runs, rates and percentiles.
-import { punch } from "../../agents/punch.ts";
+import { punch, PunchSession, type PunchResult } from "../../agents/punch.ts";
+import { explainPunch, renderExplanation, type Explanation } from "../../inspect/explain.ts";
 import { requireLedger } from "../../apply/ledger.ts";
 import { requireRoot } from "../../apply/preflight.ts";
 import { ExitCode, UsageError } from "../../errors.ts";
@@ -23,7 +24,7 @@ function sideOf(lab: Lab, peer: string): { node: LabNode; iface: string } | unde
 	return link ? { node, iface: link.name } : undefined;
 }
 
-export async function punchCommand(labName: string, a: string, b: string, options: { json?: boolean; runs?: string; "no-relay"?: boolean; capture?: string }, io: Io): Promise<number> {
+export async function punchCommand(labName: string, a: string, b: string, options: { json?: boolean; runs?: string; "no-relay"?: boolean; capture?: string; explain?: boolean }, io: Io): Promise<number> {
 	requireRoot("punch");
 	const runs = options.runs === undefined ? 1 : Number(options.runs);
 	if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new UsageError(`--runs must be a whole number from 1 to 1000, not "${options.runs}"`);
@@ -35,9 +36,20 @@ export async function punchCommand(labName: string, a: string, b: string, option
 		for (const side of sides.filter((side, index) => sides.findIndex((other) => other.node === side.node && other.iface === side.iface) === index))
 			captures.push(await startCapture(side.node, side.iface, { file: join(options.capture, `${side.node.name}-${side.iface}.pcap`) }));
 	}
-	let results;
+	let results: PunchResult[];
+	let explanation: Explanation | undefined;
 	try {
-		results = await punch(lab, a, b, { runs, relay: !options["no-relay"] });
+		if (options.explain) {
+			// One run, sampled: the NATs' tables and drop counters while it happens.
+			const session = await PunchSession.start(lab);
+			try {
+				const explained = await explainPunch(lab, a, b, () => session.punch(a, b, { relay: !options["no-relay"] }));
+				results = [explained.result];
+				explanation = explained.explanation;
+			} finally {
+				await session.close();
+			}
+		} else results = await punch(lab, a, b, { runs, relay: !options["no-relay"] });
 	} finally {
 		await new Promise((resolve) => setTimeout(resolve, captures.length ? 200 : 0));
 		for (const capture of captures) {
@@ -59,7 +71,7 @@ export async function punchCommand(labName: string, a: string, b: string, option
 		rttMs: percentile(connected.map((result) => result.rttMs!).filter((value) => value !== null), 50),
 		results,
 	};
-	if (options.json) io.json(summary);
+	if (options.json) io.json(explanation ? { ...summary, explanation } : summary);
 	else {
 		const rows = results.map((result, index) => [String(index + 1), result.outcome, result.timeToConnectMs === null ? "-" : `${result.timeToConnectMs < 10 ? result.timeToConnectMs.toFixed(1) : Math.round(result.timeToConnectMs)} ms`, String(result.packetsSent), result.rttMs === null ? "-" : `${result.rttMs.toFixed(2)} ms`, result.remote ? `${a} → ${result.remote.a}, ${b} → ${result.remote.b}` : result.error ?? ""]);
 		io.out(`punch ${a} ↔ ${b} in lab "${labName}" (theory for their NATs: ${summary.expected})\n`);
@@ -67,5 +79,6 @@ export async function punchCommand(labName: string, a: string, b: string, option
 		if (runs > 1)
 			io.out(`\nsuccess ${Math.round(summary.successRate * 100)}% (${Object.entries(summary.outcomes).map(([outcome, count]) => `${count} ${outcome}`).join(", ")}); time to connect p50 ${summary.timeToConnectMs.p50 ?? "-"} ms, p95 ${summary.timeToConnectMs.p95 ?? "-"} ms; rtt p50 ${summary.rttMs?.toFixed(2) ?? "-"} ms`);
 	}
+	if (explanation && !options.json) io.out(`\n${renderExplanation(explanation)}`);
 	return connected.length === results.length ? ExitCode.ok : ExitCode.failure;
 }
