@@ -6,7 +6,7 @@ TESTBED := ./bin/testbed.js
 SYSTEM_PACKAGES := iproute2 nftables iptables conntrack procps util-linux tcpdump iputils-ping
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages node-packages demo test bench clean-labs
+.PHONY: setup system-packages test-packages node-packages demo test bench soak clean-labs
 
 setup: system-packages node-packages
 
@@ -20,6 +20,10 @@ system-packages:
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# The test suite also checks the HTML report in a real browser (Debian's chromium).
+test-packages:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing: chromium"; $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 node-packages: node_modules/.package-lock.json
 
 node_modules/.package-lock.json: package.json package-lock.json
@@ -30,11 +34,14 @@ demo: setup
 	$(SUDO) $(TESTBED) up topologies/two-nats.yml
 	@trap '$(SUDO) $(TESTBED) down two-nats' EXIT; $(SUDO) $(TESTBED) reach two-nats
 
-test: setup
+test: setup test-packages
 	$(SUDO) node scripts/run-tests.js
 
 bench: setup
 	$(SUDO) npm run bench
+
+soak: setup
+	$(SUDO) npm run soak
 
 # Remove every lab testbed created on this host (from its ledger; nothing else is touched).
 clean-labs:

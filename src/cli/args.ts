@@ -38,9 +38,9 @@ export const commands: Record<string, CommandSpec> = {
 		positionals: [1, 1],
 	},
 	test: {
-		usage: "testbed test FILE [--runs N] [--junit OUT.xml] [--keep] [--force] [--json]",
+		usage: "testbed test FILE [--runs N] [--junit OUT.xml] [--html OUT.html] [--keep] [--force] [--json]",
 		summary: "up, run the file's expect: checks (or theory for every peer pair), report, down; exit 1 on mismatch",
-		options: { ...json, runs: { type: "string" }, junit: { type: "string" }, keep: { type: "boolean" }, force: { type: "boolean", short: "f" } },
+		options: { ...json, runs: { type: "string" }, junit: { type: "string" }, html: { type: "string" }, keep: { type: "boolean" }, force: { type: "boolean", short: "f" } },
 		positionals: [1, 1],
 	},
 	punch: {

@@ -6,6 +6,7 @@ import { PunchSession, type PunchOptions, type PunchResult } from "../agents/pun
 import { probeLab, type NatVerdict } from "../agents/probe.ts";
 import { reachMatrix, type ReachMatrix, type ReachProto } from "../agents/reach.ts";
 import { expectedPunch, labPeers } from "./theory.ts";
+import { explainPunch, type Explanation } from "../inspect/explain.ts";
 
 export interface CheckResult {
 	/** e.g. "punch alice ↔ bob". */
@@ -22,6 +23,8 @@ export interface CheckResult {
 	probe?: NatVerdict;
 	/** Why it failed, in words. */
 	why?: string;
+	/** For a failed punch: a timeline of the NATs during one more run, and a verdict. */
+	explanation?: Explanation;
 }
 
 export interface TestReport {
@@ -38,6 +41,8 @@ export interface RunOptions {
 	/** Runs per punch check (a check's own `runs:` wins). */
 	runs?: number;
 	punch?: PunchOptions;
+	/** Explain failed punches (one extra sampled run each); default true. */
+	explain?: boolean;
 	onCheck?: (check: CheckResult) => void;
 }
 
@@ -84,7 +89,13 @@ export async function runChecks(lab: Lab, checks: ExpectDecl[], options: RunOpti
 				);
 				due.forEach(({ index }, k) => perCheck.set(index, [...(perCheck.get(index) ?? []), { ...outcomes[k], run }]));
 			}
-			for (const { check, index } of punches) record(index, judgePunch(lab, check, perCheck.get(index) ?? []));
+			for (const { check, index } of punches) {
+				const result = judgePunch(lab, check, perCheck.get(index) ?? []);
+				// A failed punch gets one more run, sampled, to say why.
+				if (!result.ok && options.explain !== false)
+					result.explanation = (await explainPunch(lab, check.a.value, check.b.value, () => session.punch(check.a.value, check.b.value, options.punch))).explanation;
+				record(index, result);
+			}
 		} finally {
 			await session.close();
 		}

@@ -22,7 +22,10 @@ export function renderTestText(report: TestReport, color = false): string {
 		table([["", "check", "expected", "measured", "success", "p50", "p95", "rtt"], ...rows]),
 		"",
 	];
-	for (const check of report.checks.filter((entry) => !entry.ok)) lines.push(`✗ ${check.name}${check.line ? ` (line ${check.line})` : ""}: ${check.why ?? "mismatch"}`);
+	for (const check of report.checks.filter((entry) => !entry.ok)) {
+		lines.push(`✗ ${check.name}${check.line ? ` (line ${check.line})` : ""}: ${check.why ?? "mismatch"}`);
+		if (check.explanation) lines.push(`  why: ${check.explanation.verdict}`);
+	}
 	if (report.failed > 0) lines.push("");
 	lines.push(`${report.passed} passed, ${report.failed} failed (${(report.durationMs / 1000).toFixed(1)} s)`);
 	return `${lines.join("\n")}\n`;

@@ -1,6 +1,6 @@
 // `testbed test` as CI runs it: the nat-matrix passes with the NAT × NAT matrix printed, JUnit and
 // JSON reports are written; a file with a wrong expectation fails with exit 1 and says why.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -12,7 +12,8 @@ rootTest("testbed test topologies/nat-matrix.yml: every pair as theory says, mat
 	const dir = mkdtempSync(join(tmpdir(), "testbed-"));
 	try {
 		const junit = join(dir, "report.xml");
-		const result = await testbed(["test", "topologies/nat-matrix.yml", "--junit", junit]);
+		const html = join(dir, "report.html");
+		const result = await testbed(["test", "topologies/nat-matrix.yml", "--junit", junit, "--html", html]);
 		t.is(result.exitCode, 0, result.stdout + result.stderr);
 		t.regex(result.stdout, /^✓\s+punch p-port ↔ p-sym\s+relayed\s+relayed/m);
 		t.regex(result.stdout, /^✓\s+punch lan1 ↔ lan2\s+lan or hairpin\s+lan/m);
@@ -21,6 +22,18 @@ rootTest("testbed test topologies/nat-matrix.yml: every pair as theory says, mat
 		const xml = readFileSync(junit, "utf8");
 		t.is((xml.match(/<testcase /g) ?? []).length, 21);
 		t.regex(xml, /failures="0"/);
+		// The HTML report, as a browser sees it.
+		const chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((path) => existsSync(path));
+		if (!chromium) t.log("HTML report not checked in a browser: Debian's chromium is not installed (make test installs it)");
+		else {
+			const profile = mkdtempSync(join(tmpdir(), "testbed-chromium-"));
+			const dom = await execa(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", `--user-data-dir=${profile}`, "--dump-dom", `file://${html}`], { reject: false, timeout: 60_000 });
+			rmSync(profile, { recursive: true, force: true });
+			t.regex(dom.stdout, /<p class="summary ok" id="summary">21 passed, 0 failed/);
+			t.regex(dom.stdout, /<pre id="matrix">[^<]*p-full[^<]*relay ✓/);
+			t.is((dom.stdout.match(/<tr class="ok">/g) ?? []).length, 21);
+			t.regex(dom.stdout, /<svg[^>]*>[\s\S]*p-sym[\s\S]*<\/svg>/, "the lab's picture is inline");
+		}
 	} finally {
 		rmSync(dir, { recursive: true });
 	}

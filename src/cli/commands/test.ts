@@ -6,9 +6,12 @@ import { runChecks, theoryChecks, type TestReport } from "../../expect/run.ts";
 import { ExitCode, UsageError } from "../../errors.ts";
 import { loadLab } from "../../load.ts";
 import { renderJunit, renderPunchMatrix, renderTestText } from "../../report/test-report.ts";
+import { renderDot } from "../../report/graph.ts";
+import { renderSvg } from "../../report/render-svg.ts";
+import { renderTestHtml } from "../../report/test-html.ts";
 import type { Io } from "../io.ts";
 
-export async function testCommand(file: string, options: { json?: boolean; runs?: string; junit?: string; keep?: boolean; force?: boolean }, io: Io, signal: AbortSignal): Promise<number> {
+export async function testCommand(file: string, options: { json?: boolean; runs?: string; junit?: string; html?: string; keep?: boolean; force?: boolean }, io: Io, signal: AbortSignal): Promise<number> {
 	const runs = options.runs === undefined ? 1 : Number(options.runs);
 	if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new UsageError(`--runs must be a whole number from 1 to 1000, not "${options.runs}"`);
 	const lab = loadLab(file);
@@ -27,6 +30,7 @@ export async function testCommand(file: string, options: { json?: boolean; runs?
 		if (!options.keep) await downLab(lab.name);
 	}
 	if (options.junit) writeFileSync(options.junit, renderJunit(report));
+	if (options.html) writeFileSync(options.html, renderTestHtml(report, await renderSvg(renderDot(lab))));
 	if (options.json) io.json(report);
 	else {
 		const matrix = renderPunchMatrix(report);
