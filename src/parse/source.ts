@@ -12,28 +12,71 @@ export interface TopologySource {
 	problems: Problem[];
 }
 
-/** Limits that keep hostile input (alias bombs, huge files) from hanging the loader. */
+/** Limits that keep hostile input (alias bombs, huge files, deep nesting) from hanging or crashing the loader. */
 const maxBytes = 4 * 1024 * 1024;
+const maxDepth = 256;
+
+/**
+ * How deep the text nests, by a cheap scan: brackets outside quotes, indentation, and runs of
+ * `- ` at the start of a line. The YAML parser recurses per level and, thousands of levels deep,
+ * can exhaust V8 beyond what an exception can report; such a file is refused before parsing.
+ */
+export function nestingDepth(text: string): number {
+	let deepest = 0;
+	let brackets = 0;
+	let quote: string | undefined;
+	for (const line of text.split("\n")) {
+		const indent = /^[ -]*/.exec(line)![0];
+		deepest = Math.max(deepest, indent.length / 2 + (indent.match(/- /g)?.length ?? 0));
+		for (let i = 0; i < line.length; i++) {
+			const char = line[i];
+			if (quote) {
+				if (char === quote) quote = undefined;
+				continue;
+			}
+			if (char === "#" && (i === 0 || line[i - 1] === " ")) break;
+			if (char === '"' || char === "'") quote = char;
+			else if (char === "[" || char === "{") deepest = Math.max(deepest, ++brackets);
+			else if ((char === "]" || char === "}") && brackets > 0) brackets--;
+		}
+		quote = undefined; // YAML flow scalars can span lines, but a quote left open ends the count
+	}
+	return deepest;
+}
 
 /** Parse YAML text; syntax errors become problems with positions, never exceptions. */
 export function parseSource(file: string, text: string): TopologySource {
 	const lineCounter = new LineCounter();
 	const position = (offset: number): Pos => lineCounter.linePos(offset);
-	if (text.length > maxBytes) {
+	const tooBig = Buffer.byteLength(text, "utf8") > maxBytes;
+	const depth = tooBig ? 0 : nestingDepth(text);
+	if (tooBig || depth > maxDepth) {
 		const document = parseDocument("{}", { lineCounter: new LineCounter() });
 		return {
 			file,
 			text: "",
 			document,
 			position: () => ({ line: 1, col: 1 }),
-			problems: [{ code: "YAML_SYNTAX", message: `file is larger than ${maxBytes} bytes`, pos: { line: 1, col: 1 } }],
+			problems: [
+				tooBig
+					? { code: "YAML_SYNTAX", message: `file is larger than ${maxBytes} bytes`, pos: { line: 1, col: 1 } }
+					: { code: "YAML_SYNTAX", message: `the document nests more than ${maxDepth} levels deep`, pos: { line: 1, col: 1 }, fix: "a topology needs a few levels; flatten the file" },
+			],
 		};
 	}
 	const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
+	const lines = text.split("\n");
+	// yaml's line counter can miss a line break inside a flow collection and report a column past the
+	// end of the line; such a position belongs to the start of the next line.
+	const onALine = (pos: Pos): Pos => {
+		const length = lines[pos.line - 1]?.replace(/\r$/, "").length ?? 0;
+		if (pos.col <= length + 1) return pos;
+		return pos.line < lines.length ? { line: pos.line + 1, col: Math.min(pos.col - length - 1, (lines[pos.line]?.length ?? 0) + 1) || 1 } : { line: pos.line, col: length + 1 };
+	};
 	const problems: Problem[] = document.errors.map((error) => ({
 		code: "YAML_SYNTAX",
 		message: `${error.code}: ${error.message.split("\n")[0]}`,
-		pos: position(error.pos[0]),
+		pos: onALine(position(error.pos[0])),
 	}));
 	return { file, text, document, position, problems };
 }

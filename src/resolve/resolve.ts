@@ -20,6 +20,9 @@ interface Segment {
 export function resolveTopology(decl: TopologyDecl, problems: Problem[]): Lab {
 	const problem = (code: Problem["code"], pos: Pos, message: string, fix?: string) => problems.push({ code, pos, message, fix });
 	const prefix = decl.prefix?.value ?? `${decl.name.value}-`;
+	// "Did you mean" for the first few unknown names only: a file with thousands of them stays fast.
+	let suggestions = 0;
+	const suggest = (word: string, candidates: string[]) => (suggestions++ < 20 ? closest(word, candidates) : undefined);
 	const nodes = new Map<string, LabNode>();
 	const namespaces = new Map<string, string>();
 
@@ -74,7 +77,7 @@ export function resolveTopology(decl: TopologyDecl, problems: Problem[]): Lab {
 		let ok = true;
 		for (const endpoint of link.endpoints) {
 			if (!nodes.has(endpoint.node)) {
-				const guess = closest(endpoint.node, [...nodes.keys()]);
+				const guess = suggest(endpoint.node, [...nodes.keys()]);
 				problem("UNKNOWN_NODE", endpoint.pos, `endpoint "${endpoint.node}:${endpoint.iface}" names no node${guess ? `; did you mean "${guess}"?` : ""}`, guess ? `write \`${guess}:${endpoint.iface}\`` : `declare "${endpoint.node}" under \`nodes:\``);
 				ok = false;
 			}
@@ -109,7 +112,8 @@ export function resolveTopology(decl: TopologyDecl, problems: Problem[]): Lab {
 			segments.get(iface.segment)!.members.push({ node, iface });
 		}
 	}
-	for (const segment of segments.values()) assignAddresses(segment, links.map((_, index) => decl.links[declIndex[index]]), links, nodes, problem);
+	const linkDecls = links.map((_, index) => decl.links[declIndex[index]]);
+	for (const segment of segments.values()) assignAddresses(segment, linkDecls, links, nodes, problem);
 
 	// Per node: overlapping subnets, duplicate addresses, routes, NAT sides.
 	for (const node of nodes.values()) {
@@ -144,7 +148,7 @@ export function resolveTopology(decl: TopologyDecl, problems: Problem[]): Lab {
 		for (const name of named) {
 			const node = nodes.get(name.value);
 			if (!node) {
-				const guess = closest(name.value, [...nodes.keys()]);
+				const guess = suggest(name.value, [...nodes.keys()]);
 				problem("UNKNOWN_NODE", name.pos, `check names no node "${name.value}"${guess ? `; did you mean "${guess}"?` : ""}`, guess ? `write \`${guess}\`` : "use a node declared under `nodes:`");
 			} else if (check.kind === "probe" && node.kind !== "nat") problem("BAD_EXPECT", name.pos, `probe: "${name.value}" is a ${node.kind}, not a nat`, "name a node with `kind: nat`");
 			else if (check.kind !== "probe" && node.kind === "switch") problem("BAD_EXPECT", name.pos, `"${name.value}" is a switch; checks run between hosts, routers and NATs`, "name a host");
@@ -154,11 +158,16 @@ export function resolveTopology(decl: TopologyDecl, problems: Problem[]): Lab {
 	return { name: decl.name.value, file: decl.file.startsWith("<") ? decl.file : resolvePath(decl.file), nodes: [...nodes.values()], links, expect: decl.expect };
 }
 
+const interfaceNames = new WeakMap<LabNode, Set<string>>();
+
 function addInterface(node: LabNode, iface: LabInterface, problem: (code: Problem["code"], pos: Pos, message: string, fix?: string) => void): boolean {
-	if (node.interfaces.some((existing) => existing.name === iface.name)) {
+	let names = interfaceNames.get(node);
+	if (!names) interfaceNames.set(node, (names = new Set(node.interfaces.map((existing) => existing.name))));
+	if (names.has(iface.name)) {
 		problem("DUPLICATE_INTERFACE", iface.pos, `node "${node.name}" already has an interface "${iface.name}"`, "give each interface of a node its own name");
 		return false;
 	}
+	names.add(iface.name);
 	node.interfaces.push(iface);
 	return true;
 }

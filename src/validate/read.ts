@@ -1,5 +1,5 @@
 // Turning the YAML document into a TopologyDecl: shapes, keys, names, units. Every problem is collected.
-import { isAlias, isMap, isPair, isScalar, isSeq, type Node as YamlNode, type Pair, type YAMLMap } from "yaml";
+import { isAlias, isMap, isPair, isScalar, isSeq, visit, type Node as YamlNode, type Pair, type YAMLMap } from "yaml";
 import type { TopologySource } from "../parse/source.ts";
 import {
 	natBehaviours,
@@ -50,11 +50,32 @@ export function readTopology(source: TopologySource, problems: Problem[]): Topol
 	return reader.top();
 }
 
+/** How many map entries and list items reading may visit: aliases can multiply a small file. */
+const itemBudget = 200_000;
+
 class Reader {
+	private budget = itemBudget;
+	private readonly anchors = new Map<string, YamlNode[]>();
+
 	constructor(
 		private readonly source: TopologySource,
 		private readonly problems: Problem[],
-	) {}
+	) {
+		// Anchors once, in document order: yaml's Alias.resolve walks the whole document per alias.
+		visit(source.document, (_key, node) => {
+			const anchor = (node as { anchor?: string } | null)?.anchor;
+			if (anchor && !isAlias(node)) this.anchors.set(anchor, [...(this.anchors.get(anchor) ?? []), node as YamlNode]);
+		});
+	}
+
+	/** Count visited items; past the budget, report once and read nothing more. */
+	private spend(count: number, at: unknown): boolean {
+		if (this.budget < 0) return false;
+		this.budget -= count;
+		if (this.budget >= 0) return true;
+		this.report("YAML_SYNTAX", at, `the document expands to more than ${itemBudget} entries (through aliases?)`, "write the values out instead of aliasing large parts");
+		return false;
+	}
 
 	top(): TopologyDecl | undefined {
 		const root = this.resolve(this.source.document.contents);
@@ -77,14 +98,14 @@ class Reader {
 		else {
 			const nodesMap = this.resolve(nodesNode.value);
 			if (!nodesMap || !isMap(nodesMap)) this.report("WRONG_TYPE", nodesMap ?? nodesNode.key, "`nodes:` must be a map of node name to node", "write `nodes: { alice: {}, bob: {} }`");
-			else for (const pair of nodesMap.items) this.node(pair, nodes);
+			else if (this.spend(nodesMap.items.length, nodesMap)) for (const pair of nodesMap.items) this.node(pair, nodes);
 		}
 		const links: LinkDecl[] = [];
 		const linksNode = entries.get("links");
 		if (linksNode) {
 			const seq = this.resolve(linksNode.value);
 			if (seq && !isSeq(seq)) this.report("WRONG_TYPE", seq, "`links:` must be a list", "write `links:` followed by `- endpoints: [a:eth0, b:eth0]` items");
-			else if (seq) for (const item of seq.items) this.link(item as YamlNode, links);
+			else if (seq && this.spend(seq.items.length, seq)) for (const item of seq.items) this.link(item as YamlNode, links);
 		}
 		const description = this.string(entries.get("description"), "description")?.value;
 		const expect = entries.get("expect") ? this.expect(entries.get("expect")!) : undefined;
@@ -354,6 +375,7 @@ class Reader {
 
 	private entries(map: YAMLMap, known: readonly string[], where: string): Map<string, Pair> {
 		const entries = new Map<string, Pair>();
+		if (!this.spend(map.items.length, map)) return entries;
 		for (const pair of map.items) {
 			const keyNode = pair.key as YamlNode;
 			const key = isScalar(keyNode) ? String(keyNode.value) : "";
@@ -410,6 +432,7 @@ class Reader {
 			this.report("WRONG_TYPE", node, `\`${what}:\` must be a list`, `write \`${what}:\` followed by \`- …\` items`);
 			return [];
 		}
+		if (!this.spend(node.items.length, node)) return [];
 		return node.items.map((item) => this.resolve(item as YamlNode)).filter((item): item is YamlNode => item !== null);
 	}
 
@@ -429,7 +452,12 @@ class Reader {
 
 	private resolve(node: unknown): YamlNode | null {
 		let current = node as YamlNode | null | undefined;
-		for (let depth = 0; current && isAlias(current) && depth < 32; depth++) current = current.resolve(this.source.document) as YamlNode | undefined;
+		for (let depth = 0; current && isAlias(current) && depth < 32; depth++) {
+			const alias = current;
+			// The latest definition of the anchor before the alias.
+			const definitions = this.anchors.get(alias.source) ?? [];
+			current = definitions.filter((definition) => (definition.range?.[0] ?? 0) < (alias.range?.[0] ?? 0)).at(-1);
+		}
 		if (!current || isAlias(current) || isPair(current)) return null;
 		return current;
 	}

@@ -30,9 +30,11 @@ export function parsePercent(value: unknown): number | undefined {
 
 /** The closest candidate within a small edit distance, for "did you mean". */
 export function closest(word: string, candidates: readonly string[]): string | undefined {
+	if (word.length > 64) return undefined; // nobody mistypes 64 characters; and it keeps this cheap
 	let best: string | undefined;
 	let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
 	for (const candidate of candidates) {
+		if (Math.abs(candidate.length - word.length) >= bestDistance) continue;
 		const distance = editDistance(word.toLowerCase(), candidate.toLowerCase());
 		if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
 	}
