@@ -206,7 +206,7 @@ export function decode(data: Uint8Array): Decoded {
 		}
 		if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return { ok: false, reason: "not-protocol" };
 		const object = parsed as Record<string, unknown>;
-		if (object.tbp !== protocolVersion) return { ok: false, reason: "bad-version", detail: `version ${String(object.tbp).slice(0, 20)}` };
+		if (object.tbp !== protocolVersion) return { ok: false, reason: "bad-version", detail: `version ${typeof object.tbp === "number" ? object.tbp : typeof object.tbp}` };
 		const type = object.t;
 		if (!isString(type) || !Object.hasOwn(schemas, type)) return { ok: false, reason: "unknown-type" };
 		const problem = validFields(schemas[type as MessageType], object, true);

@@ -1,6 +1,6 @@
 // Reading a topology file: YAML parsed into a document that keeps every node's source position.
 import { readFileSync } from "node:fs";
-import { LineCounter, parseDocument, type Document } from "yaml";
+import { LineCounter, parseDocument, Parser, type Document } from "yaml";
 import type { Pos, Problem } from "../validate/problem.ts";
 
 /** The file's text and its YAML document, with a way to turn offsets into line:col. */
@@ -17,29 +17,22 @@ const maxBytes = 4 * 1024 * 1024;
 const maxDepth = 256;
 
 /**
- * How deep the text nests, by a cheap scan: brackets outside quotes, indentation, and runs of
- * `- ` at the start of a line. The YAML parser recurses per level and, thousands of levels deep,
- * can exhaust V8 beyond what an exception can report; such a file is refused before parsing.
+ * How deep the document nests, from yaml's concrete syntax tree: its lexer and parser work with an
+ * explicit stack, while composing the document recurses per level and, thousands of levels deep, can
+ * exhaust V8 beyond what an exception reports. So a file nesting too deep is refused before composing.
  */
 export function nestingDepth(text: string): number {
+	type Token = { type?: string; value?: unknown; items?: { key?: unknown; value?: unknown }[] };
 	let deepest = 0;
-	let brackets = 0;
-	let quote: string | undefined;
-	for (const line of text.split("\n")) {
-		const indent = /^[ -]*/.exec(line)![0];
-		deepest = Math.max(deepest, indent.length / 2 + (indent.match(/- /g)?.length ?? 0));
-		for (let i = 0; i < line.length; i++) {
-			const char = line[i];
-			if (quote) {
-				if (char === quote) quote = undefined;
-				continue;
-			}
-			if (char === "#" && (i === 0 || line[i - 1] === " ")) break;
-			if (char === '"' || char === "'") quote = char;
-			else if (char === "[" || char === "{") deepest = Math.max(deepest, ++brackets);
-			else if ((char === "]" || char === "}") && brackets > 0) brackets--;
+	for (const document of new Parser().parse(text)) {
+		const stack: [Token, number][] = [[document as Token, 0]];
+		while (stack.length > 0) {
+			const [token, depth] = stack.pop()!;
+			deepest = Math.max(deepest, depth);
+			if (deepest > 10_000) return deepest;
+			const children = [...(token.items ?? []).flatMap((item) => [item.key, item.value]), token.type === "document" ? token.value : undefined];
+			for (const child of children) if (child && typeof child === "object") stack.push([child as Token, depth + 1]);
 		}
-		quote = undefined; // YAML flow scalars can span lines, but a quote left open ends the count
 	}
 	return deepest;
 }

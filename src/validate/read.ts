@@ -64,7 +64,10 @@ class Reader {
 		// Anchors once, in document order: yaml's Alias.resolve walks the whole document per alias.
 		visit(source.document, (_key, node) => {
 			const anchor = (node as { anchor?: string } | null)?.anchor;
-			if (anchor && !isAlias(node)) this.anchors.set(anchor, [...(this.anchors.get(anchor) ?? []), node as YamlNode]);
+			if (!anchor || isAlias(node)) return;
+			const list = this.anchors.get(anchor);
+			if (list) list.push(node as YamlNode);
+			else this.anchors.set(anchor, [node as YamlNode]);
 		});
 	}
 
@@ -454,9 +457,17 @@ class Reader {
 		let current = node as YamlNode | null | undefined;
 		for (let depth = 0; current && isAlias(current) && depth < 32; depth++) {
 			const alias = current;
-			// The latest definition of the anchor before the alias.
+			// The latest definition of the anchor before the alias (definitions are in document order).
 			const definitions = this.anchors.get(alias.source) ?? [];
-			current = definitions.filter((definition) => (definition.range?.[0] ?? 0) < (alias.range?.[0] ?? 0)).at(-1);
+			const at = alias.range?.[0] ?? 0;
+			let low = 0;
+			let high = definitions.length;
+			while (low < high) {
+				const middle = (low + high) >> 1;
+				if ((definitions[middle].range?.[0] ?? 0) < at) low = middle + 1;
+				else high = middle;
+			}
+			current = definitions[low - 1];
 		}
 		if (!current || isAlias(current) || isPair(current)) return null;
 		return current;
