@@ -24,6 +24,8 @@ export interface UpOptions {
 	signal?: AbortSignal;
 	/** How long to wait for another testbed process working on the same lab (default 15 s). */
 	lockWaitMs?: number;
+	/** Called as namespaces are configured: `done` of `total`. */
+	onProgress?: (done: number, total: number) => void;
 }
 
 export interface UpResult {
@@ -72,7 +74,7 @@ export async function upLab(lab: Lab, options: UpOptions = {}): Promise<UpResult
 		};
 		writeLedger(ledger);
 		try {
-			return await build(lab, plan, ledger, options.signal, started);
+			return await build(lab, plan, ledger, options.signal, started, options.onProgress);
 		} catch (error) {
 			try {
 				await teardownLedger(ledger);
@@ -90,7 +92,7 @@ export async function upLab(lab: Lab, options: UpOptions = {}): Promise<UpResult
 	}
 }
 
-async function build(lab: Lab, plan: Plan, ledger: Ledger, signal: AbortSignal | undefined, started: number): Promise<UpResult> {
+async function build(lab: Lab, plan: Plan, ledger: Ledger, signal: AbortSignal | undefined, started: number, onProgress?: (done: number, total: number) => void): Promise<UpResult> {
 	const dir = stateDir(lab.name);
 	mkdirSync(dir, { recursive: true, mode: 0o700 });
 	const rendered = renderPlan(plan, dir);
@@ -100,7 +102,12 @@ async function build(lab: Lab, plan: Plan, ledger: Ledger, signal: AbortSignal |
 	writeLedger(ledger);
 	const rootDone = performance.now();
 	const limit = Math.max(4, availableParallelism() * 4);
-	await parallel(rendered.namespaces, limit, (batch) => runSteps(lab, batch, signal));
+	let configured = 0;
+	onProgress?.(0, rendered.namespaces.length);
+	await parallel(rendered.namespaces, limit, async (batch) => {
+		await runSteps(lab, batch, signal);
+		onProgress?.(++configured, rendered.namespaces.length);
+	});
 	ledger.state = "up";
 	writeLedger(ledger);
 	const done = performance.now();

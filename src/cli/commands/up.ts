@@ -6,7 +6,18 @@ import { table, type Io } from "../io.ts";
 
 export async function upCommand(file: string, options: { json?: boolean; force?: boolean }, io: Io, signal: AbortSignal): Promise<number> {
 	const lab = loadLab(file);
-	const result = await upLab(lab, { force: options.force, signal });
+	// Progress only on a terminal, and not with --json: pipes and CI logs stay line-based and quiet.
+	const live = !options.json && Boolean(process.stderr.isTTY) && lab.nodes.length >= 20;
+	let shown = -1;
+	const onProgress = live
+		? (done: number, total: number) => {
+				const percent = Math.floor((done * 100) / total);
+				if (percent === shown) return;
+				shown = percent;
+				process.stderr.write(`\rbuilding lab "${lab.name}": ${done}/${total} namespaces configured${done === total ? "\n" : ""}`);
+			}
+		: undefined;
+	const result = await upLab(lab, { force: options.force, signal, onProgress });
 	if (options.json) io.json(upSummary(result));
 	else io.out(renderUpSummary(result));
 	return 0;
