@@ -163,14 +163,15 @@ test("Mermaid ids survive names with dashes and names Mermaid reserves", (t) => 
 	t.is((matrix.match(/ ---\|/g) ?? []).length, topology("nat-matrix.yml").links.length, "one Mermaid link per lab link");
 });
 
-test("output formats by extension; PNG is refused with a pointer to SVG", async (t) => {
+test("output formats by extension: svg, png, dot, mmd; other raster formats are refused with a pointer", async (t) => {
 	t.is(graphFormat("out.svg"), "svg");
 	t.is(graphFormat("docs/lab.dot"), "dot");
 	t.is(graphFormat("lab.gv"), "dot");
 	t.is(graphFormat("lab.mmd"), "mmd");
-	const png = t.throws(() => graphFormat("out.png"), { instanceOf: UsageError });
-	t.regex(png?.message ?? "", /out\.svg/);
-	t.throws(() => graphFormat("out.txt"), { instanceOf: UsageError, message: /\.svg, \.dot .*\.mmd/ });
+	t.is(graphFormat("out.png"), "png");
+	const jpg = t.throws(() => graphFormat("out.jpg"), { instanceOf: UsageError });
+	t.regex(jpg?.message ?? "", /out\.png or \.svg/);
+	t.throws(() => graphFormat("out.txt"), { instanceOf: UsageError, message: /\.svg, \.png, \.dot .*\.mmd/ });
 	const lab = topology("two-nats.yml");
 	t.is(await renderGraph(lab, "dot"), renderDot(lab));
 	t.is(await renderGraph(lab, "mmd"), renderMermaid(lab));

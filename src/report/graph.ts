@@ -348,19 +348,18 @@ export function renderMermaid(lab: Lab): string {
 // ---------------------------------------------------------------------------------------------
 // Output formats
 
-export type GraphFormat = "svg" | "dot" | "mmd";
+export type GraphFormat = "svg" | "dot" | "mmd" | "png";
 
 /**
- * The format for `-o FILE`, from its extension: .svg, .dot/.gv, .mmd/.mermaid. PNG is refused with
- * a usage error: the in-process Graphviz (WebAssembly) has no raster output, and testbed needs no
- * system binary.
+ * The format for `-o FILE`, from its extension: .svg, .dot/.gv, .mmd/.mermaid, .png. The in-process
+ * Graphviz (WebAssembly) draws SVG; PNG is that SVG rasterised by rsvg-convert where installed.
  */
 export function graphFormat(file: string): GraphFormat {
 	const ext = /\.([^./\\]+)$/.exec(file)?.[1]?.toLowerCase() ?? "";
 	if (ext === "svg") return "svg";
 	if (ext === "dot" || ext === "gv") return "dot";
 	if (ext === "mmd" || ext === "mermaid") return "mmd";
-	if (ext === "png" || ext === "jpg" || ext === "jpeg")
-		throw new UsageError(`cannot write ${file}: testbed draws with Graphviz built to WebAssembly, which makes SVG, not ${ext.toUpperCase()}; write ${file.replace(/\.[^.]+$/, ".svg")} instead (any browser shows it, and \`rsvg-convert -o ${file.replace(/\.[^.]+$/, ".png")}\` turns it into PNG)`);
-	throw new UsageError(`cannot tell the format of ${file}: name it .svg, .dot (Graphviz) or .mmd (Mermaid)`);
+	if (ext === "png") return "png";
+	if (ext === "jpg" || ext === "jpeg") throw new UsageError(`cannot write ${file}: testbed writes SVG or PNG pictures; name it ${file.replace(/\.[^.]+$/, ".png")} or .svg`);
+	throw new UsageError(`cannot tell the format of ${file}: name it .svg, .png, .dot (Graphviz) or .mmd (Mermaid)`);
 }

@@ -24,7 +24,7 @@ export async function renderSvg(dot: string): Promise<string> {
 }
 
 /** The lab in one of the graph formats: SVG (laid out here), DOT or Mermaid text. */
-export async function renderGraph(lab: Lab, format: GraphFormat): Promise<string> {
+export async function renderGraph(lab: Lab, format: Exclude<GraphFormat, "png">): Promise<string> {
 	if (format === "svg") return renderSvg(renderDot(lab));
 	return format === "dot" ? renderDot(lab) : renderMermaid(lab);
 }

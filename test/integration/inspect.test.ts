@@ -75,3 +75,25 @@ rootTest("punch --explain: a timeline of mappings and drops, and a verdict namin
 		await downLab("tb-explain");
 	}
 });
+
+rootTest("graph of a running lab by name, as SVG and as PNG", async (t) => {
+	const { mkdtempSync, readFileSync, rmSync } = await import("node:fs");
+	const { tmpdir } = await import("node:os");
+	const { join } = await import("node:path");
+	const dir = mkdtempSync(join(tmpdir(), "testbed-"));
+	const lab = loadLab(new URL("../../topologies/cgnat.yml", import.meta.url).pathname);
+	await upLab(lab);
+	try {
+		const svg = await testbed(["graph", "cgnat", "-o", join(dir, "lab.svg")]);
+		t.is(svg.exitCode, 0, svg.stderr);
+		t.regex(readFileSync(join(dir, "lab.svg"), "utf8"), /<svg[\s\S]*carrier[\s\S]*<\/svg>/);
+		const png = await testbed(["graph", "cgnat", "-o", join(dir, "lab.png")]);
+		if (png.exitCode === 4) t.log(`PNG not checked: ${png.stderr}`);
+		else t.deepEqual([...readFileSync(join(dir, "lab.png")).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], "a PNG file");
+		const missing = await testbed(["graph", "nolab"]);
+		t.regex(missing.stderr, /no lab named "nolab" is up on this host; labs: cgnat/);
+	} finally {
+		await downLab("cgnat");
+		rmSync(dir, { recursive: true });
+	}
+});

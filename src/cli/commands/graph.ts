@@ -5,12 +5,24 @@ import { loadLab } from "../../load.ts";
 import { graphFormat } from "../../report/graph.ts";
 import { renderGraph } from "../../report/render-svg.ts";
 import type { Lab } from "../../resolve/lab.ts";
+import { MissingFeatureError, UsageError } from "../../errors.ts";
+import { run, which } from "../../apply/run.ts";
 import type { Io } from "../io.ts";
 
 export async function graphCommand(target: string, options: { o?: string; format?: string }, io: Io): Promise<number> {
 	// A file path is a topology file; anything else is a running lab (from its ledger).
 	const lab: Lab = /\.ya?ml$/.test(target) || existsSync(target) ? loadLab(target) : requireLedger(target).resolved;
 	const format = options.o ? graphFormat(options.o) : graphFormat(`stdout.${options.format ?? "dot"}`);
+	if (format === "png") {
+		if (!options.o) throw new UsageError("PNG goes to a file: -o lab.png");
+		// Graphviz in WebAssembly draws SVG; rsvg-convert (librsvg) rasterises it.
+		if (!which("rsvg-convert")) throw new MissingFeatureError("writing PNG needs rsvg-convert, which this host lacks (SVG needs nothing)", "rsvg-convert", "apt-get install -y librsvg2-bin, or write -o lab.svg");
+		const svg = await renderGraph(lab, "svg");
+		const result = await run(["rsvg-convert", "--format", "png", "--output", options.o], { input: svg });
+		if (result.exitCode !== 0) throw new MissingFeatureError(`rsvg-convert failed: ${result.stderr}`, "rsvg-convert");
+		io.err(`wrote ${options.o}`);
+		return 0;
+	}
 	const text = await renderGraph(lab, format);
 	if (options.o) {
 		writeFileSync(options.o, text);
