@@ -6,6 +6,8 @@ const extraDirs = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
 
 /** A system tool on PATH, ignoring node_modules/.bin (see systemPath in run.ts). */
 export function which(name: string): string | undefined {
+	// TESTBED_HIDE_TOOLS=a,b pretends those tools are missing: how tests see a host without them.
+	if (process.env.TESTBED_HIDE_TOOLS?.split(",").includes(name)) return undefined;
 	const dirs = [...(process.env.PATH ?? "").split(delimiter).filter((dir) => !dir.includes("node_modules")), ...extraDirs];
 	for (const dir of dirs) {
 		if (!dir) continue;

@@ -1,6 +1,6 @@
 // The CLI: parse, run one command, map errors to one clear message and an exit code. Only this layer prints.
 import { readFileSync } from "node:fs";
-import { ExitCode, TestbedError, TopologyError } from "../errors.ts";
+import { ExitCode, MissingFeatureError, TestbedError, TopologyError } from "../errors.ts";
 import { parseCommandLine, usageText } from "./args.ts";
 import { terminalIo, type Io } from "./io.ts";
 import { doctorCommand } from "./commands/doctor.ts";
@@ -81,6 +81,7 @@ function report(error: unknown, io: Io): number {
 	}
 	if (error instanceof TestbedError) {
 		io.err(`testbed: ${error.message}`);
+		if (error instanceof MissingFeatureError && error.fix && !error.message.includes(error.fix)) io.err(`  fix: ${error.fix}`);
 		return error.exitCode;
 	}
 	io.err(`testbed: internal error: ${(error as Error)?.message ?? String(error)}\n(this is a bug in testbed; please report it with the command you ran)`);

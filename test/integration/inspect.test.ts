@@ -97,3 +97,17 @@ rootTest("graph of a running lab by name, as SVG and as PNG", async (t) => {
 		rmSync(dir, { recursive: true });
 	}
 });
+
+rootTest("capture on a host without tcpdump: exit 4 with the install command, nothing started", async (t) => {
+	const lab = loadLab(new URL("../../topologies/two-nats.yml", import.meta.url).pathname);
+	await upLab(lab);
+	try {
+		const result = await execa(process.execPath, ["bin/testbed.js", "capture", "two-nats", "home1:wan", "--seconds", "1"], { reject: false, env: { ...process.env, TESTBED_HIDE_TOOLS: "tcpdump" } });
+		t.is(result.exitCode, 4);
+		t.regex(result.stderr, /capture needs tcpdump, which this host lacks\n {2}fix: apt-get install -y tcpdump/);
+		const doctor = await execa(process.execPath, ["bin/testbed.js", "doctor", "--json"], { reject: false, env: { ...process.env, TESTBED_HIDE_TOOLS: "tcpdump" } });
+		t.false(JSON.parse(doctor.stdout).checks.find((check: { name: string }) => check.name === "tcpdump").ok);
+	} finally {
+		await downLab("two-nats");
+	}
+});
