@@ -28,6 +28,7 @@ import { networkInterfaces } from "node:os";
 import { createInterface } from "node:readline";
 import { type DecodeReason, type Endpoint, type Message, type PeerMessage, decode, encode, endpointOf, isPeerId, isPeerMessage, maxHostCandidates, splitEndpoint } from "./punch/protocol.ts";
 import { PunchStateMachine, relayVia, type SessionAction, type SessionDrop } from "./punch/session.ts";
+import { argument, emit } from "./agent-io.ts";
 
 type DropReason = DecodeReason | SessionDrop | "unknown-session" | "unexpected-source" | "unexpected-type" | "stale-reply" | "internal-error";
 
@@ -57,15 +58,6 @@ const stats = { received: 0, sent: 0, sendFailures: 0, dropped: {} as Partial<Re
 const retryMs = 200;
 const giveUpMs = 3000;
 let rendezvous: { address: string; port: number; endpoint: Endpoint };
-
-function argument(name: string): string | undefined {
-	const index = process.argv.indexOf(name);
-	return index >= 0 ? process.argv[index + 1] : undefined;
-}
-
-function emit(event: Record<string, unknown>): void {
-	process.stdout.write(`${JSON.stringify(event)}\n`);
-}
 
 const newTx = () => randomBytes(8).toString("hex");
 const now = () => performance.now();

@@ -6,6 +6,7 @@ import { createConnection, createServer } from "node:net";
 import { createInterface } from "node:readline";
 import DgramAsPromised, { type SocketAsPromised } from "dgram-as-promised";
 import { decodeReach, encodeReach, reachPort } from "./protocol.ts";
+import { argument, emit } from "./agent-io.ts";
 
 interface Target {
 	key: string;
@@ -16,15 +17,6 @@ interface Target {
 const node = argument("--node") ?? "unknown";
 const port = Number(argument("--port") ?? reachPort);
 const stats = { answered: 0, dropped: 0 };
-
-function argument(name: string): string | undefined {
-	const index = process.argv.indexOf(name);
-	return index >= 0 ? process.argv[index + 1] : undefined;
-}
-
-function emit(event: Record<string, unknown>): void {
-	process.stdout.write(`${JSON.stringify(event)}\n`);
-}
 
 /** Serve pings; anything else is dropped and counted. */
 async function serve(socket: SocketAsPromised): Promise<void> {

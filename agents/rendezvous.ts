@@ -16,17 +16,9 @@ import { isIPv4 } from "node:net";
 import { createInterface } from "node:readline";
 import { RendezvousCore, type Outgoing } from "./punch/rendezvous-core.ts";
 import { endpointOf, splitEndpoint } from "./punch/protocol.ts";
+import { argument, emit } from "./agent-io.ts";
 
 const node = argument("--node") ?? "unknown";
-
-function argument(name: string): string | undefined {
-	const index = process.argv.indexOf(name);
-	return index >= 0 ? process.argv[index + 1] : undefined;
-}
-
-function emit(event: Record<string, unknown>): void {
-	process.stdout.write(`${JSON.stringify(event)}\n`);
-}
 
 function usage(problem: string): never {
 	emit({ event: "fatal", error: `${problem}; usage: rendezvous --node NAME --address IP [--port 7000]` });

@@ -7,15 +7,7 @@
 //        [--timeouts [--max-timeout-s 10] [--timeout-step-s 1]]
 import { isIPv4 } from "node:net";
 import { probeNat } from "./stun/probe.ts";
-
-function argument(name: string): string | undefined {
-	const index = process.argv.indexOf(name);
-	return index >= 0 ? process.argv[index + 1] : undefined;
-}
-
-function emit(event: Record<string, unknown>): void {
-	process.stdout.write(`${JSON.stringify(event)}\n`);
-}
+import { argument, emit } from "./agent-io.ts";
 
 function usage(problem: string): never {
 	emit({ event: "fatal", error: `${problem}; usage: stun-probe --server IP [--port 3478] [--local-port P] [--timeout-ms N] [--filter-wait-ms N] [--timeouts --max-timeout-s S]` });

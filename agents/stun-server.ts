@@ -9,6 +9,7 @@ import { isIPv4 } from "node:net";
 import { createInterface } from "node:readline";
 import DgramAsPromised, { type SocketAsPromised } from "dgram-as-promised";
 import { type DropReason, type ServerAddresses, defaultSoftware, respond, serverEndpoints } from "./stun/responder.ts";
+import { argument, emit } from "./agent-io.ts";
 
 const node = argument("--node") ?? "unknown";
 const software = argument("--software") ?? defaultSoftware;
@@ -19,15 +20,6 @@ const stats = {
 	sendFailures: 0,
 	dropped: {} as Partial<Record<DropReason | "internal-error", number>>,
 };
-
-function argument(name: string): string | undefined {
-	const index = process.argv.indexOf(name);
-	return index >= 0 ? process.argv[index + 1] : undefined;
-}
-
-function emit(event: Record<string, unknown>): void {
-	process.stdout.write(`${JSON.stringify(event)}\n`);
-}
 
 function usage(problem: string): never {
 	emit({ event: "fatal", error: `${problem}; usage: stun-server --primary IP --alternate IP [--port 3478] [--alt-port 3479]` });

@@ -8,19 +8,11 @@
 // NAT learns its public endpoint (a minimal, STUN-less reflector).
 import { createInterface } from "node:readline";
 import DgramAsPromised, { type SocketAsPromised } from "dgram-as-promised";
+import { argument, emit } from "./agent-io.ts";
 
 const node = argument("--node") ?? "unknown";
 const sockets = new Map<string, SocketAsPromised>();
 const maxData = 512;
-
-function argument(name: string): string | undefined {
-	const index = process.argv.indexOf(name);
-	return index >= 0 ? process.argv[index + 1] : undefined;
-}
-
-function emit(event: Record<string, unknown>): void {
-	process.stdout.write(`${JSON.stringify(event)}\n`);
-}
 
 function parseEndpoint(text: unknown): { address: string; port: number } | undefined {
 	const match = typeof text === "string" ? /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(text) : null;
