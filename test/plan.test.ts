@@ -65,3 +65,12 @@ test("every namespace sets ip_forward and rp_filter explicitly", (t) => {
 		t.is(keys["net.ipv4.conf.all.rp_filter"], "0");
 	}
 });
+
+test("without netem, random loss becomes an nftables netdev egress rule and a rate stays tbf", (t) => {
+	const lab = loadLab(new URL("fixtures/lossy.yml", import.meta.url).pathname);
+	const plan = planLab(lab, thisKernel);
+	t.deepEqual(plan.unmet, []);
+	golden(t, "lossy.no-netem.plan.txt", renderPlanText(plan, "test/fixtures/lossy.yml", "/run/testbed/lossy"));
+	const withNetem = planLab(lab, everything).namespaces.flatMap((ns) => ns.operations.map((op) => op.op));
+	t.false(withNetem.includes("nft-loss"), "netem does it where present");
+});

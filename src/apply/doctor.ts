@@ -43,7 +43,7 @@ export async function doctor(): Promise<{ ok: boolean; kernel: string; checks: C
 			bridge: [true, "Linux bridges (switches)", "modprobe bridge"],
 			nftNat: [true, "nftables NAT (masquerade)", "modprobe nft_nat nft_masq; install nftables"],
 			dummy: [false, "dummy interfaces", "modprobe dummy — until then testbed uses an empty bridge to hold the address (works the same for addresses)"],
-			netem: [false, "netem: delay, jitter, loss, duplicate, reorder, corrupt", "modprobe sch_netem (package linux-modules-extra on some distributions) — until then labs with those impairments stop with exit 4"],
+			netem: [false, "netem: delay, jitter, loss, duplicate, reorder, corrupt", "modprobe sch_netem (package linux-modules-extra on some distributions) — until then random loss is done with nftables and a rate with tbf; labs asking for delay, jitter, duplicate, reorder, corrupt or a queue limit stop with exit 4"],
 			tbf: [false, "tbf: rate limits", "modprobe sch_tbf"],
 		};
 		for (const [feature, [required, what, fix]] of Object.entries(describe) as [keyof KernelFeatures, [boolean, string, string]][]) {

@@ -17,7 +17,7 @@ export function requireRoot(command: string): void {
 export function requireTools(plan: Plan): void {
 	const ops = [...plan.root, ...plan.namespaces.flatMap((ns) => ns.operations)];
 	const needed = new Set(["ip", "sysctl", "nsenter", "setpriv"]);
-	if (ops.some((op) => op.op === "nat")) needed.add("nft");
+	if (ops.some((op) => op.op === "nat" || op.op === "nft-loss")) needed.add("nft");
 	if (ops.some((op) => op.op === "qdisc")) needed.add("tc");
 	const missing = [...needed].filter((tool) => !which(tool));
 	if (missing.length > 0) throw new MissingFeatureError(`this host lacks ${missing.join(", ")}; install with: ${installHint}`, missing[0], installHint);

@@ -24,6 +24,7 @@ export type Operation = Base &
 		| { op: "route-add"; netns: string; to: string; via?: string; dev: string; auto: boolean }
 		| { op: "nat"; netns: string; nat: LabNat }
 		| { op: "qdisc"; netns: string; iface: string; impair: ImpairDecl; netem: boolean }
+		| { op: "nft-loss"; netns: string; iface: string; percent: number }
 	);
 
 export type OperationKind = Operation["op"];

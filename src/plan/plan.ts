@@ -52,10 +52,20 @@ function planNode(node: LabNode, features: HostFeatures, unmet: Requirement[]): 
 	if (node.nat) ops.push({ op: "nat", netns: ns, nat: node.nat, pos: node.nat.pos, ...at });
 	for (const iface of node.interfaces) {
 		if (!iface.impair) continue;
-		// tbf does only a rate; everything else (a queue limit too) is netem's.
-		const needsNetem = ["delay", "jitter", "loss", "duplicate", "reorder", "corrupt", "limit"].some((key) => key in iface.impair!);
 		const pos = iface.impair.pos;
-		if (needsNetem && !features.netem) unmet.push({ feature: "netem", why: `impairments on ${node.name}:${iface.name} (${Object.keys(iface.impair).filter((key) => key !== "pos").join(", ")})`, pos });
+		const netemKeys = ["delay", "jitter", "loss", "duplicate", "reorder", "corrupt", "limit"].filter((key) => key in iface.impair!);
+		// Without netem, random loss is an nftables rule (numgen) and a rate is tbf; the rest needs netem.
+		if (!features.netem && netemKeys.length > 0 && netemKeys.every((key) => key === "loss")) {
+			ops.push({ op: "nft-loss", netns: ns, iface: iface.name, percent: iface.impair.loss!.value, pos, ...at });
+			if (iface.impair.rate) {
+				if (!features.tbf) unmet.push({ feature: "tbf", why: `rate limit on ${node.name}:${iface.name}`, pos });
+				ops.push({ op: "qdisc", netns: ns, iface: iface.name, impair: { pos, rate: iface.impair.rate }, netem: false, pos, ...at });
+			}
+			continue;
+		}
+		// tbf does only a rate; everything else (a queue limit too) is netem's.
+		const needsNetem = netemKeys.length > 0;
+		if (needsNetem && !features.netem) unmet.push({ feature: "netem", why: `impairments on ${node.name}:${iface.name} (${netemKeys.filter((key) => key !== "loss").join(", ")})`, pos });
 		else if (!needsNetem && !features.tbf && !features.netem) unmet.push({ feature: "tbf", why: `rate limit on ${node.name}:${iface.name}`, pos });
 		ops.push({ op: "qdisc", netns: ns, iface: iface.name, impair: iface.impair, netem: needsNetem || !features.tbf, pos, ...at });
 	}

@@ -2,7 +2,7 @@
 // namespace an `ip -batch`, one `sysctl -w` and, where needed, an `nft -f` and a `tc -batch` file.
 // Pure: paths are computed, nothing is written.
 import type { NamespacePlan, Operation, Plan } from "../plan/operations.ts";
-import { renderNatRules } from "./nft.ts";
+import { renderLossRules, renderNatRules } from "./nft.ts";
 import { renderQdisc } from "./tc.ts";
 
 export type Tool = "ip" | "sysctl" | "nft" | "tc";
@@ -59,9 +59,13 @@ function renderNamespace(ns: NamespacePlan, stateDir: string): Batch {
 	const sysctl: BatchLine[] = [];
 	const nft: BatchLine[] = [];
 	const tc: BatchLine[] = [];
+	const losses = ns.operations.filter((op): op is Extract<Operation, { op: "nft-loss" }> => op.op === "nft-loss");
 	for (const op of ns.operations) {
 		if (op.op === "sysctl") for (const [key, value] of op.settings) sysctl.push({ text: `${key} = ${value}`, op });
 		else if (op.op === "nat") for (const text of renderNatRules(ns.node, op.nat).trimEnd().split("\n")) nft.push({ text, op });
+		else if (op.op === "nft-loss") {
+			if (op === losses[0]) for (const text of renderLossRules(losses).trimEnd().split("\n")) nft.push({ text, op });
+		}
 		else if (op.op === "qdisc") tc.push({ text: renderQdisc(op.iface, op.impair, op.netem).join(" "), op });
 		else ip.push({ text: ipLine(op), op });
 	}
@@ -102,5 +106,7 @@ export function ipLine(op: Operation): string {
 			return `netns exec ${op.netns} nft -f -`;
 		case "qdisc":
 			return `netns exec ${op.netns} tc ${renderQdisc(op.iface, op.impair, op.netem).join(" ")}`;
+		case "nft-loss":
+			return `netns exec ${op.netns} nft -f -`;
 	}
 }

@@ -158,3 +158,22 @@ function mappedNat(node: string, nat: LabNat): string {
 		``,
 	].join("\n");
 }
+
+/**
+ * Random loss on an interface's egress without netem: a netdev egress chain per interface drops
+ * `percent` of what leaves it. Unlike a drop in the IP output path, the sender does not see an error.
+ */
+export function renderLossRules(ifaces: { iface: string; percent: number }[]): string {
+	return [
+		`# random loss without netem: numgen draws 0-9999 per packet, below the threshold is dropped`,
+		`table netdev testbed_impair {`,
+		...ifaces.flatMap(({ iface, percent }) => [
+			`\tchain egress_${iface.replace(/[^A-Za-z0-9_]/g, "_")} {`,
+			`\t\ttype filter hook egress device "${iface}" priority filter; policy accept;`,
+			`\t\tnumgen random mod 10000 < ${Math.round(percent * 100)} counter drop comment "loss ${percent}%"`,
+			`\t}`,
+		]),
+		`}`,
+		``,
+	].join("\n");
+}
