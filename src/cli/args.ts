@@ -62,8 +62,8 @@ export const commands: Record<string, CommandSpec> = {
 		positionals: [2, 2],
 	},
 	graph: {
-		usage: "testbed graph FILE|LAB [-o out.svg|out.dot|out.mmd] [--format dot|mmd|svg]",
-		summary: "a picture of the lab: SVG (in-process Graphviz), DOT or Mermaid",
+		usage: "testbed graph FILE|LAB [-o out.svg|out.png|out.dot|out.mmd] [--format dot|mmd|svg]",
+		summary: "a picture of the lab: SVG (in-process Graphviz), PNG, DOT or Mermaid",
 		options: { o: { type: "string", short: "o" }, format: { type: "string" } },
 		positionals: [1, 1],
 	},
@@ -79,11 +79,10 @@ export interface CommandLine {
 }
 
 export function usageText(): string {
-	const width = Math.max(...Object.values(commands).map((spec) => spec.usage.length));
 	return [
 		"testbed: P2P/NAT network labs from YAML, built as real network namespaces",
 		"",
-		...Object.values(commands).map((spec) => `  ${spec.usage.padEnd(width)}  ${spec.summary}`),
+		...Object.values(commands).flatMap((spec) => [`  ${spec.usage}`, `      ${spec.summary}`]),
 		"",
 		"Exit codes: 0 ok, 1 failed, 2 usage, 3 invalid topology, 4 host lacks a feature.",
 	].join("\n");
