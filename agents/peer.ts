@@ -25,10 +25,9 @@
 import { randomBytes } from "node:crypto";
 import { createSocket, type Socket } from "node:dgram";
 import { networkInterfaces } from "node:os";
-import { createInterface } from "node:readline";
 import { type DecodeReason, type Endpoint, type Message, type PeerMessage, decode, encode, endpointOf, isPeerId, isPeerMessage, maxHostCandidates, splitEndpoint } from "./punch/protocol.ts";
 import { PunchStateMachine, relayVia, type SessionAction, type SessionDrop } from "./punch/session.ts";
-import { argument, emit } from "./agent-io.ts";
+import { argument, commands, emit } from "./agent-io.ts";
 
 type DropReason = DecodeReason | SessionDrop | "unknown-session" | "unexpected-source" | "unexpected-type" | "stale-reply" | "internal-error";
 
@@ -326,18 +325,7 @@ async function main(): Promise<void> {
 	}
 	rendezvous = { ...target, endpoint: endpointOf(target.address, target.port) };
 	emit({ event: "ready", node, rendezvous: rendezvous.endpoint });
-	for await (const line of createInterface({ input: process.stdin })) {
-		let command: unknown;
-		try {
-			command = JSON.parse(line);
-		} catch {
-			emit({ event: "error", error: "not JSON" });
-			continue;
-		}
-		if (typeof command !== "object" || command === null || Array.isArray(command)) {
-			emit({ event: "error", error: "not a JSON object" });
-			continue;
-		}
+	for await (const command of commands()) {
 		try {
 			handle(command as Record<string, unknown>);
 		} catch (error) {

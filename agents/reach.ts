@@ -3,10 +3,9 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createConnection, createServer } from "node:net";
-import { createInterface } from "node:readline";
 import DgramAsPromised, { type SocketAsPromised } from "dgram-as-promised";
 import { decodeReach, encodeReach, reachPort } from "./protocol.ts";
-import { argument, emit } from "./agent-io.ts";
+import { argument, commands, emit } from "./agent-io.ts";
 
 interface Target {
 	key: string;
@@ -117,15 +116,8 @@ async function main(): Promise<void> {
 	tcp.on("error", () => undefined);
 	await new Promise<void>((resolve) => tcp.listen(port, "0.0.0.0", resolve));
 	emit({ event: "ready", node, port });
-	const lines = createInterface({ input: process.stdin });
-	for await (const line of lines) {
-		let command: { id?: number; cmd?: string; proto?: string; targets?: Target[]; timeoutMs?: number; intervalMs?: number };
-		try {
-			command = JSON.parse(line);
-		} catch {
-			emit({ event: "error", error: "not JSON" });
-			continue;
-		}
+	for await (const next of commands()) {
+		const command = next as { id?: number; cmd?: string; proto?: string; targets?: Target[]; timeoutMs?: number; intervalMs?: number };
 		if (command.cmd === "probe" && Array.isArray(command.targets)) {
 			const timeout = command.timeoutMs ?? 1000;
 			const results =

@@ -13,10 +13,9 @@
 // Exits when stdin closes.
 import { createSocket } from "node:dgram";
 import { isIPv4 } from "node:net";
-import { createInterface } from "node:readline";
 import { RendezvousCore, type Outgoing } from "./punch/rendezvous-core.ts";
 import { endpointOf, splitEndpoint } from "./punch/protocol.ts";
-import { argument, emit } from "./agent-io.ts";
+import { argument, commands, emit } from "./agent-io.ts";
 
 const node = argument("--node") ?? "unknown";
 
@@ -50,14 +49,7 @@ async function main(): Promise<void> {
 	const timer = setInterval(() => transmit(core.tick(performance.now())), 25);
 	emit({ event: "ready", node, address, port });
 
-	for await (const line of createInterface({ input: process.stdin })) {
-		let command: { id?: unknown; cmd?: unknown };
-		try {
-			command = JSON.parse(line);
-		} catch {
-			emit({ event: "error", error: "not JSON" });
-			continue;
-		}
+	for await (const command of commands()) {
 		if (command?.cmd === "stats") emit({ id: command.id, event: "stats", ...core.stats(), sendFailures });
 		else emit({ id: command?.id, event: "error", error: `unknown command ${String(command?.cmd)}` });
 	}

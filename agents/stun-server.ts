@@ -6,10 +6,9 @@
 //
 //   node --import tsx agents/stun-server.ts --node NAME --primary IP --alternate IP [--port 3478] [--alt-port 3479] [--software TEXT]
 import { isIPv4 } from "node:net";
-import { createInterface } from "node:readline";
 import DgramAsPromised, { type SocketAsPromised } from "dgram-as-promised";
 import { type DropReason, type ServerAddresses, defaultSoftware, respond, serverEndpoints } from "./stun/responder.ts";
-import { argument, emit } from "./agent-io.ts";
+import { argument, commands, emit } from "./agent-io.ts";
 
 const node = argument("--node") ?? "unknown";
 const software = argument("--software") ?? defaultSoftware;
@@ -78,14 +77,7 @@ async function main(): Promise<void> {
 	}
 	emit({ event: "ready", node, ...server, sockets: [...sockets.keys()], software });
 
-	for await (const line of createInterface({ input: process.stdin })) {
-		let command: { id?: number; cmd?: string };
-		try {
-			command = JSON.parse(line);
-		} catch {
-			emit({ event: "error", error: "not JSON" });
-			continue;
-		}
+	for await (const command of commands()) {
 		if (command.cmd === "stats") emit({ id: command.id, event: "stats", ...stats, droppedTotal: droppedTotal() });
 		else emit({ id: command.id, event: "error", error: `unknown command ${command.cmd}` });
 	}

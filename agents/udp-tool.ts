@@ -6,9 +6,8 @@
 // Events (JSON lines on stdout): ready, bound, sent, recv {sock, from, data}, error.
 // An echo socket answers every datagram with "seen <source ip>:<source port>", so a host behind a
 // NAT learns its public endpoint (a minimal, STUN-less reflector).
-import { createInterface } from "node:readline";
 import DgramAsPromised, { type SocketAsPromised } from "dgram-as-promised";
-import { argument, emit } from "./agent-io.ts";
+import { argument, commands, emit } from "./agent-io.ts";
 
 const node = argument("--node") ?? "unknown";
 const sockets = new Map<string, SocketAsPromised>();
@@ -57,14 +56,7 @@ async function handle(command: Record<string, unknown>): Promise<void> {
 }
 
 emit({ event: "ready", node });
-for await (const line of createInterface({ input: process.stdin })) {
-	let command: Record<string, unknown>;
-	try {
-		command = JSON.parse(line);
-	} catch {
-		emit({ event: "error", error: "not JSON" });
-		continue;
-	}
+for await (const command of commands()) {
 	await handle(command).catch((error) => emit({ id: command.id, event: "error", error: String(error?.message ?? error) }));
 }
 for (const socket of sockets.values()) await socket.close().catch(() => undefined);

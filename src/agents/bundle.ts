@@ -1,13 +1,14 @@
-// Agents start as one bundled JavaScript file each (esbuild, in-process, cached by content hash):
+// Agents start as one bundled JavaScript file each (esbuild, in-process, cached by content hash in
+// node_modules/.cache, where build caches live — not in the lab state under /run/testbed):
 // a lab of 200 nodes starts 200 agents, and Node without the TypeScript loader starts three times faster.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildSync } from "esbuild";
-import { runDir } from "../apply/paths.ts";
 
 const agentsDir = fileURLToPath(new URL("../../agents/", import.meta.url));
+const cacheDir = fileURLToPath(new URL("../../node_modules/.cache/testbed-agents/", import.meta.url));
 const built = new Map<string, string>();
 
 /** A fingerprint of every agent source: any change rebuilds. */
@@ -28,7 +29,7 @@ function sourceHash(): string {
 export function agentBundle(agent: string): string {
 	const cached = built.get(agent);
 	if (cached) return cached;
-	const dir = join(runDir(), ".agents", sourceHash());
+	const dir = join(cacheDir, sourceHash());
 	const out = join(dir, `${agent}.mjs`);
 	if (!existsSync(out)) {
 		mkdirSync(dir, { recursive: true, mode: 0o700 });

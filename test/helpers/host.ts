@@ -83,3 +83,14 @@ export function hostChanges(before: Record<string, string>, after: Record<string
 	}
 	return changes;
 }
+
+/** Poll an agent's counters until `done` (datagrams may still be arriving) or 3 s. */
+export async function settle<T>(stats: () => Promise<T>, done: (stats: T) => boolean): Promise<T> {
+	const until = Date.now() + 3000;
+	let last = await stats();
+	while (!done(last) && Date.now() < until) {
+		await new Promise((resolve) => setTimeout(resolve, 50));
+		last = await stats();
+	}
+	return last;
+}

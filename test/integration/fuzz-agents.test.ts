@@ -23,7 +23,7 @@ import { inNamespace } from "../../src/render/batch.ts";
 import { bindingRequest, decodeStun, encodeStun, getAttribute, type StunAttribute } from "../../agents/stun/message.ts";
 import { encode, type Message } from "../../agents/punch/protocol.ts";
 import { decodeReach, encodeReach, reachPort } from "../../agents/protocol.ts";
-import { leftovers, rootTest } from "../helpers/host.ts";
+import { leftovers, rootTest, settle } from "../helpers/host.ts";
 
 const fuzzRuns = Number(process.env.FUZZ_RUNS ?? 0);
 const perAgent = Number.isInteger(fuzzRuns) && fuzzRuns > 3000 ? fuzzRuns : 3000;
@@ -238,16 +238,6 @@ class RawSender {
 
 type Counters = Record<string, number | undefined>;
 
-/** Poll `stats` until `done` or 3 s (datagrams may still be in the agent's socket buffer). */
-async function settle(stats: () => Promise<AgentEvent>, done: (event: AgentEvent) => boolean): Promise<AgentEvent> {
-	const until = Date.now() + 3000;
-	let last = await stats();
-	while (!done(last) && Date.now() < until) {
-		await new Promise((resolve) => setTimeout(resolve, 50));
-		last = await stats();
-	}
-	return last;
-}
 
 /** Send text datagrams from a udp-tool agent, 100 at a time. */
 async function fromUdpTool(tool: UdpTool, to: string, texts: string[]): Promise<void> {

@@ -11,7 +11,7 @@ import { PunchSession, punch, type PunchResult } from "../../src/agents/punch.ts
 import { UdpTool } from "../../src/agents/udp-tool.ts";
 import { readLedger } from "../../src/apply/ledger.ts";
 import { encode } from "../../agents/punch/protocol.ts";
-import { leftovers, namespaceExists, rootTest } from "../helpers/host.ts";
+import { leftovers, namespaceExists, rootTest, settle } from "../helpers/host.ts";
 
 const topology = (file: string, name: string) =>
 	loadLabText(readFileSync(new URL(`../../topologies/${file}`, import.meta.url), "utf8").replace(/^name: .*$/m, `name: ${name}`), file);
@@ -158,16 +158,6 @@ function dropDelta(before: Record<string, number>, after: Record<string, number>
 	return delta;
 }
 
-/** Poll an agent's counters until `done` (datagrams are still arriving) or 3 s. */
-async function settle(stats: () => Promise<Record<string, unknown>>, done: (stats: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
-	const until = Date.now() + 3000;
-	let last = await stats();
-	while (!done(last) && Date.now() < until) {
-		await new Promise((resolve) => setTimeout(resolve, 50));
-		last = await stats();
-	}
-	return last;
-}
 
 /** Send many datagrams from the tool, 200 at a time. */
 async function flood(tool: UdpTool, to: string, count: number): Promise<void> {
