@@ -104,7 +104,7 @@ test("init writes a starter topology that validates, with the schema comment poi
 		t.regex(again.stderr, /exists; use --force/);
 		const unknown = capture();
 		t.is(await main(["init", "nope"], unknown), 2);
-		t.regex(unknown.stderr, /templates: cgnat, lan, nat-matrix, nat-zoo, seed-p2p, two-nats/);
+		t.regex(unknown.stderr, /templates: cgnat, flaky-uplink, lan, nat-matrix, nat-reboot, nat-zoo, roaming, seed-p2p, two-nats/);
 	} finally {
 		rmSync(dir, { recursive: true });
 	}

@@ -2,12 +2,14 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import test from "ava";
 import { loadLab } from "../src/load.ts";
+import type { ImpairDecl } from "../src/parse/topology.ts";
 import type { HostFeatures } from "../src/plan/operations.ts";
-import { operationCount, planLab } from "../src/plan/plan.ts";
+import { impairmentSupport, operationCount, planLab } from "../src/plan/plan.ts";
+import { renderImpairmentChange } from "../src/render/batch.ts";
 import { renderBatchText, renderPlanText } from "../src/render/plan-text.ts";
 
-const everything: HostFeatures = { dummy: true, netem: true, tbf: true };
-const thisKernel: HostFeatures = { dummy: false, netem: false, tbf: true };
+const everything: HostFeatures = { dummy: true, netem: true, tbf: true, pfifo: true, nftEgress: true, nftBurst: true };
+const thisKernel: HostFeatures = { dummy: false, netem: false, tbf: true, pfifo: true, nftEgress: true, nftBurst: true };
 
 function golden(t: { is(a: string, b: string): void }, name: string, actual: string): void {
 	const path = new URL(`golden/${name}`, import.meta.url);
@@ -44,7 +46,7 @@ test("impairments: netem where present, tbf for a plain rate, unmet features lis
 		withoutNetem.unmet.map((unmet) => `${unmet.feature} line ${unmet.pos.line}`),
 		["netem line 13", "netem line 13"],
 	);
-	const tbfOnly = withoutNetem.namespaces.flatMap((ns) => ns.operations).filter((op) => op.op === "qdisc" && !op.netem);
+	const tbfOnly = withoutNetem.namespaces.flatMap((ns) => ns.operations).filter((op) => op.op === "qdisc" && op.qdisc === "tbf");
 	t.is(tbfOnly.length, 2, "the rate-only link uses tbf on both ends");
 });
 
@@ -73,4 +75,51 @@ test("without netem, random loss becomes an nftables netdev egress rule and a ra
 	golden(t, "lossy.no-netem.plan.txt", renderPlanText(plan, "test/fixtures/lossy.yml", "/run/testbed/lossy"));
 	const withNetem = planLab(lab, everything).namespaces.flatMap((ns) => ns.operations.map((op) => op.op));
 	t.false(withNetem.includes("nft-loss"), "netem does it where present");
+});
+
+test("impairments without netem: burst loss in nftables (Gilbert model), tbf with a pfifo child, pfifo alone, one direction more", (t) => {
+	const lab = loadLab(new URL("fixtures/impair-kinds.yml", import.meta.url).pathname);
+	const plan = planLab(lab, thisKernel);
+	t.deepEqual(plan.unmet, []);
+	golden(t, "impair-kinds.no-netem.plan.txt", renderPlanText(plan, "test/fixtures/impair-kinds.yml", "/run/testbed/impair-kinds"));
+	golden(t, "impair-kinds.plan.txt", renderPlanText(planLab(lab, everything), "test/fixtures/impair-kinds.yml", "/run/testbed/impair-kinds"));
+	const ops = (node: string) => plan.namespaces.find((ns) => ns.node === node)!.operations;
+	const qdisc = (node: string, iface = "eth0") => ops(node).flatMap((op) => (op.op === "qdisc" && op.iface === iface ? [op.qdisc] : []));
+	t.deepEqual([qdisc("d"), qdisc("r", "e4")], [["tbf"], []], "the rate is d's direction only");
+	t.deepEqual([qdisc("b"), qdisc("r", "e2")], [["tbf"], ["tbf"]]);
+	t.deepEqual(qdisc("c"), ["pfifo"]);
+	t.like(ops("a").find((op) => op.op === "nft-loss"), { percent: 20, burst: 4 });
+	t.like(ops("r").find((op) => op.op === "nft-loss" && op.iface === "e4"), { percent: 5 }, "the loss is both directions'");
+});
+
+const at = { line: 1, col: 1 };
+const decl = (fields: Record<string, number>): ImpairDecl => Object.fromEntries([["pos", at], ...Object.entries(fields).map(([key, value]) => [key, { value, pos: at }])]) as ImpairDecl;
+
+const supportCases: [string, Record<string, number>, HostFeatures, ReturnType<typeof impairmentSupport>][] = [
+	["everything with netem", { delay: 20, jitter: 2, loss: 1, lossBurst: 3, duplicate: 1, reorder: 1, corrupt: 1, rate: 1e6, limit: 10 }, everything, { ok: true }],
+	["loss, loss-burst, rate and limit without netem", { loss: 5, lossBurst: 4, rate: 1e6, limit: 10 }, thisKernel, { ok: true }],
+	["delay and jitter need netem", { delay: 20, jitter: 2, loss: 1 }, thisKernel, { ok: false, needs: "netem", keys: ["delay", "jitter"] }],
+	["duplicate, reorder, corrupt need netem", { duplicate: 1, reorder: 1, corrupt: 1 }, thisKernel, { ok: false, needs: "netem", keys: ["duplicate", "reorder", "corrupt"] }],
+	["burst loss without settable sets", { loss: 5, lossBurst: 4 }, { ...thisKernel, nftBurst: false }, { ok: false, needs: "netem", keys: ["loss-burst"] }],
+	["loss without the egress hook", { loss: 5 }, { ...thisKernel, nftEgress: false, nftBurst: false }, { ok: false, needs: "netem", keys: ["loss"] }],
+	["a rate without tbf", { rate: 1e6 }, { ...thisKernel, tbf: false }, { ok: false, needs: "tbf", keys: ["rate"] }],
+	["a rate without tbf, with netem", { rate: 1e6 }, { ...everything, tbf: false }, { ok: true }],
+	["features from before the fallbacks were probed", { loss: 5, limit: 10 }, { dummy: false, netem: false, tbf: true }, { ok: true }],
+];
+for (const [title, fields, features, expected] of supportCases) test(`impairmentSupport: ${title}`, (t) => t.deepEqual(impairmentSupport(decl(fields), features), expected));
+
+test("the commands for a live impairment change replace whatever is there, on this interface only", (t) => {
+	const cases: [string, ImpairDecl | undefined, HostFeatures][] = [
+		["burst loss, rate and limit without netem", decl({ loss: 20, lossBurst: 4, rate: 1e6, limit: 20 }), thisKernel],
+		["random loss without netem", decl({ loss: 2.5 }), thisKernel],
+		["a queue limit alone", decl({ limit: 30 }), thisKernel],
+		["delay and burst loss with netem", decl({ delay: 20, loss: 10, lossBurst: 3 }), everything],
+		["none: back to no impairment", undefined, thisKernel],
+	];
+	const text = cases.map(([title, impair, features]) => {
+		const change = renderImpairmentChange("nat_wan", impair, features);
+		return [`## ${title}`, "# tc -batch", change.tc ?? "(none)", "# nft -f", change.nft ?? "(none)"].join("\n");
+	});
+	golden(t, "impair-change.txt", `${text.join("\n")}`);
+	t.throws(() => renderImpairmentChange("eth0", decl({ delay: 20 }), thisKernel), { message: /no netem, needed for delay on eth0/ });
 });

@@ -8,6 +8,43 @@ export interface Received {
 	data: string;
 }
 
+/** What a counting socket received; times are milliseconds on the agent's clock. */
+export interface SocketStats {
+	datagrams: number;
+	/** UDP payload bytes. */
+	bytes: number;
+	firstMs?: number;
+	lastMs?: number;
+	/** The flood sequence numbers received, in arrival order (when asked for). */
+	seqs?: number[];
+}
+
+/** What a flood sent. */
+export interface FloodResult {
+	sent: number;
+	/** UDP payload bytes. */
+	bytes: number;
+	/** Sends the kernel refused. */
+	errors: number;
+	ms: number;
+}
+
+/** Lengths of the runs of sequence numbers 0..sent-1 that never arrived, in order. */
+export function missingRuns(received: Iterable<number>, sent: number): number[] {
+	const seen = new Set(received);
+	const runs: number[] = [];
+	let run = 0;
+	for (let seq = 0; seq < sent; seq++) {
+		if (!seen.has(seq)) run++;
+		else if (run > 0) {
+			runs.push(run);
+			run = 0;
+		}
+	}
+	if (run > 0) runs.push(run);
+	return runs;
+}
+
 export class UdpTool {
 	private readonly agent: AgentProcess;
 
@@ -21,9 +58,12 @@ export class UdpTool {
 		return tool;
 	}
 
-	/** Bind a named socket; port 0 picks one. An echo socket tells every sender its source endpoint. */
-	async bind(sock: string, port = 0, options: { echo?: boolean; address?: string } = {}): Promise<number> {
-		const reply = await this.agent.request({ cmd: "bind", sock, port, echo: options.echo ?? false, address: options.address ?? "0.0.0.0" });
+	/**
+	 * Bind a named socket; port 0 picks one. An echo socket tells every sender its source endpoint; a
+	 * counting socket reports no datagrams, only `stats()` (for floods).
+	 */
+	async bind(sock: string, port = 0, options: { echo?: boolean; address?: string; count?: boolean } = {}): Promise<number> {
+		const reply = await this.agent.request({ cmd: "bind", sock, port, echo: options.echo ?? false, address: options.address ?? "0.0.0.0", count: options.count ?? false });
 		if (reply.event !== "bound") throw new Error(`${this.node.name}: bind ${sock}:${port}: ${String(reply.error)}`);
 		return reply.port as number;
 	}
@@ -31,6 +71,24 @@ export class UdpTool {
 	async send(sock: string, to: string, data: string): Promise<void> {
 		const reply = await this.agent.request({ cmd: "send", sock, to, data });
 		if (reply.event !== "sent") throw new Error(`${this.node.name}: send ${sock} → ${to}: ${String(reply.error)}`);
+	}
+
+	/**
+	 * Send numbered datagrams of `size` payload bytes to `to`: `count` of them, or for `durationMs`,
+	 * paced at `pps` datagrams a second (back to back without). Resolves when the last is sent.
+	 */
+	async flood(sock: string, to: string, options: { size?: number; count?: number; durationMs?: number; pps?: number }): Promise<FloodResult> {
+		const reply = await this.agent.request({ cmd: "flood", sock, to, ...options });
+		if (reply.event !== "flooded") throw new Error(`${this.node.name}: flood ${sock} → ${to}: ${String(reply.error)}`);
+		return { sent: reply.sent as number, bytes: reply.bytes as number, errors: reply.errors as number, ms: reply.ms as number };
+	}
+
+	/** What a counting socket has received so far (`reset` starts counting anew). */
+	async stats(sock: string, options: { seqs?: boolean; reset?: boolean } = {}): Promise<SocketStats> {
+		const reply = await this.agent.request({ cmd: "stats", sock, seqs: options.seqs ?? false, reset: options.reset ?? false });
+		if (reply.event !== "stats") throw new Error(`${this.node.name}: stats ${sock}: ${String(reply.error)}`);
+		const { datagrams, bytes, firstMs, lastMs, seqs } = reply as unknown as SocketStats;
+		return { datagrams, bytes, firstMs, lastMs, ...(seqs ? { seqs } : {}) };
 	}
 
 	/** Wait for a datagram on `sock` (optionally with this data); undefined when none came in time. */

@@ -1,5 +1,7 @@
 // `testbed doctor`: what this host supports, and the fix for what it lacks.
-import { detectFeatures, type KernelFeatures } from "./features.ts";
+import type { HostFeatures } from "../plan/operations.ts";
+import { impairmentKinds, impairmentMethod, type ImpairmentKind } from "../plan/plan.ts";
+import { cachedFeatures, detectFeatures, type KernelFeatures } from "./features.ts";
 import { installHint, isRoot } from "./preflight.ts";
 import { which } from "./run.ts";
 
@@ -12,7 +14,26 @@ export interface Check {
 	fix?: string;
 }
 
-export async function doctor(): Promise<{ ok: boolean; kernel: string; checks: Check[] }> {
+/** One kind of link impairment: whether this host can do it, and how. */
+export interface ImpairmentCheck {
+	name: ImpairmentKind;
+	ok: boolean;
+	/** "netem", "nftables numgen", "tbf", "pfifo", … or "no — needs …"; "unknown" before features were probed. */
+	how: string;
+}
+
+/** Each impairment kind, declared alone, on a host with these features (and `tc`, or not). */
+export function impairmentChecks(features: HostFeatures | undefined, tools: { tc: boolean } = { tc: true }): ImpairmentCheck[] {
+	return impairmentKinds.map(({ key }) => {
+		if (!features) return { name: key, ok: false, how: "unknown — `sudo testbed doctor` probes the kernel" };
+		const method = impairmentMethod(key, features);
+		if (method.ok) return { name: key, ok: true, how: method.how };
+		if (!tools.tc) return { name: key, ok: false, how: "no — needs tc (apt-get install iproute2)" };
+		return { name: key, ok: false, how: method.needs === "netem" ? "no — needs sch_netem (modprobe sch_netem)" : "no — needs sch_tbf (modprobe sch_tbf)" };
+	});
+}
+
+export async function doctor(): Promise<{ ok: boolean; kernel: string; checks: Check[]; impairments: ImpairmentCheck[] }> {
 	const checks: Check[] = [];
 	const root = isRoot();
 	const [major, minor] = process.versions.node.split(".").map(Number);
@@ -34,22 +55,27 @@ export async function doctor(): Promise<{ ok: boolean; kernel: string; checks: C
 		checks.push({ name: tool, ok: Boolean(path), required, detail: path ? `${path} (${what})` : `not found (${what})`, fix: installHint });
 	}
 	let kernel = "unknown";
+	let features: HostFeatures | undefined = root ? undefined : cachedFeatures();
 	if (root && which("ip")) {
 		const report = await detectFeatures({ fresh: true });
 		kernel = report.kernel;
+		features = report.features;
 		const describe: Record<keyof KernelFeatures, [boolean, string, string]> = {
 			netns: [true, "network namespaces", "a kernel with CONFIG_NET_NS"],
 			veth: [true, "veth pairs (links)", "modprobe veth"],
 			bridge: [true, "Linux bridges (switches)", "modprobe bridge"],
 			nftNat: [true, "nftables NAT (masquerade)", "modprobe nft_nat nft_masq; install nftables"],
 			dummy: [false, "dummy interfaces", "modprobe dummy — until then testbed uses an empty bridge to hold the address (works the same for addresses)"],
-			netem: [false, "netem: delay, jitter, loss, duplicate, reorder, corrupt", "modprobe sch_netem (package linux-modules-extra on some distributions) — until then random loss is done with nftables and a rate with tbf; labs asking for delay, jitter, duplicate, reorder, corrupt or a queue limit stop with exit 4"],
+			netem: [false, "netem: delay, jitter, loss, duplicate, reorder, corrupt", "modprobe sch_netem (package linux-modules-extra on some distributions) — until then loss (random and in bursts) is done with nftables, a rate with tbf and a queue limit with pfifo; labs asking for delay, jitter, duplicate, reorder or corrupt stop with exit 4"],
 			tbf: [false, "tbf: rate limits", "modprobe sch_tbf"],
+			pfifo: [false, "pfifo: queue limits without netem", "a kernel with CONFIG_NET_SCHED (sch_fifo)"],
+			nftEgress: [false, "nftables netdev egress hook: loss without netem", "a kernel 5.16 or newer with CONFIG_NETFILTER_EGRESS, and nftables 1.0.1 or newer"],
+			nftBurst: [false, "nftables sets written from the packet path: burst loss without netem", "a kernel 5.13 or newer (nft_dynset delete) and nftables 1.0 or newer"],
 		};
 		for (const [feature, [required, what, fix]] of Object.entries(describe) as [keyof KernelFeatures, [boolean, string, string]][]) {
 			const ok = report.features[feature];
 			checks.push({ name: feature, ok, required, detail: ok ? what : `${what}: ${report.errors[feature] ?? "missing"}`, fix });
 		}
 	}
-	return { ok: checks.every((check) => check.ok || !check.required), kernel, checks };
+	return { ok: checks.every((check) => check.ok || !check.required), kernel, checks, impairments: impairmentChecks(features, { tc: Boolean(which("tc")) }) };
 }

@@ -4,7 +4,7 @@ import type { HostFeatures } from "../plan/operations.ts";
 import { featuresPath } from "./paths.ts";
 import { run, which } from "./run.ts";
 
-export interface KernelFeatures extends HostFeatures {
+export interface KernelFeatures extends Required<HostFeatures> {
 	netns: boolean;
 	veth: boolean;
 	bridge: boolean;
@@ -26,6 +26,9 @@ const probeLines = (ns: string): [keyof KernelFeatures | null, string][] => [
 	["netem", `netns exec ${ns} tc qdisc add dev tbp-v0 root netem delay 1ms`],
 	["tbf", `netns exec ${ns} tc qdisc add dev tbp-v1 root tbf rate 1mbit burst 3200 latency 50ms`],
 	["nftNat", `netns exec ${ns} nft add table ip tbp ; add chain ip tbp post { type nat hook postrouting priority srcnat ; } ; add rule ip tbp post masquerade`],
+	["pfifo", `netns exec ${ns} tc qdisc add dev lo root pfifo limit 10`],
+	["nftEgress", `netns exec ${ns} nft add table netdev tbp ; add chain netdev tbp egress { type filter hook egress device "tbp-v1" priority filter ; } ; add rule netdev tbp egress numgen random mod 100 < 1 drop`],
+	["nftBurst", `netns exec ${ns} nft add set netdev tbp burst { type iface_index ; flags dynamic ; } ; add rule netdev tbp egress meta oif @burst delete @burst { meta oif } drop ; add rule netdev tbp egress add @burst { meta oif }`],
 	[null, `netns del ${ns}`],
 ];
 
@@ -47,11 +50,12 @@ export async function detectFeatures(options: { fresh?: boolean } = {}): Promise
 	if (!options.fresh) {
 		try {
 			const cached = JSON.parse(readFileSync(cache, "utf8"));
-			if (cached.key === key) return cached.report as FeatureReport;
+			if (cached.key === key && complete(cached.report?.features)) return cached.report as FeatureReport;
 		} catch {}
 	}
 	const report = await probe();
-	if (process.getuid?.() === 0) {
+	// With tools hidden (TESTBED_HIDE_TOOLS) the result is not this host's: it is not kept.
+	if (process.getuid?.() === 0 && !process.env.TESTBED_HIDE_TOOLS) {
 		writeFileSync(cache, JSON.stringify({ key, report }), { mode: 0o644 });
 		chmodSync(cache, 0o644);
 	}
@@ -62,18 +66,28 @@ export async function detectFeatures(options: { fresh?: boolean } = {}): Promise
 export function cachedFeatures(): HostFeatures | undefined {
 	try {
 		const cached = JSON.parse(readFileSync(featuresPath(), "utf8"));
-		if (cached.key === bootKey()) return cached.report.features as HostFeatures;
+		if (cached.key === bootKey() && complete(cached.report?.features)) return cached.report.features as HostFeatures;
 	} catch {}
 	return undefined;
+}
+
+/** Every feature this version probes: a cache written by an older version lacks some, and is probed again. */
+const featureNames: (keyof KernelFeatures)[] = ["netns", "veth", "dummy", "bridge", "netem", "tbf", "pfifo", "nftNat", "nftEgress", "nftBurst"];
+
+function complete(features: unknown): boolean {
+	return typeof features === "object" && features !== null && featureNames.every((name) => typeof (features as Record<string, unknown>)[name] === "boolean");
 }
 
 async function probe(): Promise<FeatureReport> {
 	const ns = `testbed-probe-${process.pid}`;
 	const lines = probeLines(ns);
-	const features: KernelFeatures = { netns: true, veth: true, dummy: true, bridge: true, netem: true, tbf: true, nftNat: true };
+	const features: KernelFeatures = { netns: true, veth: true, dummy: true, bridge: true, netem: true, tbf: true, pfifo: true, nftNat: true, nftEgress: true, nftBurst: true };
 	const errors: FeatureReport["errors"] = {};
-	if (!which("nft")) [features.nftNat, errors.nftNat] = [false, "nft is not installed"];
-	if (!which("tc")) [features.netem, features.tbf, errors.netem, errors.tbf] = [false, false, "tc is not installed", "tc is not installed"];
+	const absent = (names: (keyof KernelFeatures)[], why: string) => {
+		for (const name of names) [features[name], errors[name]] = [false, why];
+	};
+	if (!which("nft")) absent(["nftNat", "nftEgress", "nftBurst"], "nft is not installed");
+	if (!which("tc")) absent(["netem", "tbf", "pfifo"], "tc is not installed");
 	const result = await run(["ip", "-force", "-batch", "-"], { input: lines.map(([, line]) => line).join("\n") + "\n" });
 	// stderr: the error text, then "Command failed -:N" for each failing line.
 	let pending: string[] = [];
@@ -90,8 +104,9 @@ async function probe(): Promise<FeatureReport> {
 		}
 		pending = [];
 	}
-	if (!features.netns) features.veth = features.dummy = features.bridge = features.netem = features.tbf = features.nftNat = false;
-	if (!features.veth) features.netem = features.tbf = false;
+	if (!features.netns) for (const name of Object.keys(features) as (keyof KernelFeatures)[]) features[name] = false;
+	if (!features.veth) features.netem = features.tbf = features.nftEgress = features.nftBurst = false;
+	if (!features.nftEgress) features.nftBurst = false;
 	await run(["ip", "netns", "del", ns]); // in case the batch stopped early
 	return { kernel: readRelease(), features, errors };
 }

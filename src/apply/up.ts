@@ -41,11 +41,15 @@ export async function upLab(lab: Lab, options: UpOptions = {}): Promise<UpResult
 	const features = options.features ?? (await detectFeatures()).features;
 	const plan = planLab(lab, features);
 	if (plan.unmet.length > 0) {
+		// Every position that asks for what the host lacks, one per line; the fix for the first.
 		const first = plan.unmet[0];
+		const keys = first.keys?.join(", ") ?? "the impairment";
 		throw new MissingFeatureError(
-			`${lab.file}:${first.pos.line}:${first.pos.col}: this kernel has no ${first.feature}, needed for ${first.why}`,
+			plan.unmet.map((unmet) => `${lab.file}:${unmet.pos.line}:${unmet.pos.col}: this kernel has no ${unmet.feature}, needed for ${unmet.why}`).join("\n"),
 			first.feature,
-			"remove the impairment, or run on a kernel with sch_netem (`modprobe sch_netem`); `testbed doctor` shows what this host has",
+			first.feature === "netem"
+				? `remove ${keys}, or run on a kernel with sch_netem (\`modprobe sch_netem\`); without it loss, loss-burst, rate and limit still work; \`testbed doctor\` shows what this host has`
+				: `remove ${keys}, or load sch_tbf (\`modprobe sch_tbf\`); \`testbed doctor\` shows what this host has`,
 		);
 	}
 	requireTools(plan);

@@ -44,9 +44,9 @@ export const commands: Record<string, CommandSpec> = {
 		positionals: [1, 1],
 	},
 	punch: {
-		usage: "testbed punch LAB A B [--runs N] [--no-relay] [--capture DIR] [--explain] [--json]",
-		summary: "hole-punch between peers A and B: outcome, time to connect, packets, RTT",
-		options: { ...json, runs: { type: "string" }, "no-relay": { type: "boolean" }, capture: { type: "string" }, explain: { type: "boolean" } },
+		usage: "testbed punch LAB A B [--runs N | --hold DURATION] [--no-relay] [--capture DIR] [--explain] [--json]",
+		summary: "hole-punch between peers A and B: outcome, time to connect, packets, RTT; --hold 10s keeps the session open and reports its events",
+		options: { ...json, runs: { type: "string" }, "no-relay": { type: "boolean" }, capture: { type: "string" }, explain: { type: "boolean" }, hold: { type: "string" } },
 		positionals: [3, 3],
 	},
 	"nat-table": {
@@ -66,6 +66,12 @@ export const commands: Record<string, CommandSpec> = {
 		summary: "a picture of the lab: SVG (in-process Graphviz), PNG, DOT or Mermaid",
 		options: { o: { type: "string", short: "o" }, format: { type: "string" } },
 		positionals: [1, 1],
+	},
+	event: {
+		usage: "testbed event LAB EVENT TARGET [key=value…] [--period T] [--down-for T] [--count N] [--outage T] [--host NODE] [--from NODE] [--via IP] [--dry-run] [--json]",
+		summary: "fault injection on a running lab: link-down|link-up|flap NODE:IFACE, impair NODE:IFACE loss=5%…|clear, nat-reboot|rebind|expire NAT, move NODE:IFACE, restart NODE",
+		options: { ...json, "dry-run": { type: "boolean", short: "n" }, period: { type: "string" }, "down-for": { type: "string" }, count: { type: "string" }, from: { type: "string" }, outage: { type: "string" }, host: { type: "string" }, via: { type: "string" } },
+		positionals: [3, 20],
 	},
 	reach: { usage: "testbed reach LAB [--proto udp|tcp|icmp] [--json]", summary: "which nodes can open a flow to which (all pairs)", options: { ...json, timeout: { type: "string" }, proto: { type: "string" } }, positionals: [1, 1] },
 };

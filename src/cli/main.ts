@@ -14,6 +14,7 @@ import { natTableCommand } from "./commands/nat-table.ts";
 import { captureCommand } from "./commands/capture.ts";
 import { probeCommand } from "./commands/probe.ts";
 import { punchCommand } from "./commands/punch.ts";
+import { eventCommand } from "./commands/event.ts";
 import { testCommand } from "./commands/test.ts";
 import { reachCommand } from "./commands/reach.ts";
 import { upCommand } from "./commands/up.ts";
@@ -61,6 +62,8 @@ export async function main(argv: string[], io: Io = terminalIo()): Promise<numbe
 				return await graphCommand(first, options, io);
 			case "probe":
 				return await probeCommand(first, options, io);
+			case "event":
+				return await eventCommand(first, line.positionals.slice(1), options, io, abort.signal);
 			case "reach":
 				return await reachCommand(first, options, io);
 		}

@@ -23,7 +23,39 @@ export interface TopologyDecl {
 	links: LinkDecl[];
 	/** Checks for `testbed test`. */
 	expect?: ExpectDecl[];
+	/** Timed steps for `testbed test`: sessions, events, waits and expectations, in order. */
+	steps?: StepDecl[];
 }
+
+export const eventKinds = ["link-down", "link-up", "flap", "impair", "nat-reboot", "rebind", "expire", "move", "restart"] as const;
+export type EventKind = (typeof eventKinds)[number];
+
+/** Something done to a running lab: from `testbed event` or a step. Targets are names as written. */
+export type EventDecl = { pos: Pos } & (
+	| { kind: "link-down" | "link-up"; link: Located<string> }
+	/** Down for `downMs` (default half the period), up for the rest of each period, `count` times. */
+	| { kind: "flap"; link: Located<string>; periodMs: number; downMs?: number; count: number }
+	/** Replace the link's impairment (both directions, or only `from` that node's side); none: clear it. */
+	| { kind: "impair"; link: Located<string>; from?: Located<string>; impair?: ImpairDecl }
+	/** All mappings and connection state lost; forwarding stops for `outageMs` first. */
+	| { kind: "nat-reboot"; nat: Located<string>; outageMs: number }
+	/** rebind: mappings of `host` (or all) move to new public ports; expire: they are forgotten, as after the udp-timeout. */
+	| { kind: "rebind" | "expire"; nat: Located<string>; host?: Located<string> }
+	/** Re-plug a node: only interface `to` (node:iface) stays up, and the default route goes through it. */
+	| { kind: "move"; to: Located<string>; via?: Located<string> }
+	/** Restart the node's processes (in `testbed test`: its peer agent). */
+	| { kind: "restart"; node: Located<string> }
+);
+
+/** One step of a scenario; `atMs` waits until that long after the steps began. */
+export type StepDecl = { pos: Pos; atMs?: number } & (
+	| { kind: "wait"; ms: number }
+	/** Punch a session between a and b and hold it open (keepalives, re-punch on loss). */
+	| { kind: "connect"; a: Located<string>; b: Located<string>; result?: Located<PunchOutcomeName[]>; withinMs: number }
+	| { kind: "event"; event: EventDecl }
+	/** connected: the pair exchanges traffic again within the time (since this step); lost: the pair notices the loss. */
+	| { kind: "expect"; state: "connected" | "lost"; a?: Located<string>; b?: Located<string>; withinMs: number; result?: Located<PunchOutcomeName[]> }
+);
 
 export const punchOutcomes = ["lan", "hairpin", "direct", "relayed", "failed"] as const;
 export type PunchOutcomeName = (typeof punchOutcomes)[number];
@@ -86,6 +118,8 @@ export interface ImpairDecl {
 	jitter?: Located<number>;
 	/** Percentages 0..100. */
 	loss?: Located<number>;
+	/** Mean length of a loss burst, in packets (Gilbert model; `loss` stays the average rate). */
+	lossBurst?: Located<number>;
 	duplicate?: Located<number>;
 	reorder?: Located<number>;
 	corrupt?: Located<number>;
@@ -102,6 +136,11 @@ export interface LinkDecl {
 	/** One per endpoint; null where the endpoint gets no (or an automatic) address. */
 	addresses?: (Located<string> | null)[];
 	addressesPos?: Pos;
+	/** Both directions. */
 	impair?: ImpairDecl;
+	/** One direction: the egress of one endpoint's node, on top of `impair`. */
+	impairFrom?: { node: Located<string>; impair: ImpairDecl }[];
 	mtu?: Located<number>;
+	/** A link that starts unplugged (for `move`): its interfaces exist but are down. */
+	down?: Located<boolean>;
 }

@@ -13,7 +13,7 @@ interface Base {
 export type Operation = Base &
 	(
 		| { op: "netns-add"; netns: string }
-		| { op: "veth-add"; a: { netns: string; iface: string }; b: { netns: string; iface: string } }
+		| { op: "veth-add"; a: { netns: string; iface: string }; b: { netns: string; iface: string }; down?: boolean }
 		| { op: "bridge-add"; netns: string; iface: string; why: "switch" | "dummy-fallback" }
 		| { op: "dummy-add"; netns: string; iface: string }
 		| { op: "link-master"; netns: string; iface: string; master: string }
@@ -23,27 +23,44 @@ export type Operation = Base &
 		| { op: "sysctl"; netns: string; settings: [key: string, value: string][] }
 		| { op: "route-add"; netns: string; to: string; via?: string; dev: string; auto: boolean }
 		| { op: "nat"; netns: string; nat: LabNat }
-		| { op: "qdisc"; netns: string; iface: string; impair: ImpairDecl; netem: boolean }
-		| { op: "nft-loss"; netns: string; iface: string; percent: number }
+		| { op: "qdisc"; netns: string; iface: string; impair: ImpairDecl; qdisc: QdiscKind }
+		| { op: "nft-loss"; netns: string; iface: string; percent: number; burst?: number }
 	);
 
 export type OperationKind = Operation["op"];
+
+/**
+ * The root queueing discipline of an impaired interface: netem does everything it is given; tbf a
+ * rate (with a pfifo child for a queue limit); pfifo a queue limit alone.
+ */
+export type QdiscKind = "netem" | "tbf" | "pfifo";
 
 /** What the host must support for a plan, and which file position asks for it. */
 export interface Requirement {
 	feature: "netem" | "tbf";
 	why: string;
+	/** The impairment keys (as written in YAML) that need the feature. */
+	keys?: string[];
 	pos: Pos;
 }
 
-/** Kernel features that change the plan. */
+/**
+ * Kernel features that change the plan. The fallbacks for a kernel without netem are optional here:
+ * absent means present (what was assumed before they were probed; `detectFeatures` always sets them).
+ */
 export interface HostFeatures {
 	dummy: boolean;
 	netem: boolean;
 	tbf: boolean;
+	/** pfifo: a queue limit without netem. */
+	pfifo?: boolean;
+	/** nftables netdev egress hook with numgen: random loss without netem. */
+	nftEgress?: boolean;
+	/** nftables sets written from the packet path (add/delete): burst loss without netem. */
+	nftBurst?: boolean;
 }
 
-export const allFeatures: HostFeatures = { dummy: true, netem: true, tbf: true };
+export const allFeatures: HostFeatures = { dummy: true, netem: true, tbf: true, pfifo: true, nftEgress: true, nftBurst: true };
 
 export interface NamespacePlan {
 	netns: string;

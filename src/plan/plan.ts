@@ -1,7 +1,8 @@
 // Plan: a Lab becomes the exact list of operations `up` performs. Pure: same lab and features, same plan.
 import type { Lab, LabInterface, LabNode } from "../resolve/lab.ts";
 import { overlaps } from "../validate/addresses.ts";
-import type { HostFeatures, NamespacePlan, Operation, Plan, Requirement } from "./operations.ts";
+import type { ImpairDecl } from "../parse/topology.ts";
+import type { HostFeatures, NamespacePlan, Operation, Plan, QdiscKind, Requirement } from "./operations.ts";
 
 export function planLab(lab: Lab, features: HostFeatures): Plan {
 	const root: Operation[] = [];
@@ -12,7 +13,7 @@ export function planLab(lab: Lab, features: HostFeatures): Plan {
 	for (const node of lab.nodes) root.push({ op: "netns-add", netns: node.netns, node: node.name, pos: node.pos });
 	for (const link of lab.links) {
 		const [a, b] = link.endpoints;
-		root.push({ op: "veth-add", a: { netns: netnsOf.get(a.node)!, iface: a.iface }, b: { netns: netnsOf.get(b.node)!, iface: b.iface }, pos: link.pos });
+		root.push({ op: "veth-add", a: { netns: netnsOf.get(a.node)!, iface: a.iface }, b: { netns: netnsOf.get(b.node)!, iface: b.iface }, ...(link.down ? { down: true } : {}), pos: link.pos });
 	}
 
 	const namespaces: NamespacePlan[] = lab.nodes.map((node) => {
@@ -38,7 +39,8 @@ function planNode(node: LabNode, features: HostFeatures, unmet: Requirement[]): 
 		if (iface.master) ops.push({ op: "link-master", netns: ns, iface: iface.name, master: iface.master, pos: iface.pos, ...at });
 		if (iface.mtu) ops.push({ op: "link-mtu", netns: ns, iface: iface.name, mtu: iface.mtu, pos: iface.pos, ...at });
 	}
-	for (const iface of node.interfaces) ops.push({ op: "link-up", netns: ns, iface: iface.name, pos: iface.pos, ...at });
+	// An interface whose link starts unplugged (`state: down`) stays down until an event brings it up.
+	for (const iface of node.interfaces) if (!iface.down) ops.push({ op: "link-up", netns: ns, iface: iface.name, pos: iface.pos, ...at });
 	const linkNetworks = node.interfaces.filter((iface) => iface.type === "veth").flatMap((iface) => iface.addresses.map((address) => address.network));
 	for (const iface of node.interfaces) {
 		for (const address of iface.addresses) {
@@ -52,22 +54,15 @@ function planNode(node: LabNode, features: HostFeatures, unmet: Requirement[]): 
 	if (node.nat) ops.push({ op: "nat", netns: ns, nat: node.nat, pos: node.nat.pos, ...at });
 	for (const iface of node.interfaces) {
 		if (!iface.impair) continue;
-		const pos = iface.impair.pos;
-		const netemKeys = ["delay", "jitter", "loss", "duplicate", "reorder", "corrupt", "limit"].filter((key) => key in iface.impair!);
-		// Without netem, random loss is an nftables rule (numgen) and a rate is tbf; the rest needs netem.
-		if (!features.netem && netemKeys.length > 0 && netemKeys.every((key) => key === "loss")) {
-			ops.push({ op: "nft-loss", netns: ns, iface: iface.name, percent: iface.impair.loss!.value, pos, ...at });
-			if (iface.impair.rate) {
-				if (!features.tbf) unmet.push({ feature: "tbf", why: `rate limit on ${node.name}:${iface.name}`, pos });
-				ops.push({ op: "qdisc", netns: ns, iface: iface.name, impair: { pos, rate: iface.impair.rate }, netem: false, pos, ...at });
-			}
-			continue;
+		const impair = iface.impair;
+		const support = impairmentSupport(impair, features);
+		if (!support.ok) {
+			const first = impairmentKinds.find((kind) => kind.key === support.keys[0])!;
+			unmet.push({ feature: support.needs, why: `impairments on ${node.name}:${iface.name} (${support.keys.join(", ")})`, keys: support.keys, pos: impair[first.field]?.pos ?? impair.pos });
 		}
-		// tbf does only a rate; everything else (a queue limit too) is netem's.
-		const needsNetem = netemKeys.length > 0;
-		if (needsNetem && !features.netem) unmet.push({ feature: "netem", why: `impairments on ${node.name}:${iface.name} (${netemKeys.filter((key) => key !== "loss").join(", ")})`, pos });
-		else if (!needsNetem && !features.tbf && !features.netem) unmet.push({ feature: "tbf", why: `rate limit on ${node.name}:${iface.name}`, pos });
-		ops.push({ op: "qdisc", netns: ns, iface: iface.name, impair: iface.impair, netem: needsNetem || !features.tbf, pos, ...at });
+		const built = planImpairment(impair, features);
+		if (built.loss) ops.push({ op: "nft-loss", netns: ns, iface: iface.name, ...built.loss, pos: impair.loss?.pos ?? impair.pos, ...at });
+		if (built.qdisc) ops.push({ op: "qdisc", netns: ns, iface: iface.name, impair: built.qdisc.impair, qdisc: built.qdisc.kind, pos: impair.pos, ...at });
 	}
 	return ops;
 }
@@ -95,4 +90,83 @@ function sysctlName(iface: LabInterface): string {
 
 export function operationCount(plan: Plan): number {
 	return plan.root.length + plan.namespaces.reduce((sum, ns) => sum + ns.operations.length, 0);
+}
+
+/** Every impairment kind: its YAML key and its field in ImpairDecl. */
+export const impairmentKinds = [
+	{ key: "delay", field: "delay" },
+	{ key: "jitter", field: "jitter" },
+	{ key: "loss", field: "loss" },
+	{ key: "loss-burst", field: "lossBurst" },
+	{ key: "duplicate", field: "duplicate" },
+	{ key: "reorder", field: "reorder" },
+	{ key: "corrupt", field: "corrupt" },
+	{ key: "rate", field: "rate" },
+	{ key: "limit", field: "limit" },
+] as const satisfies readonly { key: string; field: keyof ImpairDecl }[];
+
+export type ImpairmentKind = (typeof impairmentKinds)[number]["key"];
+
+/** How a host does one kind of impairment (declared alone). */
+export type ImpairmentMethod = "netem" | "nftables numgen" | "nftables numgen + set (Gilbert model)" | "tbf" | "pfifo";
+
+/** How this host does one kind of impairment when it is declared alone, or what it lacks for it. */
+export function impairmentMethod(kind: ImpairmentKind, features: HostFeatures): { ok: true; how: ImpairmentMethod } | { ok: false; needs: "netem" | "tbf" } {
+	const via = (how: ImpairmentMethod) => ({ ok: true, how }) as const;
+	const [pfifo, nftEgress, nftBurst] = [features.pfifo !== false, features.nftEgress !== false, features.nftBurst !== false];
+	const needs = (feature: "netem" | "tbf") => ({ ok: false, needs: feature }) as const;
+	switch (kind) {
+		case "loss":
+			return features.netem ? via("netem") : nftEgress ? via("nftables numgen") : needs("netem");
+		case "loss-burst":
+			return features.netem ? via("netem") : nftEgress && nftBurst ? via("nftables numgen + set (Gilbert model)") : needs("netem");
+		case "rate":
+			return features.tbf ? via("tbf") : features.netem ? via("netem") : needs("tbf");
+		case "limit":
+			return pfifo ? via("pfifo") : features.netem ? via("netem") : needs("netem");
+		default:
+			return features.netem ? via("netem") : needs("netem");
+	}
+}
+
+export type ImpairmentSupport = { ok: true } | { ok: false; needs: "netem" | "tbf"; keys: string[] };
+
+/**
+ * Whether this host can build an impairment, and if not, the feature it lacks and the YAML keys
+ * that need it (netem first: it would do everything). A burst length counts only with a loss rate.
+ */
+export function impairmentSupport(impair: ImpairDecl, features: HostFeatures): ImpairmentSupport {
+	const missing: { key: string; needs: "netem" | "tbf" }[] = [];
+	for (const { key, field } of impairmentKinds) {
+		if (impair[field] === undefined || (key === "loss-burst" && !impair.loss)) continue;
+		const method = impairmentMethod(key, features);
+		if (!method.ok) missing.push({ key, needs: method.needs });
+	}
+	if (missing.length === 0) return { ok: true };
+	const needs = missing.some((entry) => entry.needs === "netem") ? "netem" : "tbf";
+	return { ok: false, needs, keys: missing.filter((entry) => entry.needs === needs).map((entry) => entry.key) };
+}
+
+/** What builds one interface's impairment: a root qdisc, and/or (without netem) nftables loss rules. */
+export interface ImpairmentPlan {
+	qdisc?: { kind: QdiscKind; impair: ImpairDecl };
+	/** Loss in the interface's netdev egress hook: `percent` of packets, in bursts of `burst` on average. */
+	loss?: { percent: number; burst?: number };
+}
+
+/**
+ * Netem does the whole impairment where it has something to do and the kernel has it; otherwise
+ * loss is nftables rules, a rate tbf and a queue limit pfifo (tbf's child when there is a rate).
+ * Where the host cannot, the plan is netem's (what a kernel with netem would run; `up` stops first).
+ */
+export function planImpairment(impair: ImpairDecl, features: HostFeatures): ImpairmentPlan {
+	const support = impairmentSupport(impair, features);
+	const netemWork = impair.delay || impair.jitter || impair.loss || impair.duplicate || impair.reorder || impair.corrupt;
+	if ((features.netem && netemWork) || (!support.ok && support.needs === "netem")) return { qdisc: { kind: "netem", impair } };
+	const plan: ImpairmentPlan = {};
+	if (impair.loss) plan.loss = { percent: impair.loss.value, ...(impair.lossBurst ? { burst: impair.lossBurst.value } : {}) };
+	const queue: ImpairDecl = { pos: impair.pos, ...(impair.rate ? { rate: impair.rate } : {}), ...(impair.limit ? { limit: impair.limit } : {}) };
+	if (impair.rate) plan.qdisc = { kind: features.tbf || !features.netem ? "tbf" : "netem", impair: queue };
+	else if (impair.limit) plan.qdisc = { kind: features.pfifo !== false || !features.netem ? "pfifo" : "netem", impair: queue };
+	return plan;
 }

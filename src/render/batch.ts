@@ -1,9 +1,12 @@
 // Render a plan into what the kernel tools read: one `ip -batch` for the root namespace, and per
 // namespace an `ip -batch`, one `sysctl -w` and, where needed, an `nft -f` and a `tc -batch` file.
 // Pure: paths are computed, nothing is written.
-import type { NamespacePlan, Operation, Plan } from "../plan/operations.ts";
-import { renderLossRules, renderNatRules } from "./nft.ts";
-import { renderQdisc } from "./tc.ts";
+import type { ImpairDecl } from "../parse/topology.ts";
+import type { HostFeatures, NamespacePlan, Operation, Plan } from "../plan/operations.ts";
+import { impairmentSupport, planImpairment } from "../plan/plan.ts";
+import { MissingFeatureError } from "../errors.ts";
+import { renderLossChange, renderLossRules, renderNatRules } from "./nft.ts";
+import { renderQdisc, renderQdiscChange } from "./tc.ts";
 
 export type Tool = "ip" | "sysctl" | "nft" | "tc";
 
@@ -59,14 +62,11 @@ function renderNamespace(ns: NamespacePlan, stateDir: string): Batch {
 	const sysctl: BatchLine[] = [];
 	const nft: BatchLine[] = [];
 	const tc: BatchLine[] = [];
-	const losses = ns.operations.filter((op): op is Extract<Operation, { op: "nft-loss" }> => op.op === "nft-loss");
 	for (const op of ns.operations) {
 		if (op.op === "sysctl") for (const [key, value] of op.settings) sysctl.push({ text: `${key} = ${value}`, op });
 		else if (op.op === "nat") for (const text of renderNatRules(ns.node, op.nat).trimEnd().split("\n")) nft.push({ text, op });
-		else if (op.op === "nft-loss") {
-			if (op === losses[0]) for (const text of renderLossRules(losses).trimEnd().split("\n")) nft.push({ text, op });
-		}
-		else if (op.op === "qdisc") tc.push({ text: renderQdisc(op.iface, op.impair, op.netem).join(" "), op });
+		else if (op.op === "nft-loss") for (const text of renderLossRules(op.iface, op).trimEnd().split("\n")) nft.push({ text, op });
+		else if (op.op === "qdisc") for (const text of renderQdisc(op.iface, op.impair, op.qdisc)) tc.push({ text, op });
 		else ip.push({ text: ipLine(op), op });
 	}
 	const steps: Step[] = [{ tool: "ip", argv: ["ip", "-batch", "-"], lines: ip }];
@@ -85,7 +85,7 @@ export function ipLine(op: Operation): string {
 			// One end is created up: namespaces are configured in parallel, and on kernels with a
 			// per-namespace RTNL lock both ends coming up at once can race and leave the pair without
 			// carrier. With one end up already, the other's `link set up` turns the carrier on.
-			return `link add name ${op.a.iface} netns ${op.a.netns} up type veth peer name ${op.b.iface} netns ${op.b.netns}`;
+			return `link add name ${op.a.iface} netns ${op.a.netns}${op.down ? "" : " up"} type veth peer name ${op.b.iface} netns ${op.b.netns}`;
 		case "bridge-add":
 			return `link add name ${op.iface} type bridge`;
 		case "dummy-add":
@@ -105,8 +105,37 @@ export function ipLine(op: Operation): string {
 		case "nat":
 			return `netns exec ${op.netns} nft -f -`;
 		case "qdisc":
-			return `netns exec ${op.netns} tc ${renderQdisc(op.iface, op.impair, op.netem).join(" ")}`;
+			return renderQdisc(op.iface, op.impair, op.qdisc)
+				.map((line) => `netns exec ${op.netns} tc ${line}`)
+				.join("; ");
 		case "nft-loss":
 			return `netns exec ${op.netns} nft -f -`;
 	}
+}
+
+/** What replaces an interface's impairment on a running lab: a `tc -batch` file and an `nft -f` file. */
+export interface ImpairmentChange {
+	/** `tc -batch` text; absent where this host has no qdisc `up` could have used. */
+	tc?: string;
+	/** `nft -f` text; absent where this host has no nftables egress hook `up` could have used. */
+	nft?: string;
+}
+
+/**
+ * The commands, run inside the interface's namespace, that replace its impairment (whatever `up` or
+ * an earlier change built, or nothing) with `impair`, or remove it (undefined). They touch only this
+ * interface's qdisc and its own nftables table, under the names `up` uses. Throws MissingFeatureError
+ * where the host cannot (`impairmentSupport` says so beforehand).
+ */
+export function renderImpairmentChange(iface: string, impair: ImpairDecl | undefined, features: HostFeatures): ImpairmentChange {
+	if (impair) {
+		const support = impairmentSupport(impair, features);
+		if (!support.ok)
+			throw new MissingFeatureError(`this kernel has no ${support.needs}, needed for ${support.keys.join(", ")} on ${iface}`, support.needs, support.needs === "netem" ? "modprobe sch_netem" : "modprobe sch_tbf");
+	}
+	const plan = impair ? planImpairment(impair, features) : {};
+	const change: ImpairmentChange = {};
+	if (features.netem || features.tbf || features.pfifo !== false) change.tc = renderQdiscChange(iface, plan.qdisc).join("\n") + "\n";
+	if (features.nftEgress !== false) change.nft = renderLossChange(iface, plan.loss);
+	return change;
 }

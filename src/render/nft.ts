@@ -7,6 +7,7 @@
 // maps; inbound packets that start a new flow are let in only through the filtering maps.
 // APDF needs no map: conntrack lets exactly the replies in. Other protocols are masqueraded.
 import type { LabNat } from "../resolve/lab.ts";
+import { gilbert } from "./tc.ts";
 
 /**
  * Public ports handed out when a port cannot (or must not) be preserved, in turn. They come from an
@@ -159,21 +160,59 @@ function mappedNat(node: string, nat: LabNat): string {
 	].join("\n");
 }
 
+/** The netdev table that holds an interface's loss rules: one per interface, so each can be replaced alone. */
+export function impairTable(iface: string): string {
+	return `testbed_impair_${iface}`;
+}
+
+/** numgen's range for the Gilbert model's transitions (finer than for random loss: they can be small). */
+const burstScale = 1_000_000;
+
 /**
- * Random loss on an interface's egress without netem: a netdev egress chain per interface drops
- * `percent` of what leaves it. Unlike a drop in the IP output path, the sender does not see an error.
+ * Loss on an interface's egress without netem, in a netdev egress chain (unlike a drop in the IP
+ * output path, a UDP sender sees no error). Random loss: numgen draws 0-9999 per packet, below the
+ * threshold is dropped. Burst loss (Gilbert model): a set holding the interface is the state — while
+ * it is there, packets are lost and each ends the burst with r = 1/B; outside it, each packet starts
+ * one with p = L·r/(1−L). Bursts then last B packets on average and L of all packets are lost.
  */
-export function renderLossRules(ifaces: { iface: string; percent: number }[]): string {
-	return [
-		`# random loss without netem: numgen draws 0-9999 per packet, below the threshold is dropped`,
-		`table netdev testbed_impair {`,
-		...ifaces.flatMap(({ iface, percent }) => [
-			`\tchain egress_${iface.replace(/[^A-Za-z0-9_]/g, "_")} {`,
-			`\t\ttype filter hook egress device "${iface}" priority filter; policy accept;`,
-			`\t\tnumgen random mod 10000 < ${Math.round(percent * 100)} counter drop comment "loss ${percent}%"`,
+export function renderLossRules(iface: string, loss: { percent: number; burst?: number }): string {
+	const head = [`table netdev ${impairTable(iface)} {`];
+	const chain = [`\tchain egress {`, `\t\ttype filter hook egress device "${iface}" priority filter; policy accept;`];
+	if (!loss.burst)
+		return [
+			`# random loss without netem: numgen draws 0-9999 per packet, below the threshold is dropped`,
+			...head,
+			...chain,
+			`\t\tnumgen random mod 10000 < ${Math.round(loss.percent * 100)} counter drop comment "loss ${loss.percent}%"`,
 			`\t}`,
-		]),
+			`}`,
+			``,
+		].join("\n");
+	const { p, r } = gilbert(loss.percent, loss.burst);
+	const below = (probability: number) => `numgen random mod ${burstScale} < ${Math.round(probability * burstScale)}`;
+	return [
+		`# burst loss without netem (Gilbert model): while the set holds the interface, packets are lost`,
+		...head,
+		`\tset burst {`,
+		`\t\ttype iface_index`,
+		`\t\tflags dynamic`,
+		`\t}`,
+		...chain,
+		`\t\tmeta oif @burst ${below(r)} delete @burst { meta oif } counter drop comment "lost, and the burst ends (mean length ${loss.burst})"`,
+		`\t\tmeta oif @burst counter drop comment "lost: in a burst"`,
+		`\t\t${below(p)} add @burst { meta oif } counter comment "a burst starts with the next packet (loss ${loss.percent}%)"`,
+		`\t}`,
 		`}`,
 		``,
 	].join("\n");
+}
+
+/**
+ * `nft -f` text that replaces an interface's loss rules (whatever `up` or an earlier change made, or
+ * nothing) with these, or removes them. Adding the table first makes the delete succeed either way;
+ * the file is one transaction.
+ */
+export function renderLossChange(iface: string, loss: { percent: number; burst?: number } | undefined): string {
+	const table = `netdev ${impairTable(iface)}`;
+	return [`add table ${table}`, `delete table ${table}`, ...(loss ? [renderLossRules(iface, loss).trimEnd()] : []), ``].join("\n");
 }

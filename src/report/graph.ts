@@ -144,7 +144,7 @@ export function labGraph(lab: Lab): LabGraph {
 		const [a, b] = [order(ends[0].node), order(ends[1].node)];
 		const swap = a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
 		const impairment = linkSummary(lab, link);
-		return { ends: swap > 0 ? [ends[1], ends[0]] : [ends[0], ends[1]], impairment, impaired: Boolean(link.impair && impairSummary(link.impair)) };
+		return { ends: swap > 0 ? [ends[1], ends[0]] : [ends[0], ends[1]], impairment, impaired: link.endpoints.some((end) => egress(lab, end)) };
 	});
 
 	// Regions in a stable order: public first, then by their NAT's place in the file.
@@ -170,7 +170,7 @@ export function impairSummary(impair: ImpairDecl): string {
 	const parts: string[] = [];
 	if (impair.delay) parts.push(`delay ${num(impair.delay.value)}ms`);
 	if (impair.jitter) parts.push(`jitter ${num(impair.jitter.value)}ms`);
-	if (impair.loss) parts.push(`loss ${num(impair.loss.value)}%`);
+	if (impair.loss) parts.push(`loss ${num(impair.loss.value)}%${impair.lossBurst ? ` burst ${num(impair.lossBurst.value)}` : ""}`);
 	if (impair.duplicate) parts.push(`duplicate ${num(impair.duplicate.value)}%`);
 	if (impair.reorder) parts.push(`reorder ${num(impair.reorder.value)}%`);
 	if (impair.corrupt) parts.push(`corrupt ${num(impair.corrupt.value)}%`);
@@ -179,9 +179,18 @@ export function impairSummary(impair: ImpairDecl): string {
 	return parts.join(" ");
 }
 
+/** What one end of a link sends with, as impairSummary words ("" for nothing). */
+function egress(lab: Lab, end: { node: string; iface: string }): string {
+	const impair = lab.nodes.find((node) => node.name === end.node)?.interfaces.find((iface) => iface.name === end.iface)?.impair;
+	return impair ? impairSummary(impair) : "";
+}
+
+/** Impairments (per direction when the two differ: "alice→ rate 1mbit"), MTU, and "unplugged" for a link that starts down. */
 function linkSummary(lab: Lab, link: LabLink): string {
 	const mtu = lab.nodes.find((node) => node.name === link.endpoints[0].node)?.interfaces.find((iface) => iface.name === link.endpoints[0].iface)?.mtu;
-	return [link.impair ? impairSummary(link.impair) : "", mtu ? `mtu ${mtu}` : ""].filter(Boolean).join(" ");
+	const [a, b] = link.endpoints.map((end) => egress(lab, end));
+	const impairment = a === b ? a : link.endpoints.map((end, index) => ([a, b][index] ? `${end.node}→ ${[a, b][index]}` : "")).filter(Boolean).join(" ");
+	return [link.down ? "unplugged" : "", impairment, mtu ? `mtu ${mtu}` : ""].filter(Boolean).join(" ");
 }
 
 function num(value: number): string {

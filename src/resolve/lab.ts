@@ -1,5 +1,5 @@
 // The resolved lab: every default applied, every name and address decided. Plan reads only this.
-import type { ExpectDecl, ImpairDecl, NatDecl, NodeKind } from "../parse/topology.ts";
+import type { ExpectDecl, ImpairDecl, NatDecl, NodeKind, PunchOutcomeName } from "../parse/topology.ts";
 import type { InterfaceAddress } from "../validate/addresses.ts";
 import type { Pos } from "../validate/problem.ts";
 import type { NatBehaviourSpec } from "./nat-behaviour.ts";
@@ -12,6 +12,8 @@ export interface Lab {
 	links: LabLink[];
 	/** Checks for `testbed test`, with node names checked. */
 	expect?: ExpectDecl[];
+	/** Timed steps for `testbed test`, with every target checked. */
+	steps?: LabStep[];
 }
 
 export interface LabNode {
@@ -41,6 +43,8 @@ export interface LabInterface {
 	mtu?: number;
 	/** Impairment on this interface's egress. */
 	impair?: ImpairDecl;
+	/** Starts down: its link is unplugged until a `move` or `link-up`. */
+	down?: boolean;
 	pos: Pos;
 }
 
@@ -70,9 +74,39 @@ export interface LabLink {
 	endpoints: [{ node: string; iface: string }, { node: string; iface: string }];
 	segment: number;
 	impair?: ImpairDecl;
+	down?: boolean;
 	pos: Pos;
 }
 
 export function findNode(lab: Lab, name: string): LabNode | undefined {
 	return lab.nodes.find((node) => node.name === name);
 }
+
+/** One end of a link, where commands run. */
+export interface LinkEnd {
+	node: string;
+	netns: string;
+	iface: string;
+}
+
+/** An event with its targets found in the lab: what `testbed event` and steps do. */
+export type LabEvent = { label: string } & (
+	/** Both ends of a link go down, or come up again with the routes through them. */
+	| { kind: "link-down" | "link-up"; ends: [LinkEnd, LinkEnd]; routes: { netns: string; routes: LabRoute[] }[] }
+	| { kind: "flap"; ends: [LinkEnd, LinkEnd]; routes: { netns: string; routes: LabRoute[] }[]; periodMs: number; downMs: number; count: number }
+	/** The new egress impairment of each end (undefined: none). */
+	| { kind: "impair"; changes: { end: LinkEnd; impair?: ImpairDecl }[] }
+	| { kind: "nat-reboot"; nat: string; netns: string; outageMs: number }
+	/** The inside addresses whose mappings go (all when absent). */
+	| { kind: "rebind" | "expire"; nat: string; netns: string; host?: { node: string; addresses: string[] } }
+	/** Unplug the node's other links (its ends go down), plug in `link` (both ends up), default route via `via`. */
+	| { kind: "move"; node: string; netns: string; link: [LinkEnd, LinkEnd]; down: string[]; via: string }
+	| { kind: "restart"; node: string; netns: string }
+);
+
+export type LabStep = { pos: Pos; atMs?: number } & (
+	| { kind: "wait"; ms: number }
+	| { kind: "connect"; a: string; b: string; result?: PunchOutcomeName[]; withinMs: number }
+	| { kind: "event"; event: LabEvent }
+	| { kind: "expect"; state: "connected" | "lost"; a: string; b: string; withinMs: number; result?: PunchOutcomeName[] }
+);

@@ -1,13 +1,14 @@
 // Resolve a declared topology into a Lab: namespaces, L2 segments, addresses, routes, NAT sides.
 // Problems that need the whole picture (unknown nodes, address clashes, routes) are found here.
 import { resolve as resolvePath } from "node:path";
-import type { LinkDecl, NodeDecl, TopologyDecl } from "../parse/topology.ts";
+import type { ImpairDecl, LinkDecl, NodeDecl, TopologyDecl } from "../parse/topology.ts";
 import { contains, hostAddresses, interfaceAddress, isCidr, isReserved, range } from "../validate/addresses.ts";
 import type { Pos, Problem } from "../validate/problem.ts";
 import { maxNamespaceLength } from "../validate/read.ts";
 import { closest } from "../validate/units.ts";
 import type { Lab, LabInterface, LabLink, LabNode, LabRoute } from "./lab.ts";
 import { natBehaviour } from "./nat-behaviour.ts";
+import { resolveSteps } from "./events.ts";
 
 interface Segment {
 	id: number;
@@ -85,12 +86,18 @@ export function resolveTopology(decl: TopologyDecl, problems: Problem[]): Lab {
 		if (!ok) continue;
 		const index = links.length;
 		const [a, b] = link.endpoints;
-		links.push({ endpoints: [{ node: a.node, iface: a.iface }, { node: b.node, iface: b.iface }], segment: index, impair: link.impair, pos: link.pos });
+		const down = link.down?.value ? { down: true } : {};
+		links.push({ endpoints: [{ node: a.node, iface: a.iface }, { node: b.node, iface: b.iface }], segment: index, impair: link.impair, ...down, pos: link.pos });
 		declIndex.push(position);
 		parent.push(index);
+		for (const from of link.impairFrom ?? [])
+			if (from.node.value !== a.node && from.node.value !== b.node)
+				problem("BAD_IMPAIRMENT", from.node.pos, `impair from "${from.node.value}": that node is not an end of this link`, `name one of its ends: ${a.node} or ${b.node}`);
+			else if (a.node === b.node) problem("BAD_IMPAIRMENT", from.node.pos, "impair from: both ends of this link are the same node", "give the impairment for both directions instead");
 		for (const [self, other] of [[a, b], [b, a]] as const) {
 			const node = nodes.get(self.node)!;
-			addInterface(node, { name: self.iface, type: "veth", addresses: [], link: index, peer: { node: other.node, iface: other.iface }, mtu: link.mtu?.value, impair: link.impair, pos: self.pos, master: node.kind === "switch" ? node.interfaces[0].name : undefined }, problem);
+			const impair = egressImpairment(link, self.node);
+			addInterface(node, { name: self.iface, type: "veth", addresses: [], link: index, peer: { node: other.node, iface: other.iface }, mtu: link.mtu?.value, ...(impair ? { impair } : {}), ...down, pos: self.pos, master: node.kind === "switch" ? node.interfaces[0].name : undefined }, problem);
 			if (node.kind === "switch") switchLinks.set(node.name, [...(switchLinks.get(node.name) ?? []), index]);
 		}
 	}
@@ -136,7 +143,11 @@ export function resolveTopology(decl: TopologyDecl, problems: Problem[]): Lab {
 					problem("GATEWAY_NOT_CONNECTED", route.via.pos, `gateway ${via} of node "${node.name}" is on none of its connected subnets${dev ? ` on "${dev.name}"` : ""}`, `use an address on one of: ${connectedSubnets(node).join(", ") || "(no links with addresses)"}`);
 					continue;
 				}
-				dev ??= connected[0];
+				dev ??= connected.find((iface) => !iface.down) ?? connected[0];
+			}
+			if (dev?.down) {
+				problem("BAD_ROUTE", (route.via ?? route.dev)!.pos, `route to ${route.to.value} goes through "${dev.name}", whose link starts down (\`state: down\`)`, "route through a link that is up; a `move` step re-routes when the link is plugged in");
+				continue;
 			}
 			node.routes.push({ to, via: route.via?.value, dev: dev!.name, auto: false, pos: (route.via ?? route.dev)!.pos });
 		}
@@ -155,7 +166,16 @@ export function resolveTopology(decl: TopologyDecl, problems: Problem[]): Lab {
 		}
 	}
 
-	return { name: decl.name.value, file: decl.file.startsWith("<") ? decl.file : resolvePath(decl.file), nodes: [...nodes.values()], links, expect: decl.expect };
+	const lab: Lab = { name: decl.name.value, file: decl.file.startsWith("<") ? decl.file : resolvePath(decl.file), nodes: [...nodes.values()], links, expect: decl.expect };
+	if (decl.steps) lab.steps = resolveSteps(lab, decl.steps, problem);
+	return lab;
+}
+
+/** What one end of a link sends with: the link's impairment for both directions, overridden by its `from:` entry. */
+function egressImpairment(link: LinkDecl, node: string): ImpairDecl | undefined {
+	const own = link.impairFrom?.find((from) => from.node.value === node)?.impair;
+	if (!own) return link.impair;
+	return link.impair ? { ...link.impair, ...own } : own;
 }
 
 const interfaceNames = new WeakMap<LabNode, Set<string>>();
@@ -343,7 +363,7 @@ function addDefaultRoute(node: LabNode, segments: Map<number, Segment>): void {
 	let uplink: LabInterface | undefined;
 	if (node.kind === "nat") uplink = node.interfaces.find((iface) => iface.name === node.nat?.outside);
 	else {
-		const links = node.interfaces.filter((iface) => iface.type === "veth" && iface.addresses.length > 0);
+		const links = node.interfaces.filter((iface) => iface.type === "veth" && iface.addresses.length > 0 && !iface.down);
 		uplink = links.length === 1 ? links[0] : undefined;
 	}
 	if (!uplink || uplink.segment === undefined || uplink.addresses.length === 0) return;

@@ -37,7 +37,8 @@ export type ProblemCode =
 	| "BAD_IMPAIRMENT"
 	| "DUPLICATE_NAMESPACE"
 	| "DUPLICATE_KEY"
-	| "BAD_EXPECT";
+	| "BAD_EXPECT"
+	| "BAD_STEP";
 
 export interface Problem {
 	code: ProblemCode;

@@ -18,6 +18,8 @@ import {
 	type NodeDecl,
 	type NodeKind,
 	type RouteDecl,
+	type StepDecl,
+	type EventDecl,
 	type TopologyDecl,
 } from "../parse/topology.ts";
 import type { Pos, Problem, ProblemCode } from "./problem.ts";
@@ -32,22 +34,43 @@ export const netnsNamePattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 export const maxNamespaceLength = 32;
 
 const keys = {
-	top: ["$schema", "name", "prefix", "description", "nodes", "links", "expect"],
+	top: ["$schema", "name", "prefix", "description", "nodes", "links", "expect", "steps"],
 	node: ["kind", "netns", "interfaces", "routes", "nat", "description"],
 	iface: ["name", "type", "address", "addresses"],
 	route: ["to", "via", "dev"],
 	nat: ["type", "mapping", "filtering", "hairpin", "port-preservation", "udp-timeout", "outside"],
-	link: ["endpoints", "subnet", "addresses", "impair", "mtu", "description"],
-	impair: ["delay", "jitter", "loss", "duplicate", "reorder", "corrupt", "rate", "limit"],
+	link: ["endpoints", "subnet", "addresses", "impair", "mtu", "state", "description"],
+	impair: ["delay", "jitter", "loss", "loss-burst", "duplicate", "reorder", "corrupt", "rate", "limit", "from"],
 	punchCheck: ["punch", "result", "runs", "max-time"],
 	reachCheck: ["reach", "proto", "result"],
 	probeCheck: ["probe", "mapping", "filtering", "hairpin", "port-preservation"],
 } as const;
 
+/** The keys of each step kind besides its own (and `at`). */
+const stepKeys: Record<string, readonly string[]> = {
+	wait: [],
+	connect: ["result", "within"],
+	expect: ["between", "within", "result"],
+	"link-down": [],
+	"link-up": [],
+	flap: ["period", "down-for", "count"],
+	impair: ["from", ...keys.impair.filter((key) => key !== "from")],
+	"nat-reboot": ["outage"],
+	rebind: ["host"],
+	expire: ["host"],
+	move: ["via"],
+	restart: [],
+};
+
 /** Read the document into a declaration; problems are appended to `problems`. */
 export function readTopology(source: TopologySource, problems: Problem[]): TopologyDecl | undefined {
 	const reader = new Reader(source, problems);
 	return reader.top();
+}
+
+/** Read a document that is one step (`testbed event` builds one from its arguments). */
+export function readStep(source: TopologySource, problems: Problem[]): StepDecl | undefined {
+	return new Reader(source, problems).stepDocument();
 }
 
 /** How many map entries and list items reading may visit: aliases can multiply a small file. */
@@ -112,7 +135,12 @@ class Reader {
 		}
 		const description = this.string(entries.get("description"), "description")?.value;
 		const expect = entries.get("expect") ? this.expect(entries.get("expect")!) : undefined;
-		return { file: this.source.file, name: name ?? { value: "", pos: this.pos(root) }, prefix, description, nodes, links, expect };
+		const steps = entries.get("steps") ? this.steps(entries.get("steps")!) : undefined;
+		return { file: this.source.file, name: name ?? { value: "", pos: this.pos(root) }, prefix, description, nodes, links, expect, steps };
+	}
+
+	stepDocument(): StepDecl | undefined {
+		return this.step(this.resolve(this.source.document.contents) as YamlNode);
 	}
 
 	private node(pair: Pair, nodes: NodeDecl[]): void {
@@ -330,7 +358,17 @@ class Reader {
 			}
 		}
 		const impair = entries.get("impair");
-		if (impair) link.impair = this.impair(impair);
+		if (impair) {
+			const map = this.map(this.resolve(impair.value as YamlNode), "impair", "write `impair: { delay: 20ms, loss: 1% }`");
+			if (map) {
+				const impairEntries = this.entries(map, keys.impair, "impair");
+				link.impair = this.impairOf(impairEntries, this.pos(impair.key as YamlNode));
+				const from = impairEntries.get("from");
+				if (from) link.impairFrom = this.impairFrom(from);
+			}
+		}
+		const state = this.choice(entries.get("state"), "state", ["up", "down"] as const);
+		if (state) link.down = { value: state.value === "down", pos: state.pos };
 		const mtu = entries.get("mtu");
 		if (mtu) {
 			const node = this.resolve(mtu.value as YamlNode);
@@ -341,25 +379,156 @@ class Reader {
 		links.push(link);
 	}
 
-	private impair(pair: Pair): ImpairDecl | undefined {
-		const map = this.map(this.resolve(pair.value as YamlNode), "impair", "write `impair: { delay: 20ms, loss: 1% }`");
-		if (!map) return undefined;
-		const entries = this.entries(map, keys.impair, "impair");
-		const impair: ImpairDecl = { pos: this.pos(pair.key as YamlNode) };
-		const field = <K extends keyof ImpairDecl>(key: K & string, parse: (value: unknown) => number | undefined, fix: string) => {
+	/** The impairment keys among `entries` (a link's `impair:` map, or an impair step); undefined when there are none. */
+	private impairOf(entries: Map<string, Pair>, pos: Pos): ImpairDecl | undefined {
+		const impair: ImpairDecl = { pos };
+		let any = false;
+		const field = (key: string, name: keyof ImpairDecl, parse: (value: unknown) => number | undefined, fix: string) => {
 			const entry = entries.get(key);
 			if (!entry) return;
 			const node = this.resolve(entry.value as YamlNode);
 			const value = isScalar(node) ? parse(node.value) : undefined;
 			if (value === undefined) this.problem("BAD_IMPAIRMENT", this.pos(node ?? entry.key), `${key}: "${isScalar(node) ? String(node.value) : "?"}" is not valid`, fix);
-			else (impair as unknown as Record<string, Located<number>>)[key] = { value, pos: this.pos(node!) };
+			else (impair as unknown as Record<string, Located<number>>)[name] = { value, pos: this.pos(node!) };
+			any = true;
 		};
-		field("delay", (value) => parseDuration(value, "ms"), "write a duration such as `20ms`");
-		field("jitter", (value) => parseDuration(value, "ms"), "write a duration such as `2ms`");
-		for (const key of ["loss", "duplicate", "reorder", "corrupt"] as const) field(key, parsePercent, "write a percentage from 0% to 100%, e.g. `1%`");
-		field("rate", parseRate, "write a rate such as `10mbit` or `512kbit`");
-		field("limit", (value) => (Number.isInteger(Number(value)) && Number(value) > 0 ? Number(value) : undefined), "write a queue length in packets, e.g. `1000`");
-		return impair;
+		field("delay", "delay", (value) => parseDuration(value, "ms"), "write a duration such as `20ms`");
+		field("jitter", "jitter", (value) => parseDuration(value, "ms"), "write a duration such as `2ms`");
+		for (const key of ["loss", "duplicate", "reorder", "corrupt"] as const) field(key, key, parsePercent, "write a percentage from 0% to 100%, e.g. `1%`");
+		field("loss-burst", "lossBurst", (value) => (Number(value) >= 1 && Number(value) <= 10_000 ? Number(value) : undefined), "write the mean burst length in packets, e.g. `loss-burst: 4` (at least 1)");
+		field("rate", "rate", parseRate, "write a rate such as `10mbit` or `512kbit`");
+		field("limit", "limit", (value) => (Number.isInteger(Number(value)) && Number(value) > 0 ? Number(value) : undefined), "write a queue length in packets, e.g. `1000`");
+		if (impair.lossBurst && !impair.loss) this.problem("BAD_IMPAIRMENT", impair.lossBurst.pos, "loss-burst without loss", "add the average loss rate, e.g. `loss: 5%`");
+		// In bursts of B on average, at most B of every B+1 packets can be lost (a good packet ends each burst).
+		if (impair.loss && impair.lossBurst && impair.loss.value > (100 * impair.lossBurst.value) / (impair.lossBurst.value + 1))
+			this.problem("BAD_IMPAIRMENT", impair.loss.pos, `loss ${impair.loss.value}% cannot be reached in bursts of ${impair.lossBurst.value} on average (at most ${Math.floor((1000 * impair.lossBurst.value) / (impair.lossBurst.value + 1)) / 10}%)`, "lower `loss:` or raise `loss-burst:`");
+		return any ? impair : undefined;
+	}
+
+	/** `from: { node: { impair keys } }`: one direction each. */
+	private impairFrom(pair: Pair): { node: Located<string>; impair: ImpairDecl }[] {
+		const map = this.map(this.resolve(pair.value as YamlNode), "impair `from:`", "write `from: { alice: { rate: 1mbit } }`: the impairment of what alice sends on this link");
+		if (!map || !this.spend(map.items.length, map)) return [];
+		const result: { node: Located<string>; impair: ImpairDecl }[] = [];
+		for (const item of map.items) {
+			const node = this.string(this.pairOf(item.key as YamlNode), "from");
+			const inner = this.map(this.resolve(item.value as YamlNode), `impair from "${node?.value ?? "?"}"`, "write e.g. `alice: { loss: 5% }`");
+			if (!node || !inner) continue;
+			const impair = this.impairOf(this.entries(inner, keys.impair.filter((key) => key !== "from"), `impair from "${node.value}"`), node.pos);
+			if (impair) result.push({ node, impair });
+		}
+		return result;
+	}
+
+	private steps(pair: Pair): StepDecl[] {
+		const steps: StepDecl[] = [];
+		for (const item of this.list(pair, "steps")) {
+			const step = this.step(item);
+			if (step) steps.push(step);
+		}
+		return steps;
+	}
+
+	private step(item: YamlNode): StepDecl | undefined {
+		const map = this.map(item, "step", "write e.g. `- connect: [alice, bob]`, `- wait: 2s`, `- nat-reboot: home` or `- expect: connected`");
+		if (!map) return undefined;
+		const kindPair = map.items.find((pair) => isScalar(pair.key) && String((pair.key as { value: unknown }).value) !== "at");
+		const kind = kindPair && isScalar(kindPair.key) ? String(kindPair.key.value) : "";
+		const pos = this.pos(kindPair?.key ?? map);
+		if (!(kind in stepKeys)) {
+			const guess = closest(kind, Object.keys(stepKeys));
+			this.report("BAD_STEP", kindPair?.key ?? map, `unknown step "${kind}"${guess ? `; did you mean "${guess}"?` : ""}`, `a step starts with one of: ${Object.keys(stepKeys).join(", ")}`);
+			return undefined;
+		}
+		const entries = this.entries(map, ["at", kind, ...stepKeys[kind]], `${kind} step`);
+		const duration = (key: string, fix: string): number | undefined => {
+			const entry = entries.get(key);
+			if (!entry) return undefined;
+			const node = this.resolve(entry.value as YamlNode);
+			const value = isScalar(node) ? parseDuration(node.value, "s") : undefined;
+			if (value === undefined) this.report("BAD_STEP", node ?? entry.key, `\`${key}:\` must be a duration`, fix);
+			return value;
+		};
+		const atMs = duration("at", "write e.g. `at: 5s` (from the start of the steps)");
+		const name = (key: string) => this.string(entries.get(key), key);
+		const pairOf = (key: string): [Located<string>, Located<string>] | undefined => {
+			const seq = this.resolve(entries.get(key)?.value);
+			const names = isSeq(seq) ? seq.items.map((element) => this.string(this.pairOf(element as YamlNode), key)) : [];
+			if (names.length !== 2 || names.some((entry) => !entry)) {
+				this.report("BAD_STEP", seq ?? map, `\`${key}:\` takes two node names`, `write \`${key}: [alice, bob]\``);
+				return undefined;
+			}
+			return names as [Located<string>, Located<string>];
+		};
+		const result = (): Located<PunchOutcomeName[]> | undefined => {
+			const entry = entries.get("result");
+			if (!entry) return undefined;
+			const node = this.resolve(entry.value as YamlNode);
+			const values = isSeq(node) ? node.items.map((element) => this.resolve(element as YamlNode)) : [node];
+			const outcomes = values.map((value) => (isScalar(value) ? String(value.value) : ""));
+			const bad = outcomes.find((outcome) => !(punchOutcomes as readonly string[]).includes(outcome) || outcome === "failed");
+			if (bad === undefined) return { value: outcomes as PunchOutcomeName[], pos: this.pos(node) };
+			this.report("BAD_STEP", node ?? entry.key, `result "${bad}" is not one of: lan, hairpin, direct, relayed`, "write e.g. `result: direct` or `result: [direct, relayed]`");
+			return undefined;
+		};
+		const base = { pos, ...(atMs === undefined ? {} : { atMs }) };
+		const event = (decl: EventDecl): StepDecl => ({ ...base, kind: "event", event: decl });
+		switch (kind) {
+			case "wait": {
+				const ms = duration("wait", "write e.g. `wait: 2s`");
+				return ms === undefined ? undefined : { ...base, kind: "wait", ms };
+			}
+			case "connect": {
+				const peers = pairOf("connect");
+				return peers && { ...base, kind: "connect", a: peers[0], b: peers[1], result: result(), withinMs: duration("within", "write e.g. `within: 5s`") ?? 10_000 };
+			}
+			case "expect": {
+				const state = this.choice(entries.get("expect"), "expect", ["connected", "lost"] as const);
+				if (!state) return undefined;
+				const peers = entries.has("between") ? pairOf("between") : undefined;
+				if (entries.has("between") && !peers) return undefined;
+				const withinMs = duration("within", "write e.g. `within: 5s`");
+				if (withinMs === undefined && !entries.has("within")) this.report("BAD_STEP", map, `\`expect: ${state.value}\` needs \`within:\``, "add e.g. `within: 5s`: how long the pair may take");
+				if (withinMs === undefined) return undefined;
+				return { ...base, kind: "expect", state: state.value, a: peers?.[0], b: peers?.[1], withinMs, result: result() };
+			}
+			case "link-down":
+			case "link-up":
+			case "impair":
+			case "flap": {
+				const link = name(kind);
+				if (!link) return undefined;
+				if (kind === "link-down" || kind === "link-up") return event({ pos, kind, link });
+				if (kind === "impair") return event({ pos, kind, link, from: name("from"), impair: this.impairOf(entries, pos) });
+				const periodMs = duration("period", "write e.g. `period: 2s`") ?? 2000;
+				const downMs = duration("down-for", "write e.g. `down-for: 500ms`");
+				const countEntry = entries.get("count");
+				const countNode = countEntry && this.resolve(countEntry.value as YamlNode);
+				const count = countEntry ? (isScalar(countNode) ? Number(countNode.value) : NaN) : 3;
+				if (!Number.isInteger(count) || count < 1 || count > 10_000) this.report("BAD_STEP", countNode ?? map, "count must be a whole number from 1 to 10000", "write e.g. `count: 3`");
+				else if (downMs !== undefined && downMs >= periodMs) this.report("BAD_STEP", entries.get("down-for")!.value, "down-for must be shorter than the period", "make `down-for:` less than `period:`");
+				else return event({ pos, kind, link, periodMs, downMs, count });
+				return undefined;
+			}
+			case "nat-reboot": {
+				const nat = name("nat-reboot");
+				return nat && event({ pos, kind, nat, outageMs: duration("outage", "write e.g. `outage: 1s`") ?? 0 });
+			}
+			case "rebind":
+			case "expire": {
+				const nat = name(kind);
+				return nat && event({ pos, kind, nat, host: name("host") });
+			}
+			case "move": {
+				const to = name("move");
+				return to && event({ pos, kind, to, via: name("via") });
+			}
+			case "restart": {
+				const node = name("restart");
+				return node && event({ pos, kind, node });
+			}
+		}
+		return undefined;
 	}
 
 	// ---- helpers -----------------------------------------------------------

@@ -1,0 +1,72 @@
+// `testbed event LAB KIND TARGET [key=value…] [options]`: do something to a running lab — a link
+// down/up or flapping, a live impairment change, a NAT reboot, rebinding or mapping expiry, a host
+// moving to another network, a node's processes restarting. `--dry-run` prints the commands instead.
+import { stringify } from "yaml";
+import { applyEvent, describeEvent } from "../../apply/events.ts";
+import { detectFeatures } from "../../apply/features.ts";
+import { requireLedger } from "../../apply/ledger.ts";
+import { requireRoot } from "../../apply/preflight.ts";
+import { UsageError } from "../../errors.ts";
+import { eventKinds } from "../../parse/topology.ts";
+import { parseSource } from "../../parse/source.ts";
+import type { Lab, LabEvent } from "../../resolve/lab.ts";
+import { resolveEvent } from "../../resolve/events.ts";
+import type { Problem } from "../../validate/problem.ts";
+import { readStep } from "../../validate/read.ts";
+import { closest } from "../../validate/units.ts";
+import type { Io } from "../io.ts";
+
+export interface EventOptions {
+	json?: boolean;
+	"dry-run"?: boolean;
+	period?: string;
+	"down-for"?: string;
+	count?: string;
+	from?: string;
+	outage?: string;
+	host?: string;
+	via?: string;
+}
+
+/** The event the arguments describe, checked against the lab exactly as a step in a file is. */
+export function eventFromArguments(lab: Lab, args: string[], options: EventOptions): LabEvent {
+	const [kind, target, ...pairs] = args;
+	if (!(eventKinds as readonly string[]).includes(kind)) {
+		const guess = closest(kind, eventKinds);
+		throw new UsageError(`unknown event "${kind}"${guess ? ` (did you mean "${guess}"?)` : ""}; events: ${eventKinds.join(", ")}`);
+	}
+	const step: Record<string, string | number> = { [kind]: target };
+	for (const key of ["period", "down-for", "count", "from", "outage", "host", "via"] as const) if (options[key] !== undefined) step[key] = options[key]!;
+	for (const pair of pairs) {
+		if (kind === "impair" && pair === "clear") continue;
+		const match = /^([a-z-]+)=(.+)$/.exec(pair);
+		if (!match || kind !== "impair") throw new UsageError(kind === "impair" ? `"${pair}" is not key=value; write e.g. loss=5% delay=20ms (or clear)` : `unexpected argument "${pair}" for ${kind}`);
+		step[match[1]] = match[2];
+	}
+	if (kind === "impair" && pairs.length === 0) throw new UsageError("impair: say what the link does now, e.g. `loss=5% delay=20ms`, or `clear` to remove its impairment");
+	const problems: Problem[] = [];
+	const decl = readStep(parseSource("<command line>", stringify(step)), problems);
+	const event = decl?.kind === "event" && problems.length === 0 ? resolveEvent(lab, decl.event, (code, pos, message, fix) => problems.push({ code, pos, message, fix })) : undefined;
+	if (!event || problems.length) throw new UsageError(problems.map((problem) => `${problem.message.replace(/^(\S+ step|step)/, kind)}${problem.fix ? ` (${problem.fix.replaceAll("`", "")})` : ""}`).join("\n") || `cannot read the ${kind} event`);
+	return event;
+}
+
+export async function eventCommand(labName: string, args: string[], options: EventOptions, io: Io, signal: AbortSignal): Promise<number> {
+	const lab = requireLedger(labName).resolved;
+	const event = eventFromArguments(lab, args, options);
+	if (options["dry-run"]) {
+		const features = (await detectFeatures()).features;
+		io.out(await describeEvent(lab, event, features));
+		return 0;
+	}
+	requireRoot("event");
+	const features = (await detectFeatures()).features;
+	const result = await applyEvent(lab, event, features, { signal });
+	const ms = Math.round(result.endedAt - result.startedAt);
+	if (options.json) io.json({ lab: labName, event: event.kind, label: event.label, ms, ...(result.restarted ? { restarted: result.restarted } : {}) });
+	else {
+		io.out(`${event.label}: done in ${ms} ms`);
+		if (result.restarted) io.out(result.restarted.length ? result.restarted.map((proc) => `  restarted ${proc.command} (was pid ${proc.pid})`).join("\n") : "  no processes were running there");
+	}
+	return 0;
+}

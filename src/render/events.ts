@@ -1,0 +1,185 @@
+// An event on a running lab as the commands that do it: `ip`, `nft`, `tc` and `conntrack` runs per
+// namespace, and the pauses between them. Pure: the NAT's live maps come in as data.
+import type { HostFeatures } from "../plan/operations.ts";
+import type { LabEvent, LabNat, LabRoute, LinkEnd } from "../resolve/lab.ts";
+import { renderNatRules } from "./nft.ts";
+
+export interface EventCommand {
+	netns: string;
+	argv: string[];
+	/** Sent on stdin (batches). */
+	input?: string;
+	/** A command whose failure is expected at times (conntrack -D with nothing to delete). */
+	mayFail?: boolean;
+}
+
+export type EventAction =
+	/** Commands run at once, one per namespace at most. */
+	| { kind: "run"; why: string; commands: EventCommand[] }
+	| { kind: "sleep"; why: string; ms: number };
+
+/** The dynamic maps and sets of a NAT's table as `up` built it (`remap-pool` is static). */
+export function natStateSets(node: string, nat: LabNat): { kind: "map" | "set"; name: string }[] {
+	const sets: { kind: "map" | "set"; name: string }[] = [];
+	for (const match of renderNatRules(node, nat).matchAll(/^\t(map|set) (\S+) \{\n\t\ttype [^\n]+\n\t\tflags dynamic/gm)) sets.push({ kind: match[1] as "map" | "set", name: match[2] });
+	return sets;
+}
+
+/** The live content of a NAT's dynamic maps and sets: each element as its key parts and value parts. */
+export type NatState = Map<string, { key: (string | number)[]; value?: (string | number)[] }[]>;
+
+/** Parse `nft -j list table ip testbed` into NatState. Unknown shapes are skipped. */
+export function parseNatState(json: string, sets: string[]): NatState {
+	const state: NatState = new Map(sets.map((name) => [name, []]));
+	const flat = (item: unknown): (string | number)[] => {
+		if (typeof item === "string" || typeof item === "number") return [item];
+		const record = item as { elem?: { val?: unknown }; concat?: unknown[] } | null;
+		if (record?.elem) return flat(record.elem.val);
+		if (Array.isArray(record?.concat)) return record!.concat.flatMap(flat);
+		return [];
+	};
+	let parsed: { nftables?: Record<string, { name?: string; elem?: unknown[] }>[] };
+	try {
+		parsed = JSON.parse(json);
+	} catch {
+		return state;
+	}
+	for (const item of parsed.nftables ?? []) {
+		const container = item.map ?? item.set;
+		if (!container?.name || !state.has(container.name)) continue;
+		for (const elem of container.elem ?? []) {
+			if (item.map && Array.isArray(elem) && elem.length === 2) state.get(container.name)!.push({ key: flat(elem[0]), value: flat(elem[1]) });
+			else if (item.set) state.get(container.name)!.push({ key: flat(elem) });
+		}
+	}
+	return state;
+}
+
+export const outageTable = "testbed-outage";
+/** Forwarding stops: the NAT is rebooting (or its state is being changed in one piece). */
+const stopForwarding = `table ip ${outageTable} {\n\tchain forward {\n\t\ttype filter hook forward priority -200; policy drop;\n\t}\n}\n`;
+const resumeForwarding = `delete table ip ${outageTable}\n`;
+
+const ip = (netns: string, lines: string[]): EventCommand => ({ netns, argv: ["ip", "-batch", "-"], input: lines.join("\n") + "\n" });
+const nft = (netns: string, text: string): EventCommand => ({ netns, argv: ["nft", "-f", "-"], input: text });
+
+/** Link ends down, both at once. */
+function linkDown(ends: LinkEnd[]): EventAction {
+	return { kind: "run", why: `down ${ends.map((end) => `${end.node}:${end.iface}`).join(", ")}`, commands: ends.map((end) => ip(end.netns, [`link set dev ${end.iface} down`])) };
+}
+
+/**
+ * Link ends up, one after the other (both coming up at once can leave a veth pair without carrier),
+ * then the routes the kernel removed with the link put back.
+ */
+function linkUp(ends: LinkEnd[], routes: { netns: string; routes: LabRoute[] }[]): EventAction[] {
+	const actions: EventAction[] = ends.map((end) => ({ kind: "run", why: `up ${end.node}:${end.iface}`, commands: [ip(end.netns, [`link set dev ${end.iface} up`])] }));
+	if (routes.length)
+		actions.push({ kind: "run", why: "routes through the link again", commands: routes.map((entry) => ip(entry.netns, entry.routes.map((route) => `route replace ${route.to}${route.via ? ` via ${route.via}` : ""} dev ${route.dev}`))) });
+	return actions;
+}
+
+export interface EventContext {
+	features: HostFeatures;
+	/** For nat-reboot, rebind and expire: the NAT's declared behaviour. */
+	nat?: LabNat;
+	/** For rebind and expire: what the NAT's maps hold now. */
+	natState?: NatState;
+	/** For impair: the commands replacing an interface's impairment (from the impairment renderer). */
+	impairment?: (end: LinkEnd, change: Extract<LabEvent, { kind: "impair" }>["changes"][number]) => EventCommand[];
+}
+
+export function renderEvent(event: LabEvent, context: EventContext): EventAction[] {
+	switch (event.kind) {
+		case "link-down":
+			return [linkDown(event.ends)];
+		case "link-up":
+			return linkUp(event.ends, event.routes);
+		case "flap": {
+			const actions: EventAction[] = [];
+			for (let round = 1; round <= event.count; round++) {
+				actions.push(linkDown(event.ends), { kind: "sleep", why: `down (${round}/${event.count})`, ms: event.downMs });
+				actions.push(...linkUp(event.ends, event.routes));
+				if (round < event.count) actions.push({ kind: "sleep", why: "up", ms: event.periodMs - event.downMs });
+			}
+			return actions;
+		}
+		case "impair":
+			return [{ kind: "run", why: event.label, commands: event.changes.flatMap((change) => context.impairment?.(change.end, change) ?? []) }];
+		case "nat-reboot": {
+			const flush = natStateSets(event.nat, context.nat!).map((set) => `flush ${set.kind} ip testbed ${set.name}`);
+			const actions: EventAction[] = [
+				{ kind: "run", why: "the NAT stops forwarding and forgets its mappings", commands: [nft(event.netns, stopForwarding + flush.join("\n") + "\n")] },
+				{ kind: "run", why: "and its connection tracking", commands: [{ netns: event.netns, argv: ["conntrack", "-F"], mayFail: true }] },
+			];
+			if (event.outageMs > 0) actions.push({ kind: "sleep", why: "rebooting", ms: event.outageMs });
+			actions.push({ kind: "run", why: "the NAT forwards again", commands: [nft(event.netns, resumeForwarding)] });
+			return actions;
+		}
+		case "rebind":
+		case "expire": {
+			const forget = forgetMappings(event, context.natState ?? new Map());
+			return [
+				{ kind: "run", why: `the NAT pauses and ${event.kind === "rebind" ? "drops the mappings (their public ports stay taken, so new ones are handed out)" : "forgets the mappings (as after the udp-timeout)"}`, commands: [nft(event.netns, stopForwarding + forget.nft)] },
+				{ kind: "run", why: "and their connection tracking entries", commands: forget.conntrack.map((argv) => ({ netns: event.netns, argv, mayFail: true })) },
+				{ kind: "run", why: "the NAT forwards again", commands: [nft(event.netns, resumeForwarding)] },
+			];
+		}
+		case "move": {
+			const [own, peer] = event.link;
+			const down = event.down.map((iface) => ({ node: event.node, netns: event.netns, iface }));
+			return [
+				...(down.length ? [linkDown(down)] : []),
+				...linkUp([peer, own], []),
+				{ kind: "run", why: `default route through ${own.iface}`, commands: [ip(event.netns, [`route replace default via ${event.via} dev ${own.iface}`])] },
+			];
+		}
+		case "restart":
+			return [];
+	}
+}
+
+/**
+ * Which elements to delete for rebind/expire, and the conntrack entries that go with them. An
+ * element belongs to the host when its inside endpoint (the key of eim/adm/seen, the value of
+ * public/adf) has one of the host's addresses. Rebind keeps the public ports in `used`, so the next
+ * packet is mapped to a fresh port; expire frees them, so port preservation may hand out the same one.
+ */
+export function forgetMappings(event: Extract<LabEvent, { kind: "rebind" | "expire" }>, state: NatState): { nft: string; conntrack: string[][] } {
+	const addresses = event.host ? new Set(event.host.addresses) : undefined;
+	const ours = (ip: string | number | undefined) => addresses === undefined || addresses.has(String(ip));
+	const lines: string[] = [];
+	const freed = new Set<number>();
+	const element = (parts: (string | number)[]) => parts.join(" . ");
+	for (const [name, elements] of state) {
+		if (name === "used") continue;
+		for (const entry of elements) {
+			const inside = name === "public" || name === "adf" ? entry.value : entry.key;
+			if (!inside || !ours(inside[0])) continue;
+			lines.push(`delete element ip testbed ${name} { ${element(entry.key)} }`);
+			if (name === "public") freed.add(Number(entry.key[0]));
+		}
+	}
+	if (event.kind === "expire") for (const entry of state.get("used") ?? []) if (freed.has(Number(entry.key[0]))) lines.push(`delete element ip testbed used { ${entry.key[0]} }`);
+	const conntrack = addresses === undefined ? [["conntrack", "-F"]] : [...addresses].flatMap((address) => [["conntrack", "-D", "-p", "udp", "--orig-src", address], ["conntrack", "-D", "-p", "udp", "--reply-src", address]]);
+	return { nft: lines.join("\n") + (lines.length ? "\n" : ""), conntrack };
+}
+
+/** The commands as a reader would type them (for `testbed event --dry-run`). */
+export function describeActions(actions: EventAction[]): string {
+	const lines: string[] = [];
+	for (const action of actions) {
+		if (action.kind === "sleep") {
+			lines.push(`sleep ${action.ms / 1000}    # ${action.why}`);
+			continue;
+		}
+		lines.push(`# ${action.why}`);
+		for (const command of action.commands) {
+			const prefix = `ip netns exec ${command.netns} `;
+			if (command.input !== undefined && command.argv[0] === "ip") for (const line of command.input.trim().split("\n")) lines.push(`${prefix}ip ${line}`);
+			else if (command.input !== undefined) lines.push(`${prefix}${command.argv.join(" ")} <<'EOF'\n${command.input.trimEnd()}\nEOF`);
+			else lines.push(`${prefix}${command.argv.join(" ")}`);
+		}
+	}
+	return lines.join("\n");
+}

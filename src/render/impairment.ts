@@ -1,0 +1,15 @@
+// Replacing one interface's impairment on a running lab, as commands in its namespace: the same
+// tables and qdiscs `up` builds (see renderImpairmentChange), replaced whatever was there before.
+import type { ImpairDecl } from "../parse/topology.ts";
+import type { HostFeatures } from "../plan/operations.ts";
+import type { LinkEnd } from "../resolve/lab.ts";
+import { renderImpairmentChange } from "./batch.ts";
+import type { EventCommand } from "./events.ts";
+
+export function renderImpairmentCommands(end: LinkEnd, impair: ImpairDecl | undefined, features: HostFeatures): EventCommand[] {
+	const change = renderImpairmentChange(end.iface, impair, features);
+	const commands: EventCommand[] = [];
+	if (change.nft) commands.push({ netns: end.netns, argv: ["nft", "-f", "-"], input: change.nft });
+	if (change.tc) commands.push({ netns: end.netns, argv: ["tc", "-batch", "-"], input: change.tc });
+	return commands;
+}

@@ -1,0 +1,117 @@
+// Events against a resolved lab, and the commands they become: pure, compared with golden files.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import test from "ava";
+import { stringify } from "yaml";
+import { eventFromArguments } from "../src/cli/commands/event.ts";
+import { UsageError } from "../src/errors.ts";
+import { loadLab } from "../src/load.ts";
+import type { HostFeatures } from "../src/plan/operations.ts";
+import type { Lab, LabEvent } from "../src/resolve/lab.ts";
+import { describeActions, forgetMappings, natStateSets, parseNatState, renderEvent } from "../src/render/events.ts";
+
+const thisKernel: HostFeatures = { dummy: false, netem: false, tbf: true };
+const topology = (name: string): Lab => loadLab(new URL(`../topologies/${name}.yml`, import.meta.url).pathname);
+
+function golden(t: { is(a: string, b: string): void }, name: string, actual: string): void {
+	const path = new URL(`golden/${name}`, import.meta.url);
+	if (process.env.UPDATE_GOLDEN) writeFileSync(path, actual);
+	if (!existsSync(path)) return t.is(actual, `(no golden file ${path.pathname}: run with UPDATE_GOLDEN=1 and review it)`);
+	t.is(actual, readFileSync(path, "utf8"));
+}
+
+const event = (lab: Lab, ...args: string[]): LabEvent => {
+	const options: Record<string, string> = {};
+	const positional = args.filter((arg) => {
+		const match = /^--([a-z-]+)=(.*)$/.exec(arg);
+		if (match) options[match[1]] = match[2];
+		return !match;
+	});
+	return eventFromArguments(lab, positional, options);
+};
+
+test("every event kind, as the commands it runs (the lecture's commands, for teachers)", (t) => {
+	const reboot = topology("nat-reboot");
+	const roaming = topology("roaming");
+	const flaky = topology("flaky-uplink");
+	// What a NAT's maps hold, as `nft -j list table ip testbed` prints it.
+	const live = JSON.stringify({
+		nftables: [
+			{ map: { name: "public", elem: [[{ elem: { val: 20001, expires: 20 } }, { concat: ["192.168.1.2", 40000] }], [{ elem: { val: 20002, expires: 20 } }, { concat: ["192.168.1.9", 40001] }]] } },
+			{ map: { name: "eim", elem: [[{ elem: { val: { concat: ["192.168.1.2", 40000] }, expires: 20 } }, 20001], [{ concat: ["192.168.1.9", 40001] }, 20002]] } },
+			{ set: { name: "used", elem: [{ elem: { val: 20001, expires: 20 } }, 20002] } },
+		],
+	});
+	const text: string[] = [];
+	const show = (lab: Lab, ev: LabEvent) => {
+		const node = lab.nodes.find((candidate) => candidate.name === (ev as { nat?: string }).nat);
+		const natState = node?.nat ? parseNatState(live, natStateSets(node.name, node.nat).map((set) => set.name)) : undefined;
+		const impairment = (end: { netns: string; iface: string }) => [{ netns: end.netns, argv: ["tc", "qdisc", "replace", "dev", end.iface, "root", "…"] }];
+		text.push(`## ${ev.label}`, describeActions(renderEvent(ev, { features: thisKernel, nat: node?.nat, natState, impairment })), "");
+	};
+	show(reboot, event(reboot, "nat-reboot", "home1", "--outage=1s"));
+	show(reboot, event(reboot, "rebind", "home1", "--host=alice"));
+	show(reboot, event(reboot, "expire", "home1", "--host=alice"));
+	show(reboot, event(reboot, "expire", "home2"));
+	show(reboot, event(reboot, "link-down", "home1:wan"));
+	show(reboot, event(reboot, "link-up", "internet:e1"));
+	show(reboot, event(reboot, "flap", "home1:wan", "--period=1s", "--down-for=200ms", "--count=2"));
+	show(flaky, event(flaky, "impair", "home1:wan", "loss=5%", "--from=home1"));
+	show(roaming, event(roaming, "move", "phone:cell"));
+	show(roaming, event(roaming, "move", "phone:wifi"));
+	golden(t, "events.txt", text.join("\n"));
+});
+
+test("rebind keeps the host's old public ports taken; expire frees them; other hosts' mappings stay", (t) => {
+	const lab = topology("nat-reboot");
+	const state = parseNatState(
+		JSON.stringify({
+			nftables: [
+				{ map: { name: "public", elem: [[{ elem: { val: 20001 } }, { concat: ["192.168.1.2", 40000] }], [20002, { concat: ["192.168.1.9", 40001] }]] } },
+				{ set: { name: "used", elem: [20001, 20002] } },
+			],
+		}),
+		["public", "eim", "used"],
+	);
+	const rebind = event(lab, "rebind", "home1", "--host=alice") as Extract<LabEvent, { kind: "rebind" }>;
+	const expire = event(lab, "expire", "home1", "--host=alice") as Extract<LabEvent, { kind: "expire" }>;
+	t.is(forgetMappings(rebind, state).nft, "delete element ip testbed public { 20001 }\n");
+	t.is(forgetMappings(expire, state).nft, "delete element ip testbed public { 20001 }\ndelete element ip testbed used { 20001 }\n");
+	t.deepEqual(forgetMappings(rebind, state).conntrack, [
+		["conntrack", "-D", "-p", "udp", "--orig-src", "192.168.1.2"],
+		["conntrack", "-D", "-p", "udp", "--reply-src", "192.168.1.2"],
+	]);
+});
+
+test("the NAT's state sets are read from the rules up builds, per behaviour", (t) => {
+	const zoo = loadLab(new URL("../topologies/nat-zoo.yml", import.meta.url).pathname);
+	const sets = Object.fromEntries(zoo.nodes.filter((node) => node.nat && !node.nat.behaviour.oneToOne).map((node) => [node.nat!.behaviour.label, natStateSets(node.name, node.nat!).map((set) => `${set.kind} ${set.name}`).join(", ")]));
+	t.is(sets["full-cone"] ?? Object.values(sets)[0], "map public, map eim, set used");
+	t.true(Object.values(sets).some((list) => list.includes("map adm") && list.includes("set seen")), JSON.stringify(sets));
+	t.true(Object.values(sets).some((list) => list.includes("map adf")), JSON.stringify(sets));
+});
+
+test("bad event targets are refused with the reason and the fix, before anything runs", (t) => {
+	const lab = topology("roaming");
+	const refused = (...args: string[]) => t.throws(() => event(lab, ...args), { instanceOf: UsageError })!.message;
+	t.regex(refused("nat-reboot", "phone"), /"phone" is a host, not a nat/);
+	t.regex(refused("nat-reboot", "hom"), /no node "hom".*did you mean "home"/);
+	t.regex(refused("link-down", "home:wlan"), /no link interface "wlan".*home:lan, home:wan/);
+	t.regex(refused("link-down", "home"), /not node:interface/);
+	t.regex(refused("rebind", "home", "--host=bob"), /"bob" is not behind NAT "home"/);
+	t.regex(refused("move", "home:lan"), /only hosts move/);
+	t.regex(refused("move", "phone:cell", "--via=192.168.1.1"), /gateway 192\.168\.1\.1 is not on the network of phone:cell/);
+	t.regex(refused("impair", "home:wan", "loss=150%"), /loss: "150%" is not valid/);
+	t.regex(refused("impair", "home:wan", "lose=5%"), /unknown key "lose".*did you mean "loss"/);
+	t.regex(refused("impair", "home:wan"), /say what the link does now/);
+	t.regex(refused("flap", "home:wan", "--count=0"), /count must be a whole number/);
+	t.regex(refused("reboot", "home"), /unknown event "reboot"/);
+	t.regex(refused("restart", "nobody"), /no node "nobody"/);
+});
+
+test("a step in a file and the same event on the command line are the same event", (t) => {
+	const lab = topology("nat-reboot");
+	const step = lab.steps!.find((entry) => entry.kind === "event" && entry.event.kind === "nat-reboot");
+	t.truthy(step);
+	t.deepEqual(step!.kind === "event" ? step!.event : undefined, event(lab, "nat-reboot", "home1", "--outage=1s"));
+	t.is(stringify({ ok: true }), "ok: true\n");
+});
