@@ -8,7 +8,12 @@ import { netnsInode, pidsInNamespaces } from "./apply/namespaces.ts";
 import { stateDir, lockPath } from "./apply/paths.ts";
 import { systemPath } from "./apply/run.ts";
 import { upLab, type UpOptions, type UpResult } from "./apply/up.ts";
-import { PunchSession, type PunchOptions, type PunchResult } from "./agents/punch.ts";
+import { HeldSession, PunchSession, type HoldOptions, type PunchOptions, type PunchResult } from "./agents/punch.ts";
+import { applyEvent, type EventResult } from "./apply/events.ts";
+import { detectFeatures } from "./apply/features.ts";
+import { eventFromArguments } from "./cli/commands/event.ts";
+import { runSteps, type StepOptions } from "./expect/steps.ts";
+import type { EventKind } from "./parse/topology.ts";
 import { probeLab, type ProbeOptions, type ProbeReport } from "./agents/probe.ts";
 import { reachMatrix, type ReachMatrix, type ReachOptions } from "./agents/reach.ts";
 import { runChecks, theoryChecks, type CheckResult, type RunOptions } from "./expect/run.ts";
@@ -33,6 +38,15 @@ export interface RunningLab extends AsyncDisposable {
 	check(options?: RunOptions): Promise<CheckResult[]>;
 	/** Run a command inside a node; resolves with its exit code and output. */
 	exec(node: string, argv: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+	/**
+	 * Do something to the running lab, as `testbed event` does: `event("nat-reboot", "home", { outage: "1s" })`,
+	 * `event("impair", "home:wan", { loss: "20%" })`, `event("move", "phone:cell")`. Resolves when it is done.
+	 */
+	event(kind: EventKind, target: string, settings?: Record<string, string | number>): Promise<EventResult>;
+	/** Punch a↔b and hold the session open (keepalives, re-punch on loss), to watch it through events. */
+	hold(a: string, b: string, options?: HoldOptions): Promise<HeldSession>;
+	/** The file's timed `steps:`. */
+	steps(options?: Partial<StepOptions>): Promise<CheckResult[]>;
 	down(): Promise<void>;
 }
 
@@ -109,10 +123,25 @@ export async function up(file: string | { text: string; name?: string }, options
 			const result = await run(inNamespace(node(name).netns, argv));
 			return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
 		},
+		event: async (kind, target, settings = {}) => {
+			const options: Record<string, string> = {};
+			const pairs: string[] = [];
+			for (const [key, value] of Object.entries(settings)) {
+				if (eventSettings.includes(key)) options[key] = String(value);
+				else pairs.push(`${key}=${value}`);
+			}
+			const event = eventFromArguments(lab, [kind, target, ...(kind === "impair" && pairs.length === 0 ? ["clear"] : pairs)], options);
+			return applyEvent(lab, event, (await detectFeatures()).features);
+		},
+		hold: async (a, b, holdOptions) => HeldSession.open(await session(), a, b, holdOptions),
+		steps: async (stepOptions = {}) => runSteps(lab, lab.steps ?? [], { features: (await detectFeatures()).features, ...stepOptions }),
 		down,
 		[Symbol.asyncDispose]: down,
 	};
 }
+
+/** Settings of `event()` that are not impairment keys. */
+const eventSettings = ["period", "down-for", "count", "from", "outage", "host", "via"];
 
 /** Up, run `body`, and always down — the shape for a test that must not leak a lab. */
 export async function withLab<T>(file: string | { text: string; name?: string }, body: (lab: RunningLab) => Promise<T>, options: UpOptions = {}): Promise<T> {

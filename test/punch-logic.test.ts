@@ -3,10 +3,22 @@
 // tokens, start signals, relay, drops and rate limiting).
 import { randomBytes } from "node:crypto";
 import test from "ava";
-import { type Message, type PeerMessage, type ServerMessage, decodeMessage, encode } from "../agents/punch/protocol.ts";
-import { PunchStateMachine, type SessionAction, type SessionParams, type Via, classifyPath, initialCandidates, keepaliveMs, median, relayVia } from "../agents/punch/session.ts";
+import { type Message, type PeerMessage, type ServerMessage, decodeMessage, encode, isPeerMessage } from "../agents/punch/protocol.ts";
+import {
+	PunchStateMachine,
+	type RoundParams,
+	type SessionAction,
+	type SessionParams,
+	type Via,
+	classifyPath,
+	initialCandidates,
+	keepaliveMs,
+	median,
+	relayVia,
+	repunchBackoff,
+} from "../agents/punch/session.ts";
 import { RendezvousCore, defaultLimits } from "../agents/punch/rendezvous-core.ts";
-import { punch, rendezvousHost } from "../src/agents/punch.ts";
+import { holdTiming, punch, rendezvousHost } from "../src/agents/punch.ts";
 import { LabStateError, loadLab, loadLabText } from "../src/index.ts";
 
 const nonce = "0123456789abcdef0123456789abcdef";
@@ -47,8 +59,9 @@ test("median", (t) => {
 interface Side {
 	name: "a" | "b";
 	machine: PunchStateMachine;
-	/** The address the other side sees this side's packets come from, per destination. */
+	/** Everything but datagrams the machine said, and when. */
 	results: SessionAction[];
+	times: number[];
 }
 
 function params(self: string, peer: string, overrides: Partial<SessionParams>): SessionParams {
@@ -71,13 +84,15 @@ class Network {
 		private readonly route: (from: "a" | "b", to: Via) => { side: "a" | "b"; source: Via } | undefined,
 		private readonly latency = 1,
 	) {
-		this.sides = { a: { name: "a", machine: new PunchStateMachine(a), results: [] }, b: { name: "b", machine: new PunchStateMachine(b), results: [] } };
+		this.sides = { a: { name: "a", machine: new PunchStateMachine(a), results: [], times: [] }, b: { name: "b", machine: new PunchStateMachine(b), results: [], times: [] } };
 	}
 
-	private apply(side: Side, actions: SessionAction[]): void {
+	/** Carry out a side's actions (datagrams onto the network, the rest into its results). */
+	apply(side: Side, actions: SessionAction[]): void {
 		for (const action of actions) {
 			if (action.kind !== "send") {
 				side.results.push(action);
+				side.times.push(this.now);
 				continue;
 			}
 			this.sent++;
@@ -141,15 +156,24 @@ test("two cone NATs: both sides confirm the direct path by the nonce handshake, 
 	}
 });
 
-test("after connecting, a keepalive goes out about every second", (t) => {
+test("after connecting, a keepalive (a ping, answered with a pong) goes out every second by default", (t) => {
 	const network = coneNetwork();
 	network.run(100);
 	const machine = network.sides.a.machine;
 	t.is(machine.phase, "connected");
+	t.is(machine.keepaliveInterval, keepaliveMs);
+	t.is(machine.lossAfter, 3000);
 	const wake = machine.nextWake();
 	const actions = machine.tick(wake);
-	t.deepEqual(actions, [{ kind: "send", to: B_PUB, message: { t: "ka", n: nonce, from: "alice.1" } }]);
+	t.is(actions.length, 1);
+	t.like(actions[0], { kind: "send", to: B_PUB, message: { t: "ping", n: nonce, from: "alice.1" } });
 	t.is(machine.nextWake(), wake + keepaliveMs);
+	const seq = actions[0].kind === "send" && actions[0].message.t === "ping" ? actions[0].message.seq : -1;
+	const answer = network.sides.b.machine.receive(wake + 1, A_PUB, { t: "ping", n: nonce, from: "alice.1", seq });
+	t.deepEqual(answer.actions, [{ kind: "send", to: A_PUB, message: { t: "pong", n: nonce, from: "bob.1", seq } }]);
+	t.is(machine.receive(wake + 2, B_PUB, { t: "pong", n: nonce, from: "bob.1", seq }).drop, undefined);
+	t.is(machine.lastAcked, wake + 2);
+	t.is(machine.lastHeard, wake + 2);
 });
 
 test("no path and relay allowed: after the deadline both sides confirm through the relay", (t) => {
@@ -422,6 +446,583 @@ test("the registration table has a cap", (t) => {
 	for (let i = 0; i < 3; i++) registered(send, `10.0.0.${i + 1}:1`, `p${i}`);
 	t.like(send("10.0.0.9:1", { t: "register", tx: nextTx(), id: "p9", host: [] })[0].message, { t: "error", code: "table-full" });
 	t.is(core.stats().registrations, 3);
+});
+
+// ── held sessions: keepalives, loss, re-punch rounds, migration (the machines alone) ──
+
+const A_NEW = "198.51.100.2:20001"; // a's public endpoint after its NAT rebound
+
+/** Two peers behind endpoint-independent NATs with knobs: `up` (the path, both ways) and a's public endpoint. */
+function heldPair(options: { a?: Partial<SessionParams>; b?: Partial<SessionParams>; bFullCone?: boolean } = {}) {
+	const state = { up: true, aPub: A_PUB, opened: { a: new Set<Via>(), b: new Set<Via>() } };
+	const network = new Network(
+		params("alice.1", "bob.1", { peerHost: [B_HOST], peerReflexive: B_PUB, selfReflexive: A_PUB, relay: false, ...options.a }),
+		params("bob.1", "alice.1", { peerHost: [A_HOST], peerReflexive: A_PUB, selfReflexive: B_PUB, relay: false, ...options.b }),
+		(from, to) => {
+			if (!state.up || to === relayVia) return undefined;
+			const other = from === "a" ? "b" : "a";
+			const [targetPub, ownPub] = from === "a" ? [B_PUB, state.aPub] : [state.aPub, B_PUB];
+			if (to !== targetPub) return undefined;
+			state.opened[from].add(to);
+			// Port-restricted filtering, unless b's NAT is a full cone.
+			return (other === "b" && options.bFullCone) || state.opened[other].has(ownPub) ? { side: other, source: ownPub } : undefined;
+		},
+	);
+	return { network, state };
+}
+
+const round = (n: string, peerReflexive: string, selfReflexive: string, overrides: Partial<RoundParams> = {}): RoundParams => ({
+	nonce: n,
+	peerHost: [],
+	peerReflexive,
+	selfReflexive,
+	intervalMs: 20,
+	deadlineMs: 1000,
+	relay: false,
+	...overrides,
+});
+const nonce2 = "2".repeat(32);
+const kinds = (side: Side) => side.results.map((action) => action.kind);
+const actionsOf = <K extends SessionAction["kind"]>(side: Side, kind: K) => side.results.filter((action): action is Extract<SessionAction, { kind: K }> => action.kind === kind);
+const timesOf = (side: Side, kind: SessionAction["kind"]) => side.times.filter((_, index) => side.results[index].kind === kind);
+
+test("keepalives are answered: a side that sends none still hears the peer's, and is heard through its pongs", (t) => {
+	const { network } = heldPair({ a: { keepaliveMs: 1000, lossAfterMs: 3000 }, b: { keepaliveMs: 60_000, lossAfterMs: 3000 } });
+	network.run(20_000);
+	for (const side of Object.values(network.sides)) {
+		t.is(side.machine.phase, "connected", side.name);
+		t.deepEqual(kinds(side), ["connected"], `${side.name}: nothing lost in 20 s`);
+		t.true(side.machine.lastHeard > 18_900, `${side.name} heard the other within the last keepalive`);
+	}
+	t.true(network.sides.a.machine.lastAcked > 18_900, "a's keepalives are acknowledged");
+});
+
+test("the path goes silent: both sides declare it lost after lossAfterMs, then ask for a new round, backing off to 1 s", (t) => {
+	const { network, state } = heldPair({ a: { keepaliveMs: 200 }, b: { keepaliveMs: 200 } });
+	network.run(200);
+	t.is(network.sides.a.machine.lossAfter, 1500, "3 keepalives, at least 1500 ms");
+	const cutAt = network.now;
+	state.up = false;
+	network.run(cutAt + 7000);
+	for (const side of Object.values(network.sides)) {
+		const [lost] = actionsOf(side, "lost");
+		t.truthy(lost, side.name);
+		t.is(lost.remote, side.name === "a" ? B_PUB : A_PUB);
+		t.true(lost.silentMs >= 1500 && lost.silentMs <= 1510, `silent ${lost.silentMs} ms`);
+		const [lostAt] = timesOf(side, "lost");
+		t.true(lostAt - cutAt >= 1300 && lostAt - cutAt <= 1510, `lost ${lostAt - cutAt} ms after the cut`);
+		t.is(side.machine.phase, "lost");
+		t.is(side.machine.downAt, lostAt);
+		const repunches = actionsOf(side, "repunch");
+		t.deepEqual(repunches.slice(0, 4).map((action) => action.attempt), [1, 2, 3, 4]);
+		t.true(repunches.every((action) => action.after === nonce), "each names the session it lost");
+		const at = timesOf(side, "repunch");
+		t.is(at[0], lostAt, "the first at once");
+		t.deepEqual(at.slice(1, 6).map((time, index) => time - at[index]), [250, 500, 1000, 1000, 1000]);
+		t.is(repunchBackoff(9), 1000);
+	}
+});
+
+test("a new round after the loss reconnects: 'reconnected' with the time down and the rounds; the old session's traffic is dropped", (t) => {
+	const { network, state } = heldPair({ a: { keepaliveMs: 200 }, b: { keepaliveMs: 200 } });
+	network.run(200);
+	state.up = false;
+	network.run(2000);
+	const [lostAt] = timesOf(network.sides.a, "lost");
+	state.up = true;
+	network.apply(network.sides.a, network.sides.a.machine.restart(network.now, round(nonce2, B_PUB, A_PUB)));
+	network.apply(network.sides.b, network.sides.b.machine.restart(network.now, round(nonce2, A_PUB, B_PUB)));
+	const restartedAt = network.now;
+	network.run(restartedAt + 500);
+	for (const side of Object.values(network.sides)) {
+		const [reconnected] = actionsOf(side, "reconnected");
+		t.truthy(reconnected, side.name);
+		t.like(reconnected, { path: "direct", remote: side.name === "a" ? B_PUB : A_PUB, attempts: 1 });
+		t.is(side.machine.phase, "connected");
+		t.is(side.machine.params.nonce, nonce2);
+		t.is(side.machine.roundNumber, 2);
+		t.is(side.machine.downAt, undefined);
+		t.true(side.machine.knows(nonce), "the lost session's nonce is remembered");
+		t.deepEqual(side.machine.restart(network.now, round(nonce2, B_PUB, A_PUB)), [], "a resent start does nothing");
+		t.deepEqual(side.machine.restart(network.now, round(nonce, B_PUB, A_PUB)), [], "nor does a late start of an earlier round");
+	}
+	const [reconnected] = actionsOf(network.sides.a, "reconnected");
+	const [reconnectedAt] = timesOf(network.sides.a, "reconnected");
+	t.is(reconnected.downMs, reconnectedAt - lostAt);
+	t.true(reconnectedAt - restartedAt < 100, `connected ${reconnectedAt - restartedAt} ms into the round`);
+	t.is(network.sides.a.machine.receive(network.now, B_PUB, { t: "ping", n: nonce, from: "bob.1", seq: 1 }).drop, "wrong-nonce");
+	// And it is held again: a new loss is noticed.
+	state.up = false;
+	network.run(network.now + 2000);
+	t.is(actionsOf(network.sides.a, "lost").length, 2);
+	t.like(actionsOf(network.sides.a, "repunch").find((action) => action.after === nonce2), { attempt: 1 });
+});
+
+test("a round that fails after a loss goes back to lost and asks again, naming the failed round; never 'failed'", (t) => {
+	const { network, state } = heldPair({ a: { keepaliveMs: 200 } });
+	network.run(200);
+	state.up = false;
+	network.run(2000);
+	const a = network.sides.a;
+	network.apply(a, a.machine.restart(network.now, round(nonce2, B_PUB, A_PUB, { deadlineMs: 300 })));
+	t.is(a.machine.phase, "punching");
+	const startedAt = network.now;
+	network.run(startedAt + 400);
+	t.is(a.machine.phase, "lost");
+	t.false(kinds(a).includes("failed"));
+	const refreshes = actionsOf(a, "repunch").filter((_, index) => timesOf(a, "repunch")[index] > startedAt);
+	t.true(refreshes.length >= 2, "asked during the round (to refresh candidates) and after it failed");
+	t.is(refreshes[0].after, nonce, "during the round: the lost session, so the rendezvous keeps the round going");
+	t.is(refreshes.at(-1)!.after, nonce2, "after it failed: the failed round, so the rendezvous starts a new one");
+});
+
+test("the peer re-punches while we are still connected (only it noticed the loss): a new round, and 'reconnected' without 'lost'", (t) => {
+	const { network } = heldPair();
+	network.run(200);
+	const a = network.sides.a;
+	network.apply(a, a.machine.restart(network.now, round(nonce2, B_PUB, A_PUB)));
+	t.is(a.machine.phase, "punching");
+	t.is(a.machine.downAt, network.now);
+	network.apply(network.sides.b, network.sides.b.machine.restart(network.now + 5, round(nonce2, A_PUB, B_PUB)));
+	network.run(network.now + 500);
+	t.deepEqual(kinds(a), ["connected", "reconnected"]);
+	t.like(actionsOf(a, "reconnected")[0], { attempts: 1, remote: B_PUB });
+});
+
+test("NAT rebinding, the peer behind a full cone: keepalives from the new source are probed, the ack confirms it, and the session migrates without a loss", (t) => {
+	const { network, state } = heldPair({ bFullCone: true });
+	network.run(200);
+	const b = network.sides.b;
+	t.is(b.machine.remote, A_PUB);
+	state.aPub = A_NEW;
+	state.opened.a.clear();
+	const rebound = network.now;
+	network.run(rebound + 6000);
+	const [migrated] = actionsOf(b, "migrated");
+	t.deepEqual(migrated, { kind: "migrated", old: A_PUB, remote: A_NEW, path: "direct" });
+	t.true(timesOf(b, "migrated")[0] - rebound <= 1010, "at a's next keepalive");
+	t.is(b.machine.remote, A_NEW);
+	for (const side of Object.values(network.sides)) {
+		t.false(kinds(side).includes("lost"), side.name);
+		t.true(side.machine.lastHeard > network.now - 1100, `${side.name} hears the other`);
+	}
+});
+
+test("NAT rebinding behind a port-restricted peer cannot migrate: both sides lose the path (and re-punch)", (t) => {
+	const { network, state } = heldPair();
+	network.run(200);
+	state.aPub = A_NEW;
+	state.opened.a.clear();
+	network.run(network.now + 4000);
+	for (const side of Object.values(network.sides)) t.deepEqual(kinds(side).slice(0, 3), ["connected", "lost", "repunch"], side.name);
+});
+
+test("a keepalive with the right nonce from a source that cannot answer (a replay) does not move the path", (t) => {
+	const { network } = heldPair();
+	network.run(200);
+	const b = network.sides.b.machine;
+	const replay = b.receive(network.now, "203.0.113.66:1000", { t: "ping", n: nonce, from: "alice.1", seq: 77 });
+	t.is(replay.drop, undefined);
+	t.true(replay.actions.some((action) => action.kind === "send" && action.to === "203.0.113.66:1000" && action.message.t === "probe"), "the source is probed");
+	t.is(b.receive(network.now + 1, "203.0.113.66:1000", { t: "ack", n: nonce, from: "alice.1", tx: "9".repeat(16), seen: B_PUB }).drop, "unknown-tx", "an ack must echo our probe");
+	network.run(network.now + 3000);
+	t.is(b.remote, A_PUB);
+	t.false(kinds(network.sides.b).includes("migrated"));
+});
+
+test("a connected lan path is not given up for a worse one while it is alive", (t) => {
+	const A_LAN = "192.168.0.2:5000";
+	const B_LAN = "192.168.0.3:6000";
+	const network = new Network(
+		params("alice.1", "bob.1", { peerHost: [B_LAN], peerReflexive: B_PUB, selfReflexive: A_PUB }),
+		params("bob.1", "alice.1", { peerHost: [A_LAN], peerReflexive: A_PUB, selfReflexive: B_PUB }),
+		(from, to) => (to === (from === "a" ? B_LAN : A_LAN) ? { side: from === "a" ? "b" : "a", source: from === "a" ? A_LAN : B_LAN } : undefined),
+	);
+	network.run(300);
+	const a = network.sides.a.machine;
+	t.is(a.path, "lan");
+	const probe = a.receive(network.now, B_PUB, { t: "ping", n: nonce, from: "bob.1", seq: 5 }).actions.find((action) => action.kind === "send" && action.message.t === "probe");
+	const tx = probe?.kind === "send" && probe.message.t === "probe" ? probe.message.tx : "";
+	t.deepEqual(a.receive(network.now + 1, B_PUB, { t: "ack", n: nonce, from: "bob.1", tx, seen: A_PUB }).actions, []);
+	t.is(a.remote, B_LAN);
+});
+
+test("heardSince: the first time the peer was heard at or after a moment", (t) => {
+	const { network } = heldPair();
+	network.run(3000);
+	const a = network.sides.a.machine;
+	const first = a.heardSince(1500);
+	t.true(first !== undefined && first >= 1500 && first <= 2600, String(first));
+	t.is(a.heardSince(network.now + 1), undefined);
+	t.is(a.connectedAt !== undefined && a.connectedAt < 100, true);
+});
+
+test("a relayed session is held through the relay: keepalives answered, no loss", (t) => {
+	const network = coneNetwork({ open: false });
+	network.run(12_000);
+	for (const side of Object.values(network.sides)) {
+		t.deepEqual(kinds(side), ["connected"], side.name);
+		t.is(side.machine.remote, relayVia);
+		t.true(side.machine.lastHeard > 10_900, `${side.name} hears the other through the relay`);
+	}
+});
+
+test("close after a connection reports nothing; a machine closed while lost stops asking", (t) => {
+	const { network, state } = heldPair();
+	network.run(200);
+	t.deepEqual(network.sides.a.machine.close(), []);
+	state.up = false;
+	network.run(5000);
+	t.deepEqual(kinds(network.sides.a), ["connected"]);
+	t.is(network.sides.a.machine.nextWake(), Infinity);
+});
+
+// ── held sessions with a rendezvous: two peers behind port-restricted NATs and the real RendezvousCore ──
+
+const RDV = "203.0.113.10:7000";
+type SimLog = { at: number; kind: string; action?: SessionAction; detail?: string };
+
+interface SimPeer {
+	name: "a" | "b";
+	id: string;
+	pub: string;
+	host: string[];
+	claim: string;
+	token?: string;
+	reflexive?: string;
+	machine?: PunchStateMachine;
+	linkUp: boolean;
+	/** What this peer's NAT lets in: the endpoints it sent to (port-restricted). */
+	opened: Set<string>;
+	log: SimLog[];
+	nextRefreshAt: number;
+}
+
+/**
+ * A peer agent's logic in miniature (start → restart(), repunch → register + connect, periodic
+ * re-registration every two keepalives) around two state machines, with the rendezvous core in
+ * the middle; every hop takes 1 ms, the clock steps 1 ms.
+ */
+class Sim {
+	now = 0;
+	readonly core: RendezvousCore;
+	readonly peers: Record<"a" | "b", SimPeer>;
+	/** Directions that lose everything, as "a>b" or "b>a". */
+	readonly blocked = new Set<string>();
+	readonly hold = { keepalive: 250, lossAfter: 1500 };
+	private queue: { at: number; to: "a" | "b" | "rdv"; from: string; bytes: Buffer }[] = [];
+	private secrets = 0;
+
+	constructor() {
+		this.core = new RendezvousCore(defaultLimits, () => (++this.secrets).toString(16).padStart(32, "0"));
+		const peer = (name: "a" | "b", id: string, pub: string, host: string): SimPeer => ({ name, id, pub, host: [host], claim: name.repeat(32), linkUp: true, opened: new Set(), log: [], nextRefreshAt: Infinity });
+		this.peers = { a: peer("a", "alice.1", A_PUB, A_HOST), b: peer("b", "bob.1", B_PUB, B_HOST) };
+	}
+
+	/** Register both, connect a → b, and run until both are connected. */
+	start(): void {
+		for (const peer of Object.values(this.peers)) this.register(peer, true);
+		this.run(20);
+		this.connect(this.peers.a);
+		this.run(this.now + 300);
+	}
+
+	other(peer: SimPeer): SimPeer {
+		return peer.name === "a" ? this.peers.b : this.peers.a;
+	}
+
+	register(peer: SimPeer, first = false): void {
+		this.send(peer, RDV, { t: "register", tx: nextTx(), id: peer.id, host: peer.host, ...(first ? { claim: peer.claim } : { token: peer.token }) });
+	}
+
+	connect(peer: SimPeer, after?: string): void {
+		const { keepalive, lossAfter } = this.hold;
+		this.send(peer, RDV, { t: "connect", tx: nextTx(), id: peer.id, token: peer.token!, target: this.other(peer).id, interval: 20, deadline: 1000, relay: false, keepalive, lossAfter, ...(after ? { after } : {}) });
+	}
+
+	/** The peer's process restarts: a new socket (a new public port), the endpoint taken over with its claim. */
+	restartPeer(peer: SimPeer, pub: string): void {
+		peer.machine?.close();
+		Object.assign(peer, { machine: undefined, token: undefined, reflexive: undefined, pub, nextRefreshAt: Infinity });
+		peer.opened.clear();
+		peer.log.push({ at: this.now, kind: "restarted" });
+		this.register(peer, true);
+	}
+
+	kinds(peer: SimPeer): string[] {
+		return peer.log.map((entry) => entry.kind);
+	}
+
+	first(peer: SimPeer, kind: string, after = 0): SimLog | undefined {
+		return peer.log.find((entry) => entry.kind === kind && entry.at >= after);
+	}
+
+	private send(peer: SimPeer, to: string, message: Message): void {
+		const bytes = encode(message)!;
+		if (!peer.linkUp) return;
+		peer.opened.add(to);
+		if (to === RDV) return void this.queue.push({ at: this.now + 1, to: "rdv", from: peer.pub, bytes });
+		const other = this.other(peer);
+		if (to === other.pub && !this.blocked.has(`${peer.name}>${other.name}`)) this.queue.push({ at: this.now + 1, to: other.name, from: peer.pub, bytes });
+	}
+
+	private fromRendezvous(out: { to: string; bytes: Buffer }[]): void {
+		for (const { to, bytes } of out) {
+			const peer = Object.values(this.peers).find((candidate) => candidate.pub === to);
+			if (peer) this.queue.push({ at: this.now + 1, to: peer.name, from: RDV, bytes });
+		}
+	}
+
+	private act(peer: SimPeer, actions: SessionAction[]): void {
+		for (const action of actions) {
+			if (action.kind === "send") {
+				if (action.to === relayVia) this.send(peer, RDV, { t: "relay", id: peer.id, token: peer.token!, n: peer.machine!.params.nonce, data: action.message });
+				else this.send(peer, action.to, action.message);
+				continue;
+			}
+			peer.log.push({ at: this.now, kind: action.kind, action });
+			if (action.kind === "repunch") {
+				this.register(peer);
+				this.connect(peer, action.after);
+			}
+		}
+	}
+
+	private receive(peer: SimPeer, from: string, bytes: Buffer): void {
+		if (!peer.linkUp || !peer.opened.has(from)) return; // the NAT's filter
+		const message = decodeMessage(bytes)!;
+		if (isPeerMessage(message)) {
+			if (peer.machine) this.act(peer, peer.machine.receive(this.now, from, message).actions);
+			return;
+		}
+		if (from !== RDV) return;
+		if (message.t === "registered") {
+			peer.token = message.token;
+			if (peer.reflexive && peer.reflexive !== message.reflexive) peer.log.push({ at: this.now, kind: "rebound", detail: `${peer.reflexive} → ${message.reflexive}` });
+			peer.reflexive = message.reflexive;
+			if (peer.nextRefreshAt === Infinity) peer.nextRefreshAt = this.now + 2 * this.hold.keepalive;
+		} else if (message.t === "start") {
+			this.send(peer, RDV, { t: "start-ack", id: peer.id, token: peer.token!, n: message.n });
+			if (peer.machine?.knows(message.n)) return;
+			peer.log.push({ at: this.now, kind: "started", detail: message.srflx });
+			const next: RoundParams = { nonce: message.n, peerHost: message.host, peerReflexive: message.srflx, selfReflexive: peer.reflexive!, intervalMs: message.interval, deadlineMs: message.deadline, relay: message.relay, keepaliveMs: message.keepalive, lossAfterMs: message.lossAfter };
+			if (peer.machine) this.act(peer, peer.machine.restart(this.now, next));
+			else {
+				peer.machine = new PunchStateMachine({ ...next, self: peer.id, peer: message.peer, startedAt: this.now, newTx });
+				this.act(peer, peer.machine.tick(this.now));
+			}
+		} else if (message.t === "relayed" && peer.machine) this.act(peer, peer.machine.receive(this.now, relayVia, message.data).actions);
+	}
+
+	run(until: number): void {
+		for (; this.now <= until; this.now++) {
+			const due = this.queue.filter((packet) => packet.at <= this.now);
+			this.queue = this.queue.filter((packet) => packet.at > this.now);
+			for (const packet of due) {
+				if (packet.to === "rdv") this.fromRendezvous(this.core.handle(packet.bytes, packet.from, this.now));
+				else this.receive(this.peers[packet.to], packet.from, packet.bytes);
+			}
+			this.fromRendezvous(this.core.tick(this.now));
+			for (const peer of Object.values(this.peers)) {
+				if (peer.machine && peer.machine.nextWake() <= this.now) this.act(peer, peer.machine.tick(this.now));
+				if (this.now >= peer.nextRefreshAt) {
+					this.register(peer);
+					peer.nextRefreshAt = this.now + 2 * this.hold.keepalive;
+				}
+			}
+		}
+	}
+}
+
+test("sim: a held pair connects with the session's keepalive parameters, which reach the responder through the start signal", (t) => {
+	const sim = new Sim();
+	sim.start();
+	for (const peer of Object.values(sim.peers)) {
+		t.is(peer.machine?.phase, "connected", peer.name);
+		t.is(peer.machine?.keepaliveInterval, 250);
+		t.is(peer.machine?.lossAfter, 1500);
+	}
+	sim.run(sim.now + 5000);
+	for (const peer of Object.values(sim.peers)) t.deepEqual(sim.kinds(peer), ["started", "connected"], `${peer.name}: held for 5 s without a loss`);
+	t.true(sim.core.stats().received > 20, "and both re-register periodically");
+});
+
+test("sim: a 3 s outage on one side: both lose the path at different times, meet in one new round, and reconnect soon after it ends", (t) => {
+	const sim = new Sim();
+	sim.start();
+	const { a, b } = sim.peers;
+	b.machine!.params.lossAfterMs = 2500; // b notices a second later than a
+	const startsBefore = sim.core.stats().starts;
+	const downAt = sim.now;
+	a.linkUp = false;
+	sim.run(downAt + 3000);
+	a.linkUp = true;
+	const upAt = sim.now;
+	sim.run(upAt + 3000);
+	for (const peer of [a, b]) {
+		t.truthy(sim.first(peer, "lost", downAt), `${peer.name} noticed`);
+		const reconnected = sim.first(peer, "reconnected", upAt);
+		t.truthy(reconnected, `${peer.name} reconnected`);
+		t.true(reconnected!.at - upAt < 1300, `${peer.name}: ${reconnected!.at - upAt} ms after the outage ended`);
+		t.is(peer.machine?.phase, "connected");
+	}
+	t.true(sim.first(b, "lost")!.at - sim.first(a, "lost")!.at >= 900, "at different times");
+	t.is(sim.core.stats().starts - startsBefore, 1, "one new round for both");
+	t.true(sim.core.stats().joined >= 1, "the later one joined it");
+	t.is(a.machine!.params.nonce, b.machine!.params.nonce);
+});
+
+test("sim: only one side notices (the path fails one way): the other is re-punched while still connected, and both reconnect", (t) => {
+	const sim = new Sim();
+	sim.start();
+	const { a, b } = sim.peers;
+	const cutAt = sim.now;
+	sim.blocked.add("b>a");
+	sim.run(cutAt + 1700);
+	sim.blocked.clear();
+	sim.run(sim.now + 1500);
+	t.truthy(sim.first(a, "lost", cutAt));
+	t.is(sim.first(b, "lost", cutAt), undefined, "b heard a all along");
+	t.truthy(sim.first(b, "reconnected", cutAt), "b joined the new round and reconnected");
+	t.truthy(sim.first(a, "reconnected", cutAt));
+	t.is(a.machine!.params.nonce, b.machine!.params.nonce);
+});
+
+test("sim: NAT rebinding behind port-restricted NATs: the re-registration moves a, 'rebound', and the new round punches to a's new endpoint", (t) => {
+	const sim = new Sim();
+	sim.start();
+	const { a, b } = sim.peers;
+	const at = sim.now;
+	a.pub = A_NEW;
+	a.opened.clear();
+	sim.run(at + 4000);
+	t.truthy(sim.first(a, "rebound", at));
+	t.is(sim.first(a, "rebound", at)!.detail, `${A_PUB} → ${A_NEW}`);
+	for (const peer of [a, b]) t.truthy(sim.first(peer, "reconnected", at), peer.name);
+	t.is(b.machine!.remote, A_NEW);
+	t.is(a.machine!.remote, B_PUB);
+	t.true(sim.first(b, "reconnected", at)!.at - at < 2600, "within the loss timeout and a round");
+});
+
+test("sim: a restarted process takes its id over with its claim, connects again, and the survivor reconnects", (t) => {
+	const sim = new Sim();
+	sim.start();
+	const { a, b } = sim.peers;
+	const oldToken = b.token;
+	const at = sim.now;
+	sim.restartPeer(b, "198.51.100.6:6001");
+	sim.run(at + 10);
+	t.truthy(b.token);
+	t.not(b.token, oldToken, "a new token");
+	t.is(sim.core.stats().takeovers, 1);
+	sim.connect(b);
+	sim.run(at + 1000);
+	t.is(b.machine?.phase, "connected");
+	t.truthy(sim.first(a, "reconnected", at), "the survivor was re-punched and reconnected");
+	t.is(sim.first(a, "lost", at), undefined, "before it even noticed the loss");
+	t.is(a.machine!.remote, "198.51.100.6:6001");
+	// The old process's token no longer speaks for the id.
+	const stale = sim.core.handle(encode({ t: "register", tx: nextTx(), id: "bob.1", host: [], token: oldToken })!, B_PUB, sim.now);
+	t.deepEqual(stale, []);
+	t.is(sim.core.stats().dropped["spoofed-id"], 1);
+});
+
+// ── the rendezvous: takeovers and re-punch rounds ─────────────────────────────
+
+test("takeover: a registration with the id's claim from anywhere gets a new token; without it, or with another, it is dropped", (t) => {
+	const { core, send } = server();
+	const claim = "c".repeat(32);
+	const [first] = send(ALICE, { t: "register", tx: nextTx(), id: "alice.1", host: [], claim });
+	const token = (first.message as { token: string }).token;
+	t.deepEqual(send(EVE, { t: "register", tx: nextTx(), id: "alice.1", host: [] }), [], "no claim");
+	t.deepEqual(send(EVE, { t: "register", tx: nextTx(), id: "alice.1", host: [], claim: "d".repeat(32) }), [], "another claim");
+	t.like(core.stats().dropped, { "spoofed-id": 1, "bad-claim": 1 });
+	const NEW = "198.51.100.2:40999";
+	const [taken] = send(NEW, { t: "register", tx: nextTx(), id: "alice.1", host: ["192.168.1.2:40999"], claim });
+	t.like(taken.message, { t: "registered", id: "alice.1", reflexive: NEW });
+	const newToken = (taken.message as { token: string }).token;
+	t.not(newToken, token);
+	t.is(core.stats().takeovers, 1);
+	// The old token is dead, from the old endpoint and from anywhere else.
+	t.deepEqual(send(ALICE, { t: "register", tx: nextTx(), id: "alice.1", host: [], token }), []);
+	t.deepEqual(send(ALICE, { t: "connect", tx: nextTx(), id: "alice.1", token, target: "bob.1", interval: 20, deadline: 1000, relay: true }), []);
+	t.like(send(NEW, { t: "register", tx: nextTx(), id: "alice.1", host: [], token: newToken })[0].message, { t: "registered" });
+	// An id registered without a claim cannot be taken over at all.
+	registered(send, BOB, "bob.1");
+	t.deepEqual(send(EVE, { t: "register", tx: nextTx(), id: "bob.1", host: [], claim }), []);
+	t.is(core.stats().takeovers, 1);
+});
+
+test("connect: a second plain connect of the pair within a second joins the first session; later it makes a new one", (t) => {
+	const { core, send } = server();
+	const aliceToken = registered(send, ALICE, "alice.1");
+	const bobToken = registered(send, BOB, "bob.1");
+	const [start] = send(ALICE, { t: "connect", tx: nextTx(), id: "alice.1", token: aliceToken, target: "bob.1", interval: 20, deadline: 1000, relay: true, keepalive: 250, lossAfter: 1500 });
+	t.like(start.message, { t: "start", keepalive: 250, lossAfter: 1500 });
+	const n = (start.message as { n: string }).n;
+	const joined = send(BOB, { t: "connect", tx: nextTx(), id: "bob.1", token: bobToken, target: "alice.1", interval: 20, deadline: 1000, relay: true }, 500);
+	t.is(joined.length, 1, "only the asker hears");
+	t.like(joined[0], { to: BOB, message: { t: "start", n, role: "responder" } });
+	const later = send(BOB, { t: "connect", tx: nextTx(), id: "bob.1", token: bobToken, target: "alice.1", interval: 20, deadline: 1000, relay: true }, 1500);
+	t.is(later.length, 2);
+	t.not((later[0].message as { n: string }).n, n);
+	t.like(core.stats(), { starts: 2, joined: 1 });
+});
+
+test("connect after a loss: a new round unless a newer one exists and nobody moved; a move always makes a new one", (t) => {
+	const { core, send } = server();
+	const aliceToken = registered(send, ALICE, "alice.1");
+	const bobToken = registered(send, BOB, "bob.1");
+	const connect = (from: string, id: string, token: string, target: string, after: string | undefined, now: number) =>
+		send(from, { t: "connect", tx: nextTx(), id, token, target, interval: 20, deadline: 1000, relay: false, ...(after ? { after } : {}) }, now);
+	const n1 = (connect(ALICE, "alice.1", aliceToken, "bob.1", undefined, 0)[0].message as { n: string }).n;
+	// Both lose it, a minute later: alice asks first → a new round for both; bob, asking after the same loss, joins it.
+	const second = connect(ALICE, "alice.1", aliceToken, "bob.1", n1, 60_000);
+	t.deepEqual(second.map((out) => out.to), [ALICE, BOB]);
+	const n2 = (second[0].message as { n: string }).n;
+	t.not(n2, n1);
+	t.like(connect(BOB, "bob.1", bobToken, "alice.1", n1, 61_000), [{ to: BOB, message: { n: n2 } }]);
+	// The old round's start is no longer resent.
+	t.deepEqual(core.tick(61_200).map((out) => (decodeMessage(out.bytes) as { n: string }).n).filter((n) => n === n1), []);
+	// n2 fails at bob: he names it, so a new round comes.
+	const third = connect(BOB, "bob.1", bobToken, "alice.1", n2, 62_000);
+	t.is(third.length, 2);
+	const n3 = (third[0].message as { n: string }).n;
+	// alice moves (her NAT rebound) and re-registers with her token: her next ask makes a new round with her new endpoint.
+	const MOVED = "198.51.100.2:41234";
+	send(MOVED, { t: "register", tx: nextTx(), id: "alice.1", host: [], token: aliceToken }, 62_100);
+	const fourth = connect(MOVED, "alice.1", aliceToken, "bob.1", n1, 62_200);
+	t.is(fourth.length, 2, "n3 was made with her old endpoint");
+	t.not((fourth[0].message as { n: string }).n, n3);
+	t.like(fourth[1], { to: BOB, message: { t: "start", srflx: MOVED } });
+	t.like(core.stats(), { starts: 4, joined: 1 });
+});
+
+test("holdTiming: keepalives at a third of the smallest udp-timeout on the pair's paths, at most 1 s; loss after 3 keepalives, at least 1.5 s", (t) => {
+	const lab = (timeout1: string, timeout2: string) =>
+		loadLabText(`
+name: timing
+nodes:
+  internet: { kind: router }
+  rdv: {}
+  isp: { kind: nat, nat: { type: port-restricted, udp-timeout: ${timeout2} } }
+  nat1: { kind: nat, nat: { type: port-restricted, udp-timeout: ${timeout1} } }
+  nat2: { kind: nat, nat: { type: full-cone } }
+  alice: {}
+  bob: {}
+links:
+  - { endpoints: [alice:eth0, nat1:lan], subnet: 192.168.1.0/24 }
+  - { endpoints: [bob:eth0, nat2:lan], subnet: 192.168.1.0/24 }
+  - { endpoints: [nat1:wan, isp:lan], subnet: 100.64.0.0/30 }
+  - { endpoints: [isp:wan, internet:e1], subnet: 198.51.100.0/30 }
+  - { endpoints: [nat2:wan, internet:e2], subnet: 198.51.100.4/30 }
+  - { endpoints: [rdv:eth0, internet:e3], subnet: 203.0.113.0/24 }
+`);
+	t.deepEqual(holdTiming(lab("30s", "60s"), "alice", "bob"), { keepaliveMs: 1000, lossAfterMs: 3000 });
+	t.deepEqual(holdTiming(lab("30s", "2s"), "alice", "bob"), { keepaliveMs: 666, lossAfterMs: 1998 }, "the carrier NAT in front of alice's home NAT counts");
+	t.deepEqual(holdTiming(lab("1s", "60s"), "bob", "alice"), { keepaliveMs: 333, lossAfterMs: 1500 });
+	t.deepEqual(holdTiming(lab("1s", "60s"), "alice", "bob", { keepaliveMs: 100 }), { keepaliveMs: 100, lossAfterMs: 1500 });
+	t.deepEqual(holdTiming(lab("1s", "60s"), "rdv", "internet"), { keepaliveMs: 1000, lossAfterMs: 3000 }, "no NAT on the way");
 });
 
 // ── the controller's choices (no lab needs to be up) ────────────────────────

@@ -16,7 +16,9 @@ const samples: Message[] = [
 	{ t: "ka", n, from: "alice.3" },
 	{ t: "register", tx, id: "alice.3", host: ["192.168.1.2:40000", "10.0.0.1:40000"] },
 	{ t: "register", tx, id: "alice.3", host: [], token },
+	{ t: "register", tx, id: "alice.3", host: ["192.168.1.2:40000"], claim: token },
 	{ t: "connect", tx, id: "alice.3", token, target: "bob.3", interval: 20, deadline: 5000, relay: true },
+	{ t: "connect", tx, id: "alice.3", token, target: "bob.3", interval: 20, deadline: 5000, relay: false, keepalive: 250, lossAfter: 1500, after: n },
 	{ t: "start-ack", id: "bob.3", token, n },
 	{ t: "relay", id: "alice.3", token, n, data: { t: "probe", n, from: "alice.3", tx } },
 	{ t: "unregister", id: "alice.3", token },
@@ -24,6 +26,7 @@ const samples: Message[] = [
 	{ t: "error", tx, code: "unknown-peer", message: 'no peer registered as "carol.1"' },
 	{ t: "error", code: "not-registered", message: "register first" },
 	{ t: "start", n, id: "alice.3", peer: "bob.3", host: ["192.168.1.2:5000"], srflx: "198.51.100.6:5000", role: "initiator", interval: 20, deadline: 3000, relay: false, at: 1_700_000_000_000 },
+	{ t: "start", n, id: "bob.3", peer: "alice.3", host: [], srflx: "198.51.100.2:5000", role: "responder", interval: 20, deadline: 3000, relay: true, at: 0, keepalive: 60_000, lossAfter: 600_000 },
 	{ t: "relayed", n, from: "bob.3", data: { t: "ack", n, from: "bob.3", tx, seen: "203.0.113.10:7000" } },
 ];
 
@@ -35,6 +38,14 @@ for (const [index, message] of samples.entries()) {
 		t.deepEqual(decodeMessage(bytes!), message);
 	});
 }
+
+test("held-session fields are optional and come last, in schema order", (t) => {
+	t.is(
+		encode({ t: "connect", tx, id: "a", token, target: "b", interval: 20, deadline: 1000, relay: true, after: n, keepalive: 250 })!.toString(),
+		`{"tbp":1,"t":"connect","tx":"${tx}","id":"a","token":"${token}","target":"b","interval":20,"deadline":1000,"relay":true,"keepalive":250,"after":"${n}"}`,
+	);
+	t.is(encode({ t: "register", tx, id: "a", host: [], claim: token, token })!.toString(), `{"tbp":1,"t":"register","tx":"${tx}","id":"a","host":[],"token":"${token}","claim":"${token}"}`);
+});
 
 test("the datagram is JSON text a person can read in a capture, protocol and version first", (t) => {
 	t.is(encode({ t: "probe", n, from: "alice.3", tx })!.toString(), `{"tbp":1,"t":"probe","n":"${n}","from":"alice.3","tx":"${tx}"}`);
@@ -77,6 +88,14 @@ const refused: [string, Buffer | string, DecodeReason][] = [
 	["error with an unknown code", `{"tbp":1,"t":"error","code":"oops","message":"x"}`, "bad-field"],
 	["non-ASCII byte", Buffer.concat([Buffer.from(`{"tbp":1,"t":"ka","n":"${n}","from":"a`), Buffer.from([0xff]), Buffer.from(`"}`)]), "bad-field"],
 	["an array", `[1,2,3]`, "not-protocol"],
+	["keepalive of 9 ms", `{"tbp":1,"t":"connect","tx":"${tx}","id":"a","token":"${token}","target":"b","interval":20,"deadline":1000,"relay":true,"keepalive":9}`, "bad-field"],
+	["keepalive over a minute", `{"tbp":1,"t":"connect","tx":"${tx}","id":"a","token":"${token}","target":"b","interval":20,"deadline":1000,"relay":true,"keepalive":60001}`, "bad-field"],
+	["loss timeout of 99 ms", `{"tbp":1,"t":"connect","tx":"${tx}","id":"a","token":"${token}","target":"b","interval":20,"deadline":1000,"relay":true,"lossAfter":99}`, "bad-field"],
+	["after that is not a nonce", `{"tbp":1,"t":"connect","tx":"${tx}","id":"a","token":"${token}","target":"b","interval":20,"deadline":1000,"relay":true,"after":"x"}`, "bad-field"],
+	["held-session fields out of order", `{"tbp":1,"t":"connect","tx":"${tx}","id":"a","token":"${token}","target":"b","interval":20,"deadline":1000,"relay":true,"lossAfter":1500,"keepalive":250}`, "bad-field"],
+	["a claim that is not 32 hex digits", `{"tbp":1,"t":"register","tx":"${tx}","id":"a","host":[],"claim":"${token.toUpperCase()}"}`, "bad-field"],
+	["a keepalive in a register", `{"tbp":1,"t":"register","tx":"${tx}","id":"a","host":[],"keepalive":250}`, "bad-field"],
+	["a fractional keepalive in a start", `{"tbp":1,"t":"start","n":"${n}","id":"a","peer":"b","host":[],"srflx":"1.2.3.4:5","role":"initiator","interval":20,"deadline":1000,"relay":true,"at":0,"keepalive":250.5}`, "bad-field"],
 ];
 
 for (const [name, input, reason] of refused) {

@@ -2,20 +2,28 @@
 // (`tcpdump -A`), versioned, size-capped and strictly validated. Every object starts with
 // {"tbp":1,"t":TYPE,…}: "tbp" names the protocol (testbed punch) and carries its version.
 //
-//   peer → rendezvous   register  {tx, id, host, token?}      register / refresh an id; learn the reflexive endpoint
-//                       connect   {tx, id, token, target, interval, deadline, relay}
+//   peer → rendezvous   register  {tx, id, host, token?, claim?}   register / refresh an id; learn the reflexive endpoint
+//                       connect   {tx, id, token, target, interval, deadline, relay, keepalive?, lossAfter?, after?}
 //                       start-ack {id, token, n}              stop the rendezvous resending "start"
 //                       relay     {id, token, n, data}        forward `data` (a peer message) to the session's other peer
 //                       unregister {id, token}
 //   rendezvous → peer   registered {tx, id, token, reflexive}
 //                       error     {tx?, code, message}        e.g. code "unknown-peer"
-//                       start     {n, id, peer, host, srflx, role, interval, deadline, relay, at}   "punch now"
+//                       start     {n, id, peer, host, srflx, role, interval, deadline, relay, at, keepalive?, lossAfter?}   "punch now"
 //                       relayed   {n, from, data}
 //   peer ↔ peer         probe {n, from, tx} · ack {n, from, tx, seen} · ping {n, from, seq} · pong {n, from, seq} · ka {n, from}
 //
 // `n` is the session nonce (128 random bits, hex), known only to the two peers and the rendezvous;
 // `tx` is a random per-probe id (64 bits, hex) that an ack must echo; `token` is the secret the
 // rendezvous issues at an id's first registration. Endpoints are "a.b.c.d:port".
+//
+// Held sessions: once connected, each side pings every `keepalive` ms (answered by a pong) and
+// declares the path lost after `lossAfter` ms of silence; it then re-registers (with its token) and
+// sends a connect with `after` = the nonce it lost: the rendezvous starts a new round (a new nonce,
+// fresh candidates) unless a newer round for the pair already exists and nobody moved since, in
+// which case the asker just joins that one. `claim` is a secret chosen by the endpoint's owner at
+// its first registration: a later registration of the same id with the same claim, from anywhere,
+// takes the id over (a restarted process), and the old token stops working.
 // decode() never throws: anything else is a drop reason, counted by whoever received it.
 
 export const protocolVersion = 1;
@@ -50,12 +58,28 @@ export type ServerMessage =
 			deadline: number;
 			relay: boolean;
 			at: number;
+			keepalive?: number;
+			lossAfter?: number;
 	  }
 	| { t: "relayed"; n: string; from: string; data: PeerMessage };
 
 export type ClientMessage =
-	| { t: "register"; tx: string; id: string; host: Endpoint[]; token?: string }
-	| { t: "connect"; tx: string; id: string; token: string; target: string; interval: number; deadline: number; relay: boolean }
+	| { t: "register"; tx: string; id: string; host: Endpoint[]; token?: string; claim?: string }
+	| {
+			t: "connect";
+			tx: string;
+			id: string;
+			token: string;
+			target: string;
+			interval: number;
+			deadline: number;
+			relay: boolean;
+			/** Held-session parameters, passed on to both peers in "start". */
+			keepalive?: number;
+			lossAfter?: number;
+			/** A re-punch: the nonce of the session the asker lost (or whose round failed). */
+			after?: string;
+	  }
 	| { t: "start-ack"; id: string; token: string; n: string }
 	| { t: "relay"; id: string; token: string; n: string; data: PeerMessage }
 	| { t: "unregister"; id: string; token: string };
@@ -107,6 +131,11 @@ const opt = (check: Check): Field => ({ check, optional: true });
 const interval = integer(1, 10_000);
 const deadline = integer(1, 600_000);
 const seq = integer(0, 2 ** 31 - 1);
+/** The held-session parameters a connect may carry (ms). */
+export const keepaliveLimits = { min: 10, max: 60_000 } as const;
+export const lossAfterLimits = { min: 100, max: 600_000 } as const;
+const keepalive = integer(keepaliveLimits.min, keepaliveLimits.max);
+const lossAfter = integer(lossAfterLimits.min, lossAfterLimits.max);
 
 /** Every type's fields, in the order they are encoded. No other keys are allowed. */
 const schemas: Record<MessageType, Record<string, Field>> = {
@@ -115,8 +144,19 @@ const schemas: Record<MessageType, Record<string, Field>> = {
 	ping: { n: req(isNonce), from: req(isPeerId), seq: req(seq) },
 	pong: { n: req(isNonce), from: req(isPeerId), seq: req(seq) },
 	ka: { n: req(isNonce), from: req(isPeerId) },
-	register: { tx: req(isTx), id: req(isPeerId), host: req(isEndpointList), token: opt(isToken) },
-	connect: { tx: req(isTx), id: req(isPeerId), token: req(isToken), target: req(isPeerId), interval: req(interval), deadline: req(deadline), relay: req(isBoolean) },
+	register: { tx: req(isTx), id: req(isPeerId), host: req(isEndpointList), token: opt(isToken), claim: opt(isToken) },
+	connect: {
+		tx: req(isTx),
+		id: req(isPeerId),
+		token: req(isToken),
+		target: req(isPeerId),
+		interval: req(interval),
+		deadline: req(deadline),
+		relay: req(isBoolean),
+		keepalive: opt(keepalive),
+		lossAfter: opt(lossAfter),
+		after: opt(isNonce),
+	},
 	"start-ack": { id: req(isPeerId), token: req(isToken), n: req(isNonce) },
 	relay: { id: req(isPeerId), token: req(isToken), n: req(isNonce), data: req(isPeerData) },
 	unregister: { id: req(isPeerId), token: req(isToken) },
@@ -133,6 +173,8 @@ const schemas: Record<MessageType, Record<string, Field>> = {
 		deadline: req(deadline),
 		relay: req(isBoolean),
 		at: req(integer(0, Number.MAX_SAFE_INTEGER)),
+		keepalive: opt(keepalive),
+		lossAfter: opt(lossAfter),
 	},
 	relayed: { n: req(isNonce), from: req(isPeerId), data: req(isPeerData) },
 };

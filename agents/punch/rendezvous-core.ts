@@ -1,6 +1,14 @@
 // The rendezvous server's logic without sockets: datagram in (bytes, source, clock) → datagrams out.
 // Registrations (id → endpoint, host candidates, secret token), sessions (nonce → two ids), the
 // simultaneous "start" to both peers, the relay, per-source rate limiting, and drop counters.
+//
+// Re-punching: the latest session of each pair of ids is remembered with the registrations of
+// both (endpoint, token, host candidates) as they were when it was made. A connect joins that
+// session (the asker gets its start again) instead of making a new one when nobody has moved since
+// and the asker has not given it up (`after` is not its nonce) — or, for a plain connect, when it is
+// younger than joinWindowMs: so two peers that notice a loss at about the same time meet in one
+// round. Takeover: an id registered with a `claim` can be registered again from anywhere with the
+// same claim; it gets a new token, and the old one stops working.
 import { randomBytes } from "node:crypto";
 import { type ClientMessage, type DecodeReason, type Endpoint, type ServerMessage, decode, encode } from "./protocol.ts";
 
@@ -10,6 +18,7 @@ export type RendezvousDrop =
 	| "unexpected-type"
 	| "spoofed-id"
 	| "bad-token"
+	| "bad-claim"
 	| "not-registered"
 	| "unknown-session"
 	| "not-in-session"
@@ -35,6 +44,8 @@ export interface RendezvousLimits {
 	/** "start" is resent until acknowledged, this often and this many times. */
 	startRetryMs: number;
 	startRetries: number;
+	/** A plain connect joins its pair's latest session when nobody moved and it is younger than this. */
+	joinWindowMs: number;
 }
 
 export const defaultLimits: RendezvousLimits = {
@@ -46,6 +57,7 @@ export const defaultLimits: RendezvousLimits = {
 	idleMs: 10 * 60_000,
 	startRetryMs: 100,
 	startRetries: 20,
+	joinWindowMs: 1000,
 };
 
 interface Registration {
@@ -53,6 +65,8 @@ interface Registration {
 	endpoint: Endpoint;
 	host: Endpoint[];
 	token: string;
+	/** The owner's secret for a takeover, from the first registration. */
+	claim?: string;
 	seenAt: number;
 	/** The last connect this id asked for: its tx and the session it made (answers retransmits). */
 	lastConnect?: { tx: string; nonce: string };
@@ -65,7 +79,12 @@ interface Session {
 	interval: number;
 	deadline: number;
 	relay: boolean;
+	keepalive?: number;
+	lossAfter?: number;
 	at: number;
+	createdAt: number;
+	/** Both members' registrations when the session was made: a change means someone moved. */
+	members: string;
 	seenAt: number;
 	/** Unacknowledged start signals: id → next resend time and resends left. */
 	pendingStart: Map<string, { nextAt: number; left: number }>;
@@ -76,6 +95,9 @@ export interface RendezvousStats {
 	registrations: number;
 	sessions: number;
 	starts: number;
+	/** Connects that joined their pair's latest session instead of making a new one. */
+	joined: number;
+	takeovers: number;
 	relayed: number;
 	errorsSent: number;
 	dropped: Partial<Record<RendezvousDrop, number>>;
@@ -83,12 +105,15 @@ export interface RendezvousStats {
 }
 
 const hex = (bytes: number) => randomBytes(bytes).toString("hex");
+const pairKey = (a: string, b: string) => (a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`);
 
 export class RendezvousCore {
 	private readonly registrations = new Map<string, Registration>();
 	private readonly sessions = new Map<string, Session>();
+	/** Pair of ids → the nonce of its latest session. */
+	private readonly pairs = new Map<string, string>();
 	private readonly buckets = new Map<string, { tokens: number; at: number }>();
-	private readonly counters = { received: 0, starts: 0, relayed: 0, errorsSent: 0 };
+	private readonly counters = { received: 0, starts: 0, joined: 0, takeovers: 0, relayed: 0, errorsSent: 0 };
 	private readonly dropped: Partial<Record<RendezvousDrop, number>> = {};
 
 	constructor(
@@ -128,7 +153,7 @@ export class RendezvousCore {
 		const out: Outgoing[] = [];
 		for (const session of this.sessions.values()) {
 			if (now - session.seenAt > this.limits.idleMs) {
-				this.sessions.delete(session.nonce);
+				this.forget(session);
 				continue;
 			}
 			for (const [id, pending] of session.pendingStart) {
@@ -155,6 +180,21 @@ export class RendezvousCore {
 			dropped: { ...this.dropped },
 			droppedTotal: Object.values(this.dropped).reduce((sum, count) => sum + (count ?? 0), 0),
 		};
+	}
+
+	private forget(session: Session): void {
+		this.sessions.delete(session.nonce);
+		const key = pairKey(session.a, session.b);
+		if (this.pairs.get(key) === session.nonce) this.pairs.delete(key);
+	}
+
+	/** Both members' registrations, as a string that changes when either moves, is taken over or goes. */
+	private membersOf(a: string, b: string): string {
+		const state = (id: string) => {
+			const registration = this.registrations.get(id);
+			return registration ? `${registration.endpoint} ${registration.token} ${registration.host.join(",")}` : "-";
+		};
+		return `${state(a)} | ${state(b)}`;
 	}
 
 	private drop(reason: RendezvousDrop): Outgoing[] {
@@ -204,9 +244,17 @@ export class RendezvousCore {
 	private register(message: Extract<ClientMessage, { t: "register" }>, from: Endpoint, now: number): Outgoing[] {
 		let registration = this.registrations.get(message.id);
 		if (registration) {
-			// Re-registration: with the token from anywhere, or a retransmit from the same endpoint.
-			if (message.token !== undefined ? message.token !== registration.token : from !== registration.endpoint)
-				return this.drop(from === registration.endpoint ? "bad-token" : "spoofed-id");
+			// Re-registration: with the token from anywhere, or a retransmit from the same endpoint,
+			// or a takeover with the id's claim from anywhere.
+			if (message.token !== undefined) {
+				if (message.token !== registration.token) return this.drop(from === registration.endpoint ? "bad-token" : "spoofed-id");
+			} else if (from !== registration.endpoint) {
+				if (message.claim === undefined || registration.claim === undefined) return this.drop("spoofed-id");
+				if (message.claim !== registration.claim) return this.drop("bad-claim");
+				registration.token = this.newSecret();
+				registration.lastConnect = undefined;
+				this.counters.takeovers++;
+			}
 			registration.endpoint = from;
 			registration.host = message.host;
 			registration.seenAt = now;
@@ -216,7 +264,7 @@ export class RendezvousCore {
 				this.drop("table-full");
 				return this.send(from, { t: "error", tx: message.tx, code: "table-full", message: "the rendezvous has no room for another registration" });
 			}
-			registration = { id: message.id, endpoint: from, host: message.host, token: this.newSecret(), seenAt: now };
+			registration = { id: message.id, endpoint: from, host: message.host, token: this.newSecret(), claim: message.claim, seenAt: now };
 			this.registrations.set(message.id, registration);
 		}
 		return this.send(from, { t: "registered", tx: message.tx, id: message.id, token: registration.token, reflexive: from });
@@ -232,7 +280,23 @@ export class RendezvousCore {
 		// A retransmitted connect: the session exists; tell the asker again.
 		const previous = self.lastConnect?.tx === message.tx ? this.sessions.get(self.lastConnect.nonce) : undefined;
 		if (previous) return this.startFor(previous, self.id);
-		if (this.sessions.size >= this.limits.maxSessions) this.sessions.delete(this.sessions.keys().next().value!);
+		// Join the pair's latest session when it is still current for both (see the top of the file).
+		const key = pairKey(self.id, target.id);
+		const latest = this.sessions.get(this.pairs.get(key) ?? "");
+		if (
+			latest &&
+			latest.nonce !== message.after &&
+			latest.members === this.membersOf(latest.a, latest.b) &&
+			(message.after !== undefined || now - latest.createdAt < this.limits.joinWindowMs)
+		) {
+			self.lastConnect = { tx: message.tx, nonce: latest.nonce };
+			latest.seenAt = now;
+			this.counters.joined++;
+			return this.startFor(latest, self.id);
+		}
+		// A new session supersedes the pair's latest: its start signals are not resent any more.
+		latest?.pendingStart.clear();
+		if (this.sessions.size >= this.limits.maxSessions) this.forget(this.sessions.values().next().value!);
 		const session: Session = {
 			nonce: this.newSecret(),
 			a: self.id,
@@ -240,11 +304,16 @@ export class RendezvousCore {
 			interval: message.interval,
 			deadline: message.deadline,
 			relay: message.relay,
+			keepalive: message.keepalive,
+			lossAfter: message.lossAfter,
 			at: Math.round(Date.now()),
+			createdAt: now,
+			members: this.membersOf(self.id, target.id),
 			seenAt: now,
 			pendingStart: new Map(),
 		};
 		this.sessions.set(session.nonce, session);
+		this.pairs.set(key, session.nonce);
 		self.lastConnect = { tx: message.tx, nonce: session.nonce };
 		for (const id of [session.a, session.b]) session.pendingStart.set(id, { nextAt: now + this.limits.startRetryMs, left: this.limits.startRetries });
 		this.counters.starts++;
@@ -270,6 +339,8 @@ export class RendezvousCore {
 			deadline: session.deadline,
 			relay: session.relay,
 			at: session.at,
+			keepalive: session.keepalive,
+			lossAfter: session.lossAfter,
 		});
 	}
 

@@ -1,6 +1,6 @@
-// One side of a hole punching session as a pure state machine: fed with the start signal, received
-// peer messages and the clock, it answers with datagrams to send and, once, a result. No sockets,
-// no timers: the peer agent drives it (and tests drive it by hand).
+// One side of a hole punching session as a pure state machine: fed with start signals, received
+// peer messages and the clock, it answers with datagrams to send and results. No sockets, no
+// timers: the peer agent drives it (and tests drive it by hand).
 //
 //   punching ──(a path confirmed)──▶ grace ──(2.5 × interval, or at once for lan/relay)──▶ measuring ──▶ connected
 //      │                                                                                                 (keepalive)
@@ -10,6 +10,21 @@
 // A path (a remote endpoint, or "relay") is confirmed only by the nonce handshake: we received the
 // peer's probe from it AND an ack, from it, of a probe we sent to it (the ack echoes our random tx).
 // A stray or spoofed packet cannot fake that without the session nonce and our tx ids.
+//
+// Once connected the session is held: a keepalive (a ping, answered by a pong) every keepaliveMs,
+// and nothing heard from the peer over the path for lossAfterMs → "lost", and a "repunch" request
+// (the driver re-registers and asks the rendezvous for a new round), repeated with a backoff capped
+// at 1 s until a new start signal arrives — restart() then punches a new round (a new nonce, fresh
+// candidates), and its success is "reconnected". A round that fails goes back to lost and asks
+// again. A start that arrives while connected (the peer noticed a loss first) is a new round too.
+//
+//   connected ──(silent lossAfterMs)──▶ lost ──(start: restart())──▶ punching … ──▶ connected ("reconnected")
+//                                        ▲                               │
+//                                        └──────(round deadline)─────────┘
+//
+// Path migration: while connected, keepalives of the peer that arrive from a new source (its NAT
+// rebound) are answered and that source is probed; its ack (our tx, the nonce) confirms it, and the
+// session moves there ("migrated") without declaring a loss.
 import type { Endpoint, PeerMessage } from "./protocol.ts";
 
 export type PathKind = "lan" | "hairpin" | "direct" | "relayed";
@@ -34,23 +49,52 @@ export interface SessionParams {
 	startedAt: number;
 	/** A fresh random 16-hex-digit transaction id. */
 	newTx: () => string;
+	/** Once connected, a keepalive this often (default 1000 ms). */
+	keepaliveMs?: number;
+	/** Nothing heard from the peer this long → lost (default 3 keepalives, at least 1500 ms). */
+	lossAfterMs?: number;
 }
+
+/** What a later start signal for the same peer brings: a new round of punching. */
+export type RoundParams = Pick<SessionParams, "nonce" | "peerHost" | "peerReflexive" | "selfReflexive" | "intervalMs" | "deadlineMs" | "relay" | "keepaliveMs" | "lossAfterMs">;
 
 export type SessionAction =
 	| { kind: "send"; to: Via; message: PeerMessage }
 	| { kind: "connected"; path: PathKind; remote: Via; timeToConnectMs: number; packetsSent: number; rttMs: number | null }
-	| { kind: "failed"; reason: string; packetsSent: number };
+	| { kind: "failed"; reason: string; packetsSent: number }
+	/** Nothing heard over the path for silentMs. */
+	| { kind: "lost"; remote: Via; silentMs: number }
+	/** Ask the rendezvous for a new round: re-register, then connect with `after` (the nonce given up). */
+	| { kind: "repunch"; attempt: number; after: string }
+	/** The peer's traffic now comes from `remote` (confirmed by the nonce handshake): the path moved. */
+	| { kind: "migrated"; old: Via; remote: Via; path: PathKind }
+	/** Connected again after a loss (or after the peer re-punched): down for downMs, in `attempts` rounds. */
+	| { kind: "reconnected"; path: PathKind; remote: Via; downMs: number; attempts: number; timeToConnectMs: number; packetsSent: number; rttMs: number | null };
 
 export type SessionDrop = "wrong-nonce" | "wrong-peer" | "unknown-tx" | "too-many-candidates" | "unknown-pong";
 
-export type Phase = "punching" | "grace" | "relaying" | "measuring" | "connected" | "failed" | "closed";
+export type Phase = "punching" | "grace" | "relaying" | "measuring" | "connected" | "lost" | "failed" | "closed";
 
+/** The default keepalive interval. */
 export const keepaliveMs = 1000;
+export const minLossAfterMs = 1500;
+export const maxRepunchBackoffMs = 1000;
+/** The default loss timeout for a keepalive interval: three keepalives, at least 1.5 s. */
+export const defaultLossAfter = (keepalive: number): number => Math.max(minLossAfterMs, 3 * keepalive);
+/** How long after the k-th re-punch request (k ≥ 1) it is repeated: 250, 500, then every 1000 ms. */
+export const repunchBackoff = (attempt: number): number => Math.min(maxRepunchBackoffMs, 125 * 2 ** Math.max(1, attempt));
+/** During a re-punch round, the registration is refreshed this soon (our endpoint may have moved). */
+const roundRefreshMs = 250;
 export const rttSamples = 5;
 const pingTimeoutMs = 250;
 const maxPings = 12;
 const maxPeerReflexive = 8;
 const maxOutstandingTx = 4096;
+const maxPingsOut = 64;
+const maxHeardLog = 512;
+const maxKnownNonces = 32;
+const maxMigrating = 8;
+const migrationProbeGapMs = 100;
 
 /** "ip:port" → "ip". */
 export const ipOf = (endpoint: string): string => endpoint.slice(0, endpoint.lastIndexOf(":"));
@@ -86,8 +130,11 @@ export function median(samples: readonly number[]): number | null {
 	return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
+
 export class PunchStateMachine {
 	phase: Phase = "punching";
+	/** The current round's parameters (a restart() replaces the nonce, the candidates and the timing). */
+	params: SessionParams;
 	readonly candidates: Map<Via, CandidateKind>;
 	/** Remotes a valid probe came from, and remotes that acked a probe we sent to them. */
 	readonly probeFrom = new Set<Via>();
@@ -95,11 +142,12 @@ export class PunchStateMachine {
 	/** Confirmed remotes, with the time of confirmation. */
 	readonly confirmed = new Map<Via, number>();
 	packetsSent = 0;
+	private roundPacketsAt = 0;
 	private readonly sentTx = new Map<string, Via>();
 	private firstConfirmedAt: number | undefined;
 	private graceUntil = 0;
 	private nextProbeAt: number;
-	private readonly deadlineAt: number;
+	private deadlineAt: number;
 	private relayDeadlineAt = 0;
 	private chosen: Via | undefined;
 	private readonly rtts: number[] = [];
@@ -108,14 +156,31 @@ export class PunchStateMachine {
 	private nextPingAt = 0;
 	private nextKeepaliveAt = 0;
 	private result: SessionAction | undefined;
+	// ── the held session ──
+	private heardAt = -Infinity;
+	private ackedAt = -Infinity;
+	private connectedAtTime: number | undefined;
+	private readonly heardLog: number[] = [];
+	private everConnected = false;
+	/** Since when the path is down (lost, or re-punched by the peer); undefined while it is up. */
+	private downSince: number | undefined;
+	private rounds = 0;
+	private roundCount = 1;
+	private lostNonce: string | undefined;
+	private repunchAttempt = 0;
+	private nextRepunchAt = Infinity;
+	private readonly knownNonces: string[] = [];
+	/** Sources of the peer's keepalives other than the path, with when we last probed them. */
+	private readonly migrating = new Map<Via, number>();
 
-	constructor(readonly params: SessionParams) {
+	constructor(params: SessionParams) {
+		this.params = params;
 		this.candidates = initialCandidates(params.peerHost, params.peerReflexive);
 		this.nextProbeAt = params.startedAt;
 		this.deadlineAt = params.startedAt + params.deadlineMs;
 	}
 
-	/** The path in use once connected (or while measuring). */
+	/** The path in use once connected (or while measuring; the lost one while lost). */
 	get remote(): Via | undefined {
 		return this.chosen;
 	}
@@ -124,25 +189,76 @@ export class PunchStateMachine {
 		return this.result;
 	}
 
+	get keepaliveInterval(): number {
+		return this.params.keepaliveMs ?? keepaliveMs;
+	}
+
+	get lossAfter(): number {
+		return this.params.lossAfterMs ?? defaultLossAfter(this.keepaliveInterval);
+	}
+
+	/** When the peer was last heard over the path (ms; -Infinity: never). */
+	get lastHeard(): number {
+		return this.heardAt;
+	}
+
+	/** When a keepalive of ours was last answered (ms; -Infinity: never). */
+	get lastAcked(): number {
+		return this.ackedAt;
+	}
+
+	/** When the current connection was made (ms), while connected. */
+	get connectedAt(): number | undefined {
+		return this.phase === "connected" ? this.connectedAtTime : undefined;
+	}
+
+	/** Since when the path is down, or undefined while it is up (or before the first connection). */
+	get downAt(): number | undefined {
+		return this.downSince;
+	}
+
+	/** The path's kind while connected. */
+	get path(): PathKind | undefined {
+		return this.chosen === undefined ? undefined : this.classify(this.chosen);
+	}
+
+	/** 1 for the first round of punching, 2 for the next (a re-punch)… */
+	get roundNumber(): number {
+		return this.roundCount;
+	}
+
+	/** Whether a start signal with this nonce was seen already (the current round or an earlier one). */
+	knows(nonce: string): boolean {
+		return nonce === this.params.nonce || this.knownNonces.includes(nonce);
+	}
+
+	/** The first time at or after `since` the peer was heard over the path (from the last 512), or undefined. */
+	heardSince(since: number): number | undefined {
+		return this.heardLog.find((at) => at >= since);
+	}
+
 	/** When the driver must call tick() next (ms); Infinity when nothing is scheduled. */
 	nextWake(): number {
+		const repunch = this.downSince === undefined ? Infinity : this.nextRepunchAt;
 		switch (this.phase) {
 			case "punching":
-				return Math.min(this.nextProbeAt, this.deadlineAt);
+				return Math.min(this.nextProbeAt, this.deadlineAt, repunch);
 			case "grace":
 				return Math.min(this.nextProbeAt, this.graceUntil);
 			case "relaying":
-				return Math.min(this.nextProbeAt, this.relayDeadlineAt);
+				return Math.min(this.nextProbeAt, this.relayDeadlineAt, repunch);
 			case "measuring":
 				return this.nextPingAt;
 			case "connected":
-				return this.nextKeepaliveAt;
+				return Math.min(this.nextKeepaliveAt, this.heardAt + this.lossAfter);
+			case "lost":
+				return this.nextRepunchAt;
 			default:
 				return Infinity;
 		}
 	}
 
-	/** Advance the clock: probes, deadlines, pings, keepalives — everything due by `now`. */
+	/** Advance the clock: probes, deadlines, pings, keepalives, loss, re-punch requests — everything due by `now`. */
 	tick(now: number): SessionAction[] {
 		const actions: SessionAction[] = [];
 		for (let guard = 0; guard < 8 && this.nextWake() <= now; guard++) this.step(now, actions);
@@ -150,13 +266,23 @@ export class PunchStateMachine {
 	}
 
 	private step(now: number, actions: SessionAction[]): void {
+		if (this.phase === "connected" && now >= this.heardAt + this.lossAfter) {
+			this.lose(now, actions);
+			return;
+		}
+		// Lost, or in a re-punch round that has confirmed nothing yet: ask (again) for a round.
+		const asking = this.phase === "lost" || ((this.phase === "punching" || this.phase === "relaying") && this.downSince !== undefined);
+		if (asking && now >= this.nextRepunchAt) {
+			this.repunch(now, actions);
+			return;
+		}
 		if (this.phase === "punching" && now >= this.deadlineAt && this.confirmed.size === 0) {
 			if (this.params.relay) this.startRelaying(now, actions);
-			else this.fail(`no path confirmed within ${this.params.deadlineMs} ms (relay not allowed)`, actions);
+			else this.fail(now, `no path confirmed within ${this.params.deadlineMs} ms (relay not allowed)`, actions);
 			return;
 		}
 		if (this.phase === "relaying" && now >= this.relayDeadlineAt) {
-			this.fail(`no direct path within ${this.params.deadlineMs} ms, and the relay did not confirm within ${this.params.deadlineMs} ms more`, actions);
+			this.fail(now, `no direct path within ${this.params.deadlineMs} ms, and the relay did not confirm within ${this.params.deadlineMs} ms more`, actions);
 			return;
 		}
 		if (this.phase === "grace" && now >= this.graceUntil) {
@@ -175,8 +301,8 @@ export class PunchStateMachine {
 			return;
 		}
 		if (this.phase === "connected" && now >= this.nextKeepaliveAt && this.chosen) {
-			this.send(this.chosen, { t: "ka", n: this.params.nonce, from: this.params.self }, actions);
-			this.nextKeepaliveAt = now + keepaliveMs;
+			this.sendPing(now, actions);
+			this.nextKeepaliveAt = now + this.keepaliveInterval;
 		}
 	}
 
@@ -186,6 +312,7 @@ export class PunchStateMachine {
 		if (message.n !== this.params.nonce) return { actions, drop: "wrong-nonce" };
 		if (message.from !== this.params.peer) return { actions, drop: "wrong-peer" };
 		if (this.phase === "closed") return { actions };
+		if (from === this.chosen && (this.phase === "measuring" || this.phase === "connected")) this.hear(now);
 		switch (message.t) {
 			case "probe": {
 				if (!this.candidates.has(from)) {
@@ -204,16 +331,19 @@ export class PunchStateMachine {
 			case "ack": {
 				if (this.sentTx.get(message.tx) !== from) return { actions, drop: "unknown-tx" };
 				this.ackFrom.add(from);
-				this.checkConfirmed(now, from, actions);
+				if (this.phase === "connected" && this.migrating.has(from)) this.migrate(now, from, actions);
+				else this.checkConfirmed(now, from, actions);
 				break;
 			}
 			case "ping":
 				this.send(from, { t: "pong", n: this.params.nonce, from: this.params.self, seq: message.seq }, actions);
+				this.checkSource(now, from, actions);
 				break;
 			case "pong": {
 				const sentAt = this.pingsOut.get(message.seq);
 				if (sentAt === undefined || from !== this.chosen) return { actions, drop: "unknown-pong" };
 				this.pingsOut.delete(message.seq);
+				if (this.phase === "connected") this.ackedAt = now;
 				if (this.phase !== "measuring") break;
 				this.rtts.push(now - sentAt);
 				if (this.rtts.length >= rttSamples) this.finishMeasuring(now, actions);
@@ -221,15 +351,67 @@ export class PunchStateMachine {
 				break;
 			}
 			case "ka":
+				this.checkSource(now, from, actions);
 				break;
 		}
 		return { actions };
 	}
 
-	/** Stop: no more datagrams; a session that had no result yet fails with `reason`. */
+	/**
+	 * A later start signal for the same peer: punch a new round (new nonce, fresh candidates). While
+	 * connected this is the peer re-punching after it lost us; while lost it is the answer to our
+	 * own request. Nothing happens for a nonce seen before (a resent or superseded start).
+	 */
+	restart(now: number, round: RoundParams): SessionAction[] {
+		if (this.phase === "closed" || this.knows(round.nonce)) return [];
+		this.remember(this.params.nonce);
+		this.roundCount++;
+		if (this.everConnected && this.downSince === undefined) {
+			// The peer noticed a loss before we did (or only it did).
+			this.downSince = now;
+			this.rounds = 0;
+			this.repunchAttempt = 0;
+			this.lostNonce = this.params.nonce;
+			this.nextRepunchAt = Infinity;
+		}
+		if (this.downSince !== undefined) {
+			this.rounds++;
+			this.nextRepunchAt = Math.min(this.nextRepunchAt, now + roundRefreshMs);
+		}
+		this.params = {
+			...this.params,
+			...round,
+			keepaliveMs: round.keepaliveMs ?? this.params.keepaliveMs,
+			lossAfterMs: round.lossAfterMs ?? this.params.lossAfterMs,
+			startedAt: now,
+		};
+		this.candidates.clear();
+		for (const [via, kind] of initialCandidates(round.peerHost, round.peerReflexive)) this.candidates.set(via, kind);
+		this.probeFrom.clear();
+		this.ackFrom.clear();
+		this.confirmed.clear();
+		this.sentTx.clear();
+		this.migrating.clear();
+		this.pingsOut.clear();
+		this.rtts.length = 0;
+		this.firstConfirmedAt = undefined;
+		this.graceUntil = 0;
+		this.nextProbeAt = now;
+		this.deadlineAt = now + round.deadlineMs;
+		this.relayDeadlineAt = 0;
+		this.chosen = undefined;
+		this.pingSeq = 0;
+		this.nextPingAt = 0;
+		this.nextKeepaliveAt = 0;
+		this.roundPacketsAt = this.packetsSent;
+		this.phase = "punching";
+		return this.tick(now);
+	}
+
+	/** Stop: no more datagrams; a session that never connected fails with `reason`. */
 	close(reason = "closed"): SessionAction[] {
 		const actions: SessionAction[] = [];
-		if (this.phase !== "connected" && this.phase !== "failed") this.fail(reason, actions);
+		if (!this.everConnected && this.phase !== "failed" && this.phase !== "closed") this.finalFail(reason, actions);
 		this.phase = "closed";
 		return actions;
 	}
@@ -294,29 +476,107 @@ export class PunchStateMachine {
 	}
 
 	private ping(now: number, actions: SessionAction[]): void {
-		const seq = ++this.pingSeq;
-		this.pingsOut.set(seq, now);
 		this.nextPingAt = now + pingTimeoutMs;
+		this.sendPing(now, actions);
+	}
+
+	private sendPing(now: number, actions: SessionAction[]): void {
+		const seq = ++this.pingSeq;
+		if (this.pingsOut.size >= maxPingsOut) this.pingsOut.delete(this.pingsOut.keys().next().value!);
+		this.pingsOut.set(seq, now);
 		this.send(this.chosen!, { t: "ping", n: this.params.nonce, from: this.params.self, seq }, actions);
+	}
+
+	private hear(now: number): void {
+		this.heardAt = now;
+		this.heardLog.push(now);
+		if (this.heardLog.length > maxHeardLog) this.heardLog.splice(0, this.heardLog.length - maxHeardLog);
+	}
+
+	private remember(nonce: string): void {
+		if (this.knownNonces.includes(nonce)) return;
+		this.knownNonces.push(nonce);
+		if (this.knownNonces.length > maxKnownNonces) this.knownNonces.shift();
 	}
 
 	private finishMeasuring(now: number, actions: SessionAction[]): void {
 		const remote = this.chosen!;
 		this.phase = "connected";
-		this.nextKeepaliveAt = now + keepaliveMs;
+		this.nextKeepaliveAt = now + this.keepaliveInterval;
+		this.connectedAtTime = now;
+		// The loss timer starts now (the measurement itself may have gone unanswered).
+		if (this.heardAt < now) this.heardAt = now;
 		const rtt = median(this.rtts);
-		this.result = {
-			kind: "connected",
+		const base = {
 			path: this.classify(remote),
 			remote,
 			timeToConnectMs: Math.round((this.firstConfirmedAt! - this.params.startedAt) * 10) / 10,
-			packetsSent: this.packetsSent,
+			packetsSent: this.packetsSent - this.roundPacketsAt,
 			rttMs: rtt === null ? null : Math.round(rtt * 1000) / 1000,
 		};
+		if (this.everConnected && this.downSince !== undefined) {
+			this.result = { kind: "reconnected", ...base, downMs: Math.round((now - this.downSince) * 10) / 10, attempts: this.rounds };
+			this.downSince = undefined;
+			this.nextRepunchAt = Infinity;
+		} else this.result = { kind: "connected", ...base };
+		this.everConnected = true;
 		actions.push(this.result);
 	}
 
-	private fail(reason: string, actions: SessionAction[]): void {
+	/** Nothing heard over the path for lossAfter: ask for a new round. */
+	private lose(now: number, actions: SessionAction[]): void {
+		const silentMs = now - this.heardAt;
+		this.phase = "lost";
+		this.downSince = now;
+		this.rounds = 0;
+		this.repunchAttempt = 0;
+		this.lostNonce = this.params.nonce;
+		actions.push({ kind: "lost", remote: this.chosen!, silentMs: Math.round(silentMs) });
+		this.repunch(now, actions);
+	}
+
+	private repunch(now: number, actions: SessionAction[]): void {
+		this.repunchAttempt++;
+		this.nextRepunchAt = now + repunchBackoff(this.repunchAttempt);
+		actions.push({ kind: "repunch", attempt: this.repunchAttempt, after: this.lostNonce! });
+	}
+
+	/**
+	 * Session traffic (a keepalive) from a source that is not the path: the peer's NAT may have
+	 * rebound. Probe that source; its ack confirms it (see migrate).
+	 */
+	private checkSource(now: number, from: Via, actions: SessionAction[]): void {
+		if (this.phase !== "connected" || from === this.chosen || from === relayVia) return;
+		const last = this.migrating.get(from);
+		if (last !== undefined && now - last < migrationProbeGapMs) return;
+		if (last === undefined && this.migrating.size >= maxMigrating) this.migrating.delete(this.migrating.keys().next().value!);
+		this.migrating.set(from, now);
+		this.probe(from, actions);
+	}
+
+	/** Move to a confirmed new source of the peer: when it is no worse, or when the path has gone quiet. */
+	private migrate(now: number, to: Via, actions: SessionAction[]): void {
+		const old = this.chosen!;
+		const path = this.classify(to);
+		if (pathRank[path] > pathRank[this.classify(old)] && now - this.heardAt <= this.keepaliveInterval) return;
+		this.chosen = to;
+		this.migrating.clear();
+		this.hear(now);
+		actions.push({ kind: "migrated", old, remote: to, path });
+	}
+
+	/** A round failed: after a loss, ask for another; otherwise the session has failed. */
+	private fail(now: number, reason: string, actions: SessionAction[]): void {
+		if (this.everConnected && this.downSince !== undefined) {
+			this.phase = "lost";
+			this.lostNonce = this.params.nonce;
+			this.repunch(now, actions);
+			return;
+		}
+		this.finalFail(reason, actions);
+	}
+
+	private finalFail(reason: string, actions: SessionAction[]): void {
 		this.phase = "failed";
 		this.result = { kind: "failed", reason, packetsSent: this.packetsSent };
 		actions.push(this.result);

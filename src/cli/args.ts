@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import { UsageError } from "../errors.ts";
 
-type OptionSpec = { type: "boolean" | "string"; short?: string };
+type OptionSpec = { type: "boolean" | "string"; short?: string; multiple?: boolean };
 
 interface CommandSpec {
 	usage: string;
@@ -44,9 +44,9 @@ export const commands: Record<string, CommandSpec> = {
 		positionals: [1, 1],
 	},
 	punch: {
-		usage: "testbed punch LAB A B [--runs N | --hold DURATION] [--no-relay] [--capture DIR] [--explain] [--json]",
-		summary: "hole-punch between peers A and B: outcome, time to connect, packets, RTT; --hold 10s keeps the session open and reports its events",
-		options: { ...json, runs: { type: "string" }, "no-relay": { type: "boolean" }, capture: { type: "string" }, explain: { type: "boolean" }, hold: { type: "string" } },
+		usage: "testbed punch LAB A B [--runs N | --hold DURATION [--event '[@T] EVENT TARGET …']… [--keepalive T] [--loss-after T]] [--no-relay] [--capture DIR] [--explain] [--json]",
+		summary: "hole-punch between peers A and B: outcome, time to connect, packets, RTT; --hold 10s keeps the session open, --event injects a fault at @T, and it reports reconnection times",
+		options: { ...json, runs: { type: "string" }, "no-relay": { type: "boolean" }, capture: { type: "string" }, explain: { type: "boolean" }, hold: { type: "string" }, event: { type: "string", multiple: true }, keepalive: { type: "string" }, "loss-after": { type: "string" } },
 		positionals: [3, 3],
 	},
 	"nat-table": {
@@ -79,7 +79,7 @@ export const commands: Record<string, CommandSpec> = {
 export interface CommandLine {
 	command: string;
 	positionals: string[];
-	options: Record<string, string | boolean | undefined>;
+	options: Record<string, string | boolean | string[] | undefined>;
 	/** Arguments after `--` (exec). */
 	rest: string[];
 }
@@ -115,5 +115,5 @@ export function parseCommandLine(argv: string[]): CommandLine | "help" | "versio
 	if (command === "down" && (positionals.length === 1) === Boolean((parsed.values as Record<string, unknown>).all)) throw new UsageError(`give a lab (or its file) or --all\nusage: ${spec.usage}`);
 	else if (command !== "down" && (positionals.length < min || positionals.length > max)) throw new UsageError(`expected ${min === max ? min : `${min} to ${max}`} argument${max === 1 ? "" : "s"}, got ${positionals.length}\nusage: ${spec.usage}`);
 	if (spec.passthrough && passed.length === 0) throw new UsageError(`give the command after \`--\`\nusage: ${spec.usage}`);
-	return { command, positionals, options: parsed.values as Record<string, string | boolean | undefined>, rest: passed };
+	return { command, positionals, options: parsed.values as Record<string, string | boolean | string[] | undefined>, rest: passed };
 }

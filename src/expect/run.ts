@@ -11,7 +11,7 @@ import { explainPunch, type Explanation } from "../inspect/explain.ts";
 export interface CheckResult {
 	/** e.g. "punch alice ↔ bob". */
 	name: string;
-	kind: "punch" | "reach" | "probe";
+	kind: "punch" | "reach" | "probe" | "step";
 	expected: string;
 	measured: string;
 	ok: boolean;
@@ -25,6 +25,12 @@ export interface CheckResult {
 	why?: string;
 	/** For a failed punch: a timeline of the NATs during one more run, and a verdict. */
 	explanation?: Explanation;
+	/** Steps: when the step began, ms after the first step. */
+	atMs?: number;
+	/** Steps: why this host could not do it (it counts as passed, and says so). */
+	skipped?: string;
+	/** Steps: from the last event to the pair's first keepalive round trip after it. */
+	reconnectMs?: number;
 }
 
 export interface TestReport {
@@ -35,6 +41,8 @@ export interface TestReport {
 	failed: number;
 	durationMs: number;
 	fromTheory: boolean;
+	/** What `test` changed or left out on this host (impairments it cannot do), in words. */
+	notes?: string[];
 }
 
 export interface RunOptions {

@@ -51,7 +51,7 @@ export type EventDecl = { pos: Pos } & (
 export type StepDecl = { pos: Pos; atMs?: number } & (
 	| { kind: "wait"; ms: number }
 	/** Punch a session between a and b and hold it open (keepalives, re-punch on loss). */
-	| { kind: "connect"; a: Located<string>; b: Located<string>; result?: Located<PunchOutcomeName[]>; withinMs: number }
+	| { kind: "connect"; a: Located<string>; b: Located<string>; result?: Located<PunchOutcomeName[]>; withinMs: number; keepaliveMs?: number; lossAfterMs?: number }
 	| { kind: "event"; event: EventDecl }
 	/** connected: the pair exchanges traffic again within the time (since this step); lost: the pair notices the loss. */
 	| { kind: "expect"; state: "connected" | "lost"; a?: Located<string>; b?: Located<string>; withinMs: number; result?: Located<PunchOutcomeName[]> }

@@ -1,7 +1,7 @@
 // `testbed test --html report.html`: one self-contained file — the lab's picture, the checks, the
 // hole-punching matrix and the explanations of failures. No scripts, no external resources.
 import type { TestReport } from "../expect/run.ts";
-import { renderPunchMatrix } from "./test-report.ts";
+import { checkName, renderPunchMatrix } from "./test-report.ts";
 
 const escape = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 const ms = (value: number | null | undefined) => (value === null || value === undefined ? "" : `${value < 10 ? value.toFixed(1) : Math.round(value)} ms`);
@@ -10,7 +10,7 @@ export function renderTestHtml(report: TestReport, svg: string): string {
 	const rows = report.checks
 		.map(
 			(check) =>
-				`<tr class="${check.ok ? "ok" : "fail"}"><td>${check.ok ? "✓" : "✗"}</td><td>${escape(check.name)}</td><td>${escape(check.expected)}</td><td>${escape(check.measured)}</td><td>${check.stats ? `${Math.round(check.stats.successRate * 100)}%` : ""}</td><td>${ms(check.stats?.p50Ms)}</td><td>${ms(check.stats?.p95Ms)}</td><td>${check.stats?.rttMs != null ? `${check.stats.rttMs.toFixed(2)} ms` : ""}</td></tr>`,
+				`<tr class="${check.ok ? "ok" : "fail"}"><td>${check.ok ? "✓" : "✗"}</td><td>${escape(checkName(check))}${check.skipped ? ` <em>(${escape(check.skipped)})</em>` : ""}</td><td>${escape(check.expected)}</td><td>${escape(check.measured)}</td><td>${check.stats ? `${Math.round(check.stats.successRate * 100)}%` : ""}</td><td>${ms(check.stats?.p50Ms)}</td><td>${ms(check.stats?.p95Ms)}</td><td>${check.stats?.rttMs != null ? `${check.stats.rttMs.toFixed(2)} ms` : ""}</td></tr>`,
 		)
 		.join("\n");
 	const failures = report.checks

@@ -7,8 +7,8 @@ const ms = (value: number | null | undefined) => (value === null || value === un
 export function renderTestText(report: TestReport, color = false): string {
 	const paint = (ok: boolean, text: string) => (color ? `\x1b[${ok ? 32 : 31}m${text}\x1b[0m` : text);
 	const rows = report.checks.map((check) => [
-		paint(check.ok, check.ok ? "✓" : "✗"),
-		check.name,
+		check.skipped ? "-" : paint(check.ok, check.ok ? "✓" : "✗"),
+		checkName(check),
 		check.expected,
 		check.measured,
 		check.stats ? `${Math.round(check.stats.successRate * 100)}%` : "",
@@ -22,13 +22,20 @@ export function renderTestText(report: TestReport, color = false): string {
 		table([["", "check", "expected", "measured", "success", "p50", "p95", "rtt"], ...rows]),
 		"",
 	];
+	for (const check of report.checks.filter((entry) => entry.skipped)) lines.push(`- ${check.name}${check.line ? ` (line ${check.line})` : ""}: ${check.skipped}`);
 	for (const check of report.checks.filter((entry) => !entry.ok)) {
 		lines.push(`✗ ${check.name}${check.line ? ` (line ${check.line})` : ""}: ${check.why ?? "mismatch"}`);
 		if (check.explanation) lines.push(`  why: ${check.explanation.verdict}`);
 	}
-	if (report.failed > 0) lines.push("");
+	if (report.failed > 0 || report.checks.some((check) => check.skipped)) lines.push("");
+	if (report.notes?.length) lines.push(...report.notes.map((note) => `note: ${note}`), "");
 	lines.push(`${report.passed} passed, ${report.failed} failed (${(report.durationMs / 1000).toFixed(1)} s)`);
 	return `${lines.join("\n")}\n`;
+}
+
+/** A step's name carries its time: "+2.05 s nat-reboot home". */
+export function checkName(check: CheckResult): string {
+	return check.atMs === undefined ? check.name : `+${(check.atMs / 1000).toFixed(2)} s  ${check.name}`;
 }
 
 /** A NAT × NAT style matrix for punch checks: rows and columns are peers, cells expected/measured. */
@@ -57,13 +64,13 @@ const escape = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;
 export function renderJunit(report: TestReport): string {
 	const cases = report.checks.map((check) => {
 		const time = check.runs ? check.runs.reduce((sum, run) => sum + (run.timeToConnectMs ?? 0), 0) / 1000 : 0;
-		const body = check.ok ? "" : `\n      <failure message="${escape(`expected ${check.expected}, measured ${check.measured}`)}">${escape(check.why ?? "")}</failure>\n    `;
+		const body = check.skipped ? `<skipped message="${escape(check.skipped)}"/>` : check.ok ? "" : `\n      <failure message="${escape(`expected ${check.expected}, measured ${check.measured}`)}">${escape(check.why ?? "")}</failure>\n    `;
 		return `    <testcase classname="testbed.${escape(report.lab)}.${check.kind}" name="${escape(check.name)}" time="${time.toFixed(3)}">${body}</testcase>`;
 	});
 	return [
 		`<?xml version="1.0" encoding="UTF-8"?>`,
 		`<testsuites name="testbed" tests="${report.checks.length}" failures="${report.failed}" time="${(report.durationMs / 1000).toFixed(3)}">`,
-		`  <testsuite name="${escape(report.lab)}" tests="${report.checks.length}" failures="${report.failed}" errors="0" skipped="0" time="${(report.durationMs / 1000).toFixed(3)}">`,
+		`  <testsuite name="${escape(report.lab)}" tests="${report.checks.length}" failures="${report.failed}" errors="0" skipped="${report.checks.filter((check) => check.skipped).length}" time="${(report.durationMs / 1000).toFixed(3)}">`,
 		...cases,
 		`  </testsuite>`,
 		`</testsuites>`,

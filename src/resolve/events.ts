@@ -152,7 +152,7 @@ export function resolveSteps(lab: Lab, steps: StepDecl[], report: EventReport): 
 				continue;
 			}
 			sessions.push([a, b]);
-			resolved.push({ ...timing, kind: "connect", a, b, withinMs: step.withinMs, ...(step.result ? { result: step.result.value } : {}) });
+			resolved.push({ ...timing, kind: "connect", a, b, withinMs: step.withinMs, ...(step.result ? { result: step.result.value } : {}), ...(step.keepaliveMs ? { keepaliveMs: step.keepaliveMs } : {}), ...(step.lossAfterMs ? { lossAfterMs: step.lossAfterMs } : {}) });
 		} else {
 			let pair: [string, string] | undefined;
 			if (step.a && step.b) {

@@ -106,7 +106,7 @@ export type LabEvent = { label: string } & (
 
 export type LabStep = { pos: Pos; atMs?: number } & (
 	| { kind: "wait"; ms: number }
-	| { kind: "connect"; a: string; b: string; result?: PunchOutcomeName[]; withinMs: number }
+	| { kind: "connect"; a: string; b: string; result?: PunchOutcomeName[]; withinMs: number; keepaliveMs?: number; lossAfterMs?: number }
 	| { kind: "event"; event: LabEvent }
 	| { kind: "expect"; state: "connected" | "lost"; a: string; b: string; withinMs: number; result?: PunchOutcomeName[] }
 );

@@ -49,7 +49,7 @@ const keys = {
 /** The keys of each step kind besides its own (and `at`). */
 const stepKeys: Record<string, readonly string[]> = {
 	wait: [],
-	connect: ["result", "within"],
+	connect: ["result", "within", "keepalive", "loss-after"],
 	expect: ["between", "within", "result"],
 	"link-down": [],
 	"link-up": [],
@@ -480,7 +480,24 @@ class Reader {
 			}
 			case "connect": {
 				const peers = pairOf("connect");
-				return peers && { ...base, kind: "connect", a: peers[0], b: peers[1], result: result(), withinMs: duration("within", "write e.g. `within: 5s`") ?? 10_000 };
+				if (!peers) return undefined;
+				const keepaliveMs = duration("keepalive", "write e.g. `keepalive: 250ms`: how often the peers ping each other");
+				const lossAfterMs = duration("loss-after", "write e.g. `loss-after: 1s`: how long a silence means the path is lost");
+				if (keepaliveMs !== undefined && (keepaliveMs < 10 || keepaliveMs > 60_000)) this.report("BAD_STEP", entries.get("keepalive")!.value, "keepalive must be from 10ms to 60s", "write e.g. `keepalive: 250ms`");
+				else if (lossAfterMs !== undefined && (lossAfterMs < 100 || lossAfterMs > 600_000 || lossAfterMs <= (keepaliveMs ?? 0)))
+					this.report("BAD_STEP", entries.get("loss-after")!.value, "loss-after must be from 100ms to 10m, and longer than the keepalive", "write e.g. `loss-after: 1s`");
+				else
+					return {
+						...base,
+						kind: "connect",
+						a: peers[0],
+						b: peers[1],
+						result: result(),
+						withinMs: duration("within", "write e.g. `within: 5s`") ?? 10_000,
+						...(keepaliveMs !== undefined ? { keepaliveMs } : {}),
+						...(lossAfterMs !== undefined ? { lossAfterMs } : {}),
+					};
+				return undefined;
 			}
 			case "expect": {
 				const state = this.choice(entries.get("expect"), "expect", ["connected", "lost"] as const);

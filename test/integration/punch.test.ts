@@ -12,28 +12,13 @@ import { UdpTool } from "../../src/agents/udp-tool.ts";
 import { readLedger } from "../../src/apply/ledger.ts";
 import { encode } from "../../agents/punch/protocol.ts";
 import { leftovers, namespaceExists, rootTest, settle } from "../helpers/host.ts";
+import { twoHomesText } from "../helpers/topologies.ts";
 
 const topology = (file: string, name: string) =>
 	loadLabText(readFileSync(new URL(`../../topologies/${file}`, import.meta.url), "utf8").replace(/^name: .*$/m, `name: ${name}`), file);
 
 /** Two homes with the given NATs, a public rendezvous host. */
-const twoHomes = (name: string, nat1: string, nat2: string) =>
-	loadLabText(`
-name: ${name}
-nodes:
-  internet: { kind: router }
-  rdv: {}
-  nat1: { kind: nat, nat: ${nat1} }
-  nat2: { kind: nat, nat: ${nat2} }
-  alice: {}
-  bob: {}
-links:
-  - { endpoints: [alice:eth0, nat1:lan], subnet: 192.168.1.0/24 }
-  - { endpoints: [bob:eth0, nat2:lan], subnet: 192.168.1.0/24 }
-  - { endpoints: [nat1:wan, internet:e1], subnet: 198.51.100.0/30 }
-  - { endpoints: [nat2:wan, internet:e2], subnet: 198.51.100.4/30 }
-  - { endpoints: [rdv:eth0, internet:e3], subnet: 203.0.113.0/24 }
-`);
+const twoHomes = (name: string, nat1: string, nat2: string) => loadLabText(twoHomesText(name, nat1, nat2));
 
 /** Build the lab, run the body, always tear down, and check nothing is left. */
 async function withLab(t: ExecutionContext, lab: Lab, body: (lab: Lab) => Promise<void>, extraNamespaces: string[] = []): Promise<void> {

@@ -1,5 +1,7 @@
 // `testbed punch LAB A B [--runs N]`: outcome, time to connect, packets sent, RTT; with runs, rates and percentiles.
-import { punch, PunchSession, type PunchResult } from "../../agents/punch.ts";
+// `--hold 10s`: punch once and hold the session open that long; its events (lost, rebound, migrated,
+// reconnected…) with times from the connection, and how long each interruption lasted.
+import { HeldSession, punch, PunchSession, type HeldEvent, type PunchOutcome, type PunchResult } from "../../agents/punch.ts";
 import { explainPunch, renderExplanation, type Explanation } from "../../inspect/explain.ts";
 import { requireLedger } from "../../apply/ledger.ts";
 import { requireRoot } from "../../apply/preflight.ts";
@@ -9,8 +11,12 @@ import { percentile } from "../../expect/run.ts";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { startCapture, type Capture } from "../../inspect/capture.ts";
-import type { Lab, LabNode } from "../../resolve/lab.ts";
+import type { Lab, LabEvent, LabNode } from "../../resolve/lab.ts";
+import { applyEvent } from "../../apply/events.ts";
+import { detectFeatures } from "../../apply/features.ts";
+import { eventFromArguments } from "./event.ts";
 import { defaultPath } from "../../resolve/paths.ts";
+import { parseDuration } from "../../validate/units.ts";
 import { table, type Io } from "../io.ts";
 
 /** Where to capture a peer's side: the outside of the first NAT in front of it, else its own link. */
@@ -24,11 +30,24 @@ function sideOf(lab: Lab, peer: string): { node: LabNode; iface: string } | unde
 	return link ? { node, iface: link.name } : undefined;
 }
 
-export async function punchCommand(labName: string, a: string, b: string, options: { json?: boolean; runs?: string; "no-relay"?: boolean; capture?: string; explain?: boolean }, io: Io): Promise<number> {
+export async function punchCommand(labName: string, a: string, b: string, options: { json?: boolean; runs?: string; "no-relay"?: boolean; capture?: string; explain?: boolean; hold?: string; event?: string[]; keepalive?: string; "loss-after"?: string }, io: Io): Promise<number> {
 	requireRoot("punch");
 	const runs = options.runs === undefined ? 1 : Number(options.runs);
 	if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new UsageError(`--runs must be a whole number from 1 to 1000, not "${options.runs}"`);
+	const holdMs = options.hold === undefined ? undefined : parseHold(options.hold);
+	if (holdMs !== undefined && (options.runs !== undefined || options.explain)) throw new UsageError("--hold punches once and holds the session: it does not go with --runs or --explain");
+	if (options.event?.length && holdMs === undefined) throw new UsageError("--event needs --hold: the session must be held open while the event happens");
+	const timing = (key: "keepalive" | "loss-after", low: number, high: number): number | undefined => {
+		if (options[key] === undefined) return undefined;
+		const ms = parseDuration(options[key], "ms");
+		if (holdMs === undefined) throw new UsageError(`--${key} goes with --hold`);
+		if (ms === undefined || ms < low || ms > high) throw new UsageError(`--${key} takes a duration from ${low} ms to ${high / 1000} s, such as 250ms, not "${options[key]}"`);
+		return Math.round(ms);
+	};
+	const keepaliveMs = timing("keepalive", 10, 60_000);
+	const lossAfterMs = timing("loss-after", 100, 600_000);
 	const lab = requireLedger(labName).resolved;
+	const scheduled = (options.event ?? []).map((text, index) => scheduledEvent(lab, text, index === 0 ? Math.round(holdMs! / 3) : undefined));
 	const captures: Capture[] = [];
 	if (options.capture) {
 		mkdirSync(options.capture, { recursive: true });
@@ -39,6 +58,20 @@ export async function punchCommand(labName: string, a: string, b: string, option
 	let results: PunchResult[];
 	let explanation: Explanation | undefined;
 	try {
+		if (holdMs !== undefined) {
+			const features = scheduled.length ? (await detectFeatures()).features : undefined;
+			const during = async (held: HeldSession) => {
+				const origin = performance.now();
+				let previous = 0;
+				for (const entry of scheduled) {
+					const at = entry.atMs ?? previous;
+					await new Promise((resolve) => setTimeout(resolve, Math.max(0, origin + at - performance.now())));
+					held.mark(entry.event.label);
+					previous = (await applyEvent(lab, entry.event, features!)).endedAt - origin;
+				}
+			};
+			return await holdAndReport(lab, a, b, { holdMs, relay: !options["no-relay"], json: options.json, labName, keepaliveMs, lossAfterMs, ...(scheduled.length ? { during } : {}) }, io);
+		}
 		if (options.explain) {
 			// One run, sampled: the NATs' tables and drop counters while it happens.
 			const session = await PunchSession.start(lab);
@@ -81,4 +114,143 @@ export async function punchCommand(labName: string, a: string, b: string, option
 	}
 	if (explanation && !options.json) io.out(`\n${renderExplanation(explanation)}`);
 	return connected.length === results.length ? ExitCode.ok : ExitCode.failure;
+}
+
+/**
+ * `--event '@2s nat-reboot home1 --outage 1s'`: when (from the first connection; the first event
+ * defaults to a third of the hold, later ones follow the one before) and what, checked like
+ * `testbed event`'s arguments.
+ */
+function scheduledEvent(lab: Lab, text: string, defaultAtMs: number | undefined): { atMs?: number; event: LabEvent } {
+	const words = text.trim().split(/\s+/);
+	let atMs = defaultAtMs;
+	if (words[0]?.startsWith("@")) {
+		const ms = parseDuration(words.shift()!.slice(1), "s");
+		if (ms === undefined) throw new UsageError(`--event "${text}": @TIME must be a duration such as @2s`);
+		atMs = ms;
+	}
+	const positional: string[] = [];
+	const settings: Record<string, string> = {};
+	for (let index = 0; index < words.length; index++) {
+		const match = /^--([a-z-]+)(?:=(.*))?$/.exec(words[index]);
+		if (!match) positional.push(words[index]);
+		else settings[match[1]] = match[2] ?? words[++index] ?? "";
+	}
+	if (positional.length < 2) throw new UsageError(`--event "${text}": write the event as for testbed event, e.g. '@2s nat-reboot home1 --outage 1s'`);
+	return { ...(atMs === undefined ? {} : { atMs }), event: eventFromArguments(lab, positional, settings) };
+}
+
+/** "10s", "1.5m", "500ms" or seconds → ms, for --hold. */
+function parseHold(text: string): number {
+	const ms = parseDuration(text, "s");
+	if (ms === undefined || ms < 1 || ms > 3_600_000) throw new UsageError(`--hold takes a duration from 1ms to 1h, such as 10s or 2m, not "${text}"`);
+	return Math.round(ms);
+}
+
+export interface HoldAndReportOptions {
+	/** How long to hold the session after it first connected. */
+	holdMs: number;
+	/** Runs alongside the hold (from the first connection): inject faults here; session.mark(label) times them for the report. */
+	during?: (session: HeldSession) => Promise<void>;
+	relay?: boolean;
+	json?: boolean;
+	/** The lab's name as the user wrote it, for the report. */
+	labName?: string;
+	keepaliveMs?: number;
+	lossAfterMs?: number;
+}
+
+export interface HoldReport {
+	lab: string;
+	a: string;
+	b: string;
+	holdMs: number;
+	keepaliveMs: number;
+	lossAfterMs: number;
+	/** The pair's path at first and at the end (null: not connected). */
+	path: PunchOutcome | null;
+	finalPath: PunchOutcome | null;
+	state: string;
+	/** Every event, `atMs` from the first connection. */
+	events: (Omit<HeldEvent, "at"> & { atMs: number })[];
+	/** Each interruption: from the first side losing the path until both are connected again (reconnectMs). */
+	outages: { downAtMs: number; upAtMs: number | null; reconnectMs: number | null; cause: string }[];
+	/** Each marked moment (an injected fault): the interruption that began after it (and before the next mark), if any, ended reconnectMs after it. */
+	marks: { label: string; atMs: number; interrupted: boolean; reconnectMs: number | null }[];
+	error?: string;
+}
+
+const formatAt = (ms: number) => (Math.abs(ms) < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(3)} s`);
+
+/** The report of a held session, times from `origin` (its first connection). */
+export function holdReport(session: HeldSession, origin: number, options: { holdMs: number; labName: string; path: PunchOutcome | null; error?: string }): HoldReport {
+	const at = (ms: number) => Math.round((ms - origin) * 10) / 10;
+	return {
+		lab: options.labName,
+		a: session.a,
+		b: session.b,
+		holdMs: options.holdMs,
+		keepaliveMs: session.timing.keepaliveMs,
+		lossAfterMs: session.timing.lossAfterMs,
+		path: options.path,
+		finalPath: session.path ?? null,
+		state: session.state,
+		events: session.events.map(({ at: time, ...event }) => ({ atMs: at(time), ...event })),
+		outages: session.outages.map((outage) => ({ downAtMs: at(outage.downAt), upAtMs: outage.upAt === undefined ? null : at(outage.upAt), reconnectMs: outage.ms ?? null, cause: outage.cause })),
+		marks: session.marks.map((mark, index) => {
+			const next = session.marks[index + 1]?.at ?? Infinity;
+			const outage = session.outages.find((candidate) => candidate.downAt >= mark.at && candidate.downAt < next);
+			return { label: mark.label, atMs: at(mark.at), interrupted: Boolean(outage), reconnectMs: outage?.upAt === undefined ? null : Math.round((outage.upAt - mark.at) * 10) / 10 };
+		}),
+		...(options.error ? { error: options.error } : {}),
+	};
+}
+
+export function renderHoldReport(report: HoldReport): string {
+	const lines = [
+		`held ${report.a} ↔ ${report.b} in lab "${report.lab}" for ${formatAt(report.holdMs)}: ${report.path ?? "not connected"}; keepalive ${report.keepaliveMs} ms, loss after ${report.lossAfterMs} ms`,
+		"",
+		table([["time", "side", "event", "path", "detail"], ...report.events.map((event) => [formatAt(event.atMs), event.side ?? "both", event.kind, event.path ?? "", [event.remote && event.kind !== "rebound" && event.kind !== "migrated" ? `→ ${event.remote}` : "", event.detail ?? ""].filter(Boolean).join("  ")])]),
+		"",
+	];
+	if (report.outages.length === 0) lines.push("no interruption");
+	for (const outage of report.outages)
+		lines.push(`interruption noticed at ${formatAt(outage.downAtMs)} (${outage.cause}): ${outage.reconnectMs === null ? "not connected again" : `connected again ${formatAt(outage.reconnectMs)} later`}`);
+	for (const mark of report.marks)
+		lines.push(`${mark.label} at ${formatAt(mark.atMs)}: ${!mark.interrupted ? "no interruption noticed" : mark.reconnectMs === null ? "not connected again" : `reconnected ${formatAt(mark.reconnectMs)} after it`}`);
+	lines.push(`at the end: ${report.state}${report.finalPath ? ` (${report.finalPath})` : ""}`);
+	if (report.error) lines.push(`error: ${report.error}`);
+	return lines.join("\n");
+}
+
+/**
+ * Punch a ↔ b once, hold the session for holdMs (running `during` alongside, e.g. fault injection),
+ * and print its events and interruptions (JSON with `json`). Exit code: ok when the pair is
+ * connected at the end.
+ */
+export async function holdAndReport(lab: Lab, a: string, b: string, options: HoldAndReportOptions, io: Io): Promise<number> {
+	const session = await PunchSession.start(lab);
+	let held: HeldSession | undefined;
+	let report: HoldReport;
+	try {
+		held = await HeldSession.open(session, a, b, { relay: options.relay ?? true, keepaliveMs: options.keepaliveMs, lossAfterMs: options.lossAfterMs });
+		const connected = held.events.find((event) => event.kind === "connected");
+		const origin = connected?.at ?? performance.now();
+		const path = held.state === "connected" ? (held.path ?? null) : null;
+		let error: string | undefined;
+		if (connected) {
+			const sleep = new Promise((resolve) => setTimeout(resolve, Math.max(0, origin + options.holdMs - performance.now())));
+			const during = options.during?.(held).catch((problem: unknown) => {
+				error = String((problem as Error)?.message ?? problem);
+			});
+			await Promise.all([sleep, during]);
+		} else error = held.events.find((event) => event.kind === "failed")?.detail ?? "the pair did not connect";
+		report = holdReport(held, origin, { holdMs: options.holdMs, labName: options.labName ?? lab.name, path, error });
+	} finally {
+		await held?.close().catch(() => undefined);
+		await session.close();
+	}
+	if (options.json) io.json(report);
+	else io.out(renderHoldReport(report));
+	return report.state === "connected" && !report.error ? ExitCode.ok : ExitCode.failure;
 }
