@@ -158,6 +158,13 @@ rootTest("testbed event: restart runs a node's processes again; bad targets exit
 		t.is(bad.exitCode, 2);
 		t.regex(bad.stderr, /"alice" is a host, not a nat \(name a node with kind: nat\)/);
 		t.notRegex(bad.stderr, /at .*\.ts:\d+/, "no stack trace");
+		const features = (await detectFeatures()).features;
+		const delay = await cli("event", "tb-ev-cli", "impair", "home:wan", "delay=20ms");
+		if (features.netem) t.is(delay.exitCode, 0, delay.stderr);
+		else {
+			t.is(delay.exitCode, 4, "a live delay needs netem: exit 4");
+			t.regex(delay.stderr, /no netem, needed for delay on home:wan/);
+		}
 		const dry = await cli("event", "tb-ev-cli", "link-down", "home:wan", "--dry-run");
 		t.is(dry.exitCode, 0, dry.stderr);
 		t.regex(dry.stdout, /ip netns exec tb-ev-cli-home ip link set dev wan down/);
