@@ -8,6 +8,9 @@ import { loadLab } from "../src/load.ts";
 import type { HostFeatures } from "../src/plan/operations.ts";
 import type { Lab, LabEvent } from "../src/resolve/lab.ts";
 import { describeActions, forgetMappings, natStateSets, parseNatState, renderEvent } from "../src/render/events.ts";
+import { labAfter } from "../src/resolve/events.ts";
+import { defaultPath } from "../src/resolve/paths.ts";
+import { renderDot } from "../src/report/graph.ts";
 
 const thisKernel: HostFeatures = { dummy: false, netem: false, tbf: true };
 const topology = (name: string): Lab => loadLab(new URL(`../topologies/${name}.yml`, import.meta.url).pathname);
@@ -114,4 +117,27 @@ test("a step in a file and the same event on the command line are the same event
 	t.truthy(step);
 	t.deepEqual(step!.kind === "event" ? step!.event : undefined, event(lab, "nat-reboot", "home1", "--outage=1s"));
 	t.is(stringify({ ok: true }), "ok: true\n");
+});
+
+test("the lab after an event, as the ledger keeps it: a moved host's route and region, links unplugged, impairments replaced", (t) => {
+	const roaming = topology("roaming");
+	const moved = labAfter(roaming, event(roaming, "move", "phone:cell"));
+	const phone = moved.nodes.find((node) => node.name === "phone")!;
+	t.deepEqual(phone.routes.filter((route) => route.to === "default").map((route) => `${route.via} ${route.dev}`), ["100.64.0.1 cell"]);
+	t.true(phone.interfaces.find((iface) => iface.name === "wifi")!.down);
+	t.falsy(phone.interfaces.find((iface) => iface.name === "cell")!.down);
+	t.deepEqual(moved.links.filter((link) => link.down).map((link) => link.endpoints.map((end) => `${end.node}:${end.iface}`).join(" — ")), ["phone:wifi — home:lan"]);
+	t.deepEqual(defaultPath(moved, phone).nats, ["carrier"], "theory now sees the carrier NAT in front of the phone");
+	t.true(renderDot(moved).includes('subgraph "cluster_behind:carrier"'), "the picture of the running lab shows it behind the carrier");
+	t.true(roaming.nodes.find((node) => node.name === "phone")!.interfaces.find((iface) => iface.name === "cell")!.down, "the lab before is untouched");
+
+	const flaky = topology("flaky-uplink");
+	const cleared = labAfter(flaky, event(flaky, "impair", "home1:wan", "clear", "--from=home1"));
+	t.is(cleared.nodes.find((node) => node.name === "home1")!.interfaces.find((iface) => iface.name === "wan")!.impair, undefined);
+	t.truthy(cleared.nodes.find((node) => node.name === "internet")!.interfaces.find((iface) => iface.name === "e1")!.impair, "the other direction keeps its impairment");
+	const cut = labAfter(flaky, event(flaky, "link-down", "home1:wan"));
+	t.true(cut.links.some((link) => link.down));
+	t.false(labAfter(cut, event(cut, "link-up", "home1:wan")).links.some((link) => link.down));
+	const reboot = topology("nat-reboot");
+	t.is(labAfter(reboot, event(reboot, "nat-reboot", "home1")), reboot, "NAT state is not part of the lab");
 });

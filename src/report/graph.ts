@@ -80,10 +80,11 @@ export function labGraph(lab: Lab): LabGraph {
 		if (rootA !== rootB) component.set(rootB, rootA);
 	}
 
-	// A component is behind the first NAT (in file order) whose inside interface links to it.
+	// A component is behind the first NAT (in file order) whose inside interface links to it by a plugged-in link.
 	const behind = new Map<string, string>();
 	for (const nat of lab.nodes.filter((node) => node.nat))
 		for (const link of lab.links) {
+			if (link.down) continue;
 			const [self, other] = link.endpoints[0].node === nat.name ? link.endpoints : link.endpoints[1].node === nat.name ? [link.endpoints[1], link.endpoints[0]] : [];
 			if (!self || !other || !nat.nat?.inside.includes(self.iface) || !component.has(other.node)) continue;
 			if (!behind.has(find(other.node))) behind.set(find(other.node), nat.name);

@@ -213,3 +213,45 @@ function names(nodes: LabNode[]): string {
 	const list = nodes.map((node) => node.name);
 	return list.length > 12 ? `${list.slice(0, 12).join(", ")}, …` : list.join(", ");
 }
+
+/**
+ * The lab as it is after an event: links up or down, impairments, a moved host's default route.
+ * `testbed event` keeps it in the ledger, so `graph`, `punch` and `nat-table` of a running lab
+ * show it as it is now, not as the file declared it. NAT state and processes are not part of a Lab.
+ */
+export function labAfter(lab: Lab, event: LabEvent): Lab {
+	const next: Lab = structuredClone(lab);
+	const iface = (node: string, name: string) => findNode(next, node)?.interfaces.find((candidate) => candidate.name === name);
+	const setDown = (end: { node: string; iface: string }, down: boolean) => {
+		const found = iface(end.node, end.iface);
+		if (found) found.down = down || undefined;
+	};
+	const syncLinks = () => {
+		for (const link of next.links) link.down = link.endpoints.some((end) => iface(end.node, end.iface)?.down) || undefined;
+	};
+	switch (event.kind) {
+		case "link-down":
+		case "link-up":
+		case "flap":
+			for (const end of event.ends) setDown(end, event.kind === "link-down");
+			break;
+		case "impair":
+			for (const change of event.changes) {
+				const found = iface(change.end.node, change.end.iface);
+				if (found && change.impair) found.impair = change.impair;
+				else if (found) delete found.impair;
+			}
+			break;
+		case "move": {
+			const node = findNode(next, event.node)!;
+			for (const name of event.down) setDown({ node: event.node, iface: name }, true);
+			for (const end of event.link) setDown(end, false);
+			node.routes = [...node.routes.filter((route) => route.to !== "default"), { to: "default", via: event.via, dev: event.link[0].iface, auto: false, pos: node.pos }];
+			break;
+		}
+		default:
+			return lab;
+	}
+	syncLinks();
+	return next;
+}

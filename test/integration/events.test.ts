@@ -169,6 +169,9 @@ rootTest("testbed event: restart runs a node's processes again; bad targets exit
 		t.is(dry.exitCode, 0, dry.stderr);
 		t.regex(dry.stdout, /ip netns exec tb-ev-cli-home ip link set dev wan down/);
 		t.regex((await ipIn(lab, "home", ["-br", "link", "show", "wan"])).stdout, /UP/, "dry run: the link is still up");
+		t.notRegex((await cli("graph", "tb-ev-cli", "--format", "dot")).stdout, /unplugged/);
+		t.is((await cli("event", "tb-ev-cli", "link-down", "home:wan")).exitCode, 0);
+		t.regex((await cli("graph", "tb-ev-cli", "--format", "dot")).stdout, /wan 198\.51\.100\.2\/30\\lunplugged/, "the running lab's picture shows the link as it is now");
 	} finally {
 		await downLab("tb-ev-cli");
 	}

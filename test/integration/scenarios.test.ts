@@ -73,7 +73,8 @@ rootTest("a step that cannot hold fails: exit 1, the step, the line and why; `ex
   - connect: [alice, bob]
     keepalive: 100ms
     loss-after: 500ms
-  - link-down: home1:wan
+  - at: 1s                     # timed: one second after the steps began
+    link-down: home1:wan
   - expect: lost
     within: 2s
   - expect: connected
@@ -82,6 +83,7 @@ rootTest("a step that cannot hold fails: exit 1, the step, the line and why; `ex
 		writeFileSync(file, text);
 		const result = await testbed(["test", file]);
 		t.is(result.exitCode, 1, result.stdout + result.stderr);
+		t.regex(result.stdout, /✓\s+\+1\.0\d s\s+link-down home1:wan — internet:e1\s+done/, "the timed step ran at 1 s");
 		t.regex(result.stdout, /✓\s+\+\d\.\d\d s\s+alice ↔ bob notices the loss\s+within 2\.00 s\s+lost after 0\.\d+ s/);
 		t.regex(result.stdout, /✗\s+\+\d\.\d\d s\s+alice ↔ bob connected\s+within 1\.50 s\s+not connected/);
 		t.regex(result.stdout, /✗ alice ↔ bob connected \(line \d+\): no keepalive round trip within 1\.50 s/);

@@ -4,13 +4,13 @@
 import { stringify } from "yaml";
 import { applyEvent, describeEvent } from "../../apply/events.ts";
 import { detectFeatures } from "../../apply/features.ts";
-import { requireLedger } from "../../apply/ledger.ts";
+import { readLedger, requireLedger, writeLedger } from "../../apply/ledger.ts";
 import { requireRoot } from "../../apply/preflight.ts";
 import { UsageError } from "../../errors.ts";
 import { eventKinds } from "../../parse/topology.ts";
 import { parseSource } from "../../parse/source.ts";
 import type { Lab, LabEvent } from "../../resolve/lab.ts";
-import { resolveEvent } from "../../resolve/events.ts";
+import { labAfter, resolveEvent } from "../../resolve/events.ts";
 import type { Problem } from "../../validate/problem.ts";
 import { readStep } from "../../validate/read.ts";
 import { closest } from "../../validate/units.ts";
@@ -52,7 +52,8 @@ export function eventFromArguments(lab: Lab, args: string[], options: EventOptio
 }
 
 export async function eventCommand(labName: string, args: string[], options: EventOptions, io: Io, signal: AbortSignal): Promise<number> {
-	const lab = requireLedger(labName).resolved;
+	const ledger = requireLedger(labName);
+	const lab = ledger.resolved;
 	const event = eventFromArguments(lab, args, options);
 	if (options["dry-run"]) {
 		const features = (await detectFeatures()).features;
@@ -62,6 +63,9 @@ export async function eventCommand(labName: string, args: string[], options: Eve
 	requireRoot("event");
 	const features = (await detectFeatures()).features;
 	const result = await applyEvent(lab, event, features, { signal });
+	// The ledger holds the lab as it is now (graph, punch and nat-table of the running lab read it).
+	const after = labAfter(lab, event);
+	if (after !== lab) writeLedger({ ...(readLedger(labName) ?? ledger), resolved: after });
 	const ms = Math.round(result.endedAt - result.startedAt);
 	if (options.json) io.json({ lab: labName, event: event.kind, label: event.label, ms, ...(result.restarted ? { restarted: result.restarted } : {}) });
 	else {
