@@ -153,9 +153,14 @@ export class PeerAgent {
 		return ask(this.agent, { cmd: "status", endpoint, ...(since !== undefined ? { since } : {}) }, 3000);
 	}
 
-	/** Events without a request id, oldest first (the agent's whole history). */
+	/** Events without a request id, oldest first (the latest ones only: see AgentProcess.received). */
 	events(): readonly AgentEvent[] {
 		return this.agent.received();
+	}
+
+	/** Call `listener` with each event without a request id as it comes; returns the unsubscribe. */
+	on(listener: (event: AgentEvent) => void): () => void {
+		return this.agent.on(listener);
 	}
 
 	/** The endpoint's "connected" or "failed" event; undefined when none came in time. */
@@ -397,8 +402,8 @@ interface HeldSide {
 	/** The takeover secret: a restarted process opens the endpoint again with it. */
 	claim: string;
 	agent: PeerAgent;
-	/** How many of the agent's events have been looked at. */
-	seen: number;
+	/** Stops taking in this agent's events (on close, and when a restart replaces the agent). */
+	unsubscribe: () => void;
 	state: SideState;
 	everConnected: boolean;
 	path?: PunchOutcome;
@@ -407,6 +412,7 @@ interface HeldSide {
 
 /** An agent's wall clock (ms since the epoch) → performance.now() of this process. */
 const fromWall = (wallMs: unknown): number => (typeof wallMs === "number" && Number.isFinite(wallMs) ? wallMs - performance.timeOrigin : performance.now());
+const unsubscribed = () => undefined;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** A punched pair kept open: keepalives, loss detection and re-punching are the agents'; this watches and steers. */
@@ -416,9 +422,7 @@ export class HeldSession {
 	/** Times marked by the caller (e.g. when it injected a fault), for reports. */
 	readonly marks: { label: string; at: number }[] = [];
 	private readonly waiters = new Set<(event: HeldEvent | undefined) => void>();
-	private poller: NodeJS.Timeout | undefined;
 	private closed = false;
-	private polling = false;
 	private connectedOnce = false;
 	private failedToStart = false;
 
@@ -429,7 +433,9 @@ export class HeldSession {
 		private readonly sides: [HeldSide, HeldSide],
 		readonly settings: Required<PunchOptions>,
 		readonly timing: HoldTiming,
-	) {}
+	) {
+		for (const side of sides) this.watch(side);
+	}
 
 	/** Punch a↔b (a initiates) in a PunchSession and keep the session open. Resolves once first connected or failed. */
 	static async open(session: PunchSession, a: string, b: string, options: HoldOptions = {}): Promise<HeldSession> {
@@ -437,7 +443,7 @@ export class HeldSession {
 		const settings: Required<PunchOptions> = { intervalMs: options.intervalMs ?? 20, deadlineMs: options.deadlineMs ?? 3000, relay: options.relay ?? true };
 		const { endpointA, endpointB } = session.newEndpoints(a, b);
 		const [agentA, agentB] = await Promise.all([session.peer(a), session.peer(b)]);
-		const side = (node: string, endpoint: string, agent: PeerAgent): HeldSide => ({ node, endpoint, claim: randomBytes(16).toString("hex"), agent, seen: agent.events().length, state: "connecting", everConnected: false });
+		const side = (node: string, endpoint: string, agent: PeerAgent): HeldSide => ({ node, endpoint, claim: randomBytes(16).toString("hex"), agent, unsubscribe: unsubscribed, state: "connecting", everConnected: false });
 		const held = new HeldSession(session, a, b, [side(a, endpointA, agentA), side(b, endpointB, agentB)], settings, timing);
 		try {
 			await Promise.all(held.sides.map((entry) => entry.agent.open(entry.endpoint, { claim: entry.claim, keepaliveMs: timing.keepaliveMs })));
@@ -445,8 +451,6 @@ export class HeldSession {
 			await held.close();
 			throw error;
 		}
-		held.poller = setInterval(() => held.poll(), 10);
-		held.poller.unref();
 		const reply = await agentA.connect(endpointA, endpointB, { ...settings, ...timing });
 		if (reply.event !== "started") {
 			held.failedToStart = true;
@@ -459,19 +463,16 @@ export class HeldSession {
 
 	/** What happened, oldest first (up to date with what the agents said). */
 	get events(): HeldEvent[] {
-		this.poll();
 		return this.log;
 	}
 
 	/** The pair's interruptions: from the first side losing the path until both are connected again. */
 	get outages(): readonly Outage[] {
-		this.poll();
 		return this.interruptions;
 	}
 
 	/** "connected" only when both sides are connected; "failed" when the first punch failed. */
 	get state(): "connected" | "lost" | "failed" | "closed" {
-		this.poll();
 		if (this.closed) return "closed";
 		if (this.failedToStart || (!this.connectedOnce && this.sides.some((side) => side.state === "failed"))) return "failed";
 		return this.sides.every((side) => side.state === "connected") ? "connected" : "lost";
@@ -479,7 +480,6 @@ export class HeldSession {
 
 	/** The pair's path while connected: the worse of the two sides' paths. */
 	get path(): PunchOutcome | undefined {
-		this.poll();
 		return this.pairPath();
 	}
 
@@ -491,7 +491,6 @@ export class HeldSession {
 
 	/** Each side's endpoint name and where it sends (its current remote). */
 	get endpoints(): { node: string; endpoint: string; remote?: string; state: string }[] {
-		this.poll();
 		return this.sides.map((side) => ({ node: side.node, endpoint: side.endpoint, remote: side.remote, state: side.state }));
 	}
 
@@ -502,7 +501,6 @@ export class HeldSession {
 
 	/** Resolves with the first event matching after `since` (default now), or undefined after timeoutMs. */
 	waitFor(predicate: (event: HeldEvent) => boolean, timeoutMs: number, since = performance.now()): Promise<HeldEvent | undefined> {
-		this.poll();
 		const seen = this.log.find((event) => event.at >= since && predicate(event));
 		if (seen || this.closed) return Promise.resolve(seen);
 		return new Promise((resolve) => {
@@ -528,10 +526,7 @@ export class HeldSession {
 		const deadline = performance.now() + timeoutMs;
 		while (!this.closed) {
 			const at = await this.connectedSince(since);
-			if (at !== undefined) {
-				this.poll();
-				return at;
-			}
+			if (at !== undefined) return at;
 			if (performance.now() >= deadline) return undefined;
 			await sleep(25);
 		}
@@ -555,15 +550,16 @@ export class HeldSession {
 		if (this.closed) throw new Error("the held session is closed");
 		const targets = this.sides.filter((entry) => entry.node === side);
 		if (targets.length === 0) throw new Error(`"${side}" is not a side of the held session ${this.a} ↔ ${this.b}`);
-		this.poll();
 		const at = performance.now();
+		// The old agent's events count until it is replaced (it is stopped by then); the new one's from now on.
 		const agent = await this.session.replacePeer(side);
-		this.push({ kind: "restarted", at, side, detail: `a new peer agent in ${Math.round(performance.now() - at)} ms` });
 		for (const entry of targets) {
+			entry.unsubscribe();
 			entry.agent = agent;
-			entry.seen = agent.events().length;
-			this.setState(entry, "down", at, `restart of ${side}`);
+			if (!this.closed) this.watch(entry);
 		}
+		this.push({ kind: "restarted", at, side, detail: `a new peer agent in ${Math.round(performance.now() - at)} ms` });
+		for (const entry of targets) this.setState(entry, "down", at, `restart of ${side}`);
 		for (const entry of targets) await agent.open(entry.endpoint, { claim: entry.claim, keepaliveMs: this.timing.keepaliveMs });
 		const from = targets[0];
 		const to = from === this.sides[0] ? this.sides[1] : this.sides[0];
@@ -574,28 +570,17 @@ export class HeldSession {
 	/** Close both endpoints (the agents keep running, for the PunchSession). Safe to call twice. */
 	async close(): Promise<void> {
 		if (this.closed) return;
-		this.poll();
 		this.closed = true;
-		clearInterval(this.poller);
+		for (const side of this.sides) side.unsubscribe();
 		for (const waiter of [...this.waiters]) waiter(undefined);
 		await Promise.all(this.sides.map((side) => side.agent.close(side.endpoint).catch(() => undefined)));
 	}
 
-	/** Take in what the agents said since last time. */
-	private poll(): void {
-		if (this.closed || this.polling) return;
-		this.polling = true;
-		try {
-			for (const side of this.sides) {
-				const list = side.agent.events();
-				while (side.seen < list.length) {
-					const event = list[side.seen++];
-					if (event.endpoint === side.endpoint) this.handle(side, event);
-				}
-			}
-		} finally {
-			this.polling = false;
-		}
+	/** Take in what this side's agent says about its endpoint, as it comes (events before now are not looked at). */
+	private watch(side: HeldSide): void {
+		side.unsubscribe = side.agent.on((event) => {
+			if (!this.closed && event.endpoint === side.endpoint) this.handle(side, event);
+		});
 	}
 
 	private handle(side: HeldSide, event: AgentEvent): void {
