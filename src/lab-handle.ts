@@ -11,7 +11,7 @@ import { upLab, type UpOptions, type UpResult } from "./apply/up.ts";
 import { HeldSession, PunchSession, type HoldOptions, type PunchOptions, type PunchResult } from "./agents/punch.ts";
 import { applyEvent, type EventResult } from "./apply/events.ts";
 import { detectFeatures } from "./apply/features.ts";
-import { eventFromArguments } from "./cli/commands/event.ts";
+import { eventFromStep } from "./cli/commands/event.ts";
 import { runSteps, type StepOptions } from "./expect/steps.ts";
 import type { EventKind } from "./parse/topology.ts";
 import { probeLab, type ProbeOptions, type ProbeReport } from "./agents/probe.ts";
@@ -123,25 +123,13 @@ export async function up(file: string | { text: string; name?: string }, options
 			const result = await run(inNamespace(node(name).netns, argv));
 			return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
 		},
-		event: async (kind, target, settings = {}) => {
-			const options: Record<string, string> = {};
-			const pairs: string[] = [];
-			for (const [key, value] of Object.entries(settings)) {
-				if (eventSettings.includes(key)) options[key] = String(value);
-				else pairs.push(`${key}=${value}`);
-			}
-			const event = eventFromArguments(lab, [kind, target, ...(kind === "impair" && pairs.length === 0 ? ["clear"] : pairs)], options);
-			return applyEvent(lab, event, (await detectFeatures()).features);
-		},
+		event: async (kind, target, settings = {}) => applyEvent(lab, eventFromStep(lab, kind, { [kind]: target, ...settings }), (await detectFeatures()).features),
 		hold: async (a, b, holdOptions) => HeldSession.open(await session(), a, b, holdOptions),
 		steps: async (stepOptions = {}) => runSteps(lab, lab.steps ?? [], { features: (await detectFeatures()).features, ...stepOptions }),
 		down,
 		[Symbol.asyncDispose]: down,
 	};
 }
-
-/** Settings of `event()` that are not impairment keys. */
-const eventSettings = ["period", "down-for", "count", "from", "outage", "host", "via"];
 
 /** Up, run `body`, and always down — the shape for a test that must not leak a lab. */
 export async function withLab<T>(file: string | { text: string; name?: string }, body: (lab: RunningLab) => Promise<T>, options: UpOptions = {}): Promise<T> {

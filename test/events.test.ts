@@ -7,7 +7,8 @@ import { UsageError } from "../src/errors.ts";
 import { loadLab } from "../src/load.ts";
 import type { HostFeatures } from "../src/plan/operations.ts";
 import type { Lab, LabEvent } from "../src/resolve/lab.ts";
-import { describeActions, forgetMappings, natStateSets, parseNatState, renderEvent } from "../src/render/events.ts";
+import { describeActions, forgetMappings, natStateSets, renderEvent } from "../src/render/events.ts";
+import { parseNatState } from "../src/inspect/nat-table.ts";
 import { labAfter } from "../src/resolve/events.ts";
 import { defaultPath } from "../src/resolve/paths.ts";
 import { renderDot } from "../src/report/graph.ts";
@@ -22,15 +23,7 @@ function golden(t: { is(a: string, b: string): void }, name: string, actual: str
 	t.is(actual, readFileSync(path, "utf8"));
 }
 
-const event = (lab: Lab, ...args: string[]): LabEvent => {
-	const options: Record<string, string> = {};
-	const positional = args.filter((arg) => {
-		const match = /^--([a-z-]+)=(.*)$/.exec(arg);
-		if (match) options[match[1]] = match[2];
-		return !match;
-	});
-	return eventFromArguments(lab, positional, options);
-};
+const event = (lab: Lab, ...words: string[]): LabEvent => eventFromArguments(lab, words);
 
 test("every event kind, as the commands it runs (the lecture's commands, for teachers)", (t) => {
 	const reboot = topology("nat-reboot");

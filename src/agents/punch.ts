@@ -330,6 +330,11 @@ export class PunchSession {
 	}
 }
 
+/** A pair's path is the worse of its two sides' paths (the relay is worse than direct). */
+function worsePath(a: PunchOutcome, b: PunchOutcome): PunchOutcome {
+	return pathRank[b] > pathRank[a] ? b : a;
+}
+
 /** Both sides' events → one result. The pair's path is the worse of the two sides' paths. */
 function result(attempt: Attempt): PunchResult {
 	const base = { a: attempt.a, b: attempt.b, run: attempt.run };
@@ -340,7 +345,7 @@ function result(attempt: Attempt): PunchResult {
 		const [pathA, pathB] = [eventA.path as PunchOutcome, eventB.path as PunchOutcome];
 		return {
 			...base,
-			outcome: pathRank[pathB] > pathRank[pathA] ? pathB : pathA,
+			outcome: worsePath(pathA, pathB),
 			timeToConnectMs: Math.max(Number(eventA.timeToConnectMs), Number(eventB.timeToConnectMs)),
 			packetsSent,
 			rttMs: (eventA.rttMs as number | null) ?? (eventB.rttMs as number | null) ?? null,
@@ -486,7 +491,7 @@ export class HeldSession {
 	private pairPath(): PunchOutcome | undefined {
 		const [pathA, pathB] = this.sides.map((side) => (side.state === "connected" ? side.path : undefined));
 		if (!pathA || !pathB) return undefined;
-		return pathRank[pathB] > pathRank[pathA] ? pathB : pathA;
+		return worsePath(pathA, pathB);
 	}
 
 	/** Each side's endpoint name and where it sends (its current remote). */

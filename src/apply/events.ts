@@ -1,14 +1,16 @@
 // Doing an event to a running lab: the rendered actions run in the lab's namespaces, in order.
 // Nothing here touches the root namespace.
 import { readFileSync, readlinkSync } from "node:fs";
-import { execa } from "execa";
+import { setTimeout as delay } from "node:timers/promises";
 import type { HostFeatures } from "../plan/operations.ts";
 import { findNode, type Lab, type LabEvent } from "../resolve/lab.ts";
 import { inNamespace } from "../render/batch.ts";
-import { describeActions, natStateSets, outageTable, parseNatState, renderEvent, type EventAction, type EventCommand, type EventContext } from "../render/events.ts";
+import { parseNatState } from "../inspect/nat-table.ts";
+import { describeActions, forwardAgain, natStateSets, renderEvent, type EventAction, type EventCommand, type EventContext } from "../render/events.ts";
 import { renderImpairmentCommands } from "../render/impairment.ts";
 import { LabStateError } from "../errors.ts";
-import { run, systemPath } from "./run.ts";
+import { killProcessesIn, netnsInode, pidsInNamespaces } from "./namespaces.ts";
+import { run, spawnDetached } from "./run.ts";
 
 export interface EventResult {
 	event: LabEvent;
@@ -44,7 +46,7 @@ export async function applyEvent(lab: Lab, event: LabEvent, features: HostFeatur
 			break;
 		} catch (error) {
 			// Never leave a NAT that does not forward.
-			if (event.kind === "nat-reboot" || event.kind === "rebind" || event.kind === "expire") await run(inNamespace(event.netns, ["nft", "delete", "table", "ip", outageTable]));
+			if (event.kind === "nat-reboot" || event.kind === "rebind" || event.kind === "expire") await runCommand(forwardAgain(event.netns));
 			if (attempt >= attempts) throw error;
 		}
 	}
@@ -67,13 +69,7 @@ async function context(lab: Lab, event: LabEvent, features: HostFeatures, live: 
 }
 
 async function perform(action: EventAction, signal?: AbortSignal): Promise<void> {
-	if (action.kind === "sleep") {
-		await new Promise<void>((resolve) => {
-			const timer = setTimeout(resolve, action.ms);
-			signal?.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-		});
-		return;
-	}
+	if (action.kind === "sleep") return void (await delay(action.ms, undefined, { signal }).catch(() => undefined));
 	const results = await Promise.all(action.commands.map((command) => runCommand(command)));
 	const failed = results.find((entry) => entry.failed && !entry.command.mayFail);
 	if (failed) throw new LabStateError(`${action.why}: \`${failed.command.argv.join(" ")}\` in ${failed.command.netns} failed: ${failed.stderr.trim() || `exit ${failed.exitCode}`}`, "EVENT_FAILED");
@@ -90,9 +86,9 @@ async function runCommand(command: EventCommand) {
  * directory and environment, detached, its output discarded.
  */
 async function restartProcesses(netns: string): Promise<{ pid: number; command: string }[]> {
-	const listed = await run(["ip", "netns", "pids", netns]);
-	if (listed.failed) throw new LabStateError(`cannot list the processes of ${netns}: ${listed.stderr.trim()}`, "EVENT_FAILED");
-	const pids = new Set(listed.stdout.split(/\s+/).filter(Boolean).map(Number));
+	const inode = netnsInode(netns);
+	if (inode === null) throw new LabStateError(`namespace ${netns} does not exist`, "EVENT_FAILED");
+	const pids = new Set(pidsInNamespaces(new Set([inode])));
 	const processes: { pid: number; argv: string[]; cwd: string; env: Record<string, string> }[] = [];
 	for (const pid of pids) {
 		try {
@@ -110,29 +106,7 @@ async function restartProcesses(netns: string): Promise<{ pid: number; command: 
 			// gone meanwhile
 		}
 	}
-	await Promise.all(processes.map((proc) => stop(proc.pid)));
-	for (const proc of processes) {
-		const [file, ...args] = inNamespace(netns, proc.argv);
-		const child = execa(file, args, { cwd: proc.cwd, env: { ...proc.env, PATH: proc.env.PATH ?? systemPath() }, extendEnv: false, detached: true, stdio: "ignore", reject: false });
-		child.unref();
-	}
+	await killProcessesIn(new Set([inode]), 2000);
+	for (const proc of processes) spawnDetached(inNamespace(netns, proc.argv), { cwd: proc.cwd, env: proc.env });
 	return processes.map((proc) => ({ pid: proc.pid, command: proc.argv.join(" ") }));
-}
-
-async function stop(pid: number): Promise<void> {
-	const alive = () => {
-		try {
-			process.kill(pid, 0);
-			return true;
-		} catch {
-			return false;
-		}
-	};
-	try {
-		process.kill(pid, "SIGTERM");
-	} catch {
-		return;
-	}
-	for (let waited = 0; waited < 2000 && alive(); waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
-	if (alive()) process.kill(pid, "SIGKILL");
 }

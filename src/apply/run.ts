@@ -71,6 +71,12 @@ export function spawnLongRunning(argv: string[], options: { signal?: AbortSignal
 	return execa(file, args, { reject: false, stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: false, cancelSignal: options.signal, env: { PATH: systemPath() } });
 }
 
+/** Start a process that outlives testbed (a restarted program of a node): own session, no stdio. */
+export function spawnDetached(argv: string[], options: { cwd: string; env: Record<string, string> }): void {
+	const [file, ...args] = argv;
+	execa(file, args, { cwd: options.cwd, env: { ...options.env, PATH: options.env.PATH ?? systemPath() }, extendEnv: false, detached: true, stdio: "ignore", reject: false }).unref();
+}
+
 /** Whether an executable is on PATH (no process needed). */
 export { which } from "./which.ts";
 

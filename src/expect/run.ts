@@ -70,10 +70,10 @@ export function percentile(values: number[], p: number): number | null {
 	return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-/** Which outcomes pass a punch check: the written ones, else theory's (lan and hairpin count as each other). */
-export function acceptedOutcomes(lab: Lab, check: Extract<ExpectDecl, { kind: "punch" }>): PunchOutcomeName[] {
-	if (check.result) return check.result.value;
-	const predicted = expectedPunch(lab, check.a.value, check.b.value);
+/** Which outcomes pass a punch between a and b: the written ones, else theory's (lan and hairpin count as each other). */
+export function acceptedOutcomes(lab: Lab, a: string, b: string, written?: PunchOutcomeName[]): PunchOutcomeName[] {
+	if (written) return written;
+	const predicted = expectedPunch(lab, a, b);
 	return predicted === "lan" || predicted === "hairpin" ? ["lan", "hairpin"] : [predicted];
 }
 
@@ -134,7 +134,7 @@ export async function runChecks(lab: Lab, checks: ExpectDecl[], options: RunOpti
 }
 
 function judgePunch(lab: Lab, check: Extract<ExpectDecl, { kind: "punch" }>, runs: PunchResult[]): CheckResult {
-	const accepted = acceptedOutcomes(lab, check);
+	const accepted = acceptedOutcomes(lab, check.a.value, check.b.value, check.result?.value);
 	const times = runs.filter((run) => run.timeToConnectMs !== null && run.outcome !== "failed").map((run) => run.timeToConnectMs!);
 	const rtts = runs.filter((run) => run.rttMs !== null).map((run) => run.rttMs!);
 	const outcomes = [...new Set(runs.map((run) => run.outcome))];

@@ -1,14 +1,14 @@
 // Run a lab's timed `steps:`: hold hole-punched sessions open, do events to the lab while they run,
 // and judge what the sessions do (connected again within a time, or noticed the loss). The lab must
 // be up; this starts and stops the agents it needs.
+import { setTimeout as delay } from "node:timers/promises";
 import { HeldSession, PunchSession, type HeldEvent } from "../agents/punch.ts";
 import { applyEvent } from "../apply/events.ts";
 import type { PunchOutcomeName } from "../parse/topology.ts";
 import type { HostFeatures } from "../plan/operations.ts";
-import { impairmentSupport } from "../plan/plan.ts";
+import { impairmentKinds, impairmentSupport, type ImpairmentSupport } from "../plan/plan.ts";
 import type { Lab, LabEvent, LabStep } from "../resolve/lab.ts";
-import { expectedPunch } from "./theory.ts";
-import type { CheckResult } from "./run.ts";
+import { acceptedOutcomes, type CheckResult } from "./run.ts";
 
 export interface StepOptions {
 	features: HostFeatures;
@@ -25,7 +25,7 @@ export function unsupportedEvent(event: LabEvent, features: HostFeatures): strin
 	for (const change of event.changes) {
 		if (!change.impair) continue;
 		const support = impairmentSupport(change.impair, features);
-		if (!support.ok) return `${support.keys.join(", ")} need${support.keys.length === 1 ? "s" : ""} ${support.needs === "netem" ? "sch_netem, which this kernel lacks (modprobe sch_netem)" : support.needs}`;
+		if (!support.ok) return `${support.keys.join(", ")} need${support.keys.length === 1 ? "s" : ""} ${lacking(support)}`;
 	}
 	return undefined;
 }
@@ -42,12 +42,8 @@ export async function runSteps(lab: Lab, steps: LabStep[], options: StepOptions)
 		results.push(full);
 		options.onStep?.(full);
 	};
-	const sleep = (ms: number) =>
-		new Promise<void>((resolve) => {
-			if (ms <= 0) return resolve();
-			const timer = setTimeout(resolve, ms);
-			options.signal?.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-		});
+	// A wait ends early when the run is aborted (Ctrl-C): the steps loop then stops.
+	const sleep = (ms: number) => (ms > 0 ? delay(ms, undefined, { signal: options.signal }).catch(() => undefined) : Promise.resolve());
 	try {
 		for (const step of steps) {
 			if (options.signal?.aborted) break;
@@ -58,7 +54,7 @@ export async function runSteps(lab: Lab, steps: LabStep[], options: StepOptions)
 					await sleep(step.ms);
 					break;
 				case "connect": {
-					const accepted = acceptedPaths(lab, step.a, step.b, step.result);
+					const accepted = acceptedOutcomes(lab, step.a, step.b, step.result);
 					const name = `connect ${step.a} ↔ ${step.b}`;
 					try {
 						const session = await withTimeout(HeldSession.open(punch, step.a, step.b, { ...(step.keepaliveMs ? { keepaliveMs: step.keepaliveMs } : {}), ...(step.lossAfterMs ? { lossAfterMs: step.lossAfterMs } : {}) }), step.withinMs + 10_000);
@@ -150,12 +146,6 @@ function interruptionOf(events: HeldEvent[], since: number): boolean {
 	return events.some((event) => event.at >= since && (event.kind === "lost" || event.kind === "reconnected"));
 }
 
-function acceptedPaths(lab: Lab, a: string, b: string, written?: PunchOutcomeName[]): PunchOutcomeName[] {
-	if (written) return written;
-	const predicted = expectedPunch(lab, a, b);
-	return predicted === "lan" || predicted === "hairpin" ? ["lan", "hairpin"] : [predicted];
-}
-
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 	let timer: NodeJS.Timeout | undefined;
 	try {
@@ -179,8 +169,8 @@ export function withinHostFeatures(lab: Lab, features: HostFeatures): { lab: Lab
 			const support = impairmentSupport(iface.impair, features);
 			if (support.ok) return iface;
 			const impair = { ...iface.impair };
-			for (const key of support.keys) delete (impair as Record<string, unknown>)[camel(key)];
-			notes.push(`${node.name}:${iface.name} (line ${iface.impair.pos.line}): ${support.keys.join(", ")} skipped — needs ${support.needs === "netem" ? "sch_netem, which this kernel lacks (modprobe sch_netem)" : support.needs}`);
+			for (const kind of impairmentKinds) if (support.keys.includes(kind.key)) delete impair[kind.field];
+			notes.push(`${node.name}:${iface.name} (line ${iface.impair.pos.line}): ${support.keys.join(", ")} skipped — needs ${lacking(support)}`);
 			const rest = Object.keys(impair).some((key) => key !== "pos");
 			const { impair: _dropped, ...without } = iface;
 			return rest ? { ...iface, impair } : without;
@@ -189,4 +179,7 @@ export function withinHostFeatures(lab: Lab, features: HostFeatures): { lab: Lab
 	return notes.length ? { lab: { ...lab, nodes }, notes } : { lab, notes };
 }
 
-const camel = (key: string) => key.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+/** What the host lacks for an impairment, in words with the fix. */
+function lacking(support: Extract<ImpairmentSupport, { ok: false }>): string {
+	return support.needs === "netem" ? "sch_netem, which this kernel lacks (modprobe sch_netem)" : support.needs;
+}

@@ -2,6 +2,7 @@
 // namespace, and the pauses between them. Pure: the NAT's live maps come in as data.
 import type { HostFeatures } from "../plan/operations.ts";
 import type { LabEvent, LabNat, LabRoute, LinkEnd } from "../resolve/lab.ts";
+import type { NatState } from "../inspect/nat-table.ts";
 import { renderNatRules } from "./nft.ts";
 
 export interface EventCommand {
@@ -25,40 +26,13 @@ export function natStateSets(node: string, nat: LabNat): { kind: "map" | "set"; 
 	return sets;
 }
 
-/** The live content of a NAT's dynamic maps and sets: each element as its key parts and value parts. */
-export type NatState = Map<string, { key: (string | number)[]; value?: (string | number)[] }[]>;
-
-/** Parse `nft -j list table ip testbed` into NatState. Unknown shapes are skipped. */
-export function parseNatState(json: string, sets: string[]): NatState {
-	const state: NatState = new Map(sets.map((name) => [name, []]));
-	const flat = (item: unknown): (string | number)[] => {
-		if (typeof item === "string" || typeof item === "number") return [item];
-		const record = item as { elem?: { val?: unknown }; concat?: unknown[] } | null;
-		if (record?.elem) return flat(record.elem.val);
-		if (Array.isArray(record?.concat)) return record!.concat.flatMap(flat);
-		return [];
-	};
-	let parsed: { nftables?: Record<string, { name?: string; elem?: unknown[] }>[] };
-	try {
-		parsed = JSON.parse(json);
-	} catch {
-		return state;
-	}
-	for (const item of parsed.nftables ?? []) {
-		const container = item.map ?? item.set;
-		if (!container?.name || !state.has(container.name)) continue;
-		for (const elem of container.elem ?? []) {
-			if (item.map && Array.isArray(elem) && elem.length === 2) state.get(container.name)!.push({ key: flat(elem[0]), value: flat(elem[1]) });
-			else if (item.set) state.get(container.name)!.push({ key: flat(elem) });
-		}
-	}
-	return state;
-}
-
-export const outageTable = "testbed-outage";
+const outageTable = "testbed-outage";
 /** Forwarding stops: the NAT is rebooting (or its state is being changed in one piece). */
 const stopForwarding = `table ip ${outageTable} {\n\tchain forward {\n\t\ttype filter hook forward priority -200; policy drop;\n\t}\n}\n`;
 const resumeForwarding = `delete table ip ${outageTable}\n`;
+
+/** The NAT forwards again (after an outage, or when an event failed midway). */
+export const forwardAgain = (netns: string): EventCommand => ({ netns, argv: ["nft", "-f", "-"], input: resumeForwarding });
 
 const ip = (netns: string, lines: string[]): EventCommand => ({ netns, argv: ["ip", "-batch", "-"], input: lines.join("\n") + "\n" });
 const nft = (netns: string, text: string): EventCommand => ({ netns, argv: ["nft", "-f", "-"], input: text });
@@ -113,7 +87,7 @@ export function renderEvent(event: LabEvent, context: EventContext): EventAction
 				{ kind: "run", why: "and its connection tracking", commands: [{ netns: event.netns, argv: ["conntrack", "-F"], mayFail: true }] },
 			];
 			if (event.outageMs > 0) actions.push({ kind: "sleep", why: "rebooting", ms: event.outageMs });
-			actions.push({ kind: "run", why: "the NAT forwards again", commands: [nft(event.netns, resumeForwarding)] });
+			actions.push({ kind: "run", why: "the NAT forwards again", commands: [forwardAgain(event.netns)] });
 			return actions;
 		}
 		case "rebind":
@@ -122,7 +96,7 @@ export function renderEvent(event: LabEvent, context: EventContext): EventAction
 			return [
 				{ kind: "run", why: `the NAT pauses and ${event.kind === "rebind" ? "drops the mappings (their public ports stay taken, so new ones are handed out)" : "forgets the mappings (as after the udp-timeout)"}`, commands: [nft(event.netns, stopForwarding + forget.nft)] },
 				{ kind: "run", why: "and their connection tracking entries", commands: forget.conntrack.map((argv) => ({ netns: event.netns, argv, mayFail: true })) },
-				{ kind: "run", why: "the NAT forwards again", commands: [nft(event.netns, resumeForwarding)] },
+				{ kind: "run", why: "the NAT forwards again", commands: [forwardAgain(event.netns)] },
 			];
 		}
 		case "move": {

@@ -2,6 +2,7 @@
 // for a queue limit (tbf's child when both are given).
 import type { ImpairDecl } from "../parse/topology.ts";
 import type { QdiscKind } from "../plan/operations.ts";
+import { formatRate } from "../validate/units.ts";
 
 /** The lines that give an interface with the default qdisc this impairment (what `up` runs). */
 export function renderQdisc(iface: string, impair: ImpairDecl, kind: QdiscKind): string[] {
@@ -10,7 +11,7 @@ export function renderQdisc(iface: string, impair: ImpairDecl, kind: QdiscKind):
 	if (kind === "tbf") {
 		const rate = impair.rate?.value ?? 1e9;
 		const burst = Math.max(3200, Math.ceil(rate / 8 / 100));
-		const tbf = `tbf rate ${bits(rate)} burst ${burst} latency 50ms`;
+		const tbf = `tbf rate ${formatRate(rate)} burst ${burst} latency 50ms`;
 		// tbf's own queue counts bytes; a queue limit in packets is a pfifo in its place (class 1:1).
 		if (!impair.limit) return [`${root} ${tbf}`];
 		return [`${root} handle 1: ${tbf}`, `qdisc add dev ${iface} parent 1:1 pfifo limit ${impair.limit.value}`];
@@ -25,7 +26,7 @@ export function renderQdisc(iface: string, impair: ImpairDecl, kind: QdiscKind):
 	if (impair.duplicate) args.push("duplicate", percent(impair.duplicate.value));
 	if (impair.reorder) args.push("reorder", percent(impair.reorder.value));
 	if (impair.corrupt) args.push("corrupt", percent(impair.corrupt.value));
-	if (impair.rate) args.push("rate", bits(impair.rate.value));
+	if (impair.rate) args.push("rate", formatRate(impair.rate.value));
 	return [args.join(" ")];
 }
 
@@ -67,8 +68,3 @@ function percent(value: number): string {
 	return `${Number(value.toFixed(4))}%`;
 }
 
-/** tc's rate syntax, in the largest whole unit: 10mbit, 512kbit. */
-function bits(rate: number): string {
-	for (const [unit, size] of [["gbit", 1e9], ["mbit", 1e6], ["kbit", 1e3]] as const) if (rate >= size && rate % size === 0) return `${rate / size}${unit}`;
-	return `${Math.round(rate)}bit`;
-}

@@ -8,9 +8,9 @@
 // - shapes by kind: host box, router ellipse, NAT hexagon (with its type), switch parallelogram;
 // - on every link, each end's interface and addresses (the end nearer the public side first),
 //   and its impairments and MTU, with impaired links drawn in red.
-import type { ImpairDecl } from "../parse/topology.ts";
 import { UsageError } from "../errors.ts";
 import type { Lab, LabLink, LabNode } from "../resolve/lab.ts";
+import { describeImpairment } from "../validate/units.ts";
 
 /** A side of the lab: the public one, or the inside of one NAT. */
 export interface GraphRegion {
@@ -166,19 +166,8 @@ function nodeLines(node: LabNode): string[] {
 	return [node.name, kind, ...dummies];
 }
 
-/** "delay 20ms jitter 2ms loss 1% rate 10mbit limit 500" (netem's words), or "". */
-export function impairSummary(impair: ImpairDecl): string {
-	const parts: string[] = [];
-	if (impair.delay) parts.push(`delay ${num(impair.delay.value)}ms`);
-	if (impair.jitter) parts.push(`jitter ${num(impair.jitter.value)}ms`);
-	if (impair.loss) parts.push(`loss ${num(impair.loss.value)}%${impair.lossBurst ? ` burst ${num(impair.lossBurst.value)}` : ""}`);
-	if (impair.duplicate) parts.push(`duplicate ${num(impair.duplicate.value)}%`);
-	if (impair.reorder) parts.push(`reorder ${num(impair.reorder.value)}%`);
-	if (impair.corrupt) parts.push(`corrupt ${num(impair.corrupt.value)}%`);
-	if (impair.rate) parts.push(`rate ${bits(impair.rate.value)}`);
-	if (impair.limit) parts.push(`limit ${num(impair.limit.value)}`);
-	return parts.join(" ");
-}
+/** The link label's words for an impairment (the same as `testbed event` labels). */
+export const impairSummary = describeImpairment;
 
 /** What one end of a link sends with, as impairSummary words ("" for nothing). */
 function egress(lab: Lab, end: { node: string; iface: string }): string {
@@ -192,15 +181,6 @@ function linkSummary(lab: Lab, link: LabLink): string {
 	const [a, b] = link.endpoints.map((end) => egress(lab, end));
 	const impairment = a === b ? a : link.endpoints.map((end, index) => ([a, b][index] ? `${end.node}→ ${[a, b][index]}` : "")).filter(Boolean).join(" ");
 	return [link.down ? "unplugged" : "", impairment, mtu ? `mtu ${mtu}` : ""].filter(Boolean).join(" ");
-}
-
-function num(value: number): string {
-	return String(Number(value.toFixed(4)));
-}
-
-function bits(rate: number): string {
-	for (const [unit, size] of [["gbit", 1e9], ["mbit", 1e6], ["kbit", 1e3]] as const) if (rate >= size && rate % size === 0) return `${rate / size}${unit}`;
-	return `${Math.round(rate)}bit`;
 }
 
 /** Split a long impairment summary into lines of about `width` characters, between "key value" pairs. */

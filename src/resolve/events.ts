@@ -3,9 +3,9 @@
 import type { EventDecl, Located, StepDecl } from "../parse/topology.ts";
 import { contains } from "../validate/addresses.ts";
 import type { Pos, Problem } from "../validate/problem.ts";
-import { closest } from "../validate/units.ts";
+import { closest, describeImpairment } from "../validate/units.ts";
 import { findNode, type Lab, type LabEvent, type LabInterface, type LabNode, type LabStep, type LinkEnd } from "./lab.ts";
-import { defaultPath } from "./paths.ts";
+import { defaultPath, gatewayFor } from "./paths.ts";
 
 export type EventReport = (code: Problem["code"], pos: Pos, message: string, fix?: string) => void;
 
@@ -106,7 +106,8 @@ export function resolveEvent(lab: Lab, decl: EventDecl, report: EventReport): La
 				report("BAD_STEP", decl.to.pos, `move: "${end.node.name}" is a ${end.node.kind}; only hosts move`, "name an interface of a host, e.g. `phone:cell`");
 				return undefined;
 			}
-			const via = decl.via?.value ?? gatewayFor(lab, end.node, end.iface);
+			const members = lab.nodes.flatMap((node) => (node.kind === "switch" ? [] : node.interfaces.filter((iface) => iface.segment === end.iface.segment).map((iface) => ({ node, iface }))));
+			const via = decl.via?.value ?? gatewayFor(members, end.node, end.iface);
 			if (!via) {
 				report("BAD_STEP", decl.to.pos, `move: no single router or NAT on the network of ${end.node.name}:${end.iface.name} to route through`, "give the gateway: `via: 100.64.0.1`");
 				return undefined;
@@ -174,19 +175,6 @@ export function resolveSteps(lab: Lab, steps: StepDecl[], report: EventReport): 
 	return resolved;
 }
 
-/** The one router or NAT (inside) on the interface's network: where a moved host routes through. */
-export function gatewayFor(lab: Lab, node: LabNode, iface: LabInterface): string | undefined {
-	const found = new Set<string>();
-	for (const other of lab.nodes) {
-		if (other === node || !other.forwarding) continue;
-		for (const candidate of other.interfaces) {
-			if (candidate.segment !== iface.segment || (other.nat && other.nat.outside === candidate.name)) continue;
-			for (const address of candidate.addresses) if (iface.addresses.some((own) => contains(own.network, address.ip))) found.add(address.ip);
-		}
-	}
-	return found.size === 1 ? [...found][0] : undefined;
-}
-
 /** The source addresses a NAT sees from a host: the host's own, or the public address of the NAT in between. */
 function addressesSeenBy(lab: Lab, host: LabNode, nat: LabNode): string[] {
 	const nats = defaultPath(lab, host).nats;
@@ -196,17 +184,6 @@ function addressesSeenBy(lab: Lab, host: LabNode, nat: LabNode): string[] {
 		return inner ? [inner] : [];
 	}
 	return host.interfaces.filter((iface) => iface.type === "veth").flatMap((iface) => iface.addresses.map((address) => address.ip));
-}
-
-/** "delay 20ms, loss 5% (bursts of 4)", for labels. */
-export function describeImpairment(impair: NonNullable<Extract<EventDecl, { kind: "impair" }>["impair"]>): string {
-	const parts: string[] = [];
-	if (impair.delay) parts.push(`delay ${impair.delay.value}ms${impair.jitter ? ` ±${impair.jitter.value}ms` : ""}`);
-	if (impair.loss) parts.push(`loss ${impair.loss.value}%${impair.lossBurst ? ` (bursts of ${impair.lossBurst.value})` : ""}`);
-	for (const key of ["duplicate", "reorder", "corrupt"] as const) if (impair[key]) parts.push(`${key} ${impair[key]!.value}%`);
-	if (impair.rate) parts.push(`rate ${impair.rate.value >= 1e6 ? `${impair.rate.value / 1e6}mbit` : `${impair.rate.value / 1e3}kbit`}`);
-	if (impair.limit) parts.push(`limit ${impair.limit.value}`);
-	return parts.join(", ") || "none";
 }
 
 function names(nodes: LabNode[]): string {

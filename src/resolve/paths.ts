@@ -1,6 +1,7 @@
 // Where traffic goes: following default routes from a node to the public side, and which NATs it
 // crosses on the way. Pure functions of a resolved lab.
-import type { Lab, LabNode } from "./lab.ts";
+import { contains } from "../validate/addresses.ts";
+import type { Lab, LabInterface, LabNode } from "./lab.ts";
 
 /** The node that owns an address on a given L2 segment (private addresses repeat behind different NATs). */
 export function ownerOf(lab: Lab, ip: string, segment?: number): { node: LabNode; iface: string } | undefined {
@@ -53,4 +54,29 @@ export function behindNat(lab: Lab, node: LabNode): boolean {
 export function probeNodeFor(lab: Lab, nat: LabNode): LabNode | undefined {
 	const first = (candidates: LabNode[]) => candidates.find((node) => defaultPath(lab, node).nats[0] === nat.name);
 	return first(lab.nodes.filter((node) => node.kind === "host")) ?? first(lab.nodes.filter((node) => node.kind === "nat" && node !== nat));
+}
+
+/** Routers and NATs route for others. */
+export function isGateway(node: LabNode): boolean {
+	return node.kind === "router" || node.kind === "nat";
+}
+
+/** Whether `node` acts as a gateway for hosts on `segment` (a NAT only on its inside): its interface there. */
+function gatewayOn(node: LabNode, segment: number): LabInterface | undefined {
+	if (!isGateway(node)) return undefined;
+	const iface = node.interfaces.find((candidate) => candidate.segment === segment && candidate.addresses.length > 0);
+	if (!iface) return undefined;
+	if (node.kind === "nat" && node.nat?.outside === iface.name) return undefined;
+	return iface;
+}
+
+/**
+ * Where `node` routes through from `uplink`: the address, in the uplink's subnet, of the one router
+ * or NAT among the segment's `members` (the interfaces on it); undefined when there is not exactly one.
+ */
+export function gatewayFor(members: readonly { node: LabNode; iface: LabInterface }[], node: LabNode, uplink: LabInterface): string | undefined {
+	const network = uplink.addresses[0]?.network;
+	const gateways = members.filter((member) => member.node !== node && gatewayOn(member.node, uplink.segment!) === member.iface);
+	if (gateways.length !== 1 || !network) return undefined;
+	return gateways[0].iface.addresses.find((address) => contains(network, address.ip))?.ip;
 }

@@ -9,6 +9,7 @@ import { closest } from "../validate/units.ts";
 import type { Lab, LabInterface, LabLink, LabNode, LabRoute } from "./lab.ts";
 import { natBehaviour } from "./nat-behaviour.ts";
 import { resolveSteps } from "./events.ts";
+import { gatewayFor, isGateway } from "./paths.ts";
 
 interface Segment {
 	id: number;
@@ -260,9 +261,6 @@ function assignAddresses(segment: Segment, declLinks: LinkDecl[], links: LabLink
 	}
 }
 
-function isGateway(node: LabNode): boolean {
-	return node.kind === "router" || node.kind === "nat";
-}
 
 function connectedSubnets(node: LabNode): string[] {
 	return node.interfaces.filter((iface) => iface.type === "veth").flatMap((iface) => iface.addresses.map((address) => address.network));
@@ -349,15 +347,6 @@ function resolveNat(node: LabNode, decl: NodeDecl, segments: Map<number, Segment
 	};
 }
 
-/** Whether `node` acts as a gateway for hosts on `segment` (a NAT only on its inside). */
-function gatewayOn(node: LabNode, segment: number): LabInterface | undefined {
-	if (!isGateway(node)) return undefined;
-	const iface = node.interfaces.find((candidate) => candidate.segment === segment && candidate.addresses.length > 0);
-	if (!iface) return undefined;
-	if (node.kind === "nat" && node.nat?.outside === iface.name) return undefined;
-	return iface;
-}
-
 function addDefaultRoute(node: LabNode, segments: Map<number, Segment>): void {
 	if (node.kind === "switch" || node.kind === "router" || node.routes.some((route) => route.to === "default")) return;
 	let uplink: LabInterface | undefined;
@@ -367,14 +356,8 @@ function addDefaultRoute(node: LabNode, segments: Map<number, Segment>): void {
 		uplink = links.length === 1 ? links[0] : undefined;
 	}
 	if (!uplink || uplink.segment === undefined || uplink.addresses.length === 0) return;
-	const gateways = segments
-		.get(uplink.segment)!
-		.members.filter((member) => member.node !== node)
-		.map((member) => ({ member, iface: gatewayOn(member.node, uplink!.segment!) }))
-		.filter((entry) => entry.iface && entry.iface === entry.member.iface);
-	const gateway = gateways.find((entry) => entry.iface!.addresses.some((address) => contains(uplink!.addresses[0].network, address.ip)));
-	if (gateways.length !== 1 || !gateway) return;
-	const via = gateway.iface!.addresses.find((address) => contains(uplink!.addresses[0].network, address.ip))!.ip;
+	const via = gatewayFor(segments.get(uplink.segment)!.members, node, uplink);
+	if (!via) return;
 	const route: LabRoute = { to: "default", via, dev: uplink.name, auto: true, pos: node.pos };
 	node.routes.push(route);
 }

@@ -1,4 +1,6 @@
-// Units in topology files: durations, rates and percentages, as users write them for tc.
+// Units in topology files: durations, rates and percentages, as users write them for tc — read,
+// and written back the same way.
+import type { ImpairDecl } from "../parse/topology.ts";
 
 /** "20ms", "1.5s", "250us", "2m" → milliseconds; a bare number is in `bareUnit`. */
 export function parseDuration(value: unknown, bareUnit: "ms" | "s"): number | undefined {
@@ -19,6 +21,27 @@ export function parseRate(value: unknown): number | undefined {
 	const scale: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9, bps: 8, kbps: 8e3, mbps: 8e6, gbps: 8e9 };
 	const bits = Number(match[1]) * scale[(match[2] ?? "bit").toLowerCase()];
 	return bits > 0 ? bits : undefined;
+}
+
+/** tc's rate syntax, in the largest whole unit: 10mbit, 512kbit. */
+export function formatRate(rate: number): string {
+	for (const [unit, size] of [["gbit", 1e9], ["mbit", 1e6], ["kbit", 1e3]] as const) if (rate >= size && rate % size === 0) return `${rate / size}${unit}`;
+	return `${Math.round(rate)}bit`;
+}
+
+/** "delay 20ms jitter 2ms loss 1% burst 4 rate 10mbit limit 500" (netem's words), or "". */
+export function describeImpairment(impair: ImpairDecl): string {
+	const num = (value: number) => String(Number(value.toFixed(4)));
+	const parts: string[] = [];
+	if (impair.delay) parts.push(`delay ${num(impair.delay.value)}ms`);
+	if (impair.jitter) parts.push(`jitter ${num(impair.jitter.value)}ms`);
+	if (impair.loss) parts.push(`loss ${num(impair.loss.value)}%${impair.lossBurst ? ` burst ${num(impair.lossBurst.value)}` : ""}`);
+	if (impair.duplicate) parts.push(`duplicate ${num(impair.duplicate.value)}%`);
+	if (impair.reorder) parts.push(`reorder ${num(impair.reorder.value)}%`);
+	if (impair.corrupt) parts.push(`corrupt ${num(impair.corrupt.value)}%`);
+	if (impair.rate) parts.push(`rate ${formatRate(impair.rate.value)}`);
+	if (impair.limit) parts.push(`limit ${num(impair.limit.value)}`);
+	return parts.join(" ");
 }
 
 /** "1%", "0.5%" or a number → percent in 0..100. */

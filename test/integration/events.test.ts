@@ -33,15 +33,7 @@ async function withTools<T>(lab: Lab, names: string[], body: (tools: Record<stri
 	}
 }
 
-const event = async (lab: Lab, ...args: string[]) => {
-	const options: Record<string, string> = {};
-	const positional = args.filter((arg) => {
-		const match = /^--([a-z-]+)=(.*)$/.exec(arg);
-		if (match) options[match[1]] = match[2];
-		return !match;
-	});
-	return applyEvent(lab, eventFromArguments(lab, positional, options), (await detectFeatures()).features);
-};
+const event = async (lab: Lab, ...words: string[]) => applyEvent(lab, eventFromArguments(lab, words), (await detectFeatures()).features);
 
 rootTest("expire keeps a preserved port, rebind moves the mapping to a new port, a NAT reboot forgets everything", async (t) => {
 	const lab = loadLabText(labText("tb-ev-nat"));

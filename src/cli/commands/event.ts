@@ -28,15 +28,41 @@ export interface EventOptions {
 	via?: string;
 }
 
-/** The event the arguments describe, checked against the lab exactly as a step in a file is. */
-export function eventFromArguments(lab: Lab, args: string[], options: EventOptions): LabEvent {
-	const [kind, target, ...pairs] = args;
+/** What an event takes besides its target (and, for impair, the impairment keys). */
+export const eventSettings = ["period", "down-for", "count", "from", "outage", "host", "via"] as const;
+
+/**
+ * An event written as a step would be — `{ "nat-reboot": "home1", outage: "1s" }` — read and
+ * checked against the lab exactly as a step in a file is; problems become one usage error.
+ */
+export function eventFromStep(lab: Lab, kind: string, step: Record<string, string | number>): LabEvent {
 	if (!(eventKinds as readonly string[]).includes(kind)) {
 		const guess = closest(kind, eventKinds);
 		throw new UsageError(`unknown event "${kind}"${guess ? ` (did you mean "${guess}"?)` : ""}; events: ${eventKinds.join(", ")}`);
 	}
+	const problems: Problem[] = [];
+	const decl = readStep(parseSource("<command line>", stringify(step)), problems);
+	const event = decl?.kind === "event" && problems.length === 0 ? resolveEvent(lab, decl.event, (code, pos, message, fix) => problems.push({ code, pos, message, fix })) : undefined;
+	if (!event || problems.length) throw new UsageError(problems.map((problem) => `${problem.message.replace(/^(\S+ step|step)/, kind)}${problem.fix ? ` (${problem.fix.replaceAll("`", "")})` : ""}`).join("\n") || `cannot read the ${kind} event`);
+	return event;
+}
+
+/**
+ * The command line's words — `EVENT TARGET [key=value…|clear] [--setting value|--setting=value]…` —
+ * with `options` holding settings parsed already (testbed event's own options).
+ */
+export function eventFromArguments(lab: Lab, words: string[], options: EventOptions = {}): LabEvent {
+	const settings: Record<string, string> = {};
+	const positional: string[] = [];
+	for (let index = 0; index < words.length; index++) {
+		const flag = /^--([a-z-]+)(?:=(.*))?$/.exec(words[index]);
+		if (flag) settings[flag[1]] = flag[2] ?? words[++index] ?? "";
+		else positional.push(words[index]);
+	}
+	const [kind, target, ...pairs] = positional;
 	const step: Record<string, string | number> = { [kind]: target };
-	for (const key of ["period", "down-for", "count", "from", "outage", "host", "via"] as const) if (options[key] !== undefined) step[key] = options[key]!;
+	for (const key of eventSettings) if ((settings[key] ?? options[key]) !== undefined) step[key] = settings[key] ?? options[key]!;
+	for (const key of Object.keys(settings)) if (!(eventSettings as readonly string[]).includes(key)) throw new UsageError(`unknown setting --${key}; settings: ${eventSettings.map((setting) => `--${setting}`).join(", ")}`);
 	for (const pair of pairs) {
 		if (kind === "impair" && pair === "clear") continue;
 		const match = /^([a-z-]+)=(.+)$/.exec(pair);
@@ -44,11 +70,7 @@ export function eventFromArguments(lab: Lab, args: string[], options: EventOptio
 		step[match[1]] = match[2];
 	}
 	if (kind === "impair" && pairs.length === 0) throw new UsageError("impair: say what the link does now, e.g. `loss=5% delay=20ms`, or `clear` to remove its impairment");
-	const problems: Problem[] = [];
-	const decl = readStep(parseSource("<command line>", stringify(step)), problems);
-	const event = decl?.kind === "event" && problems.length === 0 ? resolveEvent(lab, decl.event, (code, pos, message, fix) => problems.push({ code, pos, message, fix })) : undefined;
-	if (!event || problems.length) throw new UsageError(problems.map((problem) => `${problem.message.replace(/^(\S+ step|step)/, kind)}${problem.fix ? ` (${problem.fix.replaceAll("`", "")})` : ""}`).join("\n") || `cannot read the ${kind} event`);
-	return event;
+	return eventFromStep(lab, kind, step);
 }
 
 export async function eventCommand(labName: string, args: string[], options: EventOptions, io: Io, signal: AbortSignal): Promise<number> {

@@ -129,15 +129,8 @@ function scheduledEvent(lab: Lab, text: string, defaultAtMs: number | undefined)
 		if (ms === undefined) throw new UsageError(`--event "${text}": @TIME must be a duration such as @2s`);
 		atMs = ms;
 	}
-	const positional: string[] = [];
-	const settings: Record<string, string> = {};
-	for (let index = 0; index < words.length; index++) {
-		const match = /^--([a-z-]+)(?:=(.*))?$/.exec(words[index]);
-		if (!match) positional.push(words[index]);
-		else settings[match[1]] = match[2] ?? words[++index] ?? "";
-	}
-	if (positional.length < 2) throw new UsageError(`--event "${text}": write the event as for testbed event, e.g. '@2s nat-reboot home1 --outage 1s'`);
-	return { ...(atMs === undefined ? {} : { atMs }), event: eventFromArguments(lab, positional, settings) };
+	if (words.filter((word) => !word.startsWith("--")).length < 2) throw new UsageError(`--event "${text}": write the event as for testbed event, e.g. '@2s nat-reboot home1 --outage 1s'`);
+	return { ...(atMs === undefined ? {} : { atMs }), event: eventFromArguments(lab, words) };
 }
 
 /** "10s", "1.5m", "500ms" or seconds → ms, for --hold. */
