@@ -3,7 +3,7 @@
 #   make test   install what is missing and run the whole test suite
 SHELL := /bin/bash
 TESTBED := ./bin/testbed.js
-SYSTEM_PACKAGES := iproute2 nftables iptables conntrack procps util-linux tcpdump iputils-ping librsvg2-bin
+SYSTEM_PACKAGES := iproute2 nftables iptables conntrack procps util-linux tcpdump iputils-ping librsvg2-bin python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages test-packages node-packages demo test bench soak clean-labs
@@ -12,7 +12,7 @@ setup: system-packages node-packages
 
 system-packages:
 	@missing=""; \
-	for tool in ip:iproute2 nft:nftables iptables:iptables conntrack:conntrack sysctl:procps nsenter:util-linux setpriv:util-linux tcpdump:tcpdump ping:iputils-ping rsvg-convert:librsvg2-bin; do \
+	for tool in ip:iproute2 nft:nftables iptables:iptables conntrack:conntrack sysctl:procps nsenter:util-linux setpriv:util-linux tcpdump:tcpdump ping:iputils-ping rsvg-convert:librsvg2-bin python3:python3; do \
 		command -v $${tool%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${tool%%:*} ] || missing="$$missing $${tool##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

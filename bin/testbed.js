@@ -1,7 +1,26 @@
 #!/usr/bin/env node
-// testbed CLI entry: loads the TypeScript sources through tsx (no build step).
-import { register } from "tsx/esm/api";
+// testbed CLI entry. Runs the compiled CLI in dist/ (built by `npm ci`, `make` or `npm run build`);
+// where dist/ is missing or older than a source file, the TypeScript sources through tsx instead.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { newestSource } from "../scripts/sources.js";
 
-register();
-const { main } = await import("../src/cli/main.ts");
+const root = new URL("../", import.meta.url);
+
+function built() {
+	try {
+		const stamp = JSON.parse(readFileSync(new URL("dist/build.json", root), "utf8"));
+		return stamp.newestSourceMs >= newestSource(fileURLToPath(root)).mtimeMs;
+	} catch {
+		return false;
+	}
+}
+
+let main;
+if (!process.env.TESTBED_FROM_SOURCE && built()) ({ main } = await import("../dist/cli.js"));
+else {
+	const { register } = await import("tsx/esm/api");
+	register();
+	({ main } = await import("../src/cli/main.ts"));
+}
 process.exitCode = await main(process.argv.slice(2));

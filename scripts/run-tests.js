@@ -1,6 +1,13 @@
 #!/usr/bin/env node
 // Runs the ava suite (TAP output) and ends with the line CI reads: "N passed, N failed, N skipped".
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+
+// The CLI the tests run is the compiled one in dist/: build it from the sources being tested.
+const build = spawnSync(process.execPath, ["scripts/build.js", "--quiet"], { stdio: "inherit" });
+if (build.status !== 0) {
+	process.stdout.write("\n0 passed, 1 failed, 0 skipped\n");
+	process.exit(1);
+}
 
 const child = spawn(process.execPath, ["node_modules/ava/entrypoints/cli.mjs", "--tap", ...process.argv.slice(2)], { stdio: ["inherit", "pipe", "inherit"] });
 let output = "";

@@ -6,7 +6,7 @@ import { downLab } from "./apply/down.ts";
 import { readLedger, removeLedger } from "./apply/ledger.ts";
 import { netnsInode, pidsInNamespaces } from "./apply/namespaces.ts";
 import { stateDir, lockPath } from "./apply/paths.ts";
-import { systemPath } from "./apply/run.ts";
+import { systemPath } from "./apply/which.ts";
 import { upLab, type UpOptions, type UpResult } from "./apply/up.ts";
 import { HeldSession, PunchSession, type HoldOptions, type PunchOptions, type PunchResult } from "./agents/punch.ts";
 import { applyEvent, type EventResult } from "./apply/events.ts";

@@ -1,5 +1,9 @@
 // The CLI layer: argument parsing is pure; commands run in-process with a captured Io.
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import test from "ava";
+// @ts-expect-error: a plain JavaScript module of the build scripts
+import { newestSource } from "../scripts/sources.js";
 import { parseCommandLine } from "../src/cli/args.ts";
 import type { Io } from "../src/cli/io.ts";
 import { main } from "../src/cli/main.ts";
@@ -107,5 +111,25 @@ test("init writes a starter topology that validates, with the schema comment poi
 		t.regex(unknown.stderr, /templates: cgnat, flaky-uplink, lan, nat-matrix, nat-reboot, nat-zoo, roaming, seed-p2p, two-nats/);
 	} finally {
 		rmSync(dir, { recursive: true });
+	}
+});
+
+// ── the CLI as a process ───────────────────────────────────────────────────────────────────────
+
+test("`testbed plan … | head -1` ends quietly: no EPIPE stack trace, exit 0", async (t) => {
+	// nat-zoo's plan is about 240 kB, far more than a pipe holds: the writes after `head` exits fail.
+	const result = spawnSync("bash", ["-c", `set -o pipefail; ${JSON.stringify(process.execPath)} bin/testbed.js plan topologies/nat-zoo.yml | head -1`], { encoding: "utf8" });
+	t.is(result.stdout, "# testbed plan for lab \"nat-zoo\" (topologies/nat-zoo.yml)\n");
+	t.is(result.stderr, "");
+	t.is(result.status, 0);
+});
+
+test("the CLI runs from dist/ when it is built from the current sources, and from the sources with TESTBED_FROM_SOURCE", (t) => {
+	const stamp = JSON.parse(readFileSync("dist/build.json", "utf8")) as { newestSourceMs: number };
+	t.true(stamp.newestSourceMs >= newestSource(process.cwd()).mtimeMs, "the test runner built dist/ from these sources");
+	for (const env of [{}, { TESTBED_FROM_SOURCE: "1" }]) {
+		const result = spawnSync(process.execPath, ["bin/testbed.js", "validate", "topologies/two-nats.yml"], { encoding: "utf8", env: { ...process.env, ...env } });
+		t.is(result.status, 0, result.stderr);
+		t.regex(result.stdout, /two-nats\.yml: ok \(lab "two-nats"/);
 	}
 });

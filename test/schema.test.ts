@@ -4,7 +4,7 @@ import test from "ava";
 import { Ajv, type ErrorObject } from "ajv";
 import { parse } from "yaml";
 import { natBehaviours, natTypes, nodeKinds } from "../src/parse/topology.ts";
-import { interfaceNamePattern, labNamePattern, netnsNamePattern, nodeNamePattern } from "../src/validate/read.ts";
+import { interfaceNamePattern, labNamePattern, netnsNamePattern, nodeNamePattern } from "../src/validate/names.ts";
 import { isCidr, isIpv4 } from "../src/validate/addresses.ts";
 import { parseDuration, parsePercent, parseRate } from "../src/validate/units.ts";
 import { natBehaviour } from "../src/resolve/nat-behaviour.ts";

@@ -1,6 +1,6 @@
 // An agent started inside a node's namespace, spoken to with JSON lines.
 import { createInterface } from "node:readline";
-import { spawnLongRunning } from "../apply/run.ts";
+import { spawnLongRunning } from "../apply/spawn.ts";
 import { inNamespace } from "../render/batch.ts";
 import { agentBundle } from "./bundle.ts";
 

@@ -4,11 +4,11 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { projectPath } from "../project.ts";
 import { buildSync } from "esbuild";
 
-const agentsDir = fileURLToPath(new URL("../../agents/", import.meta.url));
-const cacheDir = fileURLToPath(new URL("../../node_modules/.cache/testbed-agents/", import.meta.url));
+const agentsDir = projectPath("agents");
+const cacheDir = projectPath("node_modules", ".cache", "testbed-agents");
 const built = new Map<string, string>();
 
 /** A fingerprint of every agent source: any change rebuilds. */

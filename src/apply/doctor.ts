@@ -1,9 +1,10 @@
 // `testbed doctor`: what this host supports, and the fix for what it lacks.
 import type { HostFeatures } from "../plan/operations.ts";
 import { impairmentKinds, impairmentMethod, type ImpairmentKind } from "../plan/plan.ts";
+import { helperCheck } from "./configure.ts";
 import { cachedFeatures, detectFeatures, type KernelFeatures } from "./features.ts";
 import { installHint, isRoot } from "./preflight.ts";
-import { which } from "./run.ts";
+import { which } from "./which.ts";
 
 export interface Check {
 	name: string;
@@ -54,6 +55,8 @@ export async function doctor(): Promise<{ ok: boolean; kernel: string; checks: C
 		const path = which(tool);
 		checks.push({ name: tool, ok: Boolean(path), required, detail: path ? `${path} (${what})` : `not found (${what})`, fix: installHint });
 	}
+	const helper = await helperCheck();
+	checks.push({ name: "python3", ok: helper.ok, required: false, detail: helper.detail, fix: "apt-get install -y python3 nftables (python3 and libnftables1; or `make setup`)" });
 	let kernel = "unknown";
 	let features: HostFeatures | undefined = root ? undefined : cachedFeatures();
 	if (root && which("ip")) {

@@ -10,7 +10,8 @@ import { describeActions, forwardAgain, natStateSets, renderEvent, type EventAct
 import { renderImpairmentCommands } from "../render/impairment.ts";
 import { LabStateError } from "../errors.ts";
 import { killProcessesIn, netnsInode, pidsInNamespaces } from "./namespaces.ts";
-import { run, spawnDetached } from "./run.ts";
+import { run } from "./run.ts";
+import { spawnDetached } from "./spawn.ts";
 
 export interface EventResult {
 	event: LabEvent;

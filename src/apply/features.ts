@@ -2,7 +2,8 @@
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import type { HostFeatures } from "../plan/operations.ts";
 import { featuresPath } from "./paths.ts";
-import { run, which } from "./run.ts";
+import { run } from "./run.ts";
+import { which } from "./which.ts";
 
 export interface KernelFeatures extends Required<HostFeatures> {
 	netns: boolean;

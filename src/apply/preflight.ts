@@ -1,7 +1,7 @@
 // Checks before touching the kernel: root, and the tools a plan needs.
 import { MissingFeatureError } from "../errors.ts";
 import type { Plan } from "../plan/operations.ts";
-import { which } from "./run.ts";
+import { which } from "./which.ts";
 
 export const installHint = "apt-get install -y iproute2 nftables iptables conntrack procps util-linux (or `make setup`)";
 

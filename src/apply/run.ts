@@ -1,15 +1,8 @@
-// The one module that starts processes. Every argument is an argv array; nothing goes through a shell.
-import { execa, type ResultPromise } from "execa";
-
-/**
- * PATH without node_modules/.bin: under npm or npx, packages' binaries shadow system tools
- * (ava depends on @vercel/nft, whose `nft` is not nftables). Kernel tools come from the system.
- */
-export function systemPath(path = process.env.PATH ?? ""): string {
-	const dirs = path.split(":").filter((dir) => dir && !dir.includes("node_modules"));
-	for (const dir of ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]) if (!dirs.includes(dir)) dirs.push(dir);
-	return dirs.join(":");
-}
+// Starting short-lived commands (ip, nft, tc, conntrack, the configuration helper) and collecting
+// their result. Every argument is an argv array; nothing goes through a shell. Long-running processes
+// (agents, tcpdump) start in spawn.ts, programs attached to the terminal in terminal.ts.
+import { spawn } from "node:child_process";
+import { systemPath } from "./which.ts";
 
 export interface RunResult {
 	command: string;
@@ -27,34 +20,74 @@ export interface RunOptions {
 
 /** Run a command to completion; a non-zero exit is a result, not an exception. */
 export async function run(argv: string[], options: RunOptions = {}): Promise<RunResult> {
-	const [file, ...args] = argv;
-	const result = await execa(file, args, {
-		reject: false,
-		input: options.input,
-		stdin: options.input === undefined ? "ignore" : undefined,
-		cancelSignal: options.signal,
-		timeout: options.timeoutMs,
-		stripFinalNewline: true,
-		env: { LC_ALL: "C", PATH: systemPath() },
+	const { exitCode, stdout, stderr, failed } = await runChild(argv, options);
+	return { command: argv.join(" "), exitCode, stdout: stripFinalNewline(stdout), stderr: stripFinalNewline(stderr), failed };
+}
+
+/**
+ * Run a command to completion, handing each line of its stdout to `onLine` as it arrives (a helper
+ * that reports progress).
+ */
+export async function runStreaming(argv: string[], options: RunOptions & { onLine: (line: string) => void }): Promise<RunResult> {
+	let pending = "";
+	const result = await runChild(argv, options, (chunk) => {
+		const lines = (pending + chunk).split("\n");
+		pending = lines.pop() ?? "";
+		for (const line of lines) options.onLine(line);
 	});
-	return {
-		command: argv.join(" "),
-		exitCode: result.exitCode ?? (result.isCanceled ? 130 : 1),
-		stdout: String(result.stdout ?? ""),
-		stderr: String(result.stderr ?? (result.originalMessage || "")),
-		failed: result.failed,
-	};
+	if (pending) options.onLine(pending);
+	return { command: argv.join(" "), exitCode: result.exitCode, stdout: "", stderr: result.stderr.trim(), failed: result.failed };
 }
 
-/** Run with the terminal's stdio (exec, shell); resolves to the exit code. */
-export async function runInteractive(argv: string[], env: Record<string, string> = {}): Promise<number> {
+const stripFinalNewline = (text: string) => (text.endsWith("\n") ? text.slice(0, text.endsWith("\r\n") ? -2 : -1) : text);
+
+/** How long a command stopped by an abort or a timeout gets after SIGTERM, before SIGKILL. */
+const killGraceMs = 5000;
+
+/**
+ * Short-lived commands (ip, nft, tc, conntrack, the configuration helper) through node:child_process:
+ * they need a result, not a stream API, and `testbed down` should not pay for loading execa.
+ * `onStdout`, when given, receives stdout as it comes instead of collecting it.
+ */
+function runChild(argv: string[], options: RunOptions, onStdout?: (chunk: string) => void): Promise<{ exitCode: number; stdout: string; stderr: string; failed: boolean }> {
 	const [file, ...args] = argv;
-	const result = await execa(file, args, { reject: false, stdio: "inherit", env: { PATH: systemPath(), ...env } });
-	if (result.exitCode !== undefined) return result.exitCode;
-	return result.signal ? 128 + (signalNumbers[result.signal] ?? 1) : 1;
+	return new Promise((resolve) => {
+		if (options.signal?.aborted) return resolve({ exitCode: 130, stdout: "", stderr: "", failed: true });
+		const child = spawn(file, args, { stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"], env: { ...process.env, LC_ALL: "C", PATH: systemPath() } });
+		let stdout = "";
+		let stderr = "";
+		let stopped: "canceled" | "timed out" | undefined;
+		let forceKill: NodeJS.Timeout | undefined;
+		const stop = (why: "canceled" | "timed out") => {
+			stopped ??= why;
+			child.kill("SIGTERM");
+			forceKill ??= setTimeout(() => child.kill("SIGKILL"), killGraceMs);
+		};
+		const onAbort = () => stop("canceled");
+		options.signal?.addEventListener("abort", onAbort, { once: true });
+		const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => stop("timed out"), options.timeoutMs);
+		child.stdout!.setEncoding("utf8");
+		child.stderr!.setEncoding("utf8");
+		child.stdout!.on("data", (chunk: string) => (onStdout ? onStdout(chunk) : (stdout += chunk)));
+		child.stderr!.on("data", (chunk: string) => (stderr += chunk));
+		if (child.stdin) {
+			child.stdin.on("error", () => undefined); // it exited before reading everything: its exit status tells
+			child.stdin.end(options.input);
+		}
+		let spawnError: Error | undefined;
+		child.on("error", (error) => (spawnError = error));
+		child.on("close", (code, signal) => {
+			clearTimeout(timer);
+			clearTimeout(forceKill);
+			options.signal?.removeEventListener("abort", onAbort);
+			const exitCode = code ?? (stopped === "canceled" ? 130 : 1);
+			if (spawnError && !stderr) stderr = `${argv[0]}: ${spawnError.message}`;
+			else if (stopped === "timed out") stderr += `${stderr ? "\n" : ""}${argv[0]} timed out after ${options.timeoutMs} ms`;
+			else if (signal && code === null && !stopped) stderr += `${stderr ? "\n" : ""}${argv[0]} was killed with ${signal}`;
+			resolve({ exitCode: spawnError ? 127 : exitCode, stdout, stderr, failed: exitCode !== 0 || Boolean(spawnError) });
+		});
+	});
 }
-
-const signalNumbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13 };
 
 /**
  * If testbed itself is killed (SIGKILL, OOM), a batch must not go on creating namespaces behind the
@@ -64,21 +97,6 @@ const signalNumbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3
 export function diesWithParent(argv: string[]): string[] {
 	return ["setpriv", "--pdeathsig", "KILL", ...argv];
 }
-
-/** A long-running process (an agent) with line-based stdout; it dies with testbed. */
-export function spawnLongRunning(argv: string[], options: { signal?: AbortSignal } = {}): ResultPromise<{ reject: false; stdin: "pipe"; stdout: "pipe"; stderr: "pipe"; buffer: false }> {
-	const [file, ...args] = diesWithParent(argv);
-	return execa(file, args, { reject: false, stdin: "pipe", stdout: "pipe", stderr: "pipe", buffer: false, cancelSignal: options.signal, env: { PATH: systemPath() } });
-}
-
-/** Start a process that outlives testbed (a restarted program of a node): own session, no stdio. */
-export function spawnDetached(argv: string[], options: { cwd: string; env: Record<string, string> }): void {
-	const [file, ...args] = argv;
-	execa(file, args, { cwd: options.cwd, env: { ...options.env, PATH: options.env.PATH ?? systemPath() }, extendEnv: false, detached: true, stdio: "ignore", reject: false }).unref();
-}
-
-/** Whether an executable is on PATH (no process needed). */
-export { which } from "./which.ts";
 
 /**
  * Run async jobs with at most `limit` at once; results in input order. After the first failure no

@@ -1,11 +1,10 @@
-// Build a lab on the host: ledger first, one root `ip -batch`, then one batch per namespace in parallel.
+// Build a lab on the host: ledger first, one root `ip -batch`, then every namespace configured (configure.ts).
 // Any failure (or Ctrl-C) rolls back everything this call created.
 import { mkdirSync, writeFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import { ApplyError, LabStateError, MissingFeatureError, TestbedError } from "../errors.ts";
 import type { HostFeatures, Plan } from "../plan/operations.ts";
 import { planLab } from "../plan/plan.ts";
-import { inNamespace, renderPlan, stepContent, type Batch, type Step } from "../render/batch.ts";
+import { renderPlan, stepContent } from "../render/batch.ts";
 import type { Lab } from "../resolve/lab.ts";
 import { detectFeatures } from "./features.ts";
 import { readLedger, removeLedger, writeLedger, type Ledger } from "./ledger.ts";
@@ -13,7 +12,7 @@ import { lockLab } from "./lock.ts";
 import { netnsInode } from "./namespaces.ts";
 import { stateDir } from "./paths.ts";
 import { requireRoot, requireTools } from "./preflight.ts";
-import { diesWithParent, parallel, run } from "./run.ts";
+import { configureNamespaces, runRootBatch, type ConfigureMethod } from "./configure.ts";
 import { teardownLedger } from "./teardown.ts";
 
 export interface UpOptions {
@@ -26,12 +25,16 @@ export interface UpOptions {
 	lockWaitMs?: number;
 	/** Called as namespaces are configured: `done` of `total`. */
 	onProgress?: (done: number, total: number) => void;
+	/** "tools": configure namespaces with one process tree each, even where the helper could (tests of that path). */
+	method?: ConfigureMethod;
 }
 
 export interface UpResult {
 	lab: Lab;
 	plan: Plan;
 	ledger: Ledger;
+	/** How the namespaces were configured. */
+	method: ConfigureMethod;
 	timings: { rootMs: number; namespacesMs: number; totalMs: number };
 }
 
@@ -78,7 +81,7 @@ export async function upLab(lab: Lab, options: UpOptions = {}): Promise<UpResult
 		};
 		writeLedger(ledger);
 		try {
-			return await build(lab, plan, ledger, options.signal, started, options.onProgress);
+			return await build(lab, plan, ledger, started, options);
 		} catch (error) {
 			try {
 				await teardownLedger(ledger);
@@ -96,94 +99,19 @@ export async function upLab(lab: Lab, options: UpOptions = {}): Promise<UpResult
 	}
 }
 
-async function build(lab: Lab, plan: Plan, ledger: Ledger, signal: AbortSignal | undefined, started: number, onProgress?: (done: number, total: number) => void): Promise<UpResult> {
+async function build(lab: Lab, plan: Plan, ledger: Ledger, started: number, options: UpOptions): Promise<UpResult> {
+	const { signal, onProgress } = options;
 	const dir = stateDir(lab.name);
 	mkdirSync(dir, { recursive: true, mode: 0o700 });
 	const rendered = renderPlan(plan, dir);
 	for (const batch of rendered.namespaces) for (const step of batch.steps) if (step.file) writeFileSync(step.file, stepContent(step), { mode: 0o600 });
-	await runSteps(lab, rendered.root, signal);
+	await runRootBatch(lab, rendered.root, signal);
 	for (const entry of ledger.namespaces) entry.inode = netnsInode(entry.name);
 	writeLedger(ledger);
 	const rootDone = performance.now();
-	const limit = Math.max(4, availableParallelism() * 4);
-	let configured = 0;
-	onProgress?.(0, rendered.namespaces.length);
-	await parallel(rendered.namespaces, limit, async (batch) => {
-		await runSteps(lab, batch, signal);
-		onProgress?.(++configured, rendered.namespaces.length);
-	});
+	const method = await configureNamespaces(lab, rendered.namespaces, { signal, onProgress, method: options.method });
 	ledger.state = "up";
 	writeLedger(ledger);
 	const done = performance.now();
-	return { lab, plan, ledger, timings: { rootMs: rootDone - started, namespacesMs: done - rootDone, totalMs: done - started } };
-}
-
-/**
- * The fixed script that runs a namespace's steps in one process tree. No user text is part of it:
- * the ip lines come on stdin, file paths and sysctl settings as positional arguments. A failing
- * step exits with 11 (ip), 13 (nft), 12 (sysctl) or 14 (tc); sysctl runs after nft, which loads
- * conntrack and so creates the net.netfilter settings.
- */
-const stepScript = `nft_file=$1; tc_file=$2; shift 2
-ip -batch - || exit 11
-[ -z "$nft_file" ] || nft -f "$nft_file" || exit 13
-[ $# -eq 0 ] || sysctl -q -w "$@" || exit 12
-[ -z "$tc_file" ] || tc -batch "$tc_file" || exit 14`;
-
-const stepExit: Record<number, Step["tool"]> = { 11: "ip", 12: "sysctl", 13: "nft", 14: "tc" };
-
-/** Run a batch: the root one directly; a namespace's steps in one `nsenter --net` process tree. */
-async function runSteps(lab: Lab, batch: Batch, signal: AbortSignal | undefined): Promise<void> {
-	const ip = batch.steps[0];
-	const find = (tool: Step["tool"]) => batch.steps.find((step) => step.tool === tool);
-	const argv = diesWithParent(
-		batch.netns ? inNamespace(batch.netns, ["sh", "-c", stepScript, "testbed-steps", find("nft")?.file ?? "", find("tc")?.file ?? "", ...(find("sysctl")?.argv.slice(3) ?? [])]) : ip.argv,
-	);
-	if (signal?.aborted) throw interrupted(argv);
-	const result = await run(argv, { signal, input: stepContent(ip) });
-	if (result.exitCode === 0) return;
-	if (signal?.aborted) throw interrupted(argv);
-	const step = batch.netns ? find(stepExit[result.exitCode]) : ip;
-	throw stepError(lab, batch, step ?? ip, result.stderr, result.exitCode);
-}
-
-function interrupted(argv: string[]): ApplyError {
-	return new ApplyError("interrupted: everything `up` had created was removed", { command: argv.join(" "), stderr: "", rolledBack: true });
-}
-
-/** Name the operation, the kernel's words and the YAML line. */
-function stepError(lab: Lab, batch: Batch, step: Step, stderr: string, exitCode: number): ApplyError {
-	const line = failedLine(step, stderr);
-	const kernel = stderr
-		.split("\n")
-		.filter((text) => text.trim() && !text.startsWith("Command failed"))
-		.join("\n");
-	const where = batch.netns ? `in namespace ${batch.netns}` : "in the root namespace";
-	const ns = batch.netns;
-	const command = !line
-		? (ns ? inNamespace(ns, step.argv) : step.argv).join(" ")
-		: step.tool === "ip"
-			? `ip ${ns ? `-n ${ns} ` : ""}${line.text}`
-			: step.tool === "tc"
-				? `ip netns exec ${ns} tc ${line.text}`
-				: step.tool === "sysctl"
-					? `ip netns exec ${ns} sysctl -w ${line.text.replace(" = ", "=")}`
-					: `ip netns exec ${ns} nft -f ${step.file} (line: ${line.text.trim()})`;
-	const source = line ? `${lab.file}:${line.op.pos.line}:${line.op.pos.col}` : undefined;
-	const node = line?.op.node ?? batch.node;
-	return new ApplyError(`${source ? `${source}: ` : ""}building ${node ? `node "${node}"` : `lab "${lab.name}"`} failed ${where}\n  command: ${command}\n  kernel:  ${kernel || `exit code ${exitCode}`}\n  everything \`up\` had created was removed`, {
-		command,
-		namespace: ns ?? undefined,
-		stderr: kernel,
-		source,
-		rolledBack: true,
-	});
-}
-
-/** The file line a tool complained about: "Command failed FILE:N" (ip, tc), "FILE:N:C" (nft), the key (sysctl). */
-function failedLine(step: Step, stderr: string): Step["lines"][number] | undefined {
-	const number = /Command failed \S+:(\d+)/.exec(stderr)?.[1] ?? (step.file ? new RegExp(`${step.file.replaceAll(".", "\\.")}:(\\d+):`).exec(stderr)?.[1] : undefined);
-	if (number) return step.lines[Number(number) - 1];
-	if (step.tool === "sysctl") return step.lines.find((line) => stderr.includes(line.text.split(" = ")[0].replaceAll(".", "/"))) ?? step.lines[0];
-	return step.lines.length === 1 ? step.lines[0] : undefined;
+	return { lab, plan, ledger, method, timings: { rootMs: rootDone - started, namespacesMs: done - rootDone, totalMs: done - started } };
 }

@@ -1,4 +1,5 @@
-// Finding executables on PATH by looking at the file system (no `which` process).
+// Finding executables on PATH by looking at the file system (no `which` process), and the PATH
+// testbed gives the programs it starts.
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 
@@ -18,4 +19,14 @@ export function which(name: string): string | undefined {
 		} catch {}
 	}
 	return undefined;
+}
+
+/**
+ * PATH without node_modules/.bin: under npm or npx, packages' binaries shadow system tools
+ * (ava depends on @vercel/nft, whose `nft` is not nftables). Kernel tools come from the system.
+ */
+export function systemPath(path = process.env.PATH ?? ""): string {
+	const dirs = path.split(":").filter((dir) => dir && !dir.includes("node_modules"));
+	for (const dir of ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]) if (!dirs.includes(dir)) dirs.push(dir);
+	return dirs.join(":");
 }

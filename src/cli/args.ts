@@ -16,7 +16,7 @@ interface CommandSpec {
 
 const json: Record<string, OptionSpec> = { json: { type: "boolean" } };
 
-export const commands: Record<string, CommandSpec> = {
+export const commands = {
 	init: {
 		usage: "testbed init [TEMPLATE] [-o FILE] [--force]",
 		summary: "write a starter topology from the examples (templates: the files in topologies/)",
@@ -74,10 +74,12 @@ export const commands: Record<string, CommandSpec> = {
 		positionals: [3, 20],
 	},
 	reach: { usage: "testbed reach LAB [--proto udp|tcp|icmp] [--json]", summary: "which nodes can open a flow to which (all pairs)", options: { ...json, timeout: { type: "string" }, proto: { type: "string" } }, positionals: [1, 1] },
-};
+} satisfies Record<string, CommandSpec>;
+
+export type CommandName = keyof typeof commands;
 
 export interface CommandLine {
-	command: string;
+	command: CommandName;
 	positionals: string[];
 	options: Record<string, string | boolean | string[] | undefined>;
 	/** Arguments after `--` (exec). */
@@ -98,8 +100,9 @@ export function parseCommandLine(argv: string[]): CommandLine | "help" | "versio
 	const [command, ...rest] = argv;
 	if (command === undefined || command === "help" || command === "--help" || command === "-h") return "help";
 	if (command === "--version" || command === "-V") return "version";
-	const spec = commands[command];
-	if (!spec) throw new UsageError(`unknown command "${command}"\n\n${usageText()}`);
+	if (!Object.hasOwn(commands, command)) throw new UsageError(`unknown command "${command}"\n\n${usageText()}`);
+	const name = command as CommandName;
+	const spec: CommandSpec = commands[name];
 	const dash = rest.indexOf("--");
 	const own = spec.passthrough && dash >= 0 ? rest.slice(0, dash) : rest;
 	const passed = spec.passthrough && dash >= 0 ? rest.slice(dash + 1) : [];
@@ -115,5 +118,5 @@ export function parseCommandLine(argv: string[]): CommandLine | "help" | "versio
 	if (command === "down" && (positionals.length === 1) === Boolean((parsed.values as Record<string, unknown>).all)) throw new UsageError(`give a lab (or its file) or --all\nusage: ${spec.usage}`);
 	else if (command !== "down" && (positionals.length < min || positionals.length > max)) throw new UsageError(`expected ${min === max ? min : `${min} to ${max}`} argument${max === 1 ? "" : "s"}, got ${positionals.length}\nusage: ${spec.usage}`);
 	if (spec.passthrough && passed.length === 0) throw new UsageError(`give the command after \`--\`\nusage: ${spec.usage}`);
-	return { command, positionals, options: parsed.values as Record<string, string | boolean | string[] | undefined>, rest: passed };
+	return { command: name, positionals, options: parsed.values as Record<string, string | boolean | string[] | undefined>, rest: passed };
 }

@@ -1,73 +1,103 @@
 // The CLI: parse, run one command, map errors to one clear message and an exit code. Only this layer prints.
 import { readFileSync } from "node:fs";
+import { projectPath } from "../project.ts";
 import { ExitCode, MissingFeatureError, TestbedError, TopologyError } from "../errors.ts";
-import { parseCommandLine, usageText } from "./args.ts";
+import { parseCommandLine, usageText, type CommandLine, type CommandName } from "./args.ts";
 import { terminalIo, type Io } from "./io.ts";
-import { doctorCommand } from "./commands/doctor.ts";
-import { downCommand } from "./commands/down.ts";
-import { execCommand, shellCommand } from "./commands/exec.ts";
-import { graphCommand } from "./commands/graph.ts";
-import { initCommand } from "./commands/init.ts";
-import { lsCommand } from "./commands/ls.ts";
-import { planCommand } from "./commands/plan.ts";
-import { natTableCommand } from "./commands/nat-table.ts";
-import { captureCommand } from "./commands/capture.ts";
-import { probeCommand } from "./commands/probe.ts";
-import { punchCommand } from "./commands/punch.ts";
-import { eventCommand } from "./commands/event.ts";
-import { testCommand } from "./commands/test.ts";
-import { reachCommand } from "./commands/reach.ts";
-import { upCommand } from "./commands/up.ts";
-import { validateCommand } from "./commands/validate.ts";
 
-export async function main(argv: string[], io: Io = terminalIo()): Promise<number> {
+/** A command, ready to run with its parsed command line. */
+type Runner = (line: CommandLine, io: Io, signal: AbortSignal) => Promise<number>;
+
+// Options arrive checked against the command's spec in args.ts; each command declares its own shape.
+type Options = Record<string, never>;
+
+/**
+ * Each command's code, loaded only when that command runs: `testbed ls` does not load YAML,
+ * the planner, execa or Graphviz.
+ */
+const commandLoaders: Record<CommandName, () => Promise<Runner>> = {
+	init: async () => {
+		const { initCommand } = await import("./commands/init.ts");
+		return (line, io) => initCommand(line.positionals[0], line.options as Options, io);
+	},
+	validate: async () => {
+		const { validateCommand } = await import("./commands/validate.ts");
+		return (line, io) => validateCommand(line.positionals[0], line.options as Options, io);
+	},
+	plan: async () => {
+		const { planCommand } = await import("./commands/plan.ts");
+		return (line, io) => planCommand(line.positionals[0], line.options as Options, io);
+	},
+	up: async () => {
+		const { upCommand } = await import("./commands/up.ts");
+		return (line, io, signal) => upCommand(line.positionals[0], line.options as Options, io, signal);
+	},
+	down: async () => {
+		const { downCommand } = await import("./commands/down.ts");
+		return (line, io) => downCommand(line.positionals[0], line.options as Options, io);
+	},
+	ls: async () => {
+		const { lsCommand } = await import("./commands/ls.ts");
+		return (line, io) => lsCommand(line.options as Options, io);
+	},
+	exec: async () => {
+		const { execCommand } = await import("./commands/exec.ts");
+		return (line) => execCommand(line.positionals[0], line.positionals[1], line.rest);
+	},
+	shell: async () => {
+		const { shellCommand } = await import("./commands/exec.ts");
+		return (line) => shellCommand(line.positionals[0], line.positionals[1]);
+	},
+	doctor: async () => {
+		const { doctorCommand } = await import("./commands/doctor.ts");
+		return (line, io) => doctorCommand(line.options as Options, io);
+	},
+	test: async () => {
+		const { testCommand } = await import("./commands/test.ts");
+		return (line, io, signal) => testCommand(line.positionals[0], line.options as Options, io, signal);
+	},
+	punch: async () => {
+		const { punchCommand } = await import("./commands/punch.ts");
+		return (line, io) => punchCommand(line.positionals[0], line.positionals[1], line.positionals[2], line.options as Options, io);
+	},
+	"nat-table": async () => {
+		const { natTableCommand } = await import("./commands/nat-table.ts");
+		return (line, io, signal) => natTableCommand(line.positionals[0], line.positionals[1], line.options as Options, io, signal);
+	},
+	capture: async () => {
+		const { captureCommand } = await import("./commands/capture.ts");
+		return (line, io, signal) => captureCommand(line.positionals[0], line.positionals[1], line.options as Options, io, signal);
+	},
+	graph: async () => {
+		const { graphCommand } = await import("./commands/graph.ts");
+		return (line, io) => graphCommand(line.positionals[0], line.options as Options, io);
+	},
+	probe: async () => {
+		const { probeCommand } = await import("./commands/probe.ts");
+		return (line, io) => probeCommand(line.positionals[0], line.options as Options, io);
+	},
+	event: async () => {
+		const { eventCommand } = await import("./commands/event.ts");
+		return (line, io, signal) => eventCommand(line.positionals[0], line.positionals.slice(1), line.options as Options, io, signal);
+	},
+	reach: async () => {
+		const { reachCommand } = await import("./commands/reach.ts");
+		return (line, io) => reachCommand(line.positionals[0], line.options as Options, io);
+	},
+};
+
+export async function main(argv: string[], given?: Io): Promise<number> {
 	const abort = new AbortController();
+	const io = given ?? terminalIo(() => abort.abort());
 	const onSignal = () => abort.abort();
 	process.on("SIGINT", onSignal);
 	process.on("SIGTERM", onSignal);
 	try {
 		const line = parseCommandLine(argv);
 		if (line === "help") return io.out(usageText()), ExitCode.ok;
-		if (line === "version") return io.out(JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version), ExitCode.ok;
-		const [first, second] = line.positionals;
-		const options = line.options as Record<string, never>;
-		switch (line.command) {
-			case "init":
-				return await initCommand(first, options, io);
-			case "validate":
-				return await validateCommand(first, options, io);
-			case "plan":
-				return await planCommand(first, options, io);
-			case "up":
-				return await upCommand(first, options, io, abort.signal);
-			case "down":
-				return await downCommand(first, options, io);
-			case "ls":
-				return await lsCommand(options, io);
-			case "exec":
-				return await execCommand(first, second, line.rest);
-			case "shell":
-				return await shellCommand(first, second);
-			case "doctor":
-				return await doctorCommand(options, io);
-			case "test":
-				return await testCommand(first, options, io, abort.signal);
-			case "punch":
-				return await punchCommand(first, second, line.positionals[2], options, io);
-			case "nat-table":
-				return await natTableCommand(first, second, options, io, abort.signal);
-			case "capture":
-				return await captureCommand(first, second, options, io, abort.signal);
-			case "graph":
-				return await graphCommand(first, options, io);
-			case "probe":
-				return await probeCommand(first, options, io);
-			case "event":
-				return await eventCommand(first, line.positionals.slice(1), options, io, abort.signal);
-			case "reach":
-				return await reachCommand(first, options, io);
-		}
-		return ExitCode.usage;
+		if (line === "version") return io.out(JSON.parse(readFileSync(projectPath("package.json"), "utf8")).version), ExitCode.ok;
+		const run = await commandLoaders[line.command]();
+		return await run(line, io, abort.signal);
 	} catch (error) {
 		return report(error, io);
 	} finally {

@@ -3,7 +3,8 @@ import { createInterface } from "node:readline";
 import type { Lab, LabNode } from "../resolve/lab.ts";
 import { LabStateError, MissingFeatureError } from "../errors.ts";
 import { inNamespace } from "../render/batch.ts";
-import { spawnLongRunning, which } from "../apply/run.ts";
+import { spawnLongRunning } from "../apply/spawn.ts";
+import { which } from "../apply/which.ts";
 
 export interface Capture {
 	node: string;

@@ -1,6 +1,9 @@
 // Reading a topology file: YAML parsed into a document that keeps every node's source position.
 import { readFileSync } from "node:fs";
-import { LineCounter, parseDocument, Parser, type Document } from "yaml";
+import { Composer, LineCounter, parseDocument, Parser, YAMLParseError, type Document } from "yaml";
+import type { CST } from "yaml";
+
+type Token = CST.Token;
 import type { Pos, Problem } from "../validate/problem.ts";
 
 /** The file's text and its YAML document, with a way to turn offsets into line:col. */
@@ -22,19 +25,36 @@ const maxDepth = 256;
  * exhaust V8 beyond what an exception reports. So a file nesting too deep is refused before composing.
  */
 export function nestingDepth(text: string): number {
-	type Token = { type?: string; value?: unknown; items?: { key?: unknown; value?: unknown }[] };
+	return tokensDepth([...new Parser().parse(text)]);
+}
+
+function tokensDepth(tokens: Token[]): number {
+	type Node = { type?: string; value?: unknown; items?: { key?: unknown; value?: unknown }[] };
 	let deepest = 0;
-	for (const document of new Parser().parse(text)) {
-		const stack: [Token, number][] = [[document as Token, 0]];
+	for (const document of tokens) {
+		const stack: [Node, number][] = [[document as Node, 0]];
 		while (stack.length > 0) {
 			const [token, depth] = stack.pop()!;
 			deepest = Math.max(deepest, depth);
 			if (deepest > 10_000) return deepest;
 			const children = [...(token.items ?? []).flatMap((item) => [item.key, item.value]), token.type === "document" ? token.value : undefined];
-			for (const child of children) if (child && typeof child === "object") stack.push([child as Token, depth + 1]);
+			for (const child of children) if (child && typeof child === "object") stack.push([child as Node, depth + 1]);
 		}
 	}
 	return deepest;
+}
+
+/** Compose the document from tokens already parsed (as yaml's parseDocument does from text: one parse, not two). */
+function compose(tokens: Token[], length: number): Document.Parsed {
+	let document: Document.Parsed | undefined;
+	for (const composed of new Composer({ prettyErrors: false, uniqueKeys: false }).compose(tokens, true, length)) {
+		if (!document) document = composed as Document.Parsed;
+		else {
+			document.errors.push(new YAMLParseError([composed.range[0], composed.range[1]], "MULTIPLE_DOCS", "Source contains multiple documents; please use YAML.parseAllDocuments()"));
+			break;
+		}
+	}
+	return document!;
 }
 
 /** Parse YAML text; syntax errors become problems with positions, never exceptions. */
@@ -42,7 +62,8 @@ export function parseSource(file: string, text: string): TopologySource {
 	const lineCounter = new LineCounter();
 	const position = (offset: number): Pos => lineCounter.linePos(offset);
 	const tooBig = Buffer.byteLength(text, "utf8") > maxBytes;
-	const depth = tooBig ? 0 : nestingDepth(text);
+	const tokens = tooBig ? [] : [...new Parser(lineCounter.addNewLine).parse(text)];
+	const depth = tooBig ? 0 : tokensDepth(tokens);
 	if (tooBig || depth > maxDepth) {
 		const document = parseDocument("{}", { lineCounter: new LineCounter() });
 		return {
@@ -57,7 +78,7 @@ export function parseSource(file: string, text: string): TopologySource {
 			],
 		};
 	}
-	const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
+	const document = compose(tokens, text.length);
 	const lines = text.split("\n");
 	// yaml's line counter can miss a line break inside a flow collection and report a column past the
 	// end of the line; such a position belongs to the start of the next line.

@@ -16,7 +16,14 @@ import { gilbert } from "./tc.ts";
  */
 export const remapPorts = { first: 20000, count: 1024 } as const;
 
-function remapPool(): string[] {
+let poolLines: readonly string[] | undefined;
+
+/** The pool map's text, the same in every NAT (made once: a lab of 1,000 NATs would make it 1,000 times). */
+function remapPool(): readonly string[] {
+	return (poolLines ??= makeRemapPool());
+}
+
+function makeRemapPool(): string[] {
 	const lines: string[] = [];
 	for (let i = 0; i < remapPorts.count; i += 16) {
 		const row = Array.from({ length: Math.min(16, remapPorts.count - i) }, (_, k) => `${i + k} : ${remapPorts.first + i + k}`);

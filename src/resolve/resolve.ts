@@ -4,7 +4,7 @@ import { resolve as resolvePath } from "node:path";
 import type { ImpairDecl, LinkDecl, NodeDecl, TopologyDecl } from "../parse/topology.ts";
 import { contains, hostAddresses, interfaceAddress, isCidr, isReserved, range } from "../validate/addresses.ts";
 import type { Pos, Problem } from "../validate/problem.ts";
-import { maxNamespaceLength } from "../validate/read.ts";
+import { maxNamespaceLength } from "../validate/names.ts";
 import { closest } from "../validate/units.ts";
 import type { Lab, LabInterface, LabLink, LabNode, LabRoute } from "./lab.ts";
 import { natBehaviour } from "./nat-behaviour.ts";

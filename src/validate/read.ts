@@ -25,13 +25,8 @@ import {
 import type { Pos, Problem, ProblemCode } from "./problem.ts";
 import { closest, parseDuration, parsePercent, parseRate } from "./units.ts";
 import { isCidr, isIpv4 } from "./addresses.ts";
+import { interfaceNamePattern, labNamePattern, netnsNamePattern, nodeNamePattern } from "./names.ts";
 
-export const labNamePattern = /^[a-z][a-z0-9-]{0,22}[a-z0-9]$|^[a-z]$/;
-export const nodeNamePattern = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
-export const interfaceNamePattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
-export const netnsNamePattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
-/** Longest namespace name we create: keeps `ip netns`, prompts and tables readable. */
-export const maxNamespaceLength = 32;
 
 const keys = {
 	top: ["$schema", "name", "prefix", "description", "nodes", "links", "expect", "steps"],

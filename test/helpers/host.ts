@@ -2,7 +2,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import test, { type ExecutionContext } from "ava";
 import { execa } from "execa";
-import { systemPath } from "../../src/apply/run.ts";
+import { systemPath } from "../../src/apply/which.ts";
 
 // Tests run under npm, whose PATH puts node_modules/.bin first (ava brings an unrelated `nft`).
 process.env.PATH = systemPath();

@@ -7,6 +7,7 @@ import { execa } from "execa";
 import { downLab, loadLabText, upLab } from "../../src/index.ts";
 import { unitsTopology } from "../helpers/generate.ts";
 import { hostChanges, hostSnapshot, leftovers, rootTest } from "../helpers/host.ts";
+import { netnsInode, pidsInNamespaces } from "../../src/apply/namespaces.ts";
 
 const testbed = (args: string[], options: { input?: string } = {}) => execa(process.execPath, ["bin/testbed.js", ...args], { reject: false, ...options });
 
@@ -27,6 +28,42 @@ rootTest("exec passes stdin, stdout, stderr and the exit code through; unknown n
 		await downLab("tb-exec");
 	}
 });
+
+rootTest("exec passes SIGTERM and SIGHUP on and exits with the program's status; killing exec never leaves the program behind", async (t) => {
+	const lab = loadLabText("name: tb-sig\nnodes:\n  a: {}\n");
+	await upLab(lab);
+	const inode = netnsInode("tb-sig-a")!;
+	const inLab = () => pidsInNamespaces(new Set([inode]));
+	try {
+		for (const signal of ["SIGTERM", "SIGHUP"] as const) {
+			const script = `trap 'echo got ${signal}; exit 7' ${signal.slice(3)}; echo ready; while :; do sleep 0.05; done`;
+			const child = testbed(["exec", "tb-sig", "a", "--", "sh", "-c", script]);
+			let output = "";
+			child.stdout!.on("data", (chunk: Buffer) => (output += chunk));
+			await waitFor(() => output.includes("ready")); // the trap is set
+			child.kill(signal);
+			const result = await child;
+			t.is(result.exitCode, 7, `${signal}: ${result.stderr}`);
+			t.regex(result.stdout, new RegExp(`got ${signal}`));
+			await waitFor(() => inLab().length === 0);
+			t.deepEqual(inLab(), [], `${signal}: nothing left running in the node`);
+		}
+		// A program that ignores SIGTERM still ends with exec's own end, even a SIGKILL (which exec cannot pass on).
+		const stubborn = testbed(["exec", "tb-sig", "a", "--", "sleep", "1000"]);
+		await waitFor(() => inLab().length > 0);
+		stubborn.kill("SIGKILL");
+		await stubborn;
+		await waitFor(() => inLab().length === 0);
+		t.deepEqual(inLab(), [], "SIGKILL of exec: the program died with it (no orphan, no zombie)");
+	} finally {
+		await downLab("tb-sig");
+	}
+});
+
+/** Wait until `ready()` holds, checking every 10 ms, for at most 10 s (a guard against hangs). */
+async function waitFor(ready: () => boolean): Promise<void> {
+	for (let i = 0; i < 1000 && !ready(); i++) await sleep(10);
+}
 
 rootTest("ls --json and down --json report labs as one JSON document", async (t) => {
 	await upLab(loadLabText("name: tb-ls\nnodes:\n  a: {}\n  b: {}\n"));

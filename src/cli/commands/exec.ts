@@ -2,7 +2,7 @@
 import { LabStateError } from "../../errors.ts";
 import { requireLedger } from "../../apply/ledger.ts";
 import { requireRoot } from "../../apply/preflight.ts";
-import { runInteractive } from "../../apply/run.ts";
+import { runAttached } from "../../apply/terminal.ts";
 import type { LabNode } from "../../resolve/lab.ts";
 
 export function labNode(labName: string, nodeName: string): LabNode {
@@ -15,7 +15,7 @@ export function labNode(labName: string, nodeName: string): LabNode {
 export async function execCommand(lab: string, node: string, command: string[]): Promise<number> {
 	requireRoot("exec");
 	const target = labNode(lab, node);
-	return runInteractive(["ip", "netns", "exec", target.netns, ...command], { TESTBED_LAB: lab, TESTBED_NODE: node });
+	return runAttached(["ip", "netns", "exec", target.netns, ...command], { TESTBED_LAB: lab, TESTBED_NODE: node });
 }
 
 export async function shellCommand(lab: string, node: string): Promise<number> {
@@ -23,5 +23,5 @@ export async function shellCommand(lab: string, node: string): Promise<number> {
 	const target = labNode(lab, node);
 	const shell = process.env.SHELL && /(^|\/)(bash|sh|zsh|dash)$/.test(process.env.SHELL) ? process.env.SHELL : "/bin/bash";
 	const argv = shell.endsWith("bash") ? [shell, "--norc", "-i"] : [shell, "-i"];
-	return runInteractive(["ip", "netns", "exec", target.netns, ...argv], { TESTBED_LAB: lab, TESTBED_NODE: node, PS1: `[${lab}:${node}] \\w\\$ ` });
+	return runAttached(["ip", "netns", "exec", target.netns, ...argv], { TESTBED_LAB: lab, TESTBED_NODE: node, PS1: `[${lab}:${node}] \\w\\$ ` });
 }

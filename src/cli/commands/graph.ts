@@ -6,7 +6,8 @@ import { graphFormat } from "../../report/graph.ts";
 import { renderGraph } from "../../report/render-svg.ts";
 import type { Lab } from "../../resolve/lab.ts";
 import { MissingFeatureError, UsageError } from "../../errors.ts";
-import { run, which } from "../../apply/run.ts";
+import { run } from "../../apply/run.ts";
+import { which } from "../../apply/which.ts";
 import type { Io } from "../io.ts";
 
 export async function graphCommand(target: string, options: { o?: string; format?: string }, io: Io): Promise<number> {

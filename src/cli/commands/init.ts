@@ -1,13 +1,13 @@
 // `testbed init [TEMPLATE] [-o FILE]`: a starter topology copied from the examples, with the schema
 // comment pointing at this testbed's schema so editors complete and check it.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { relative, dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname, join, relative, resolve } from "node:path";
+import { projectPath } from "../../project.ts";
 import { LabStateError, UsageError } from "../../errors.ts";
 import type { Io } from "../io.ts";
 
-const topologies = fileURLToPath(new URL("../../../topologies/", import.meta.url));
-const schema = fileURLToPath(new URL("../../../schema/topology.schema.json", import.meta.url));
+const topologies = projectPath("topologies");
+const schema = projectPath("schema", "topology.schema.json");
 
 export function templates(): string[] {
 	return readdirSync(topologies)
@@ -21,7 +21,7 @@ export async function initCommand(template: string | undefined, options: { o?: s
 	if (!templates().includes(name)) throw new UsageError(`no template "${name}"; templates: ${templates().join(", ")}`);
 	const target = resolve(options.o ?? `${name}.yml`);
 	if (existsSync(target) && !options.force) throw new LabStateError(`${target} exists; use --force to overwrite it, or -o another file`, "FILE_EXISTS");
-	const text = readFileSync(`${topologies}${name}.yml`, "utf8").replace(/^# yaml-language-server: \$schema=.*$/m, `# yaml-language-server: $schema=${relative(dirname(target), schema)}`);
+	const text = readFileSync(join(topologies, `${name}.yml`), "utf8").replace(/^# yaml-language-server: \$schema=.*$/m, `# yaml-language-server: $schema=${relative(dirname(target), schema)}`);
 	writeFileSync(target, text);
 	io.out(`wrote ${target} (from template ${name}); next: testbed validate ${relative(process.cwd(), target)} · testbed plan … · sudo testbed up …`);
 	return 0;

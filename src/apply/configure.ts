@@ -1,0 +1,236 @@
+// Run a rendered plan's batches: the root one as one `ip -batch`, then every namespace's links,
+// addresses, routes, nftables rules, sysctls and qdiscs. Namespaces are configured by a few helper
+// processes that each enter many namespaces (configure-namespaces.py: rtnetlink and libnftables,
+// no program start per namespace); where the host cannot run the helper, each namespace gets one
+// `nsenter --net=… sh` that runs the tools themselves. Either way a failure names the file line.
+import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { ApplyError } from "../errors.ts";
+import { inNamespace, stepContent, type Batch, type Step } from "../render/batch.ts";
+import type { Lab } from "../resolve/lab.ts";
+import { projectPath } from "../project.ts";
+import { diesWithParent, parallel, run, runStreaming } from "./run.ts";
+import { which } from "./which.ts";
+
+export interface ConfigureOptions {
+	signal?: AbortSignal;
+	/** Called as namespaces are configured: `done` of `total`. */
+	onProgress?: (done: number, total: number) => void;
+	/** "tools": one process tree per namespace even where the helper could run (tests of that path). */
+	method?: ConfigureMethod;
+}
+
+/** How namespaces were configured: the helper (python3 + libnftables) or the tools, one process tree each. */
+export type ConfigureMethod = "helper" | "tools";
+
+/** The root namespace's batch: namespaces and veth pairs, one `ip -batch`. */
+export async function runRootBatch(lab: Lab, batch: Batch, signal?: AbortSignal): Promise<void> {
+	const ip = batch.steps[0];
+	const argv = diesWithParent(ip.argv);
+	if (signal?.aborted) throw interrupted(argv);
+	const result = await run(argv, { signal, input: stepContent(ip) });
+	if (result.exitCode === 0) return;
+	if (signal?.aborted) throw interrupted(argv);
+	throw stepError(lab, batch, ip, failedLine(ip, result.stderr), kernelWords(result.stderr), result.exitCode);
+}
+
+/** Configure every namespace's batch; resolves to the method used. Throws the first failure (after every worker stopped). */
+export async function configureNamespaces(lab: Lab, batches: Batch[], options: ConfigureOptions = {}): Promise<ConfigureMethod> {
+	if (batches.length === 0) return options.method ?? "helper";
+	const python = pythonPath();
+	if (options.method !== "tools" && python) {
+		const outcome = await viaHelper(lab, batches, python, options);
+		if (outcome === "done") return "helper";
+	}
+	await viaTools(lab, batches, options);
+	return "tools";
+}
+
+// ---- the helper ------------------------------------------------------------------------------
+
+const helperPath = () => projectPath("src", "apply", "configure-namespaces.py");
+
+/**
+ * The system's python3 (Debian's, which `make` installs): a version manager's shim on PATH
+ * (pyenv) costs a shell script and a lookup, 0.3 s, per start.
+ */
+function pythonPath(): string | undefined {
+	if (!which("python3")) return undefined; // also how tests hide it (TESTBED_HIDE_TOOLS)
+	return existsSync("/usr/bin/python3") ? "/usr/bin/python3" : which("python3");
+}
+
+/** Whether the helper runs here (python3, ctypes, libnftables): what `testbed doctor` reports. */
+export async function helperCheck(): Promise<{ ok: boolean; detail: string }> {
+	const python = pythonPath();
+	if (!python) return { ok: false, detail: "python3 not found: `up` configures each namespace with its own ip, nft and sysctl processes (several times slower)" };
+	const result = await run([python, "-I", "-S", helperPath(), String(process.pid)], { input: JSON.stringify({ namespaces: [] }) });
+	if (result.exitCode === 0) return { ok: true, detail: `${python} with libnftables: a few processes configure every namespace (netlink, libnftables)` };
+	const why = /"unavailable": "([^"]*)"/.exec(result.stdout)?.[1] ?? (result.stderr || `exit ${result.exitCode}`);
+	return { ok: false, detail: `${python} cannot run the helper (${why}): \`up\` configures each namespace with its own processes (several times slower)` };
+}
+
+type HelperLine = { done: string } | { failed: string; tool: Step["tool"]; line: number | null; error: string } | { unavailable: string };
+
+/** What the helper needs of a namespace's batch (operations as the plan has them; files written already). */
+function helperJob(batch: Batch) {
+	const find = (tool: Step["tool"]) => batch.steps.find((step) => step.tool === tool);
+	return {
+		netns: batch.netns,
+		ip: find("ip")?.lines.map((line) => line.op) ?? [],
+		nft: find("nft")?.file ?? null,
+		sysctl: find("sysctl")?.lines.map((line) => line.text.split(" = ") as [string, string]) ?? [],
+		tc: find("tc")?.file ?? null,
+	};
+}
+
+/**
+ * Roughly what a namespace costs the helper, in milliseconds on a small VM: entering it and its
+ * links, addresses and sysctls about one; a NAT's rule set (with its 1,024-port pool) three more;
+ * a qdisc means starting `tc`.
+ */
+function helperCost(batch: Batch): number {
+	return 1 + (batch.steps.some((step) => step.tool === "nft") ? 3 : 0) + (batch.steps.some((step) => step.tool === "tc") ? 5 : 0);
+}
+
+/** Split namespaces into `workers` shares of about equal cost (the costliest first, each to the lightest share). */
+export function shareOut<T>(items: T[], workers: number, cost: (item: T) => number): T[][] {
+	const shares = Array.from({ length: Math.max(1, workers) }, () => ({ items: [] as T[], cost: 0 }));
+	const order = items.map((item, index) => ({ item, index, cost: cost(item) })).sort((x, y) => y.cost - x.cost || x.index - y.index);
+	for (const entry of order) {
+		const lightest = shares.reduce((best, share) => (share.cost < best.cost ? share : best));
+		lightest.items.push(entry.item);
+		lightest.cost += entry.cost;
+	}
+	return shares.map((share) => share.items).filter((share) => share.length > 0);
+}
+
+/**
+ * A worker per CPU, each with a share of about equal cost.
+ * "unavailable": the helper cannot run here (no libnftables, say) and nothing was changed.
+ */
+async function viaHelper(lab: Lab, batches: Batch[], python: string, options: ConfigureOptions): Promise<"done" | "unavailable"> {
+	const workers = Math.max(1, Math.min(availableParallelism(), Math.ceil(batches.length / 4)));
+	const shares = shareOut(batches, workers, helperCost);
+	const byName = new Map(batches.map((batch) => [batch.netns, batch]));
+	const stop = new AbortController();
+	const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+	let done = 0;
+	let failure: ApplyError | undefined;
+	let unavailable = false;
+	options.onProgress?.(0, batches.length);
+	const argv = [python, "-I", "-S", helperPath(), String(process.pid)];
+	const results = await Promise.all(
+		shares.map((share) =>
+			runStreaming(argv, {
+				input: JSON.stringify({ namespaces: share.map(helperJob) }),
+				signal,
+				onLine: (text) => {
+					let line: HelperLine;
+					try {
+						line = JSON.parse(text) as HelperLine;
+					} catch {
+						return;
+					}
+					if ("done" in line) options.onProgress?.(++done, batches.length);
+					else if ("unavailable" in line) unavailable = true;
+					else if ("failed" in line && !failure) {
+						const batch = byName.get(line.failed)!;
+						const step = batch.steps.find((candidate) => candidate.tool === line.tool) ?? batch.steps[0];
+						const failedAt = line.line === null ? failedLine(step, line.error) : step.lines[line.line];
+						failure = stepError(lab, batch, step, failedAt, line.error, 1);
+						stop.abort();
+					}
+				},
+			}),
+		),
+	);
+	if (failure) throw failure;
+	if (options.signal?.aborted) throw interrupted(argv);
+	if (unavailable) return "unavailable";
+	const crashed = results.find((result) => result.exitCode !== 0);
+	if (crashed) throw new ApplyError(`configuring the namespaces of lab "${lab.name}" failed: ${crashed.stderr || `the helper exited ${crashed.exitCode}`}\n  everything \`up\` had created was removed`, { command: argv.join(" "), stderr: crashed.stderr, rolledBack: true });
+	return "done";
+}
+
+// ---- the tools, one process tree per namespace -----------------------------------------------
+
+/**
+ * The fixed script that runs a namespace's steps in one process tree. No user text is part of it:
+ * the ip lines come on stdin, file paths and sysctl settings as positional arguments. A failing
+ * step exits with 11 (ip), 13 (nft), 12 (sysctl) or 14 (tc); sysctl runs after nft, which loads
+ * conntrack and so creates the net.netfilter settings.
+ */
+const stepScript = `nft_file=$1; tc_file=$2; shift 2
+ip -batch - || exit 11
+[ -z "$nft_file" ] || nft -f "$nft_file" || exit 13
+[ $# -eq 0 ] || sysctl -q -w "$@" || exit 12
+[ -z "$tc_file" ] || tc -batch "$tc_file" || exit 14`;
+
+const stepExit: Record<number, Step["tool"]> = { 11: "ip", 12: "sysctl", 13: "nft", 14: "tc" };
+
+async function viaTools(lab: Lab, batches: Batch[], options: ConfigureOptions): Promise<void> {
+	const limit = Math.max(4, availableParallelism() * 4);
+	let configured = 0;
+	options.onProgress?.(0, batches.length);
+	await parallel(batches, limit, async (batch) => {
+		await runNamespaceTools(lab, batch, options.signal);
+		options.onProgress?.(++configured, batches.length);
+	});
+}
+
+async function runNamespaceTools(lab: Lab, batch: Batch, signal: AbortSignal | undefined): Promise<void> {
+	const ip = batch.steps[0];
+	const find = (tool: Step["tool"]) => batch.steps.find((step) => step.tool === tool);
+	const argv = diesWithParent(inNamespace(batch.netns!, ["sh", "-c", stepScript, "testbed-steps", find("nft")?.file ?? "", find("tc")?.file ?? "", ...(find("sysctl")?.argv.slice(3) ?? [])]));
+	if (signal?.aborted) throw interrupted(argv);
+	const result = await run(argv, { signal, input: stepContent(ip) });
+	if (result.exitCode === 0) return;
+	if (signal?.aborted) throw interrupted(argv);
+	const step = find(stepExit[result.exitCode]) ?? ip;
+	throw stepError(lab, batch, step, failedLine(step, result.stderr), kernelWords(result.stderr), result.exitCode);
+}
+
+// ---- failures --------------------------------------------------------------------------------
+
+function interrupted(argv: string[]): ApplyError {
+	return new ApplyError("interrupted: everything `up` had created was removed", { command: argv.join(" "), stderr: "", rolledBack: true });
+}
+
+function kernelWords(stderr: string): string {
+	return stderr
+		.split("\n")
+		.filter((text) => text.trim() && !text.startsWith("Command failed"))
+		.join("\n");
+}
+
+/** Name the operation, the kernel's words and the YAML line. */
+function stepError(lab: Lab, batch: Batch, step: Step, line: Step["lines"][number] | undefined, kernel: string, exitCode: number): ApplyError {
+	const where = batch.netns ? `in namespace ${batch.netns}` : "in the root namespace";
+	const ns = batch.netns;
+	const command = !line
+		? (ns ? inNamespace(ns, step.argv) : step.argv).join(" ")
+		: step.tool === "ip"
+			? `ip ${ns ? `-n ${ns} ` : ""}${line.text}`
+			: step.tool === "tc"
+				? `ip netns exec ${ns} tc ${line.text}`
+				: step.tool === "sysctl"
+					? `ip netns exec ${ns} sysctl -w ${line.text.replace(" = ", "=")}`
+					: `ip netns exec ${ns} nft -f ${step.file} (line: ${line.text.trim()})`;
+	const source = line ? `${lab.file}:${line.op.pos.line}:${line.op.pos.col}` : undefined;
+	const node = line?.op.node ?? batch.node;
+	return new ApplyError(`${source ? `${source}: ` : ""}building ${node ? `node "${node}"` : `lab "${lab.name}"`} failed ${where}\n  command: ${command}\n  kernel:  ${kernel || `exit code ${exitCode}`}\n  everything \`up\` had created was removed`, {
+		command,
+		namespace: ns ?? undefined,
+		stderr: kernel,
+		source,
+		rolledBack: true,
+	});
+}
+
+/** The file line a tool complained about: "Command failed FILE:N" (ip, tc), "FILE:N:C" (nft), the key (sysctl). */
+function failedLine(step: Step, stderr: string): Step["lines"][number] | undefined {
+	const number = /Command failed \S+:(\d+)/.exec(stderr)?.[1] ?? (step.file ? new RegExp(`${step.file.replaceAll(".", "\\.")}:(\\d+):`).exec(stderr)?.[1] : undefined);
+	if (number) return step.lines[Number(number) - 1];
+	if (step.tool === "sysctl") return step.lines.find((line) => stderr.includes(line.text.split(" = ")[0].replaceAll(".", "/"))) ?? step.lines[0];
+	return step.lines.length === 1 ? step.lines[0] : undefined;
+}
