@@ -1,528 +1,343 @@
-// Benchmark: `testbed up`/`down` (through the library) against a naive shell build of the same lab
-// that starts one process per command, as in the classic network-namespace lecture.
+// Benchmark: `testbed up` and `testbed down` through the CLI (what users run), against a naive shell
+// script that builds the same lab with one process per command, as the network-namespace lecture
+// does (`ip netns add`, `ip link add … type veth`, `ip netns exec NS ip …`, `nft -f`, `sysctl -w`).
 //
-//   npm run bench                          # N = 10, 100, 500 (the naive build is skipped for N >= 500)
-//   npm run bench -- --sizes 10,100        # other sizes
-//   npm run bench -- --no-naive            # testbed only
-//   npm run bench -- --naive-500           # also the naive build for N >= 500 (takes minutes)
-//   npm run bench -- --no-verify           # skip comparing the two builds (never timed anyway)
-//   npm run bench -- --settle-ms 1000      # pause between phases (the kernel frees namespaces lazily)
-//   npm run bench -- --keep-npm-path       # keep node_modules/.bin on PATH for the naive script and the
-//                                          # checks (its `nft` is @vercel/nft, not nftables; testbed
-//                                          # itself drops it, see systemPath in src/apply/run.ts)
+//   npm run bench:up-down                        # N = 10, 100, 500, 1000; the naive script for N ≤ 100
+//   npm run bench:up-down -- --sizes 100         # other sizes
+//   npm run bench:up-down -- --naive-all         # the naive script for every N (N=1000 takes minutes)
+//   npm run bench:up-down -- --no-naive          # testbed only
+//   npm run bench:up-down -- --runs 3            # testbed up/down 3 times per N; the median is reported
 //
-// Topology per N: one router `internet`; per unit i a NAT `nat<i>` and a host `peer<i>`,
-// `peer<i>:eth0`–`nat<i>:lan` on 10.<1+i/256>.<i%256>.0/24 and `nat<i>:wan`–`internet:n<i>` on the
-// i-th /30 of 100.64.0.0/10.
+// Between phases it waits until the machine is quiet (the kernel frees deleted namespaces in the
+// background after `down` returns; that work is not billed to the next `up`).
 //
-// Safety: only namespaces this run creates are deleted, each by its exact name; the run refuses to
-// start a size when any of those names (or the naive script's root-namespace veth names) exist
-// already. Root-namespace veths exist only transiently inside the naive script. Nothing touches the
-// root namespace's firewall, routes or sysctls.
+// Topology per N: one router `internet`; per unit i a NAT `nat<i>` (the default NAT type) and a host
+// `peer<i>` behind it. The naive script is written from testbed's own plan of that lab (the same
+// addresses, routes, sysctls and nftables rule files), so both build the same lab; after both are
+// built, every node of a sample is compared (addresses, routes, links, sysctls, nftables ruleset) and
+// a difference fails the benchmark.
+//
+// Safety: only namespaces this run creates are deleted, each by its exact name; a size is refused when
+// any of those names exists already. Root-namespace veths exist only transiently inside the naive
+// script. Nothing touches the root namespace's firewall, routes or sysctls.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, release, tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { downLab } from "../src/apply/down.ts";
 import { detectFeatures } from "../src/apply/features.ts";
-import { readLedger } from "../src/apply/ledger.ts";
-import { upLab } from "../src/apply/up.ts";
+import { systemPath } from "../src/apply/which.ts";
 import { loadLabText } from "../src/load.ts";
+import { planLab } from "../src/plan/plan.ts";
+import { renderPlan, stepContent } from "../src/render/batch.ts";
+import { unitsTopology } from "../test/helpers/generate.ts";
 
-// ---------------------------------------------------------------------------------------------
-// The lab, once, as a model: the YAML and the naive script are both written from it.
+const TARGETS: Record<number, { upS?: number; downS?: number }> = { 100: { upS: 1.2, downS: 0.3 }, 500: { upS: 6 }, 1000: { upS: 12, downS: 2 } };
 
-interface IfaceModel {
-	name: string;
-	cidr: string;
+interface Options {
+	sizes: number[];
+	naive: "none" | "small" | "all";
+	runs: number;
+	settleMs: number;
 }
 
-interface NodeModel {
-	name: string;
-	kind: "router" | "nat" | "host";
-	ifaces: IfaceModel[];
-	/** Default gateway, if the node has a default route. */
-	gateway?: string;
-	nat?: { inside: string; outside: string };
+const log = (text: string) => process.stderr.write(`${text}\n`);
+const env = () => ({ ...process.env, LC_ALL: "C", PATH: systemPath() });
+const netnsExists = (name: string) => existsSync(`/run/netns/${name}`);
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+/** Busy and total CPU time of the whole machine so far (/proc/stat), in clock ticks. */
+function cpuTicks(): { busy: number; total: number } {
+	const fields = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+	const total = fields.reduce((sum, value) => sum + value, 0);
+	return { busy: total - fields[3] - (fields[4] ?? 0), total };
 }
 
-interface LinkModel {
-	a: { node: string; iface: string };
-	b: { node: string; iface: string };
-	subnet: string;
-}
-
-interface Model {
-	n: number;
-	nodes: NodeModel[];
-	links: LinkModel[];
-}
-
-const MAX_NETNS = 32;
-const MAX_IFNAME = 15;
-
-function ipv4(value: number): string {
-	return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join(".");
-}
-
-function buildModel(n: number): Model {
-	if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new Error(`size ${n}: use 1..10000 units`);
-	const internet: NodeModel = { name: "internet", kind: "router", ifaces: [] };
-	const nodes: NodeModel[] = [internet];
-	const links: LinkModel[] = [];
-	const wanBase = ((100 << 24) >>> 0) + (64 << 16); // 100.64.0.0/10, carved into /30s
-	for (let i = 0; i < n; i++) {
-		const lan = `10.${1 + (i >> 8)}.${i & 255}`;
-		const wan = wanBase + 4 * i;
-		// Addresses as testbed assigns them from `subnet:` (checked by --verify): on the /30 the
-		// router gets the first address, the NAT the second; on the LAN the NAT .1, the host .2.
-		nodes.push({
-			name: `nat${i}`,
-			kind: "nat",
-			ifaces: [
-				{ name: "lan", cidr: `${lan}.1/24` },
-				{ name: "wan", cidr: `${ipv4(wan + 2)}/30` },
-			],
-			gateway: ipv4(wan + 1),
-			nat: { inside: "lan", outside: "wan" },
-		});
-		nodes.push({ name: `peer${i}`, kind: "host", ifaces: [{ name: "eth0", cidr: `${lan}.2/24` }], gateway: `${lan}.1` });
-		internet.ifaces.push({ name: `n${i}`, cidr: `${ipv4(wan + 1)}/30` });
-		links.push({ a: { node: `peer${i}`, iface: "eth0" }, b: { node: `nat${i}`, iface: "lan" }, subnet: `${lan}.0/24` });
-		links.push({ a: { node: `nat${i}`, iface: "wan" }, b: { node: "internet", iface: `n${i}` }, subnet: `${ipv4(wan)}/30` });
+/**
+ * Wait until the machine is quiet: the kernel frees deleted namespaces in a work queue after `down`
+ * has returned, and that work would otherwise be billed to the next `up`. At least `minMs`, then
+ * until a 300 ms window is 90% idle, at most 15 s.
+ */
+async function quiet(minMs: number): Promise<void> {
+	await sleep(minMs);
+	for (let tries = 0; tries < 50; tries++) {
+		const before = cpuTicks();
+		await sleep(300);
+		const after = cpuTicks();
+		if (after.total > before.total && (after.busy - before.busy) / (after.total - before.total) < 0.1) return;
 	}
-	return { n, nodes, links };
 }
-
-function topologyText(model: Model, lab: string): string {
-	const lines = [`name: ${lab}`, `description: generated by bench/up-down.ts — ${model.n} peers, each behind its own NAT, one router`, "nodes:"];
-	for (const node of model.nodes) lines.push(`  ${node.name}: ${node.kind === "host" ? "{}" : `{ kind: ${node.kind} }`}`);
-	lines.push("links:");
-	for (const link of model.links) {
-		lines.push(`  - endpoints: [${link.a.node}:${link.a.iface}, ${link.b.node}:${link.b.iface}]`);
-		lines.push(`    subnet: ${link.subnet}`);
-	}
-	return lines.join("\n") + "\n";
-}
-
-// ---------------------------------------------------------------------------------------------
-// The naive build: one process per command.
-
-interface NaiveScripts {
-	up: string;
-	down: string;
-	namespaces: string[];
-	rootVeths: string[];
-	/** Commands (= processes, not counting `ip netns exec`'s own exec) in each script. */
-	upCommands: number;
-	downCommands: number;
-}
-
-function naiveScripts(model: Model, prefix: string, vethTag: string): NaiveScripts {
-	const ns = (node: string) => `${prefix}${node}`;
-	const header = ["#!/bin/bash", "# generated by bench/up-down.ts; one process per command", "set -eu", `trap 'echo "failed at line $LINENO: $BASH_COMMAND" >&2' ERR`];
-	const up: string[] = [];
-	const namespaces = model.nodes.map((node) => ns(node.name));
-	const rootVeths: string[] = [];
-	for (const name of namespaces) up.push(`ip netns add ${name}`);
-	model.links.forEach((link, index) => {
-		const a = `${vethTag}${index}a`;
-		const b = `${vethTag}${index}b`;
-		rootVeths.push(a, b);
-		up.push(`ip link add ${a} type veth peer name ${b}`);
-		up.push(`ip link set ${a} netns ${ns(link.a.node)}`);
-		up.push(`ip link set ${b} netns ${ns(link.b.node)}`);
-		up.push(`ip netns exec ${ns(link.a.node)} ip link set ${a} name ${link.a.iface}`);
-		up.push(`ip netns exec ${ns(link.b.node)} ip link set ${b} name ${link.b.iface}`);
-	});
-	for (const node of model.nodes) {
-		const exec = `ip netns exec ${ns(node.name)}`;
-		up.push(`${exec} ip link set lo up`);
-		for (const iface of node.ifaces) up.push(`${exec} ip link set ${iface.name} up`);
-		for (const iface of node.ifaces) up.push(`${exec} ip addr add ${iface.cidr} dev ${iface.name}`);
-		if (node.gateway) up.push(`${exec} ip route add default via ${node.gateway}`);
-		if (node.kind !== "host") up.push(`${exec} sysctl -q -w net.ipv4.ip_forward=1`);
-		if (node.nat) {
-			// The same ruleset testbed loads with one `nft -f`, here one rule per process.
-			const { inside, outside } = node.nat;
-			up.push(`${exec} nft 'add table ip testbed'`);
-			up.push(`${exec} nft 'add chain ip testbed forward { type filter hook forward priority filter; policy drop; }'`);
-			up.push(`${exec} nft 'add rule ip testbed forward ct state established,related accept'`);
-			up.push(`${exec} nft 'add rule ip testbed forward iifname "${inside}" oifname "${outside}" accept'`);
-			up.push(`${exec} nft 'add chain ip testbed postrouting { type nat hook postrouting priority srcnat; policy accept; }'`);
-			up.push(`${exec} nft 'add rule ip testbed postrouting oifname "${outside}" masquerade'`);
-		}
-	}
-	const down = namespaces.map((name) => `ip netns del ${name}`);
-	for (const name of namespaces) if (name.length > MAX_NETNS) throw new Error(`namespace name ${name} is longer than ${MAX_NETNS}`);
-	for (const name of rootVeths) if (name.length > MAX_IFNAME) throw new Error(`veth name ${name} is longer than ${MAX_IFNAME}`);
-	return {
-		up: [...header, ...up].join("\n") + "\n",
-		down: [...header, ...down].join("\n") + "\n",
-		namespaces,
-		rootVeths,
-		upCommands: up.length,
-		downCommands: down.length,
-	};
-}
-
-// ---------------------------------------------------------------------------------------------
-// Host helpers (argv arrays, no shell, except for the naive scripts themselves).
-
-const childEnv = () => ({ ...process.env, LC_ALL: "C" });
 
 function sh(argv: string[]): { code: number; stdout: string; stderr: string } {
-	const result = spawnSync(argv[0], argv.slice(1), { encoding: "utf8", env: childEnv() });
+	const result = spawnSync(argv[0], argv.slice(1), { encoding: "utf8", env: env() });
 	return { code: result.status ?? 1, stdout: result.stdout ?? "", stderr: result.stderr ?? String(result.error ?? "") };
 }
 
-const netnsExists = (name: string) => existsSync(`/run/netns/${name}`);
-const rootLinkExists = (name: string) => existsSync(`/sys/class/net/${name}`);
-
-function rootLinks(): Set<string> {
-	const out = sh(["ip", "-o", "link", "show"]).stdout;
-	return new Set(out.split("\n").flatMap((line) => /^\d+:\s+([^:@\s]+)/.exec(line)?.slice(1, 2) ?? []));
-}
-
-/** Delete exactly these namespaces (if present) and these root-namespace links (if present). */
-function removeExact(namespaces: string[], rootVeths: string[] = []): string[] {
-	const problems: string[] = [];
-	for (const name of rootVeths) {
-		if (!rootLinkExists(name)) continue;
-		const result = sh(["ip", "link", "del", "dev", name]);
-		if (result.code !== 0 && rootLinkExists(name)) problems.push(`ip link del ${name}: ${result.stderr.trim()}`);
-	}
-	for (const name of namespaces) {
-		if (!netnsExists(name)) continue;
-		const result = sh(["ip", "netns", "del", name]);
-		if (result.code !== 0 && netnsExists(name)) problems.push(`ip netns del ${name}: ${result.stderr.trim()}`);
-	}
-	return problems;
-}
-
-/** Run a script in its own process group (so Ctrl-C reaches only us, and an abort stops every `ip` it started). */
-function runScript(path: string, signal: AbortSignal): Promise<{ ms: number; code: number; stderr: string }> {
+/** Run a command, timing it from spawn to exit; its stdout is kept (JSON reports). */
+function timed(argv: string[], signal: AbortSignal): Promise<{ ms: number; code: number; stdout: string; stderr: string }> {
 	return new Promise((resolve) => {
 		const started = performance.now();
-		const child = spawn("bash", [path], { detached: true, stdio: ["ignore", "ignore", "pipe"], env: childEnv() });
+		const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ["ignore", "pipe", "pipe"], env: env() });
+		let stdout = "";
 		let stderr = "";
-		child.stderr!.setEncoding("utf8");
-		child.stderr!.on("data", (chunk: string) => {
-			stderr = (stderr + chunk).slice(-4000);
-		});
+		child.stdout!.on("data", (chunk) => (stdout += chunk));
+		child.stderr!.on("data", (chunk) => (stderr = (stderr + chunk).slice(-4000)));
 		const abort = () => {
 			try {
 				process.kill(-child.pid!, "SIGTERM");
 			} catch {}
 		};
 		signal.addEventListener("abort", abort, { once: true });
-		child.on("close", (code, sig) => {
+		child.on("close", (code) => {
 			signal.removeEventListener("abort", abort);
-			resolve({ ms: performance.now() - started, code: code ?? (sig ? 128 : 1), stderr: stderr.trim() });
+			resolve({ ms: performance.now() - started, code: code ?? 1, stdout, stderr: stderr.trim() });
 		});
 	});
 }
 
-/** What a node looks like, minus what legitimately differs between two builds (ifindexes, link-local addresses). */
-function snapshot(netns: string): Record<string, string> {
-	const addr = sh(["ip", "-n", netns, "-br", "addr"])
+/** Delete exactly these namespaces (if present) and these root-namespace links (if present). */
+function removeExact(namespaces: string[], rootLinks: string[] = []): void {
+	for (const name of rootLinks) if (existsSync(`/sys/class/net/${name}`)) sh(["ip", "link", "del", "dev", name]);
+	const present = namespaces.filter(netnsExists);
+	if (present.length > 0) spawnSync("ip", ["-force", "-batch", "-"], { input: present.map((name) => `netns del ${name}\n`).join(""), env: env() });
+}
+
+// ---- the naive script, written from testbed's plan ------------------------------------------
+
+interface Naive {
+	up: string;
+	down: string;
+	namespaces: string[];
+	rootVeths: string[];
+	upCommands: number;
+}
+
+/** One process per command: the lab as a shell script a person would write from the lecture. */
+async function naiveScript(topology: string, n: number, dir: string): Promise<Naive> {
+	const lab = loadLabText(topology, "bench.yml");
+	const plan = planLab(lab, (await detectFeatures()).features);
+	const rendered = renderPlan(plan, join(dir, "rules"));
+	const rename = (netns: string) => netns.replace(/^bench\d+-/, `naive${n}-`);
+	const up: string[] = [];
+	const rootVeths: string[] = [];
+	for (const op of plan.root) if (op.op === "netns-add") up.push(`ip netns add ${rename(op.netns)}`);
+	plan.root.forEach((op, index) => {
+		if (op.op !== "veth-add") return;
+		const [a, b] = [`nv${n}x${index}a`, `nv${n}x${index}b`];
+		rootVeths.push(a, b);
+		up.push(`ip link add ${a} type veth peer name ${b}`);
+		up.push(`ip link set ${a} netns ${rename(op.a.netns)}`, `ip link set ${b} netns ${rename(op.b.netns)}`);
+		up.push(`ip netns exec ${rename(op.a.netns)} ip link set ${a} name ${op.a.iface}`, `ip netns exec ${rename(op.b.netns)} ip link set ${b} name ${op.b.iface}`);
+	});
+	spawnSync("mkdir", ["-p", join(dir, "rules")]);
+	for (const batch of rendered.namespaces) {
+		const exec = `ip netns exec ${rename(batch.netns!)}`;
+		for (const step of batch.steps) {
+			if (step.tool === "ip") for (const line of step.lines) up.push(`${exec} ip ${line.text}`);
+			if (step.tool === "nft") {
+				writeFileSync(step.file!, stepContent(step));
+				up.push(`${exec} nft -f ${step.file}`);
+			}
+			if (step.tool === "sysctl") for (const line of step.lines) up.push(`${exec} sysctl -q -w ${line.text.replace(" = ", "=")}`);
+			if (step.tool === "tc") for (const line of step.lines) up.push(`${exec} tc ${line.text}`);
+		}
+	}
+	// sysctl runs after nft (which loads conntrack and creates the net.netfilter settings), as in testbed.
+	const header = ["#!/bin/bash", "# generated by bench/up-down.ts from testbed's plan; one process per command", "set -eu", `trap 'echo "failed at line $LINENO: $BASH_COMMAND" >&2' ERR`];
+	const namespaces = lab.nodes.map((node) => rename(node.netns));
+	return {
+		up: [...header, ...up].join("\n") + "\n",
+		down: [...header, ...namespaces.map((name) => `ip netns del ${name}`)].join("\n") + "\n",
+		namespaces,
+		rootVeths,
+		upCommands: up.length,
+	};
+}
+
+// ---- comparing the two builds ---------------------------------------------------------------
+
+/** What a node looks like, minus what legitimately differs between two builds (indexes, MACs, link-local addresses). */
+function snapshot(netns: string, sysctlKeys: string[]): Record<string, string> {
+	const addresses = sh(["ip", "-n", netns, "-br", "addr"])
 		.stdout.split("\n")
 		.filter(Boolean)
-		.map((line) =>
-			line
-				.replace(/@\S+/, "")
-				.replace(/\s+fe80::\S+/g, "")
-				.replace(/\s+/g, " ")
-				.trim(),
-		)
+		.map((line) => line.replace(/@\S+/, "").replace(/\s+fe80::\S+/g, "").replace(/^(\S+)\s+\S+/, "$1").replace(/\s+/g, " ").trim())
 		.sort();
-	const routes = sh(["ip", "-n", netns, "route"]).stdout.split("\n").filter(Boolean).map((line) => line.trim()).sort();
-	const forward = sh(["ip", "netns", "exec", netns, "sysctl", "-n", "net.ipv4.ip_forward"]).stdout.trim();
-	const nft = sh(["ip", "netns", "exec", netns, "nft", "list", "ruleset"]).stdout.trim();
-	return { addresses: addr.join(" | "), routes: routes.join(" | "), ip_forward: forward, nft: nft.replace(/\s+/g, " ") };
+	const routes = sh(["ip", "-n", netns, "-4", "route", "show", "table", "all"]).stdout.split("\n").filter(Boolean).map((line) => line.replace(/\s*linkdown/, "").trim()).sort();
+	const links = sh(["ip", "-n", netns, "-br", "link"]).stdout.split("\n").filter(Boolean).map((line) => line.replace(/@\S+/, "").split(/\s+/)[0]).sort();
+	const sysctls = sh(["ip", "netns", "exec", netns, "sysctl", ...sysctlKeys]).stdout.trim();
+	const nft = sh(["ip", "netns", "exec", netns, "nft", "list", "ruleset"]).stdout.replace(/\s+/g, " ").trim();
+	return { addresses: addresses.join(" | "), routes: routes.join(" | "), links: links.join(" "), sysctls, nft };
 }
 
-function compare(node: string, testbed: Record<string, string>, naive: Record<string, string>): string[] {
-	const clip = (text: string) => (text.length > 160 ? `${text.slice(0, 160)}…` : text || "(empty)");
-	return Object.keys(testbed)
-		.filter((key) => testbed[key] !== naive[key])
-		.map((key) => `${node} ${key}: testbed ${clip(testbed[key])} / naive ${clip(naive[key])}`);
-}
-
-function sampleNodes(model: Model): string[] {
-	const last = model.n - 1;
-	return [...new Set(["internet", "nat0", "peer0", `nat${last}`, `peer${last}`])];
-}
-
-// ---------------------------------------------------------------------------------------------
-// One size.
-
-interface Target {
-	limitS: number;
-	pass: boolean;
-}
+// ---- one size ---------------------------------------------------------------------------------
 
 interface SizeResult {
 	n: number;
-	nodes: number;
-	links: number;
-	testbed: {
-		lab: string;
-		loadMs?: number;
-		upS?: number;
-		downS?: number;
-		timings?: { rootMs: number; namespacesMs: number; totalMs: number };
-		teardown?: { namespaces: number; missing: number; foreign: number; processes: number };
-		error?: string;
-	};
-	naive: {
-		prefix: string;
-		skipped?: string;
-		upS?: number;
-		downS?: number;
-		upCommands?: number;
-		downCommands?: number;
-		error?: string;
-	};
+	namespaces: number;
+	testbed: { upS: number[]; downS: number[]; up?: number; down?: number; report?: UpReport; error?: string };
+	naive: { upS?: number; downS?: number; upCommands?: number; skipped?: string; error?: string };
 	ratioUp?: number;
 	ratioDown?: number;
-	/** Both builds compared on sample nodes (address, routes, ip_forward, nft ruleset). */
-	sameLab?: boolean | "not compared";
+	sameLab?: boolean;
 	differences?: string[];
-	leftovers: string[];
-	targets: { up?: Target; down?: Target };
+	targets: { up?: { limitS: number; pass: boolean }; down?: { limitS: number; pass: boolean } };
 }
 
-const TARGETS: Record<number, { upS?: number; downS?: number }> = { 100: { upS: 1.5, downS: 0.3 }, 500: { upS: 8 } };
-
-function errorText(error: unknown): string {
-	if (error instanceof Error) {
-		const code = (error as { code?: unknown }).code;
-		return `${error.name}${typeof code === "string" ? ` [${code}]` : ""}: ${error.message}`;
-	}
-	return String(error);
+interface UpReport {
+	timings: { rootMs: number; namespacesMs: number; totalMs: number };
+	configured: { method: string; processes: number; toolMs?: Record<string, number> };
 }
-
-const log = (text: string) => process.stderr.write(`${text}\n`);
 
 async function benchSize(n: number, options: Options, signal: AbortSignal): Promise<SizeResult> {
-	const model = buildModel(n);
-	const lab = `bench${n}`;
-	const prefix = `naive${n}-`;
-	const result: SizeResult = {
-		n,
-		nodes: model.nodes.length,
-		links: model.links.length,
-		testbed: { lab },
-		naive: { prefix },
-		leftovers: [],
-		targets: {},
-	};
-	const tbNamespaces = model.nodes.map((node) => `${lab}-${node.name}`);
-	const snapTestbed = new Map<string, Record<string, string>>();
-
-	// --- testbed ---------------------------------------------------------------------------
-	const tbTaken = tbNamespaces.filter(netnsExists);
-	if (readLedger(lab)) result.testbed.error = `lab "${lab}" is already up on this host (not created by this run); bring it down first (testbed down ${lab})`;
-	else if (tbTaken.length > 0) result.testbed.error = `namespaces already exist, not created by this run: ${tbTaken.slice(0, 5).join(", ")}${tbTaken.length > 5 ? ", …" : ""}`;
-	else {
-		let created = false;
-		try {
-			log(`[N=${n}] testbed up (${model.nodes.length} namespaces, ${model.links.length} links)…`);
-			const text = topologyText(model, lab);
-			const t0 = performance.now();
-			const loaded = loadLabText(text, `bench/${lab}.yml`);
-			const t1 = performance.now();
-			created = true;
-			const up = await upLab(loaded, { signal });
-			const t2 = performance.now();
-			result.testbed.loadMs = round(t1 - t0, 1);
-			result.testbed.upS = round((t2 - t0) / 1000, 3);
-			result.testbed.timings = { rootMs: round(up.timings.rootMs, 1), namespacesMs: round(up.timings.namespacesMs, 1), totalMs: round(up.timings.totalMs, 1) };
-			if (options.verify) for (const node of sampleNodes(model)) snapTestbed.set(node, snapshot(`${lab}-${node}`));
-			log(`[N=${n}] testbed down…`);
-			const t3 = performance.now();
-			const down = await downLab(lab);
-			const t4 = performance.now();
-			result.testbed.downS = round((t4 - t3) / 1000, 3);
-			result.testbed.teardown = { namespaces: down.namespaces.length, missing: down.missing.length, foreign: down.foreign.length, processes: down.processes };
-			const left = loaded.nodes.map((node) => node.netns).filter(netnsExists);
-			if (left.length > 0) result.leftovers.push(`after testbed down: ${left.length} namespaces remain (${left.slice(0, 5).join(", ")})`);
-		} catch (error) {
-			result.testbed.error = errorText(error);
-			log(`[N=${n}] testbed failed: ${result.testbed.error}`);
-		} finally {
-			if (created) {
-				if (readLedger(lab)) {
-					try {
-						await downLab(lab);
-					} catch (error) {
-						result.leftovers.push(`cleanup: testbed down ${lab}: ${errorText(error)}`);
-					}
-				}
-				// Whatever testbed left of this run's lab (they did not exist before it): by exact name.
-				const stray = tbNamespaces.filter(netnsExists);
-				if (stray.length > 0) {
-					result.leftovers.push(`cleanup: removed ${stray.length} stray testbed namespaces (${stray.slice(0, 5).join(", ")})`);
-					result.leftovers.push(...removeExact(stray));
-				}
-			}
+	const labName = `bench${n}`;
+	const topology = unitsTopology(labName, n);
+	const dir = mkdtempSync(join(tmpdir(), "testbed-bench-"));
+	const file = join(dir, `${labName}.yml`);
+	writeFileSync(file, topology);
+	const lab = loadLabText(topology, file);
+	const tbNamespaces = lab.nodes.map((node) => node.netns);
+	const result: SizeResult = { n, namespaces: tbNamespaces.length, testbed: { upS: [], downS: [] }, naive: {}, targets: {} };
+	const sample = [...new Set(["internet", "nat0", "peer0", `nat${n - 1}`, `peer${n - 1}`])];
+	const snapshots = new Map<string, Record<string, string>>();
+	const sysctlKeys = (node: string) => planLab(lab, { dummy: false, netem: false, tbf: true }).namespaces.find((ns) => ns.node === node)!.operations.flatMap((op) => (op.op === "sysctl" ? op.settings.map(([key]) => key) : []));
+	try {
+		const taken = tbNamespaces.filter(netnsExists);
+		if (taken.length > 0) throw new Error(`namespaces exist already, not created by this run: ${taken.slice(0, 5).join(", ")}`);
+		// --- testbed, through the CLI ---
+		for (let run = 0; run < options.runs && !signal.aborted; run++) {
+			log(`[N=${n}] testbed up (${tbNamespaces.length} namespaces), run ${run + 1}/${options.runs}…`);
+			const up = await timed([process.execPath, "bin/testbed.js", "up", file, "--json"], signal);
+			if (up.code !== 0) throw new Error(`testbed up exited ${up.code}: ${up.stderr}`);
+			result.testbed.upS.push(up.ms / 1000);
+			result.testbed.report = JSON.parse(up.stdout) as UpReport;
+			if (run === 0) for (const node of sample) snapshots.set(node, snapshot(`${labName}-${node}`, sysctlKeys(node)));
+			await quiet(options.settleMs);
+			const down = await timed([process.execPath, "bin/testbed.js", "down", labName], signal);
+			if (down.code !== 0) throw new Error(`testbed down exited ${down.code}: ${down.stderr}`);
+			result.testbed.downS.push(down.ms / 1000);
+			await quiet(options.settleMs);
 		}
+		result.testbed.up = round(median(result.testbed.upS));
+		result.testbed.down = round(median(result.testbed.downS));
+	} catch (error) {
+		result.testbed.error = (error as Error).message;
+	} finally {
+		if (netnsExists(`${labName}-internet`)) sh([process.execPath, "bin/testbed.js", "down", labName]);
+		removeExact(tbNamespaces);
 	}
 
-	// --- naive -----------------------------------------------------------------------------
-	if (!options.naive) result.naive.skipped = "--no-naive";
-	else if (n >= 500 && !options.naive500) result.naive.skipped = "N >= 500 (minutes); pass --naive-500 to run it";
+	// --- naive ---
+	if (options.naive === "none") result.naive.skipped = "--no-naive";
+	else if (options.naive === "small" && n > 100) result.naive.skipped = "N > 100 (minutes); --naive-all runs it";
 	else if (signal.aborted) result.naive.skipped = "interrupted";
 	if (!result.naive.skipped) {
-		const scripts = naiveScripts(model, prefix, `nv${n}x`);
-		result.naive.upCommands = scripts.upCommands;
-		result.naive.downCommands = scripts.downCommands;
-		const takenNs = scripts.namespaces.filter(netnsExists);
-		const takenVeth = scripts.rootVeths.filter(rootLinkExists);
-		if (takenNs.length > 0 || takenVeth.length > 0) {
-			result.naive.error = `names already in use, not created by this run: ${[...takenNs, ...takenVeth].slice(0, 5).join(", ")}`;
-		} else {
-			const dir = mkdtempSync(join(tmpdir(), "testbed-bench-"));
-			try {
-				writeFileSync(join(dir, "up.sh"), scripts.up, { mode: 0o700 });
-				writeFileSync(join(dir, "down.sh"), scripts.down, { mode: 0o700 });
-				await settle(options);
-				log(`[N=${n}] naive up (${scripts.upCommands} processes)…`);
-				const up = await runScript(join(dir, "up.sh"), signal);
-				if (up.code !== 0) throw new Error(signal.aborted ? "interrupted" : `naive up.sh exited ${up.code}: ${up.stderr}`);
-				result.naive.upS = round(up.ms / 1000, 3);
-				if (options.verify) {
-					const differences: string[] = [];
-					for (const [node, expected] of snapTestbed) differences.push(...compare(node, expected, snapshot(`${prefix}${node}`)));
-					result.sameLab = snapTestbed.size === 0 ? "not compared" : differences.length === 0;
-					if (differences.length > 0) result.differences = differences;
-				}
-				log(`[N=${n}] naive down (${scripts.downCommands} processes)…`);
-				const down = await runScript(join(dir, "down.sh"), signal);
-				if (down.code !== 0) throw new Error(signal.aborted ? "interrupted" : `naive down.sh exited ${down.code}: ${down.stderr}`);
-				result.naive.downS = round(down.ms / 1000, 3);
-			} catch (error) {
-				result.naive.error = error instanceof Error ? error.message : String(error);
-				log(`[N=${n}] naive failed: ${result.naive.error}`);
-			} finally {
-				const presentNs = scripts.namespaces.filter(netnsExists);
-				const presentVeth = scripts.rootVeths.filter(rootLinkExists);
-				if (presentNs.length > 0 || presentVeth.length > 0) {
-					result.leftovers.push(
-						result.naive.error
-							? `cleanup: removed ${presentNs.length} naive namespaces and ${presentVeth.length} root-namespace veths left by the failed or interrupted script`
-							: `after naive down: ${presentNs.length} namespaces, ${presentVeth.length} root veths remained (removed)`,
-					);
-					result.leftovers.push(...removeExact(presentNs, presentVeth));
-				}
-				rmSync(dir, { recursive: true, force: true });
+		const naive = await naiveScript(topology, n, dir);
+		result.naive.upCommands = naive.upCommands;
+		try {
+			const taken = naive.namespaces.filter(netnsExists);
+			if (taken.length > 0) throw new Error(`namespaces exist already, not created by this run: ${taken.slice(0, 5).join(", ")}`);
+			writeFileSync(join(dir, "up.sh"), naive.up, { mode: 0o700 });
+			writeFileSync(join(dir, "down.sh"), naive.down, { mode: 0o700 });
+			log(`[N=${n}] naive up (${naive.upCommands} processes)…`);
+			const up = await timed(["bash", join(dir, "up.sh")], signal);
+			if (up.code !== 0) throw new Error(signal.aborted ? "interrupted" : `naive up.sh exited ${up.code}: ${up.stderr}`);
+			result.naive.upS = round(up.ms / 1000);
+			const differences: string[] = [];
+			for (const [node, built] of snapshots) {
+				const other = snapshot(`naive${n}-${node}`, sysctlKeys(node));
+				for (const key of Object.keys(built)) if (built[key] !== other[key]) differences.push(`${node} ${key}: testbed ${built[key].slice(0, 200)} / naive ${other[key].slice(0, 200)}`);
 			}
+			result.sameLab = snapshots.size > 0 && differences.length === 0;
+			if (differences.length > 0) result.differences = differences;
+			await quiet(options.settleMs);
+			log(`[N=${n}] naive down (${naive.namespaces.length} processes)…`);
+			const down = await timed(["bash", join(dir, "down.sh")], signal);
+			if (down.code !== 0) throw new Error(`naive down.sh exited ${down.code}: ${down.stderr}`);
+			result.naive.downS = round(down.ms / 1000);
+		} catch (error) {
+			result.naive.error = (error as Error).message;
+		} finally {
+			removeExact(naive.namespaces, naive.rootVeths);
 		}
 	}
+	rmSync(dir, { recursive: true, force: true });
 
-	// --- figures -----------------------------------------------------------------------------
-	const { upS: tbUp, downS: tbDown } = result.testbed;
-	const { upS: nvUp, downS: nvDown } = result.naive;
-	if (tbUp && nvUp) result.ratioUp = round(nvUp / tbUp, 1);
-	if (tbDown && nvDown) result.ratioDown = round(nvDown / tbDown, 1);
+	const { up, down } = result.testbed;
+	if (up && result.naive.upS) result.ratioUp = round(result.naive.upS / up, 1);
+	if (down && result.naive.downS) result.ratioDown = round(result.naive.downS / down, 1);
 	const target = TARGETS[n];
-	if (target?.upS !== undefined && tbUp !== undefined) result.targets.up = { limitS: target.upS, pass: tbUp <= target.upS };
-	if (target?.downS !== undefined && tbDown !== undefined) result.targets.down = { limitS: target.downS, pass: tbDown <= target.downS };
+	if (target?.upS !== undefined && up !== undefined) result.targets.up = { limitS: target.upS, pass: up <= target.upS };
+	if (target?.downS !== undefined && down !== undefined) result.targets.down = { limitS: target.downS, pass: down <= target.downS };
 	return result;
 }
 
-/** The kernel frees deleted namespaces in a work queue; let one phase's teardown not be billed to the next. */
-async function settle(options: Options): Promise<void> {
-	if (options.settleMs > 0) await sleep(options.settleMs);
-}
+// ---- output -----------------------------------------------------------------------------------
 
-function round(value: number, digits: number): number {
-	const scale = 10 ** digits;
-	return Math.round(value * scale) / scale;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Output.
-
-function fmt(value: number | undefined, digits = 3): string {
-	return value === undefined ? "—" : value.toFixed(digits);
-}
-
-function withTarget(value: number | undefined, target: Target | undefined): string {
-	if (value === undefined) return "—";
-	return target ? `${fmt(value)} ${target.pass ? "pass" : "MISS"} ≤${target.limitS}` : fmt(value);
-}
-
-function printTable(results: SizeResult[]): void {
-	const header = ["N", "testbed up s", "testbed down s", "naive up s", "naive down s", "ratio up", "ratio down"];
+function printTable(results: SizeResult[], options: Options): void {
+	const fmt = (value: number | undefined) => (value === undefined ? "—" : value.toFixed(3));
+	const withTarget = (value: number | undefined, target?: { limitS: number; pass: boolean }) => (value === undefined ? "—" : target ? `${fmt(value)} ${target.pass ? "pass" : "MISS"} ≤${target.limitS}` : fmt(value));
+	const header = ["N", "namespaces", "testbed up s", "testbed down s", "naive up s", "naive down s", "ratio up", "ratio down"];
 	const rows = results.map((r) => [
 		String(r.n),
-		r.testbed.error ? "ERROR" : withTarget(r.testbed.upS, r.targets.up),
-		r.testbed.error ? "ERROR" : withTarget(r.testbed.downS, r.targets.down),
+		String(r.namespaces),
+		r.testbed.error ? "ERROR" : withTarget(r.testbed.up, r.targets.up),
+		r.testbed.error ? "ERROR" : withTarget(r.testbed.down, r.targets.down),
 		r.naive.skipped ? "skipped" : r.naive.error ? "ERROR" : fmt(r.naive.upS),
 		r.naive.skipped ? "skipped" : r.naive.error ? "ERROR" : fmt(r.naive.downS),
-		r.ratioUp === undefined ? "—" : `${r.ratioUp.toFixed(1)}x`,
-		r.ratioDown === undefined ? "—" : `${r.ratioDown.toFixed(1)}x`,
+		r.ratioUp === undefined ? "—" : `${r.ratioUp.toFixed(1)}×`,
+		r.ratioDown === undefined ? "—" : `${r.ratioDown.toFixed(1)}×`,
 	]);
 	const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
-	const line = (cells: string[]) => cells.map((cell, column) => (column === 0 ? cell.padStart(widths[column]) : cell.padEnd(widths[column]))).join(" | ");
-	console.log("");
-	console.log(line(header));
-	console.log(widths.map((width) => "-".repeat(width)).join("-+-"));
+	const line = (cells: string[]) => cells.map((cell, column) => (column < 2 ? cell.padStart(widths[column]) : cell.padEnd(widths[column]))).join(" | ");
+	console.log(`\n${line(header)}\n${widths.map((width) => "-".repeat(width)).join("-+-")}`);
 	for (const row of rows) console.log(line(row));
 	console.log("");
 	for (const r of results) {
-		const t = r.testbed;
-		if (t.timings) console.log(`N=${r.n}: testbed load ${t.loadMs} ms, up timings root ${t.timings.rootMs} ms + namespaces ${t.timings.namespacesMs} ms = ${t.timings.totalMs} ms; down removed ${t.teardown?.namespaces ?? "?"} namespaces`);
-		if (r.naive.upCommands !== undefined) console.log(`N=${r.n}: naive scripts ran ${r.naive.upCommands} + ${r.naive.downCommands} processes`);
+		const report = r.testbed.report;
+		if (report) {
+			const { rootMs, namespacesMs, totalMs } = report.timings;
+			const cli = r.testbed.up! * 1000 - totalMs;
+			const tools = report.configured.toolMs ? Object.entries(report.configured.toolMs).map(([tool, ms]) => `${tool} ${Math.round(ms)}`).join(", ") : "not measured per tool";
+			console.log(
+				`N=${r.n}: where up's time went (last run): CLI start, load and plan ${Math.round(cli)} ms; ledger, render and the root ip -batch ${Math.round(rootMs)} ms; namespaces ${Math.round(namespacesMs)} ms ` +
+					`(${report.configured.method}, ${report.configured.processes} processes; ${(namespacesMs / r.namespaces).toFixed(2)} ms per namespace; per tool, summed: ${tools} ms)`,
+			);
+			if (options.runs > 1) console.log(`N=${r.n}: testbed up ${r.testbed.upS.map((s) => s.toFixed(3)).join(", ")} s; down ${r.testbed.downS.map((s) => s.toFixed(3)).join(", ")} s (median shown)`);
+		}
+		if (r.naive.upCommands !== undefined) console.log(`N=${r.n}: the naive script starts ${r.naive.upCommands} processes to build, ${r.namespaces} to remove; testbed starts 1 ip -batch and ${report?.configured.processes ?? "?"} helpers`);
 		if (r.naive.skipped) console.log(`N=${r.n}: naive run skipped: ${r.naive.skipped}`);
-		if (r.sameLab === true) console.log(`N=${r.n}: both builds agree on ${sampleNodes(buildModel(r.n)).join(", ")} (addresses, routes, ip_forward, nft ruleset)`);
-		if (r.sameLab === false) console.log(`N=${r.n}: WARNING the builds differ:\n  ${r.differences!.join("\n  ")}`);
-		if (t.error) console.log(`N=${r.n}: testbed ERROR: ${t.error}`);
+		if (r.sameLab) console.log(`N=${r.n}: both builds agree on internet, nat0, peer0, nat${r.n - 1}, peer${r.n - 1} (addresses, routes, links, sysctls, nftables ruleset)`);
+		if (r.differences) console.log(`N=${r.n}: FAIL the builds differ:\n  ${r.differences.join("\n  ")}`);
+		if (r.testbed.error) console.log(`N=${r.n}: testbed ERROR: ${r.testbed.error}`);
 		if (r.naive.error) console.log(`N=${r.n}: naive ERROR: ${r.naive.error}`);
-		for (const note of r.leftovers) console.log(`N=${r.n}: LEFTOVER ${note}`);
 	}
-	console.log(`targets: N=100 up ≤ 1.5 s, down ≤ 0.3 s; N=500 up ≤ 8 s (testbed up = loadLabText + upLab; down = downLab)`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Main.
-
-interface Options {
-	sizes: number[];
-	naive: boolean;
-	naive500: boolean;
-	verify: boolean;
-	settleMs: number;
-	keepNpmPath: boolean;
+	console.log(`targets (through the CLI): N=100 up ≤ 1.2 s, down ≤ 0.3 s; N=500 up ≤ 6 s; N=1000 up ≤ 12 s, down ≤ 2 s`);
 }
 
 function parseOptions(): Options {
 	const { values } = parseArgs({
 		options: {
-			sizes: { type: "string", default: "10,100,500" },
+			sizes: { type: "string", default: "10,100,500,1000" },
 			"no-naive": { type: "boolean", default: false },
-			"naive-500": { type: "boolean", default: false },
-			"no-verify": { type: "boolean", default: false },
+			"naive-all": { type: "boolean", default: false },
+			runs: { type: "string", default: "1" },
 			"settle-ms": { type: "string", default: "1000" },
-			"keep-npm-path": { type: "boolean", default: false },
 			help: { type: "boolean", short: "h", default: false },
 		},
 		strict: true,
-		allowPositionals: false,
 	});
 	if (values.help) {
-		console.log("usage: npm run bench -- [--sizes 10,100,500] [--no-naive] [--naive-500] [--no-verify] [--settle-ms 1000] [--keep-npm-path]");
+		console.log("usage: npm run bench:up-down -- [--sizes 10,100,500,1000] [--no-naive | --naive-all] [--runs N] [--settle-ms 1000]");
 		process.exit(0);
 	}
-	const sizes = values.sizes.split(",").map((part) => Number(part.trim()));
-	for (const size of sizes) if (!Number.isInteger(size) || size < 1 || size > 10_000) throw new Error(`--sizes: "${values.sizes}" is not a list of sizes 1..10000`);
-	const settleMs = Number(values["settle-ms"]);
-	if (!Number.isFinite(settleMs) || settleMs < 0) throw new Error(`--settle-ms: "${values["settle-ms"]}" is not a number of milliseconds`);
-	return { sizes, naive: !values["no-naive"], naive500: values["naive-500"], verify: !values["no-verify"], settleMs, keepNpmPath: values["keep-npm-path"] };
+	const sizes = values.sizes.split(",").map(Number);
+	for (const size of sizes) if (!Number.isInteger(size) || size < 1 || size > 5000) throw new Error(`--sizes: "${values.sizes}" is not a list of sizes 1..5000`);
+	const runs = Number(values.runs);
+	if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs: "${values.runs}" is not a count`);
+	return { sizes, naive: values["no-naive"] ? "none" : values["naive-all"] ? "all" : "small", runs, settleMs: Number(values["settle-ms"]) };
 }
 
 async function main(): Promise<number> {
@@ -532,64 +347,31 @@ async function main(): Promise<number> {
 		return 1;
 	}
 	const controller = new AbortController();
-	let interrupts = 0;
-	const onSignal = (name: string) => {
-		interrupts++;
-		if (interrupts === 1) log(`\n${name}: stopping; removing what this benchmark created…`);
-		else log(`${name}: still cleaning up, please wait`);
-		controller.abort();
-	};
-	process.on("SIGINT", () => onSignal("SIGINT"));
-	process.on("SIGTERM", () => onSignal("SIGTERM"));
-
-	// `npm run` puts node_modules/.bin first on PATH, and there `nft` is @vercel/nft (a dependency of
-	// ava), not nftables. testbed drops it for its own children; the naive script and the checks need
-	// the same, or their `nft` silently does nothing.
-	const npmBins = (process.env.PATH ?? "").split(delimiter).filter((dir) => /node_modules[\\/]\.bin[\\/]?$/.test(dir));
-	if (npmBins.length > 0 && !options.keepNpmPath) {
-		process.env.PATH = (process.env.PATH ?? "")
-			.split(delimiter)
-			.filter((dir) => !npmBins.includes(dir))
-			.join(delimiter);
-		log(`bench: removed ${npmBins.join(", ")} from PATH (its \`nft\` is not nftables); --keep-npm-path keeps it`);
-	}
-	const nftVersion = sh(["nft", "--version"]);
-	if (!/^nftables/.test(nftVersion.stdout)) log(`bench: WARNING \`nft\` on PATH is not nftables (nft --version: ${JSON.stringify((nftVersion.stdout || nftVersion.stderr).trim().slice(0, 120))}); NAT rules will not be built`);
-
-	const linksBefore = rootLinks();
-	// The feature probe is cached per boot; do it before timing, as any `up` after the first would.
-	await detectFeatures();
-	log(`bench: sizes ${options.sizes.join(", ")}; ${availableParallelism()} CPUs; kernel ${release()}`);
+	for (const signal of ["SIGINT", "SIGTERM"] as const)
+		process.on(signal, () => {
+			log(`\n${signal}: stopping; removing what this benchmark created…`);
+			controller.abort();
+		});
+	// The CLI runs dist/: build it from these sources first, as `npm ci` would.
+	if (sh([process.execPath, "scripts/build.js", "--quiet"]).code !== 0) throw new Error("scripts/build.js failed");
+	await detectFeatures(); // probed once per boot; any `up` after the first reads the cache
+	log(`bench: sizes ${options.sizes.join(", ")}; ${availableParallelism()} CPUs; kernel ${release()}; node ${process.version}`);
 	const results: SizeResult[] = [];
-	try {
-		for (const n of options.sizes) {
-			if (controller.signal.aborted) break;
-			if (results.length > 0) await settle(options);
-			results.push(await benchSize(n, options, controller.signal));
-		}
-	} finally {
-		const newLinks = [...rootLinks()].filter((name) => !linksBefore.has(name));
-		if (newLinks.length > 0) log(`bench: WARNING links appeared in the root namespace during the run (not necessarily ours): ${newLinks.join(", ")}`);
+	for (const n of options.sizes) {
+		if (controller.signal.aborted) break;
+		await quiet(options.settleMs);
+		results.push(await benchSize(n, options, controller.signal));
 	}
-	printTable(results);
-	const failed = results.some((r) => r.testbed.error || r.naive.error || r.leftovers.some((note) => !note.startsWith("cleanup: removed")));
-	console.log(
-		JSON.stringify({
-			bench: "up-down",
-			date: new Date().toISOString(),
-			host: { cpus: availableParallelism(), kernel: release(), node: process.version },
-			interrupted: controller.signal.aborted,
-			results,
-		}),
-	);
+	printTable(results, options);
+	console.log(JSON.stringify({ bench: "up-down", date: new Date().toISOString(), host: { cpus: availableParallelism(), kernel: release(), node: process.version }, results }));
 	if (controller.signal.aborted) return 130;
-	return failed ? 1 : 0;
+	return results.some((r) => r.testbed.error || r.naive.error || r.differences) ? 1 : 0;
 }
 
 main().then(
 	(code) => process.exit(code),
 	(error) => {
-		console.error(`bench: ${errorText(error)}`);
+		console.error(`bench: ${(error as Error).message}`);
 		process.exit(1);
 	},
 );

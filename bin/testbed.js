@@ -2,6 +2,7 @@
 // testbed CLI entry. Runs the compiled CLI in dist/ (built by `npm ci`, `make` or `npm run build`);
 // where dist/ is missing or older than a source file, the TypeScript sources through tsx instead.
 import { readFileSync } from "node:fs";
+import module from "node:module";
 import { fileURLToPath } from "node:url";
 import { newestSource } from "../scripts/sources.js";
 
@@ -15,6 +16,9 @@ function built() {
 		return false;
 	}
 }
+
+// Node 22.1 and later keep compiled code between runs (in the OS temp folder); Node 20 has no such cache.
+module.enableCompileCache?.();
 
 let main;
 if (!process.env.TESTBED_FROM_SOURCE && built()) ({ main } = await import("../dist/cli.js"));

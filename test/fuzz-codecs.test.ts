@@ -10,6 +10,7 @@
 //
 // FUZZ_RUNS=N raises every property to at least N cases (`npm run soak`); FUZZ_SEED=S replays a run.
 import test from "ava";
+import { fcOptions, logSeed, runs } from "./helpers/fuzz.ts";
 import fc from "fast-check";
 import { type StunAttribute, type StunMessage, attributeCodes, decodeStun, encodeStun } from "../agents/stun/message.ts";
 import { respond, type ServerAddresses } from "../agents/stun/responder.ts";
@@ -18,10 +19,9 @@ import { RendezvousCore, defaultLimits } from "../agents/punch/rendezvous-core.t
 import { PunchStateMachine, relayVia } from "../agents/punch/session.ts";
 import { decodeReach, encodeReach, type ReachMessage } from "../agents/protocol.ts";
 
-const fuzzRuns = Number(process.env.FUZZ_RUNS ?? 0);
-const runs = (count: number) => (Number.isInteger(fuzzRuns) && fuzzRuns > count ? fuzzRuns : count);
-const seed = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
-const options = (count: number) => ({ numRuns: runs(count), seed, includeErrorInReport: true });
+const options = fcOptions;
+
+test.beforeEach((t) => logSeed(t));
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 const fail = (what: string, input: Uint8Array, detail: unknown = "") => {

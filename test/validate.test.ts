@@ -63,11 +63,10 @@ test("every example topology is valid", (t) => {
 	}
 });
 
-test("an alias bomb is refused quickly instead of expanding", (t) => {
+test("an alias bomb is refused instead of expanding", (t) => {
+	// Expanded, it would be 10^9 checks: the test would not end. Not expanded, one problem per alias.
 	const path = new URL("fixtures/alias-bomb.yml", import.meta.url).pathname;
-	const started = Date.now();
 	const { problems } = checkFile(path);
-	t.true(Date.now() - started < 2000);
 	t.is(problems.length, 10, "one problem per (unknown) check, nothing expanded");
 	t.true(problems.every((problem) => problem.code === "BAD_EXPECT"));
 });

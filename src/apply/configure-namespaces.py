@@ -10,7 +10,8 @@
 #
 # Input (stdin, JSON): {"namespaces": [{"netns", "ip": [operation…], "nft": FILE|null,
 #   "sysctl": [[key, value]…], "tc": FILE|null}…]}. Operations are the plan's (src/plan/operations.ts).
-# Output (stdout, one JSON object per line): {"done": NETNS} per namespace, or at the first failure
+# Output (stdout, one JSON object per line): {"done": NETNS, "ms": {"ip", "nft", "sysctl", "tc"}} per
+#   namespace (the time each part took), or at the first failure
 #   {"failed": NETNS, "tool": "ip"|"nft"|"sysctl"|"tc", "line": N (0-based, within that tool's lines),
 #   "error": TEXT} and exit 1. Exit 3 with {"unavailable": TEXT}: this host cannot use the helper.
 # Nothing it is given goes through a shell. argv[1] is the parent's pid: the helper dies with it.
@@ -20,6 +21,7 @@ import os
 import socket
 import struct
 import sys
+import time
 
 CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
@@ -251,6 +253,9 @@ def run_tc(path):
 
 
 def configure(namespace):
+    """Configure one namespace; returns the milliseconds each tool's part took (a profile for `up --json`)."""
+    clock = time.perf_counter
+    started = clock()
     enter(namespace["netns"])
     rtnl = Rtnl()
     try:
@@ -270,25 +275,31 @@ def configure(namespace):
                 raise Failure("ip", batch[position], words)
     finally:
         rtnl.close()
+    ip_done = clock()
     if namespace.get("nft"):
         load_rules(namespace["nft"])
+    nft_done = clock()
     write_sysctls(namespace.get("sysctl", []))
+    sysctl_done = clock()
     if namespace.get("tc"):
         run_tc(namespace["tc"])
+    tc_done = clock()
+    ms = lambda a, b: round((b - a) * 1000, 3)
+    return {"ip": ms(started, ip_done), "nft": ms(ip_done, nft_done), "sysctl": ms(nft_done, sysctl_done), "tc": ms(sysctl_done, tc_done)}
 
 
 def main():
     job = json.load(sys.stdin)
     for namespace in job["namespaces"]:
         try:
-            configure(namespace)
+            spent = configure(namespace)
         except Failure as failure:
             emit({"failed": namespace["netns"], "tool": failure.tool, "line": failure.line, "error": failure.error})
             return 1
         except OSError as error:
             emit({"failed": namespace["netns"], "tool": "ip", "line": None, "error": str(error)})
             return 1
-        emit({"done": namespace["netns"]})
+        emit({"done": namespace["netns"], "ms": spent})
     return 0
 
 

@@ -23,6 +23,15 @@ export interface ConfigureOptions {
 /** How namespaces were configured: the helper (python3 + libnftables) or the tools, one process tree each. */
 export type ConfigureMethod = "helper" | "tools";
 
+/** What configuring the namespaces took: the method, how many processes, and (helper) milliseconds per tool's part. */
+export interface ConfigureProfile {
+	method: ConfigureMethod;
+	/** Helper processes, or process trees (one per namespace) with the tools. */
+	processes: number;
+	/** Summed over all namespaces: netlink (links, addresses, routes), nftables, sysctls, tc. */
+	toolMs?: Record<"ip" | "nft" | "sysctl" | "tc", number>;
+}
+
 /** The root namespace's batch: namespaces and veth pairs, one `ip -batch`. */
 export async function runRootBatch(lab: Lab, batch: Batch, signal?: AbortSignal): Promise<void> {
 	const ip = batch.steps[0];
@@ -34,16 +43,16 @@ export async function runRootBatch(lab: Lab, batch: Batch, signal?: AbortSignal)
 	throw stepError(lab, batch, ip, failedLine(ip, result.stderr), kernelWords(result.stderr), result.exitCode);
 }
 
-/** Configure every namespace's batch; resolves to the method used. Throws the first failure (after every worker stopped). */
-export async function configureNamespaces(lab: Lab, batches: Batch[], options: ConfigureOptions = {}): Promise<ConfigureMethod> {
-	if (batches.length === 0) return options.method ?? "helper";
+/** Configure every namespace's batch; resolves to how. Throws the first failure (after every worker stopped). */
+export async function configureNamespaces(lab: Lab, batches: Batch[], options: ConfigureOptions = {}): Promise<ConfigureProfile> {
+	if (batches.length === 0) return { method: options.method ?? "helper", processes: 0 };
 	const python = pythonPath();
 	if (options.method !== "tools" && python) {
-		const outcome = await viaHelper(lab, batches, python, options);
-		if (outcome === "done") return "helper";
+		const profile = await viaHelper(lab, batches, python, options);
+		if (profile) return profile;
 	}
 	await viaTools(lab, batches, options);
-	return "tools";
+	return { method: "tools", processes: batches.length };
 }
 
 // ---- the helper ------------------------------------------------------------------------------
@@ -69,7 +78,7 @@ export async function helperCheck(): Promise<{ ok: boolean; detail: string }> {
 	return { ok: false, detail: `${python} cannot run the helper (${why}): \`up\` configures each namespace with its own processes (several times slower)` };
 }
 
-type HelperLine = { done: string } | { failed: string; tool: Step["tool"]; line: number | null; error: string } | { unavailable: string };
+type HelperLine = { done: string; ms?: Record<"ip" | "nft" | "sysctl" | "tc", number> } | { failed: string; tool: Step["tool"]; line: number | null; error: string } | { unavailable: string };
 
 /** What the helper needs of a namespace's batch (operations as the plan has them; files written already). */
 function helperJob(batch: Batch) {
@@ -105,10 +114,10 @@ export function shareOut<T>(items: T[], workers: number, cost: (item: T) => numb
 }
 
 /**
- * A worker per CPU, each with a share of about equal cost.
- * "unavailable": the helper cannot run here (no libnftables, say) and nothing was changed.
+ * A worker per CPU, each with a share of about equal cost. Resolves to undefined where the helper
+ * cannot run (no libnftables, say): nothing was changed then.
  */
-async function viaHelper(lab: Lab, batches: Batch[], python: string, options: ConfigureOptions): Promise<"done" | "unavailable"> {
+async function viaHelper(lab: Lab, batches: Batch[], python: string, options: ConfigureOptions): Promise<ConfigureProfile | undefined> {
 	const workers = Math.max(1, Math.min(availableParallelism(), Math.ceil(batches.length / 4)));
 	const shares = shareOut(batches, workers, helperCost);
 	const byName = new Map(batches.map((batch) => [batch.netns, batch]));
@@ -117,6 +126,7 @@ async function viaHelper(lab: Lab, batches: Batch[], python: string, options: Co
 	let done = 0;
 	let failure: ApplyError | undefined;
 	let unavailable = false;
+	const toolMs = { ip: 0, nft: 0, sysctl: 0, tc: 0 };
 	options.onProgress?.(0, batches.length);
 	const argv = [python, "-I", "-S", helperPath(), String(process.pid)];
 	const results = await Promise.all(
@@ -131,7 +141,10 @@ async function viaHelper(lab: Lab, batches: Batch[], python: string, options: Co
 					} catch {
 						return;
 					}
-					if ("done" in line) options.onProgress?.(++done, batches.length);
+					if ("done" in line) {
+						for (const tool of ["ip", "nft", "sysctl", "tc"] as const) toolMs[tool] += line.ms?.[tool] ?? 0;
+						options.onProgress?.(++done, batches.length);
+					}
 					else if ("unavailable" in line) unavailable = true;
 					else if ("failed" in line && !failure) {
 						const batch = byName.get(line.failed)!;
@@ -146,10 +159,11 @@ async function viaHelper(lab: Lab, batches: Batch[], python: string, options: Co
 	);
 	if (failure) throw failure;
 	if (options.signal?.aborted) throw interrupted(argv);
-	if (unavailable) return "unavailable";
+	if (unavailable) return undefined;
 	const crashed = results.find((result) => result.exitCode !== 0);
 	if (crashed) throw new ApplyError(`configuring the namespaces of lab "${lab.name}" failed: ${crashed.stderr || `the helper exited ${crashed.exitCode}`}\n  everything \`up\` had created was removed`, { command: argv.join(" "), stderr: crashed.stderr, rolledBack: true });
-	return "done";
+	const round = (ms: number) => Math.round(ms * 10) / 10;
+	return { method: "helper", processes: shares.length, toolMs: { ip: round(toolMs.ip), nft: round(toolMs.nft), sysctl: round(toolMs.sysctl), tc: round(toolMs.tc) } };
 }
 
 // ---- the tools, one process tree per namespace -----------------------------------------------

@@ -46,15 +46,16 @@ export async function removeNamespaces(entries: LedgerNamespace[], since?: numbe
 	if (ours.length > 0) {
 		const input = ours.map((entry) => `netns del ${entry.name}`).join("\n") + "\n";
 		const result = await run(["ip", "-force", "-batch", "-"], { input });
-		const left = ours.filter((entry) => netnsInode(entry.name) !== null);
-		if (result.exitCode !== 0 && left.length > 0)
+		const left = result.exitCode === 0 ? [] : ours.filter((entry) => netnsInode(entry.name) !== null);
+		if (left.length > 0)
 			throw new LabStateError(`could not delete namespaces ${left.map((entry) => entry.name).join(", ")}: ${result.stderr}; remove them with \`ip netns del NAME\` and run \`testbed down\` again`, "TEARDOWN_FAILED");
 	}
 	return { namespaces: ours.map((entry) => entry.name), missing, foreign, processes };
 }
 
 export async function teardownLedger(ledger: Ledger): Promise<TeardownResult> {
-	const result = await removeNamespaces(ledger.namespaces, Date.parse(ledger.createdAt));
+	// The state files (rules as loaded) are not needed to tear down; removing them first leaves the
+	// namespaces' deletion last, whose clean-up the kernel goes on with after `ip` returns.
 	rmSync(stateDir(ledger.lab), { recursive: true, force: true });
-	return result;
+	return removeNamespaces(ledger.namespaces, Date.parse(ledger.createdAt));
 }

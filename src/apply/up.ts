@@ -12,7 +12,7 @@ import { lockLab } from "./lock.ts";
 import { netnsInode } from "./namespaces.ts";
 import { stateDir } from "./paths.ts";
 import { requireRoot, requireTools } from "./preflight.ts";
-import { configureNamespaces, runRootBatch, type ConfigureMethod } from "./configure.ts";
+import { configureNamespaces, runRootBatch, type ConfigureMethod, type ConfigureProfile } from "./configure.ts";
 import { teardownLedger } from "./teardown.ts";
 
 export interface UpOptions {
@@ -35,6 +35,8 @@ export interface UpResult {
 	ledger: Ledger;
 	/** How the namespaces were configured. */
 	method: ConfigureMethod;
+	/** Where the namespaces' time went: processes and, with the helper, milliseconds per tool's part. */
+	profile: ConfigureProfile;
 	timings: { rootMs: number; namespacesMs: number; totalMs: number };
 }
 
@@ -109,9 +111,9 @@ async function build(lab: Lab, plan: Plan, ledger: Ledger, started: number, opti
 	for (const entry of ledger.namespaces) entry.inode = netnsInode(entry.name);
 	writeLedger(ledger);
 	const rootDone = performance.now();
-	const method = await configureNamespaces(lab, rendered.namespaces, { signal, onProgress, method: options.method });
+	const profile = await configureNamespaces(lab, rendered.namespaces, { signal, onProgress, method: options.method });
 	ledger.state = "up";
 	writeLedger(ledger);
 	const done = performance.now();
-	return { lab, plan, ledger, method, timings: { rootMs: rootDone - started, namespacesMs: done - rootDone, totalMs: done - started } };
+	return { lab, plan, ledger, method: profile.method, profile, timings: { rootMs: rootDone - started, namespacesMs: done - rootDone, totalMs: done - started } };
 }

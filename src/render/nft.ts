@@ -29,7 +29,7 @@ function makeRemapPool(): string[] {
 		const row = Array.from({ length: Math.min(16, remapPorts.count - i) }, (_, k) => `${i + k} : ${remapPorts.first + i + k}`);
 		lines.push(`\t\t\t${row.join(", ")}${i + 16 < remapPorts.count ? "," : ""}`);
 	}
-	return [`\t# the ports handed out in turn when a port is not preserved`, `\tmap remap-pool {`, `\t\ttypeof numgen inc mod ${remapPorts.count} : udp sport`, `\t\telements = {`, ...lines, `\t\t}`, `\t}`];
+	return [`\t# the ports handed out in turn when a port is not preserved`, `\tmap remap-pool {`, `\t\ttypeof numgen inc mod ${remapPorts.count} : udp sport`, `\t\tsize ${remapPorts.count}`, `\t\telements = {`, ...lines, `\t\t}`, `\t}`];
 }
 
 export function renderNatRules(node: string, nat: LabNat): string {

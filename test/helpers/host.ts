@@ -84,13 +84,23 @@ export function hostChanges(before: Record<string, string>, after: Record<string
 	return changes;
 }
 
-/** Poll an agent's counters until `done` (datagrams may still be arriving) or 3 s. */
-export async function settle<T>(stats: () => Promise<T>, done: (stats: T) => boolean): Promise<T> {
-	const until = Date.now() + 3000;
+/**
+ * Poll counters until `done` holds, or until they stop changing for `quietMs`: the kernel has
+ * delivered what it is going to. As long as the numbers still move (a loaded machine delivers late)
+ * it keeps waiting, up to `guardMs`, a guard against a hang rather than a limit on the test.
+ */
+export async function settle<T>(stats: () => Promise<T> | T, done: (stats: T) => boolean, options: { quietMs?: number; guardMs?: number } = {}): Promise<T> {
+	const quietMs = options.quietMs ?? 1000;
+	const guardMs = options.guardMs ?? 60_000;
+	const started = Date.now();
 	let last = await stats();
-	while (!done(last) && Date.now() < until) {
+	let seen = JSON.stringify(last);
+	let changedAt = started;
+	while (!done(last) && Date.now() - changedAt < quietMs && Date.now() - started < guardMs) {
 		await new Promise((resolve) => setTimeout(resolve, 50));
 		last = await stats();
+		const now = JSON.stringify(last);
+		if (now !== seen) [seen, changedAt] = [now, Date.now()];
 	}
 	return last;
 }

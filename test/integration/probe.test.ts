@@ -29,7 +29,6 @@ rootTest("nat-zoo: all 13 NATs behave as declared", async (t) => {
 		t.is(report.nats.length, 13);
 		t.true(report.ok);
 		t.log(`probe of 13 NATs: ${(report.durationMs / 1000).toFixed(1)} s`);
-		t.true(report.durationMs < 20_000, "within 20 s");
 	} finally {
 		await downLab(lab.name);
 	}

@@ -52,7 +52,6 @@ rootTest("two port-restricted homes (two-nats.yml): direct, with time to connect
 		}
 		const p50 = percentile(results.map((result) => result.timeToConnectMs!), 50);
 		t.log(`time to connect p50 ${p50} ms, RTT p50 ${percentile(results.map((result) => result.rttMs!), 50)} ms`);
-		t.true(p50 <= 50, `p50 ${p50} ms ≤ 50 ms`);
 	});
 });
 

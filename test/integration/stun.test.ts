@@ -135,7 +135,6 @@ rootTest("STUN behind a port-restricted NAT: endpoint-independent mapping, addre
 		t.true(behind.portPreservation);
 		t.deepEqual(behind.mappedAddress, { address: natPublic, port: behind.localPort });
 		t.deepEqual(behind.otherAddress, { address: alternate, port: 3479 });
-		t.true(behind.timings.totalMs < 3000, `took ${behind.timings.totalMs} ms`);
 		t.log(`behind the NAT: ${behind.mapping} / ${behind.filtering}, ${behind.timings.totalMs} ms`);
 
 		const fixedPort = await probe(ns("alice"), ["--local-port", "40000"]);
@@ -237,6 +236,5 @@ rootTest("mapping lifetime: with the NAT's UDP timeout at 2 s, --timeouts measur
 			t.true(lifetime.expiredS !== null && lifetime.expiredS >= 1.5 && lifetime.expiredS <= 3, `expired ${lifetime.expiredS}`);
 			t.is(result.mappingLifetimeS, lifetime.aliveS);
 		}
-		t.true(result.timings.totalMs < 7000, `took ${result.timings.totalMs} ms`);
 	}, "hairpin: false, udp-timeout: 2s");
 });

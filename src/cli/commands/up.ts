@@ -28,6 +28,7 @@ export function upSummary(result: UpResult) {
 		lab: result.lab.name,
 		file: result.lab.file,
 		timings: result.timings,
+		configured: result.profile,
 		notes: result.plan.notes,
 		nodes: result.lab.nodes.map((node) => ({
 			name: node.name,
