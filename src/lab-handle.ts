@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { downLab } from "./apply/down.ts";
 import { readLedger, removeLedger } from "./apply/ledger.ts";
-import { netnsInode, pidsInNamespaces } from "./apply/namespaces.ts";
+import { netnsIdentity, netnsInode, pidsInNamespaces, sameNamespace } from "./apply/namespaces.ts";
 import { stateDir, lockPath } from "./apply/paths.ts";
 import { systemPath } from "./apply/which.ts";
 import { upLab, type UpOptions, type UpResult } from "./apply/up.ts";
@@ -58,7 +58,7 @@ function teardownSync(name: string): void {
 	try {
 		const ledger = readLedger(name);
 		if (!ledger) return;
-		const ours = ledger.namespaces.filter((entry) => netnsInode(entry.name) !== null && (entry.inode === null || entry.inode === netnsInode(entry.name)));
+		const ours = ledger.namespaces.filter((entry) => netnsInode(entry.name) !== null && (entry.inode === null || sameNamespace(entry, netnsIdentity(entry.name))));
 		for (const pid of pidsInNamespaces(new Set(ours.map((entry) => netnsInode(entry.name)!)))) {
 			try {
 				process.kill(pid, "SIGKILL");

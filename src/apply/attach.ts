@@ -6,7 +6,7 @@ import { overlaps } from "../validate/addresses.ts";
 import { ApplyError } from "../errors.ts";
 import { requireLedger, writeLedger } from "./ledger.ts";
 import { lockLab } from "./lock.ts";
-import { netnsInode } from "./namespaces.ts";
+import { netnsIdentity, netnsInode } from "./namespaces.ts";
 import { inNamespace } from "../render/batch.ts";
 import { diesWithParent, run } from "./run.ts";
 import { removeNamespaces } from "./teardown.ts";
@@ -52,7 +52,9 @@ export async function attachHost(lab: Lab, router: LabNode, name: string, count:
 		const root = await run(diesWithParent(["ip", "-batch", "-"]), { input: `netns add ${netns}\nlink add name eth0 netns ${netns} up type veth peer name ${routerIface} netns ${router.netns}\n` });
 		if (root.exitCode !== 0) await fail("ip -batch (namespace and veth pair)", root.stderr);
 		const entry = ledger.namespaces.find((candidate) => candidate.name === netns)!;
-		entry.inode = netnsInode(netns);
+		const identity = netnsIdentity(netns);
+		entry.inode = identity?.inode ?? null;
+		if (identity) entry.born = identity.born;
 		writeLedger(ledger);
 		const inside = await run(diesWithParent(inNamespace(netns, ["ip", "-batch", "-"])), {
 			input: `link set dev lo up\n${addresses.map((ip) => `address add ${ip}/29 dev eth0`).join("\n")}\nroute add default via ${gateway} dev eth0\n`,

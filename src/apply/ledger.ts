@@ -11,8 +11,10 @@ export type LabState = "creating" | "up" | "removing";
 export interface LedgerNamespace {
 	name: string;
 	node: string;
-	/** Inode of /run/netns/NAME once created: proves the namespace is the one testbed made. */
+	/** Inode of /run/netns/NAME once created: with `born`, proves the namespace is the one testbed made. */
 	inode: number | null;
+	/** When that inode was made (ns, as text): the kernel reuses inode numbers of freed namespaces. */
+	born?: string;
 }
 
 export interface Ledger {

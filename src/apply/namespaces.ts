@@ -12,6 +12,31 @@ export function netnsInode(name: string): number | null {
 	}
 }
 
+/**
+ * Which namespace a name holds now: its nsfs inode number and when that inode was made (ns since
+ * the epoch, as text). The number alone is not enough: the kernel hands a freed namespace's number
+ * to the next one at once, so a namespace deleted and made again under the same name has the same
+ * inode number, and only the time tells them apart.
+ */
+export interface NetnsIdentity {
+	inode: number;
+	born: string;
+}
+
+export function netnsIdentity(name: string): NetnsIdentity | null {
+	try {
+		const stat = statSync(netnsPath(name), { bigint: true });
+		return { inode: Number(stat.ino), born: String(stat.ctimeNs) };
+	} catch {
+		return null;
+	}
+}
+
+/** Whether the namespace a name holds now is the one recorded (a record without `born`, from an older ledger, by inode alone). */
+export function sameNamespace(recorded: { inode: number | null; born?: string }, now: NetnsIdentity | null): boolean {
+	return now !== null && recorded.inode === now.inode && (recorded.born === undefined || recorded.born === now.born);
+}
+
 export function listNamespaces(): string[] {
 	try {
 		return readdirSync("/run/netns").sort();

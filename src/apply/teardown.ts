@@ -2,7 +2,7 @@
 import { rmSync, statSync } from "node:fs";
 import { LabStateError } from "../errors.ts";
 import type { Ledger, LedgerNamespace } from "./ledger.ts";
-import { killProcessesIn, netnsInode } from "./namespaces.ts";
+import { killProcessesIn, netnsIdentity, netnsInode, sameNamespace } from "./namespaces.ts";
 import { netnsPath, stateDir } from "./paths.ts";
 import { run } from "./run.ts";
 
@@ -31,9 +31,9 @@ function owned(entries: LedgerNamespace[], since?: number): { ours: LedgerNamesp
 	const missing: string[] = [];
 	const foreign: string[] = [];
 	for (const entry of entries) {
-		const inode = netnsInode(entry.name);
-		if (inode === null) missing.push(entry.name);
-		else if (entry.inode === inode || (entry.inode === null && createdSince(entry.name, since))) ours.push({ ...entry, inode });
+		const identity = netnsIdentity(entry.name);
+		if (identity === null) missing.push(entry.name);
+		else if (sameNamespace(entry, identity) || (entry.inode === null && createdSince(entry.name, since))) ours.push({ ...entry, inode: identity.inode });
 		else foreign.push(entry.name);
 	}
 	return { ours, missing, foreign };

@@ -9,7 +9,7 @@ import type { Lab } from "../resolve/lab.ts";
 import { detectFeatures } from "./features.ts";
 import { readLedger, removeLedger, writeLedger, type Ledger } from "./ledger.ts";
 import { lockLab } from "./lock.ts";
-import { netnsInode } from "./namespaces.ts";
+import { netnsIdentity, netnsInode } from "./namespaces.ts";
 import { stateDir } from "./paths.ts";
 import { requireRoot, requireTools } from "./preflight.ts";
 import { configureNamespaces, runRootBatch, type ConfigureMethod, type ConfigureProfile } from "./configure.ts";
@@ -108,7 +108,11 @@ async function build(lab: Lab, plan: Plan, ledger: Ledger, started: number, opti
 	const rendered = renderPlan(plan, dir);
 	for (const batch of rendered.namespaces) for (const step of batch.steps) if (step.file) writeFileSync(step.file, stepContent(step), { mode: 0o600 });
 	await runRootBatch(lab, rendered.root, signal);
-	for (const entry of ledger.namespaces) entry.inode = netnsInode(entry.name);
+	for (const entry of ledger.namespaces) {
+		const identity = netnsIdentity(entry.name);
+		entry.inode = identity?.inode ?? null;
+		if (identity) entry.born = identity.born;
+	}
 	writeLedger(ledger);
 	const rootDone = performance.now();
 	const profile = await configureNamespaces(lab, rendered.namespaces, { signal, onProgress, method: options.method });
