@@ -2,8 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import test from "ava";
-// @ts-expect-error: a plain JavaScript module of the build scripts
-import { newestSource } from "../scripts/sources.js";
+import { createRequire } from "node:module";
 import { parseCommandLine } from "../src/cli/args.ts";
 import type { Io } from "../src/cli/io.ts";
 import { main } from "../src/cli/main.ts";
@@ -123,6 +122,8 @@ test("`testbed plan … | head -1` ends quietly: no EPIPE stack trace, exit 0", 
 	t.is(result.stderr, "");
 	t.is(result.status, 0);
 });
+
+const { newestSource } = createRequire(import.meta.url)("../scripts/sources.cjs") as { newestSource: (root: string) => { mtimeMs: number } };
 
 test("the CLI runs from dist/ when it is built from the current sources, and from the sources with TESTBED_FROM_SOURCE", (t) => {
 	const stamp = JSON.parse(readFileSync("dist/build.json", "utf8")) as { newestSourceMs: number };

@@ -1,5 +1,4 @@
 // The ledger: what a lab owns, written before anything is created, so `down` can always undo `up`.
-import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LabStateError } from "../errors.ts";
@@ -103,8 +102,9 @@ function isLegacyFeatureCache(name: string): boolean {
 	}
 }
 
+/** sha256 of the ledger's text; node:crypto is loaded on first use (`testbed ls` without labs never needs it). */
 function digest(body: string): string {
-	return createHash("sha256").update(body).digest("hex");
+	return process.getBuiltinModule("node:crypto").createHash("sha256").update(body).digest("hex");
 }
 
 function damaged(lab: string, why: string): LabStateError {

@@ -1,9 +1,10 @@
 // One `up` or `down` per lab at a time: an exclusive lock file holding the owner's pid.
 import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
 import { LabStateError } from "../errors.ts";
 import { ensureRunDir } from "./ledger.ts";
 import { lockPath } from "./paths.ts";
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export interface Lock {
 	release(): void;

@@ -1,7 +1,8 @@
 // Facts about network namespaces read from the file system: existence, identity, processes inside.
 import { readdirSync, readlinkSync, statSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
 import { netnsPath } from "./paths.ts";
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** The inode of a named namespace, or null when it does not exist. */
 export function netnsInode(name: string): number | null {

@@ -1,9 +1,11 @@
 // The newest TypeScript source of the CLI and library (src/): dist/ is current when it was built
-// from sources at least this new. Reads directory entries and mtimes only (about a millisecond).
-import { readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+// from sources at least this new. Reads directory entries and mtimes only (a millisecond or two).
+// CommonJS, like bin/testbed.js, which checks this on every start.
+"use strict";
+const { readdirSync, statSync } = require("node:fs");
+const { join } = require("node:path");
 
-export function newestSource(root) {
+function newestSource(root) {
 	let newest = { path: "", mtimeMs: 0 };
 	const walk = (dir) => {
 		for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -18,3 +20,5 @@ export function newestSource(root) {
 	walk(join(root, "src"));
 	return newest;
 }
+
+module.exports = { newestSource };
