@@ -1,6 +1,7 @@
 // Run the checks of a lab (its `expect:` list, or theory for every pair of peers) and compare
 // measured with expected. The lab must be up; this starts and stops the agents it needs.
-import type { ExpectDecl, PunchOutcomeName } from "../parse/topology.ts";
+import type { PunchOutcomeName } from "../parse/topology.ts";
+import type { LabCheck } from "../resolve/commands.ts";
 import type { Lab } from "../resolve/lab.ts";
 import { PunchSession, type PunchOptions, type PunchResult } from "../agents/punch.ts";
 import { probeLab, type NatVerdict } from "../agents/probe.ts";
@@ -55,9 +56,9 @@ export interface RunOptions {
 }
 
 /** Checks for a lab without `expect:`: every pair of peers, expecting what theory says. */
-export function theoryChecks(lab: Lab): ExpectDecl[] {
+export function theoryChecks(lab: Lab): LabCheck[] {
 	const peers = labPeers(lab);
-	const checks: ExpectDecl[] = [];
+	const checks: LabCheck[] = [];
 	const at = { line: 0, col: 0 };
 	for (let i = 0; i < peers.length; i++)
 		for (let j = i + 1; j < peers.length; j++) checks.push({ kind: "punch", pos: at, a: { value: peers[i], pos: at }, b: { value: peers[j], pos: at } });
@@ -77,13 +78,13 @@ export function acceptedOutcomes(lab: Lab, a: string, b: string, written?: Punch
 	return predicted === "lan" || predicted === "hairpin" ? ["lan", "hairpin"] : [predicted];
 }
 
-export async function runChecks(lab: Lab, checks: ExpectDecl[], options: RunOptions = {}): Promise<CheckResult[]> {
+export async function runChecks(lab: Lab, checks: LabCheck[], options: RunOptions = {}): Promise<CheckResult[]> {
 	const results: CheckResult[] = new Array(checks.length);
 	const record = (index: number, result: CheckResult) => {
 		results[index] = result;
 		options.onCheck?.(result);
 	};
-	const punches = checks.map((check, index) => ({ check, index })).filter((entry): entry is { check: Extract<ExpectDecl, { kind: "punch" }>; index: number } => entry.check.kind === "punch");
+	const punches = checks.map((check, index) => ({ check, index })).filter((entry): entry is { check: Extract<LabCheck, { kind: "punch" }>; index: number } => entry.check.kind === "punch");
 	if (punches.length > 0) {
 		const session = await PunchSession.start(lab);
 		try {
@@ -108,7 +109,7 @@ export async function runChecks(lab: Lab, checks: ExpectDecl[], options: RunOpti
 			await session.close();
 		}
 	}
-	const reachChecks = checks.map((check, index) => ({ check, index })).filter((entry): entry is { check: Extract<ExpectDecl, { kind: "reach" }>; index: number } => entry.check.kind === "reach");
+	const reachChecks = checks.map((check, index) => ({ check, index })).filter((entry): entry is { check: Extract<LabCheck, { kind: "reach" }>; index: number } => entry.check.kind === "reach");
 	const matrices = new Map<ReachProto, ReachMatrix>();
 	for (const proto of new Set(reachChecks.map(({ check }) => check.proto))) matrices.set(proto, await reachMatrix(lab, { proto }));
 	for (const { check, index } of reachChecks) {
@@ -125,7 +126,7 @@ export async function runChecks(lab: Lab, checks: ExpectDecl[], options: RunOpti
 			why: measured === expected ? undefined : measured === "unknown" ? "the target has no address only it holds (ICMP cannot tell who answered)" : `${check.from.value} ${measured} ${check.to.value} over ${check.proto}`,
 		});
 	}
-	const probeChecks = checks.map((check, index) => ({ check, index })).filter((entry): entry is { check: Extract<ExpectDecl, { kind: "probe" }>; index: number } => entry.check.kind === "probe");
+	const probeChecks = checks.map((check, index) => ({ check, index })).filter((entry): entry is { check: Extract<LabCheck, { kind: "probe" }>; index: number } => entry.check.kind === "probe");
 	if (probeChecks.length > 0) {
 		const report = await probeLab(lab, { nats: [...new Set(probeChecks.map(({ check }) => check.nat.value))] });
 		for (const { check, index } of probeChecks) record(index, judgeProbe(check, report.nats.find((verdict) => verdict.nat === check.nat.value)!));
@@ -133,7 +134,7 @@ export async function runChecks(lab: Lab, checks: ExpectDecl[], options: RunOpti
 	return results;
 }
 
-function judgePunch(lab: Lab, check: Extract<ExpectDecl, { kind: "punch" }>, runs: PunchResult[]): CheckResult {
+function judgePunch(lab: Lab, check: Extract<LabCheck, { kind: "punch" }>, runs: PunchResult[]): CheckResult {
 	const accepted = acceptedOutcomes(lab, check.a.value, check.b.value, check.result?.value);
 	const times = runs.filter((run) => run.timeToConnectMs !== null && run.outcome !== "failed").map((run) => run.timeToConnectMs!);
 	const rtts = runs.filter((run) => run.rttMs !== null).map((run) => run.rttMs!);
@@ -161,7 +162,7 @@ function judgePunch(lab: Lab, check: Extract<ExpectDecl, { kind: "punch" }>, run
 	};
 }
 
-function judgeProbe(check: Extract<ExpectDecl, { kind: "probe" }>, verdict: NatVerdict): CheckResult {
+function judgeProbe(check: Extract<LabCheck, { kind: "probe" }>, verdict: NatVerdict): CheckResult {
 	const measured = verdict.measured;
 	const wanted: [string, string | boolean | undefined, string | boolean | null | undefined][] = [
 		["mapping", check.mapping, measured?.mapping],

@@ -64,7 +64,44 @@ export type PunchOutcomeName = (typeof punchOutcomes)[number];
 export type ExpectDecl =
 	| { kind: "punch"; pos: Pos; a: Located<string>; b: Located<string>; result?: Located<PunchOutcomeName[]>; runs?: Located<number>; maxTimeMs?: Located<number> }
 	| { kind: "reach"; pos: Pos; from: Located<string>; to: Located<string>; proto: "udp" | "tcp" | "icmp"; result: boolean }
-	| { kind: "probe"; pos: Pos; nat: Located<string>; mapping?: NatBehaviour; filtering?: NatBehaviour; hairpin?: boolean; portPreservation?: boolean };
+	| { kind: "probe"; pos: Pos; nat: Located<string>; mapping?: NatBehaviour; filtering?: NatBehaviour; hairpin?: boolean; portPreservation?: boolean }
+	/** The user's program on one node: passes on exit status `exit` within the time, its output matching `output` if given. */
+	| { kind: "run"; pos: Pos; node: Located<string>; command: CommandDecl; env: EnvDecl[]; exit: number; output?: Located<string>; withinMs: number }
+	/** `listen` on b, then `dial` on a; the dialer's exit status decides (0: pass). */
+	| { kind: "pair"; pos: Pos; a: Located<string>; b: Located<string>; listen: CommandDecl; dial: CommandDecl; env: EnvDecl[]; result: Located<CheckVerdict>; withinMs: number }
+	/** The same listen/dial pair over many pairs of peers, both ways; `except` overrides the default result per pair. */
+	| { kind: "matrix"; pos: Pos; listen: CommandDecl; dial: CommandDecl; env: EnvDecl[]; pairs: "all" | [Located<string>, Located<string>][]; result: Located<CheckVerdict>; except: { pair: [Located<string>, Located<string>]; result: Located<CheckVerdict>; pos: Pos }[]; withinMs: number };
+
+/** What a check of the user's program should find: it works (exit 0) or it does not. */
+export type CheckVerdict = "pass" | "fail";
+
+/** A command as written: an argv list, or one string run by `sh -c`; placeholders not yet replaced. */
+export interface CommandDecl {
+	pos: Pos;
+	/** Each element located (for placeholders); a string command is one element and `shell` is true. */
+	argv: Located<string>[];
+	shell: boolean;
+}
+
+/** One environment variable as written; its value may hold placeholders. */
+export interface EnvDecl {
+	key: Located<string>;
+	value: Located<string>;
+}
+
+/** When a program counts as ready: a port bound inside its node, a line of its output, or a file. */
+export type ReadyDecl = { pos: Pos; withinMs: number } & ({ kind: "udp" | "tcp"; port: number } | { kind: "output"; pattern: Located<string> } | { kind: "file"; path: Located<string> });
+
+/** A program a node runs while the lab is up: started by `up` (in `after:` order), stopped by `down`. */
+export interface ProgramDecl {
+	name: Located<string>;
+	pos: Pos;
+	command: CommandDecl;
+	env: EnvDecl[];
+	cwd?: Located<string>;
+	ready?: ReadyDecl;
+	after: Located<string>[];
+}
 
 export interface NodeDecl {
 	name: string;
@@ -76,6 +113,8 @@ export interface NodeDecl {
 	interfaces: InterfaceDecl[];
 	routes: RouteDecl[];
 	nat?: NatDecl;
+	/** Programs started by `up`, in file order where `after:` allows. */
+	programs: ProgramDecl[];
 }
 
 export interface InterfaceDecl {

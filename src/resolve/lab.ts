@@ -1,8 +1,9 @@
 // The resolved lab: every default applied, every name and address decided. Plan reads only this.
-import type { ExpectDecl, ImpairDecl, NatDecl, NodeKind, PunchOutcomeName } from "../parse/topology.ts";
+import type { ImpairDecl, NatDecl, NodeKind, PunchOutcomeName } from "../parse/topology.ts";
 import type { InterfaceAddress } from "../validate/addresses.ts";
 import type { Pos } from "../validate/problem.ts";
 import type { NatBehaviourSpec } from "./nat-behaviour.ts";
+import type { LabCheck, LabProgram } from "./commands.ts";
 
 export interface Lab {
 	name: string;
@@ -10,8 +11,8 @@ export interface Lab {
 	file: string;
 	nodes: LabNode[];
 	links: LabLink[];
-	/** Checks for `testbed test`, with node names checked. */
-	expect?: ExpectDecl[];
+	/** Checks for `testbed test`, with node names checked and the user's commands resolved. */
+	expect?: LabCheck[];
 	/** Timed steps for `testbed test`, with every target checked. */
 	steps?: LabStep[];
 }
@@ -25,6 +26,8 @@ export interface LabNode {
 	interfaces: LabInterface[];
 	routes: LabRoute[];
 	nat?: LabNat;
+	/** Programs `up` starts in this node, in file order. */
+	programs?: LabProgram[];
 	pos: Pos;
 }
 

@@ -1,7 +1,8 @@
 // Resolve a declared topology into a Lab: namespaces, L2 segments, addresses, routes, NAT sides.
 // Problems that need the whole picture (unknown nodes, address clashes, routes) are found here.
 import { resolve as resolvePath } from "node:path";
-import type { ImpairDecl, LinkDecl, NodeDecl, TopologyDecl } from "../parse/topology.ts";
+import type { ImpairDecl, LinkDecl, Located, NodeDecl, TopologyDecl } from "../parse/topology.ts";
+import { resolveChecks, resolvePrograms } from "./commands.ts";
 import { contains, hostAddresses, interfaceAddress, isCidr, isReserved, range } from "../validate/addresses.ts";
 import type { Pos, Problem } from "../validate/problem.ts";
 import { maxNamespaceLength } from "../validate/names.ts";
@@ -155,19 +156,23 @@ export function resolveTopology(decl: TopologyDecl, problems: Problem[]): Lab {
 	}
 	for (const node of nodes.values()) if (node.kind === "nat") resolveNat(node, declOf.get(node.name)!, segments, problem);
 	for (const node of nodes.values()) addDefaultRoute(node, segments);
-	for (const check of decl.expect ?? []) {
-		const named = check.kind === "punch" ? [check.a, check.b] : check.kind === "reach" ? [check.from, check.to] : [check.nat];
-		for (const name of named) {
+	const lab: Lab = { name: decl.name.value, file: decl.file.startsWith("<") ? decl.file : resolvePath(decl.file), nodes: [...nodes.values()], links };
+	for (const [name, programs] of resolvePrograms(lab, decl, problem)) nodes.get(name)!.programs = programs;
+	if (decl.expect) {
+		const checkKinds = new Map<Located<string>, string>();
+		for (const check of decl.expect) for (const name of check.kind === "punch" ? [check.a, check.b] : check.kind === "reach" ? [check.from, check.to] : check.kind === "probe" ? [check.nat] : []) checkKinds.set(name, check.kind);
+		const named = (name: Located<string>) => {
 			const node = nodes.get(name.value);
+			const kind = checkKinds.get(name);
 			if (!node) {
 				const guess = suggest(name.value, [...nodes.keys()]);
 				problem("UNKNOWN_NODE", name.pos, `check names no node "${name.value}"${guess ? `; did you mean "${guess}"?` : ""}`, guess ? `write \`${guess}\`` : "use a node declared under `nodes:`");
-			} else if (check.kind === "probe" && node.kind !== "nat") problem("BAD_EXPECT", name.pos, `probe: "${name.value}" is a ${node.kind}, not a nat`, "name a node with `kind: nat`");
-			else if (check.kind !== "probe" && node.kind === "switch") problem("BAD_EXPECT", name.pos, `"${name.value}" is a switch; checks run between hosts, routers and NATs`, "name a host");
-		}
+			} else if (kind === "probe" && node.kind !== "nat") problem("BAD_EXPECT", name.pos, `probe: "${name.value}" is a ${node.kind}, not a nat`, "name a node with `kind: nat`");
+			else if (kind !== "probe" && node.kind === "switch") problem("BAD_EXPECT", name.pos, `"${name.value}" is a switch; checks run between hosts, routers and NATs`, "name a host");
+		};
+		for (const name of checkKinds.keys()) named(name);
+		lab.expect = resolveChecks(lab, decl.expect, problem, named);
 	}
-
-	const lab: Lab = { name: decl.name.value, file: decl.file.startsWith("<") ? decl.file : resolvePath(decl.file), nodes: [...nodes.values()], links, expect: decl.expect };
 	if (decl.steps) lab.steps = resolveSteps(lab, decl.steps, problem);
 	return lab;
 }

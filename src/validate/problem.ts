@@ -38,7 +38,9 @@ export type ProblemCode =
 	| "DUPLICATE_NAMESPACE"
 	| "DUPLICATE_KEY"
 	| "BAD_EXPECT"
-	| "BAD_STEP";
+	| "BAD_STEP"
+	| "BAD_PROGRAM"
+	| "BAD_PLACEHOLDER";
 
 export interface Problem {
 	code: ProblemCode;

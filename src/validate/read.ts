@@ -19,6 +19,11 @@ import {
 	type NodeKind,
 	type RouteDecl,
 	type StepDecl,
+	type CheckVerdict,
+	type CommandDecl,
+	type EnvDecl,
+	type ProgramDecl,
+	type ReadyDecl,
 	type EventDecl,
 	type TopologyDecl,
 } from "../parse/topology.ts";
@@ -28,9 +33,12 @@ import { isCidr, isIpv4 } from "./addresses.ts";
 import { interfaceNamePattern, labNamePattern, netnsNamePattern, nodeNamePattern } from "./names.ts";
 
 
-const keys = {
+/** The keys each part of a topology file may have (the JSON Schema is checked against these). */
+export const topologyKeys = {
 	top: ["$schema", "name", "prefix", "description", "nodes", "links", "expect", "steps"],
-	node: ["kind", "netns", "interfaces", "routes", "nat", "description"],
+	node: ["kind", "netns", "interfaces", "routes", "nat", "description", "programs"],
+	program: ["run", "env", "cwd", "ready", "after"],
+	ready: ["udp", "tcp", "output", "file", "within"],
 	iface: ["name", "type", "address", "addresses"],
 	route: ["to", "via", "dev"],
 	nat: ["type", "mapping", "filtering", "hairpin", "port-preservation", "udp-timeout", "outside"],
@@ -39,7 +47,22 @@ const keys = {
 	punchCheck: ["punch", "result", "runs", "max-time"],
 	reachCheck: ["reach", "proto", "result"],
 	probeCheck: ["probe", "mapping", "filtering", "hairpin", "port-preservation"],
+	runCheck: ["run", "command", "env", "exit", "output", "within"],
+	pairCheck: ["pair", "listen", "dial", "env", "result", "within"],
+	matrixCheck: ["matrix"],
+	matrix: ["listen", "dial", "env", "pairs", "result", "except", "within"],
+	matrixException: ["pair", "result"],
 } as const;
+
+const keys = topologyKeys;
+
+/** Program names: like node names. */
+const programNamePattern = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
+/** Environment variable names a shell can use. */
+const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** How long a check of the user's program may take by default, and a program to become ready. */
+export const defaultCheckWithinMs = 30_000;
+export const defaultReadyWithinMs = 10_000;
 
 /** The keys of each step kind besides its own (and `at`). */
 const stepKeys: Record<string, readonly string[]> = {
@@ -146,7 +169,7 @@ class Reader {
 			this.problem("BAD_NODE_NAME", pos, `node name "${name}" is not valid`, "use 1-32 characters: letters, digits, _ and -, starting with a letter");
 		}
 		const valueNode = this.resolve(pair.value as YamlNode | null);
-		const node: NodeDecl = { name, pos, kind: "host", kindPos: pos, interfaces: [], routes: [] };
+		const node: NodeDecl = { name, pos, kind: "host", kindPos: pos, interfaces: [], routes: [], programs: [] };
 		if (valueNode && !(isScalar(valueNode) && valueNode.value === null)) {
 			if (!isMap(valueNode)) {
 				this.report("WRONG_TYPE", valueNode, `node "${name}" must be a map`, `write \`${name}: {}\` or \`${name}: { kind: router }\``);
@@ -166,6 +189,8 @@ class Reader {
 			for (const item of this.list(entries.get("routes"), "routes")) node.routes.push(...this.route(item));
 			const nat = entries.get("nat");
 			if (nat) node.nat = this.nat(nat);
+			const programs = entries.get("programs");
+			if (programs) node.programs = this.programs(programs, name);
 		}
 		nodes.push(node);
 	}
@@ -236,9 +261,47 @@ class Reader {
 					hairpin: this.boolean(entries.get("hairpin"), "hairpin")?.value,
 					portPreservation: this.boolean(entries.get("port-preservation"), "port-preservation")?.value,
 				});
+			} else if (kind === "run") {
+				const entries = this.entries(map, keys.runCheck, "run check");
+				const node = this.string(entries.get("run"), "run");
+				const command = this.command(entries.get("command"), "command", map);
+				const output = this.pattern(entries.get("output"), "output");
+				const exitEntry = entries.get("exit");
+				const exitNode = exitEntry && this.resolve(exitEntry.value as YamlNode);
+				const exit = exitEntry ? (isScalar(exitNode) ? Number(exitNode.value) : NaN) : 0;
+				if (!Number.isInteger(exit) || exit < 0 || exit > 255) this.report("BAD_EXPECT", exitNode ?? exitEntry?.key ?? map, "exit must be an exit status from 0 to 255", "write e.g. `exit: 0`");
+				else if (node && command) checks.push({ kind: "run", pos, node, command, env: this.env(entries.get("env")), exit, ...(output ? { output } : {}), withinMs: this.within(entries.get("within"), defaultCheckWithinMs) });
+			} else if (kind === "pair") {
+				const entries = this.entries(map, keys.pairCheck, "pair check");
+				const nodes = pairOf(entries, "pair");
+				const listen = this.command(entries.get("listen"), "listen", map);
+				const dial = this.command(entries.get("dial"), "dial", map);
+				const result = this.verdict(entries.get("result"), map);
+				if (nodes && listen && dial && result) checks.push({ kind: "pair", pos, a: nodes[0], b: nodes[1], listen, dial, env: this.env(entries.get("env")), result, withinMs: this.within(entries.get("within"), defaultCheckWithinMs) });
+			} else if (kind === "matrix") {
+				this.entries(map, keys.matrixCheck, "matrix check");
+				const body = this.map(this.resolve(map.items[0].value as YamlNode), "`matrix:`", "write `matrix: { listen: [prog], dial: [prog], pairs: all, result: pass }`");
+				if (!body) continue;
+				const entries = this.entries(body, keys.matrix, "matrix");
+				const listen = this.command(entries.get("listen"), "listen", body);
+				const dial = this.command(entries.get("dial"), "dial", body);
+				const result = this.verdict(entries.get("result"), body);
+				const pairs = this.pairs(entries.get("pairs"));
+				const except: Extract<ExpectDecl, { kind: "matrix" }>["except"] = [];
+				for (const item of this.list(entries.get("except"), "except")) {
+					const exception = this.map(item, "an exception", "write `- { pair: [alice, bob], result: fail }`");
+					if (!exception) continue;
+					const exceptionEntries = this.entries(exception, keys.matrixException, "matrix exception");
+					const pair = exceptionEntries.has("pair") ? pairOf(exceptionEntries, "pair") : undefined;
+					if (!exceptionEntries.has("pair")) this.report("BAD_EXPECT", exception, "an exception has no `pair:`", "write `- { pair: [alice, bob], result: fail }`");
+					const verdict = this.verdict(exceptionEntries.get("result"), exception);
+					if (!exceptionEntries.has("result")) this.report("BAD_EXPECT", exception, "an exception has no `result:`", "add `result: fail` (or pass)");
+					if (pair && verdict && exceptionEntries.has("result")) except.push({ pair, result: verdict, pos: this.pos(exception) });
+				}
+				if (listen && dial && result && pairs) checks.push({ kind: "matrix", pos, listen, dial, env: this.env(entries.get("env")), pairs, result, except, withinMs: this.within(entries.get("within"), defaultCheckWithinMs) });
 			} else {
-				const guess = closest(kind, ["punch", "reach", "probe"]);
-				this.report("BAD_EXPECT", first ?? map, `unknown check "${kind}"${guess ? `; did you mean "${guess}"?` : ""}`, "a check starts with `punch:`, `reach:` or `probe:`");
+				const guess = closest(kind, ["punch", "reach", "probe", "run", "pair", "matrix"]);
+				this.report("BAD_EXPECT", first ?? map, `unknown check "${kind}"${guess ? `; did you mean "${guess}"?` : ""}`, "a check starts with `punch:`, `reach:`, `probe:`, `run:`, `pair:` or `matrix:`");
 			}
 		}
 		return checks;
@@ -543,6 +606,216 @@ class Reader {
 		return undefined;
 	}
 
+	// ---- programs and the user's commands --------------------------------------
+
+	private programs(pair: Pair, nodeName: string): ProgramDecl[] {
+		const map = this.map(this.resolve(pair.value as YamlNode), "`programs:`", "write `programs: { server: { run: [my-server, --port, 9000] } }`");
+		if (!map || !this.spend(map.items.length, map)) return [];
+		const programs: ProgramDecl[] = [];
+		const seen = new Set<string>();
+		for (const item of map.items) {
+			const keyNode = item.key as YamlNode;
+			const name = { value: isScalar(keyNode) ? String(keyNode.value) : "", pos: this.pos(keyNode) };
+			if (!programNamePattern.test(name.value)) {
+				this.problem("BAD_PROGRAM", name.pos, `program name "${name.value}" is not valid`, "use 1-32 characters: letters, digits, _ and -, starting with a letter");
+				continue;
+			}
+			if (seen.has(name.value)) {
+				this.problem("BAD_PROGRAM", name.pos, `node "${nodeName}" has two programs named "${name.value}"`, "rename one of them");
+				continue;
+			}
+			seen.add(name.value);
+			const body = this.map(this.resolve(item.value as YamlNode), `program "${name.value}"`, "write e.g. `server: { run: [nc, -l, -p, '8000'] }`");
+			if (!body) continue;
+			const entries = this.entries(body, keys.program, `program "${name.value}"`);
+			const command = this.command(entries.get("run"), "run", body);
+			const after: Located<string>[] = [];
+			const afterEntry = entries.get("after");
+			if (afterEntry) {
+				const node = this.resolve(afterEntry.value as YamlNode);
+				const names = isSeq(node) ? node.items : [node];
+				for (const element of names) {
+					const other = this.string(this.pairOf(element as YamlNode), "after");
+					if (other) after.push(other);
+				}
+			}
+			const program: ProgramDecl = { name, pos: this.pos(keyNode), command: command ?? { pos: this.pos(body), argv: [], shell: false }, env: this.env(entries.get("env")), after };
+			const cwd = this.string(entries.get("cwd"), "cwd");
+			if (cwd) program.cwd = cwd;
+			const ready = entries.get("ready");
+			if (ready) program.ready = this.ready(ready);
+			if (command) programs.push(program);
+		}
+		// `after:` names programs of the same node, not itself, without a cycle.
+		const names = new Set(programs.map((program) => program.name.value));
+		for (const program of programs)
+			for (const other of program.after) {
+				if (other.value === program.name.value) this.problem("BAD_PROGRAM", other.pos, `program "${program.name.value}" cannot start after itself`, "remove it from its own `after:`");
+				else if (!names.has(other.value)) {
+					const guess = closest(other.value, [...names]);
+					this.problem("BAD_PROGRAM", other.pos, `node "${nodeName}" has no program "${other.value}"${guess ? `; did you mean "${guess}"?` : ""}`, `\`after:\` names programs of the same node: ${[...names].join(", ")}`);
+				}
+			}
+		const cycle = this.afterCycle(programs);
+		if (cycle) this.problem("BAD_PROGRAM", cycle[0].pos, `programs ${cycle.map((program) => `"${program.name.value}"`).join(" → ")} wait for each other in a circle`, "remove one of the `after:` entries");
+		return programs;
+	}
+
+	/** A circle of `after:` among a node's programs (the first found), or undefined. */
+	private afterCycle(programs: ProgramDecl[]): ProgramDecl[] | undefined {
+		const byName = new Map(programs.map((program) => [program.name.value, program]));
+		const state = new Map<string, "visiting" | "done">();
+		const path: ProgramDecl[] = [];
+		const visit = (program: ProgramDecl): ProgramDecl[] | undefined => {
+			if (state.get(program.name.value) === "done") return undefined;
+			if (state.get(program.name.value) === "visiting") return [...path.slice(path.indexOf(program)), program];
+			state.set(program.name.value, "visiting");
+			path.push(program);
+			for (const other of program.after) {
+				const next = byName.get(other.value);
+				const found = next && next !== program ? visit(next) : undefined;
+				if (found) return found;
+			}
+			path.pop();
+			state.set(program.name.value, "done");
+			return undefined;
+		};
+		for (const program of programs) {
+			const found = visit(program);
+			if (found) return found;
+		}
+		return undefined;
+	}
+
+	/** A command: an argv list (each element text), or one string for `sh -c`. */
+	private command(pair: Pair | undefined, what: string, parent: YamlNode): CommandDecl | undefined {
+		if (!pair) {
+			this.report("MISSING_KEY", parent, `\`${what}:\` is missing`, `add \`${what}: [program, arguments…]\` or \`${what}: "a shell command"\``);
+			return undefined;
+		}
+		const node = this.resolve(pair.value as YamlNode);
+		const pos = this.pos(node ?? pair.key);
+		if (node && isScalar(node) && typeof node.value === "string" && node.value.trim() !== "") return { pos, argv: [{ value: node.value, pos: this.textPos(node) }], shell: true };
+		if (node && isSeq(node) && node.items.length > 0 && this.spend(node.items.length, node)) {
+			const argv: Located<string>[] = [];
+			for (const element of node.items) {
+				const value = this.resolve(element as YamlNode);
+				if (!isScalar(value) || value.value === null || typeof value.value === "object") {
+					this.report("WRONG_TYPE", value ?? node, `each element of \`${what}:\` is one argument (text)`, "quote it, e.g. `'8000'`");
+					return undefined;
+				}
+				argv.push({ value: String(value.value), pos: this.textPos(value) });
+			}
+			return { pos, argv, shell: false };
+		}
+		this.report("WRONG_TYPE", node ?? pair.key, `\`${what}:\` must be a list of arguments or a shell command`, `write \`${what}: [python3, peer.py]\` or \`${what}: "nc -l -p 8000"\``);
+		return undefined;
+	}
+
+	/** `env: { NAME: value }`: values are text (numbers and booleans as written). */
+	private env(pair: Pair | undefined): EnvDecl[] {
+		if (!pair) return [];
+		const map = this.map(this.resolve(pair.value as YamlNode), "`env:`", "write `env: { LOG: debug }`");
+		if (!map || !this.spend(map.items.length, map)) return [];
+		const env: EnvDecl[] = [];
+		for (const item of map.items) {
+			const keyNode = item.key as YamlNode;
+			const key = { value: isScalar(keyNode) ? String(keyNode.value) : "", pos: this.pos(keyNode) };
+			if (!envNamePattern.test(key.value)) {
+				this.problem("BAD_VALUE", key.pos, `"${key.value}" is not an environment variable name`, "use letters, digits and _, not starting with a digit");
+				continue;
+			}
+			const value = this.resolve(item.value as YamlNode);
+			if (!isScalar(value) || typeof value.value === "object") {
+				this.report("WRONG_TYPE", value ?? keyNode, `the value of ${key.value} must be text`, `write \`${key.value}: "…"\``);
+				continue;
+			}
+			env.push({ key, value: { value: value.value === null ? "" : String(value.value), pos: this.textPos(value) } });
+		}
+		return env;
+	}
+
+	/** A regular expression, checked now so that a bad one is a problem with a position, not a crash later. */
+	private pattern(pair: Pair | undefined, what: string): Located<string> | undefined {
+		const text = this.string(pair, what);
+		if (!text) return undefined;
+		try {
+			new RegExp(text.value);
+			return text;
+		} catch (error) {
+			this.problem("BAD_VALUE", text.pos, `\`${what}:\` is not a valid regular expression: ${(error as Error).message.replace(/^Invalid regular expression: /, "")}`, "escape special characters with \\, e.g. `1 received`, `ready\\.`");
+			return undefined;
+		}
+	}
+
+	private within(pair: Pair | undefined, fallback: number): number {
+		if (!pair) return fallback;
+		const node = this.resolve(pair.value as YamlNode);
+		const value = isScalar(node) ? parseDuration(node.value, "s") : undefined;
+		if (value === undefined || value <= 0 || value > 3_600_000) {
+			this.report("BAD_VALUE", node ?? pair.key, "`within:` must be a duration from 1ms to 1h", "write e.g. `within: 10s`");
+			return fallback;
+		}
+		return value;
+	}
+
+	private verdict(pair: Pair | undefined, parent: YamlNode): Located<CheckVerdict> | undefined {
+		if (!pair) return { value: "pass", pos: this.pos(parent) };
+		return this.choice(pair, "result", ["pass", "fail"] as const);
+	}
+
+	/** `pairs: all` or a list of [dialer, listener]. */
+	private pairs(pair: Pair | undefined): "all" | [Located<string>, Located<string>][] | undefined {
+		if (!pair) return "all";
+		const node = this.resolve(pair.value as YamlNode);
+		if (isScalar(node) && node.value === "all") return "all";
+		if (!isSeq(node)) {
+			this.report("BAD_EXPECT", node ?? pair.key, "`pairs:` is `all` or a list of pairs", "write `pairs: all` or `pairs: [[alice, bob], [alice, carol]]`");
+			return undefined;
+		}
+		const pairs: [Located<string>, Located<string>][] = [];
+		for (const element of node.items) {
+			const seq = this.resolve(element as YamlNode);
+			const names = isSeq(seq) ? seq.items.map((item) => this.string(this.pairOf(item as YamlNode), "pairs")) : [];
+			if (names.length !== 2 || names.some((name) => !name)) {
+				this.report("BAD_EXPECT", seq ?? node, "each pair is two node names", "write e.g. `[alice, bob]`");
+				return undefined;
+			}
+			pairs.push(names as [Located<string>, Located<string>]);
+		}
+		return pairs;
+	}
+
+	/** `ready: { udp: PORT | tcp: PORT | output: REGEX | file: PATH, within: 5s }`. */
+	private ready(pair: Pair): ReadyDecl | undefined {
+		const map = this.map(this.resolve(pair.value as YamlNode), "`ready:`", "write `ready: { udp: 3478 }`, `{ tcp: 8000 }`, `{ output: 'listening' }` or `{ file: /tmp/ready }`");
+		if (!map) return undefined;
+		const entries = this.entries(map, keys.ready, "ready");
+		const kinds = (["udp", "tcp", "output", "file"] as const).filter((kind) => entries.has(kind));
+		const withinMs = this.within(entries.get("within"), defaultReadyWithinMs);
+		const pos = this.pos(map);
+		if (kinds.length !== 1) {
+			this.report("BAD_PROGRAM", map, kinds.length === 0 ? "`ready:` says nothing to wait for" : `\`ready:\` has ${kinds.join(" and ")}: give one`, "write one of `udp: PORT`, `tcp: PORT`, `output: REGEX`, `file: PATH` (and `within:`)");
+			return undefined;
+		}
+		const kind = kinds[0];
+		if (kind === "udp" || kind === "tcp") {
+			const node = this.resolve(entries.get(kind)!.value as YamlNode);
+			const port = isScalar(node) ? Number(node.value) : NaN;
+			if (!Number.isInteger(port) || port < 1 || port > 65535) {
+				this.report("BAD_PROGRAM", node ?? map, `${kind} port must be a number from 1 to 65535`, `write e.g. \`${kind}: 3478\``);
+				return undefined;
+			}
+			return { pos, withinMs, kind, port };
+		}
+		if (kind === "output") {
+			const pattern = this.pattern(entries.get("output"), "output");
+			return pattern && { pos, withinMs, kind, pattern };
+		}
+		const path = this.string(entries.get("file"), "file");
+		return path && { pos, withinMs, kind, path };
+	}
+
 	// ---- helpers -----------------------------------------------------------
 
 	private checkInterfaceName(name: Located<string>): void {
@@ -652,6 +925,13 @@ class Reader {
 		}
 		if (!current || isAlias(current) || isPair(current)) return null;
 		return current;
+	}
+
+	/** Where a scalar's text begins: after its opening quote, if it has one (placeholder columns count from there). */
+	private textPos(node: YamlNode): Pos {
+		const pos = this.pos(node);
+		const quoted = isScalar(node) && (node.type === "QUOTE_DOUBLE" || node.type === "QUOTE_SINGLE");
+		return quoted ? { line: pos.line, col: pos.col + 1 } : pos;
 	}
 
 	private pos(node: unknown): Pos {
