@@ -27,6 +27,8 @@ export interface Ledger {
 	namespaces: LedgerNamespace[];
 	/** The resolved lab, so every command works without the topology file. */
 	resolved: Lab;
+	/** The process that supervises the lab's programs, once one was started. */
+	supervisor?: { pid: number };
 }
 
 /** Root-only: ledgers, locks and batch files are nobody else's business. */

@@ -5,6 +5,8 @@ import type { Ledger, LedgerNamespace } from "./ledger.ts";
 import { killProcessesIn, netnsIdentity, netnsInode, sameNamespace } from "./namespaces.ts";
 import { netnsPath, stateDir } from "./paths.ts";
 import { run } from "./run.ts";
+import { unmountLab } from "./node-env.ts";
+import { stopSupervisor } from "./programs.ts";
 
 export interface TeardownResult {
 	namespaces: string[];
@@ -39,10 +41,14 @@ function owned(entries: LedgerNamespace[], since?: number): { ours: LedgerNamesp
 	return { ours, missing, foreign };
 }
 
-/** Stop processes inside, delete the namespaces (veths, bridges and rules go with them), remove files. */
-export async function removeNamespaces(entries: LedgerNamespace[], since?: number): Promise<TeardownResult> {
+/**
+ * Stop processes inside, delete the namespaces (veths, bridges and rules go with them). `beforeDelete`
+ * runs once the processes are gone (the lab's mounts are undone there).
+ */
+export async function removeNamespaces(entries: LedgerNamespace[], since?: number, beforeDelete?: () => Promise<unknown> | void): Promise<TeardownResult> {
 	const { ours, missing, foreign } = owned(entries, since);
 	const processes = await killProcessesIn(new Set(ours.map((entry) => entry.inode!)));
+	await beforeDelete?.();
 	if (ours.length > 0) {
 		const input = ours.map((entry) => `netns del ${entry.name}`).join("\n") + "\n";
 		const result = await run(["ip", "-force", "-batch", "-"], { input });
@@ -54,8 +60,13 @@ export async function removeNamespaces(entries: LedgerNamespace[], since?: numbe
 }
 
 export async function teardownLedger(ledger: Ledger): Promise<TeardownResult> {
-	// The state files (rules as loaded) are not needed to tear down; removing them first leaves the
-	// namespaces' deletion last, whose clean-up the kernel goes on with after `ip` returns.
-	rmSync(stateDir(ledger.lab), { recursive: true, force: true });
-	return removeNamespaces(ledger.namespaces, Date.parse(ledger.createdAt));
+	// Programs first, through their supervisor (SIGTERM, then SIGKILL); then whatever else runs in
+	// the lab's namespaces. Once nothing runs in the lab: its nodes' namespace mounts, then its state files (rules as
+	// loaded, names, logs), then the network namespaces — whose clean-up the kernel goes on with
+	// after \`ip\` returns.
+	if (ledger.supervisor) await stopSupervisor(ledger);
+	return removeNamespaces(ledger.namespaces, Date.parse(ledger.createdAt), async () => {
+		await unmountLab(ledger.lab);
+		rmSync(stateDir(ledger.lab), { recursive: true, force: true });
+	});
 }

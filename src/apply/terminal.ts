@@ -9,11 +9,23 @@ const forwarded = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 /**
  * Run `argv` with the terminal's stdio and resolve to its exit status (128 + N when signal N ended
- * it). While it runs, the signals testbed receives go to it; if testbed itself is killed, the kernel
- * kills it too (PR_SET_PDEATHSIG, through setpriv), so it never outlives `testbed exec`.
+ * it; 124 when `timeoutMs` ran out and it was stopped). While it runs, the signals testbed receives
+ * go to it; if testbed itself is killed, the kernel kills it too (PR_SET_PDEATHSIG, through setpriv),
+ * so it never outlives `testbed exec`.
  */
-export function runAttached(argv: string[], env: Record<string, string> = {}): Promise<number> {
+export function runAttached(argv: string[], env: Record<string, string> = {}, options: { timeoutMs?: number } = {}): Promise<number> {
 	const child = spawn("setpriv", ["--pdeathsig", "KILL", ...argv], { stdio: "inherit", env: { ...process.env, PATH: systemPath(), ...env } });
+	// --timeout: SIGTERM, SIGKILL 2 s later, and exit status 124 (as timeout(1) does).
+	let timedOut = false;
+	let kill: NodeJS.Timeout | undefined;
+	const timer =
+		options.timeoutMs === undefined
+			? undefined
+			: setTimeout(() => {
+					timedOut = true;
+					child.kill("SIGTERM");
+					kill = setTimeout(() => child.kill("SIGKILL"), 2000);
+				}, options.timeoutMs);
 	const pass = (signal: NodeJS.Signals) => {
 		// Ctrl-C on a terminal already reached the program (same process group): do not send a second one.
 		if (signal === "SIGINT" && process.stdin.isTTY) return;
@@ -23,7 +35,9 @@ export function runAttached(argv: string[], env: Record<string, string> = {}): P
 	return new Promise((resolve) => {
 		const done = (code: number) => {
 			for (const signal of forwarded) process.off(signal, pass);
-			resolve(code);
+			clearTimeout(timer);
+			clearTimeout(kill);
+			resolve(timedOut ? 124 : code);
 		};
 		child.on("error", (error: NodeJS.ErrnoException) => {
 			process.stderr.write(`testbed: cannot start ${argv[0]}: ${error.message}\n`);

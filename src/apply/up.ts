@@ -14,6 +14,9 @@ import { stateDir } from "./paths.ts";
 import { requireRoot, requireTools } from "./preflight.ts";
 import { configureNamespaces, runRootBatch, type ConfigureMethod, type ConfigureProfile } from "./configure.ts";
 import { teardownLedger } from "./teardown.ts";
+import { writeNameFiles } from "./node-env.ts";
+import { listPrograms, startLabPrograms } from "./programs.ts";
+import type { ProgramState } from "./supervisor.ts";
 
 export interface UpOptions {
 	/** Replace a lab of the same name that is already up. */
@@ -27,6 +30,9 @@ export interface UpOptions {
 	onProgress?: (done: number, total: number) => void;
 	/** "tools": configure namespaces with one process tree each, even where the helper could (tests of that path). */
 	method?: ConfigureMethod;
+	/** A program that fails to start does not roll the lab back: it stays up, and `onProgramFailure` hears why. */
+	keep?: boolean;
+	onProgramFailure?: (error: ApplyError) => void;
 }
 
 export interface UpResult {
@@ -37,6 +43,8 @@ export interface UpResult {
 	method: ConfigureMethod;
 	/** Where the namespaces' time went: processes and, with the helper, milliseconds per tool's part. */
 	profile: ConfigureProfile;
+	/** The topology's programs, as they were when `up` returned (ready, or running without a readiness condition). */
+	programs: ProgramState[];
 	timings: { rootMs: number; namespacesMs: number; totalMs: number };
 }
 
@@ -116,8 +124,18 @@ async function build(lab: Lab, plan: Plan, ledger: Ledger, started: number, opti
 	writeLedger(ledger);
 	const rootDone = performance.now();
 	const profile = await configureNamespaces(lab, rendered.namespaces, { signal, onProgress, method: options.method });
+	writeNameFiles(lab);
+	let programs: ProgramState[] = [];
+	try {
+		programs = await startLabPrograms(lab, ledger);
+	} catch (error) {
+		if (!options.keep || !(error instanceof ApplyError)) throw error;
+		// --keep: the lab stays up as it is, with the failure said.
+		programs = listPrograms(lab.name);
+		options.onProgramFailure?.(error);
+	}
 	ledger.state = "up";
 	writeLedger(ledger);
 	const done = performance.now();
-	return { lab, plan, ledger, method: profile.method, profile, timings: { rootMs: rootDone - started, namespacesMs: done - rootDone, totalMs: done - started } };
+	return { lab, plan, ledger, method: profile.method, profile, programs, timings: { rootMs: rootDone - started, namespacesMs: done - rootDone, totalMs: done - started } };
 }

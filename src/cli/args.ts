@@ -12,6 +12,8 @@ interface CommandSpec {
 	positionals: [number, number];
 	/** Everything after `--` is passed through (exec). */
 	passthrough?: boolean;
+	/** Not listed in the usage: testbed's own plumbing. */
+	hidden?: boolean;
 }
 
 const json: Record<string, OptionSpec> = { json: { type: "boolean" } };
@@ -25,10 +27,16 @@ export const commands = {
 	},
 	validate: { usage: "testbed validate FILE [--json]", summary: "check a topology file; no root needed", options: json, positionals: [1, 1] },
 	plan: { usage: "testbed plan FILE [--batch] [--json]", summary: "print the exact ip / nft / sysctl commands `up` would run; no root needed", options: { ...json, batch: { type: "boolean" } }, positionals: [1, 1] },
-	up: { usage: "testbed up FILE [--force] [--json]", summary: "build the lab", options: { ...json, force: { type: "boolean", short: "f" } }, positionals: [1, 1] },
+	up: { usage: "testbed up FILE [--force] [--keep] [--json]", summary: "build the lab and start its programs; --keep: a program that fails does not take the lab down", options: { ...json, force: { type: "boolean", short: "f" }, keep: { type: "boolean" } }, positionals: [1, 1] },
 	down: { usage: "testbed down LAB|FILE | --all [--json]", summary: "remove everything a lab created", options: { ...json, all: { type: "boolean" } }, positionals: [0, 1] },
 	ls: { usage: "testbed ls [--json]", summary: "labs on this host and their state", options: json, positionals: [0, 0] },
-	exec: { usage: "testbed exec LAB NODE -- CMD [ARGS…]", summary: "run a command inside a node", options: {}, positionals: [2, 2], passthrough: true },
+	exec: {
+		usage: "testbed exec LAB NODE [--env K=V]… [--timeout T] [--detach] -- CMD [ARGS…]",
+		summary: "run a command inside a node; --detach keeps it running there (see ps, logs, stop)",
+		options: { env: { type: "string", multiple: true }, timeout: { type: "string" }, detach: { type: "boolean", short: "d" } },
+		positionals: [2, 2],
+		passthrough: true,
+	},
 	shell: { usage: "testbed shell LAB NODE", summary: "interactive shell inside a node", options: {}, positionals: [2, 2] },
 	doctor: { usage: "testbed doctor [--json]", summary: "what this host supports, and how to fix what is missing", options: json, positionals: [0, 0] },
 	probe: {
@@ -38,8 +46,8 @@ export const commands = {
 		positionals: [1, 1],
 	},
 	test: {
-		usage: "testbed test FILE [--runs N] [--junit OUT.xml] [--html OUT.html] [--keep] [--force] [--json]",
-		summary: "up, run the file's expect: checks (or theory for every peer pair), report, down; exit 1 on mismatch",
+		usage: "testbed test FILE|LAB [--runs N] [--junit OUT.xml] [--html OUT.html] [--keep] [--force] [--json]",
+		summary: "up, run the file's expect: checks (or theory for every peer pair), report, down; exit 1 on mismatch; with a LAB that is up, against it",
 		options: { ...json, runs: { type: "string" }, junit: { type: "string" }, html: { type: "string" }, keep: { type: "boolean" }, force: { type: "boolean", short: "f" } },
 		positionals: [1, 1],
 	},
@@ -73,6 +81,11 @@ export const commands = {
 		options: { ...json, "dry-run": { type: "boolean", short: "n" }, period: { type: "string" }, "down-for": { type: "string" }, count: { type: "string" }, from: { type: "string" }, outage: { type: "string" }, host: { type: "string" }, via: { type: "string" } },
 		positionals: [3, 20],
 	},
+	logs: { usage: "testbed logs LAB [NODE[:PROGRAM]] [-f]", summary: "what the lab's programs printed (each keeps its last 1 MiB); -f follows", options: { follow: { type: "boolean", short: "f" } }, positionals: [1, 2] },
+	ps: { usage: "testbed ps LAB [--json]", summary: "the lab's programs, and every process in each node", options: json, positionals: [1, 1] },
+	stop: { usage: "testbed stop LAB NODE[:PROGRAM] [--json]", summary: "stop a program, or all of a node's: SIGTERM, then SIGKILL", options: json, positionals: [2, 2] },
+	addr: { usage: "testbed addr LAB NODE[.IFACE|.public]", summary: "print a node's address (its first, an interface's, or a NAT's public one), for scripts", options: json, positionals: [2, 2] },
+	supervise: { usage: "testbed supervise LAB", summary: "the supervisor of a lab's programs (started by testbed itself)", options: {}, positionals: [1, 1], hidden: true },
 	reach: { usage: "testbed reach LAB [--proto udp|tcp|icmp] [--json]", summary: "which nodes can open a flow to which (all pairs)", options: { ...json, timeout: { type: "string" }, proto: { type: "string" } }, positionals: [1, 1] },
 } satisfies Record<string, CommandSpec>;
 
@@ -90,7 +103,9 @@ export function usageText(): string {
 	return [
 		"testbed: P2P/NAT network labs from YAML, built as real network namespaces",
 		"",
-		...Object.values(commands).flatMap((spec) => [`  ${spec.usage}`, `      ${spec.summary}`]),
+		...Object.values(commands as Record<string, CommandSpec>)
+			.filter((spec) => !spec.hidden)
+			.flatMap((spec) => [`  ${spec.usage}`, `      ${spec.summary}`]),
 		"",
 		"Exit codes: 0 ok, 1 failed, 2 usage, 3 invalid topology, 4 host lacks a feature.",
 	].join("\n");

@@ -42,7 +42,7 @@ const commandLoaders: Record<CommandName, () => Promise<Runner>> = {
 	},
 	exec: async () => {
 		const { execCommand } = await import("./commands/exec.ts");
-		return (line) => execCommand(line.positionals[0], line.positionals[1], line.rest);
+		return (line, io) => execCommand(line.positionals[0], line.positionals[1], line.rest, line.options as Options, io);
 	},
 	shell: async () => {
 		const { shellCommand } = await import("./commands/exec.ts");
@@ -79,6 +79,26 @@ const commandLoaders: Record<CommandName, () => Promise<Runner>> = {
 	event: async () => {
 		const { eventCommand } = await import("./commands/event.ts");
 		return (line, io, signal) => eventCommand(line.positionals[0], line.positionals.slice(1), line.options as Options, io, signal);
+	},
+	logs: async () => {
+		const { logsCommand } = await import("./commands/logs.ts");
+		return (line, io, signal) => logsCommand(line.positionals[0], line.positionals[1], line.options as Options, io, signal);
+	},
+	ps: async () => {
+		const { psCommand } = await import("./commands/ps.ts");
+		return (line, io) => psCommand(line.positionals[0], line.options as Options, io);
+	},
+	stop: async () => {
+		const { stopCommand } = await import("./commands/stop.ts");
+		return (line, io) => stopCommand(line.positionals[0], line.positionals[1], line.options as Options, io);
+	},
+	addr: async () => {
+		const { addrCommand } = await import("./commands/addr.ts");
+		return (line, io) => addrCommand(line.positionals[0], line.positionals[1], line.options as Options, io);
+	},
+	supervise: async () => {
+		const { superviseCommand } = await import("./commands/supervise.ts");
+		return (line) => superviseCommand(line.positionals[0]);
 	},
 	reach: async () => {
 		const { reachCommand } = await import("./commands/reach.ts");

@@ -1,7 +1,8 @@
 // Run the checks of a lab (its `expect:` list, or theory for every pair of peers) and compare
 // measured with expected. The lab must be up; this starts and stops the agents it needs.
 import type { PunchOutcomeName } from "../parse/topology.ts";
-import type { LabCheck } from "../resolve/commands.ts";
+import type { LabCheck, UserCheck } from "../resolve/commands.ts";
+import { runUserChecks, type ProgramRun } from "./user-checks.ts";
 import type { Lab } from "../resolve/lab.ts";
 import { PunchSession, type PunchOptions, type PunchResult } from "../agents/punch.ts";
 import { probeLab, type NatVerdict } from "../agents/probe.ts";
@@ -12,7 +13,7 @@ import { explainPunch, type Explanation } from "../inspect/explain.ts";
 export interface CheckResult {
 	/** e.g. "punch alice ↔ bob". */
 	name: string;
-	kind: "punch" | "reach" | "probe" | "step";
+	kind: "punch" | "reach" | "probe" | "step" | "run" | "pair" | "matrix";
 	expected: string;
 	measured: string;
 	ok: boolean;
@@ -32,6 +33,14 @@ export interface CheckResult {
 	skipped?: string;
 	/** Steps: from the last event to the pair's first keepalive round trip after it. */
 	reconnectMs?: number;
+	/** The user's programs as they ran (run, pair and matrix checks): command, exit, duration, last output. */
+	programs?: ProgramRun[];
+	/** Pair and matrix checks: who dialed whom. */
+	pair?: { dialer: string; listener: string };
+	/** Pair and matrix checks: what theory says a hole punch between the two gives. */
+	theory?: string;
+	/** The last JSON line the dialer printed (e.g. {"rtt_ms": 12, "path": "direct"}). */
+	result?: Record<string, unknown>;
 }
 
 export interface TestReport {
@@ -79,11 +88,14 @@ export function acceptedOutcomes(lab: Lab, a: string, b: string, written?: Punch
 }
 
 export async function runChecks(lab: Lab, checks: LabCheck[], options: RunOptions = {}): Promise<CheckResult[]> {
-	const results: CheckResult[] = new Array(checks.length);
+	// Results in the order of the checks; a matrix check gives one result per pair.
+	const results: CheckResult[][] = checks.map(() => []);
 	const record = (index: number, result: CheckResult) => {
-		results[index] = result;
+		results[index].push(result);
 		options.onCheck?.(result);
 	};
+	const user = checks.map((check, index) => ({ check, index })).filter((entry): entry is { check: UserCheck; index: number } => entry.check.kind === "run" || entry.check.kind === "pair" || entry.check.kind === "matrix");
+	if (user.length > 0) await runUserChecks(lab, user.map(({ check }) => check), (result, k) => record(user[k].index, result));
 	const punches = checks.map((check, index) => ({ check, index })).filter((entry): entry is { check: Extract<LabCheck, { kind: "punch" }>; index: number } => entry.check.kind === "punch");
 	if (punches.length > 0) {
 		const session = await PunchSession.start(lab);
@@ -131,7 +143,7 @@ export async function runChecks(lab: Lab, checks: LabCheck[], options: RunOption
 		const report = await probeLab(lab, { nats: [...new Set(probeChecks.map(({ check }) => check.nat.value))] });
 		for (const { check, index } of probeChecks) record(index, judgeProbe(check, report.nats.find((verdict) => verdict.nat === check.nat.value)!));
 	}
-	return results;
+	return results.flat();
 }
 
 function judgePunch(lab: Lab, check: Extract<LabCheck, { kind: "punch" }>, runs: PunchResult[]): CheckResult {

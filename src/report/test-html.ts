@@ -1,7 +1,7 @@
 // `testbed test --html report.html`: one self-contained file — the lab's picture, the checks, the
 // hole-punching matrix and the explanations of failures. No scripts, no external resources.
 import type { TestReport } from "../expect/run.ts";
-import { checkName, renderPunchMatrix } from "./test-report.ts";
+import { checkName, programDetails, renderProgramMatrix, renderPunchMatrix } from "./test-report.ts";
 
 const escape = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 const ms = (value: number | null | undefined) => (value === null || value === undefined ? "" : `${value < 10 ? value.toFixed(1) : Math.round(value)} ms`);
@@ -17,10 +17,11 @@ export function renderTestHtml(report: TestReport, svg: string): string {
 		.filter((check) => !check.ok)
 		.map((check) => {
 			const timeline = check.explanation ? `<pre>${escape(check.explanation.timeline.map((event) => `+${event.atMs} ms  ${event.where}  ${event.what}`).join("\n"))}</pre><p class="verdict">${escape(check.explanation.verdict)}</p>` : "";
-			return `<section class="failure"><h3>✗ ${escape(check.name)}${check.line ? ` (line ${check.line})` : ""}</h3><p>${escape(check.why ?? "")}</p>${timeline}</section>`;
+			const programs = check.programs?.length ? `<pre>${escape(programDetails(check).join("\n"))}</pre>` : "";
+			return `<section class="failure"><h3>✗ ${escape(check.name)}${check.line ? ` (line ${check.line})` : ""}</h3><p>${escape(check.why ?? "")}</p>${timeline}${programs}</section>`;
 		})
 		.join("\n");
-	const matrix = renderPunchMatrix(report);
+	const matrix = renderPunchMatrix(report) + renderProgramMatrix(report);
 	return `<!doctype html>
 <html lang="en">
 <head>

@@ -26,11 +26,43 @@ export function renderTestText(report: TestReport, color = false): string {
 	for (const check of report.checks.filter((entry) => !entry.ok)) {
 		lines.push(`✗ ${check.name}${check.line ? ` (line ${check.line})` : ""}: ${check.why ?? "mismatch"}`);
 		if (check.explanation) lines.push(`  why: ${check.explanation.verdict}`);
+		for (const line of programDetails(check)) lines.push(`  ${line}`);
 	}
 	if (report.failed > 0 || report.checks.some((check) => check.skipped)) lines.push("");
 	if (report.notes?.length) lines.push(...report.notes.map((note) => `note: ${note}`), "");
 	lines.push(`${report.passed} passed, ${report.failed} failed (${(report.durationMs / 1000).toFixed(1)} s)`);
 	return `${lines.join("\n")}\n`;
+}
+
+/** For a check of the user's programs: each side's command, how it ended, how long it took, its last lines. */
+export function programDetails(check: CheckResult): string[] {
+	const lines: string[] = [];
+	for (const program of check.programs ?? []) {
+		const ended = program.timedOut ? "timed out" : program.exitCode !== null ? `exit ${program.exitCode}` : `killed by ${program.signal}`;
+		lines.push(`${program.role} on ${program.node}: ${program.command}  → ${ended} after ${(program.durationMs / 1000).toFixed(2)} s`);
+		for (const line of program.tail.length ? program.tail : ["(no output)"]) lines.push(`    ${line}`);
+	}
+	if (check.result) lines.push(`dialer's result: ${JSON.stringify(check.result)}`);
+	return lines;
+}
+
+/**
+ * The user's matrix checks as a table: rows dial, columns listen (each labelled with its NAT), a cell
+ * "pass ✓" or "fail≠pass ✗", and beside it what theory says a hole punch gives.
+ */
+export function renderProgramMatrix(report: TestReport, natOf: (node: string) => string = () => ""): string {
+	const cells = report.checks.filter((check) => check.kind === "matrix" && check.pair);
+	if (cells.length === 0) return "";
+	const peers = [...new Set(cells.flatMap((check) => [check.pair!.dialer, check.pair!.listener]))];
+	const label = (node: string) => (natOf(node) ? `${node} (${natOf(node)})` : node);
+	const cell = (dialer: string, listener: string) => {
+		if (dialer === listener) return "·";
+		const check = cells.find((entry) => entry.pair!.dialer === dialer && entry.pair!.listener === listener);
+		if (!check) return "";
+		const measured = check.measured.split(" ")[0];
+		return `${check.ok ? `${measured} ✓` : `${measured}≠${check.expected} ✗`} [${check.theory ?? "?"}]`;
+	};
+	return `${table([["dials ↓ listens →", ...peers.map(label)], ...peers.map((dialer) => [label(dialer), ...peers.map((listener) => cell(dialer, listener))])])}\n`;
 }
 
 /** A step's name carries its time: "+2.05 s nat-reboot home". */
@@ -63,8 +95,9 @@ const escape = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;
 
 export function renderJunit(report: TestReport): string {
 	const cases = report.checks.map((check) => {
-		const time = check.runs ? check.runs.reduce((sum, run) => sum + (run.timeToConnectMs ?? 0), 0) / 1000 : 0;
-		const body = check.skipped ? `<skipped message="${escape(check.skipped)}"/>` : check.ok ? "" : `\n      <failure message="${escape(`expected ${check.expected}, measured ${check.measured}`)}">${escape(check.why ?? "")}</failure>\n    `;
+		const time = check.runs ? check.runs.reduce((sum, run) => sum + (run.timeToConnectMs ?? 0), 0) / 1000 : check.programs ? Math.max(...check.programs.map((program) => program.durationMs)) / 1000 : 0;
+		const details = [check.why ?? "", ...programDetails(check)].filter(Boolean).join("\n");
+		const body = check.skipped ? `<skipped message="${escape(check.skipped)}"/>` : check.ok ? "" : `\n      <failure message="${escape(`expected ${check.expected}, measured ${check.measured}`)}">${escape(details)}</failure>\n    `;
 		return `    <testcase classname="testbed.${escape(report.lab)}.${check.kind}" name="${escape(check.name)}" time="${time.toFixed(3)}">${body}</testcase>`;
 	});
 	return [

@@ -97,11 +97,17 @@ export function substitute(lab: Lab, text: Located<string>, report: Report): str
 	});
 }
 
+/** A command as one line for people: arguments quoted as a shell would need, line breaks shown as \\n. */
+export function commandText(argv: string[]): string {
+	const shown = argv[0] === "sh" && argv[1] === "-c" && argv.length === 3 ? [argv[2]] : argv.map((argument) => (/^[\w@%+=:,./-]+$/.test(argument) ? argument : `'${argument.replaceAll("'", "'\\''")}'`));
+	return shown.join(" ").replaceAll("\n", "\\n");
+}
+
 function userCommand(lab: Lab, command: CommandDecl, env: EnvDecl[], cwd: string, report: Report): UserCommand {
 	const argv = command.argv.map((argument) => substitute(lab, argument, report));
 	return {
 		argv: command.shell ? ["sh", "-c", argv[0]] : argv,
-		text: command.shell ? argv[0] : argv.map((argument) => (/^[\w@%+=:,./-]+$/.test(argument) ? argument : `'${argument.replaceAll("'", "'\\''")}'`)).join(" "),
+		text: commandText(command.shell ? ["sh", "-c", argv[0]] : argv),
 		env: Object.fromEntries(env.map((entry) => [entry.key.value, substitute(lab, entry.value, report)])),
 		cwd,
 	};

@@ -4,7 +4,7 @@ import { loadLab } from "../../load.ts";
 import { short } from "../../resolve/nat-behaviour.ts";
 import { table, type Io } from "../io.ts";
 
-export async function upCommand(file: string, options: { json?: boolean; force?: boolean }, io: Io, signal: AbortSignal): Promise<number> {
+export async function upCommand(file: string, options: { json?: boolean; force?: boolean; keep?: boolean }, io: Io, signal: AbortSignal): Promise<number> {
 	const lab = loadLab(file);
 	// Progress only on a terminal, and not with --json: pipes and CI logs stay line-based and quiet.
 	const live = !options.json && Boolean(process.stderr.isTTY) && lab.nodes.length >= 20;
@@ -17,9 +17,14 @@ export async function upCommand(file: string, options: { json?: boolean; force?:
 				process.stderr.write(`\rbuilding lab "${lab.name}": ${done}/${total} namespaces configured${done === total ? "\n" : ""}`);
 			}
 		: undefined;
-	const result = await upLab(lab, { force: options.force, signal, onProgress });
-	if (options.json) io.json(upSummary(result));
+	let programFailure: Error | undefined;
+	const result = await upLab(lab, { force: options.force, signal, onProgress, keep: options.keep, onProgramFailure: (error) => (programFailure = error) });
+	if (options.json) io.json({ ...upSummary(result), ...(programFailure ? { programFailure: programFailure.message } : {}) });
 	else io.out(renderUpSummary(result));
+	if (programFailure) {
+		io.err(`testbed: ${programFailure.message}\nthe lab stays up (--keep): testbed logs ${lab.name} · testbed ps ${lab.name} · testbed down ${lab.name}`);
+		return 1;
+	}
 	return 0;
 }
 
@@ -29,6 +34,7 @@ export function upSummary(result: UpResult) {
 		file: result.lab.file,
 		timings: result.timings,
 		configured: result.profile,
+		programs: result.programs,
 		notes: result.plan.notes,
 		nodes: result.lab.nodes.map((node) => ({
 			name: node.name,
@@ -57,6 +63,10 @@ export function renderUpSummary(result: UpResult): string {
 			const what = b.oneToOne ? "static 1:1" : `${short(b.mapping)}M + ${short(b.filtering)}F, hairpin ${b.hairpin ? "on" : "off"}, ports ${b.portPreservation ? "kept" : "not kept"}, udp timeout ${b.udpTimeout}s`;
 			lines.push(`nat ${node.name} (${b.label}: ${what}): ${node.nat!.inside.join(", ")} → ${node.nat!.outside}, public ${node.nat!.publicAddress}`);
 		}
+	}
+	if (result.programs.length > 0) {
+		lines.push("");
+		for (const program of result.programs) lines.push(`program ${program.node}:${program.name} ${program.status}${program.pid ? ` (pid ${program.pid})` : ""}: ${program.text}`);
 	}
 	for (const note of result.plan.notes) lines.push(`note: ${note}`);
 	lines.push("", `next: testbed exec ${lab.name} ${lab.nodes.find((node) => node.kind === "host")?.name ?? lab.nodes[0].name} -- ip address · testbed reach ${lab.name} · testbed down ${lab.name}`);
