@@ -21,9 +21,17 @@ system-packages:
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# The test suite also checks the HTML report in a real browser (Debian's chromium).
+# The test suite also checks the HTML report in a real browser (Debian's chromium), and runs the
+# examples' programs: coturn (a STUN server) and netcat (the lecture's `nc -l -p 8000`).
 test-packages:
-	@command -v chromium >/dev/null 2>&1 || { echo "installing: chromium"; $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@missing=""; \
+	for tool in chromium:chromium turnserver:coturn nc:netcat-openbsd; do \
+		command -v $${tool%%:*} >/dev/null 2>&1 || missing="$$missing $${tool##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 node-packages: node_modules/.package-lock.json
 	@node scripts/build.js --quiet

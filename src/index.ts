@@ -19,3 +19,7 @@ export type { Plan, Operation, HostFeatures } from "./plan/operations.ts";
 export { PunchSession, punch, type PunchResult, type PunchOutcome, type PunchOptions } from "./agents/punch.ts";
 export { runChecks, theoryChecks, type CheckResult, type TestReport } from "./expect/run.ts";
 export { expectedPunch, simulatePunch } from "./expect/theory.ts";
+export type { ExecResult } from "./lab-handle.ts";
+export type { NodeProcess, ProgramExit } from "./apply/node-process.ts";
+export type { ProgramState } from "./apply/supervisor.ts";
+export type { LabProgram, UserCheck, UserCommand } from "./resolve/commands.ts";

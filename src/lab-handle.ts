@@ -1,7 +1,8 @@
 // The library's front door for test suites: `const lab = await up("topo.yml"); await lab.punch("alice", "bob");
 // await lab.down();` — and a lab that a test forgets to take down is taken down when the process exits.
 import { execFileSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
+import { mountPoints } from "./apply/node-env.ts";
 import { downLab } from "./apply/down.ts";
 import { readLedger, removeLedger } from "./apply/ledger.ts";
 import { netnsIdentity, netnsInode, pidsInNamespaces, sameNamespace } from "./apply/namespaces.ts";
@@ -20,8 +21,26 @@ import { runChecks, theoryChecks, type CheckResult, type RunOptions } from "./ex
 import { loadLab, loadLabText } from "./load.ts";
 import type { Lab, LabNode } from "./resolve/lab.ts";
 import { LabStateError } from "./errors.ts";
-import { run } from "./apply/run.ts";
-import { inNamespace } from "./render/batch.ts";
+import type { NodeProcess } from "./apply/node-process.ts";
+import { startInNode } from "./apply/programs.ts";
+import { substitute } from "./resolve/commands.ts";
+
+/** The address a placeholder stands for; what is not there is a LabStateError. */
+function placeholder(lab: Lab, name: string): string {
+	let problem: string | undefined;
+	const value = substitute(lab, { value: `\${${name}}`, pos: { line: 1, col: 1 } }, (_code, _pos, message, fix) => (problem ??= `${message}${fix ? ` (${fix})` : ""}`));
+	if (problem) throw new LabStateError(problem, "NODE_NOT_FOUND");
+	return value;
+}
+
+export interface ExecResult {
+	exitCode: number | null;
+	signal: NodeJS.Signals | null;
+	stdout: string;
+	stderr: string;
+	timedOut: boolean;
+	durationMs: number;
+}
 
 export interface RunningLab extends AsyncDisposable {
 	readonly name: string;
@@ -36,8 +55,22 @@ export interface RunningLab extends AsyncDisposable {
 	probe(options?: ProbeOptions): Promise<ProbeReport>;
 	/** The file's `expect:` checks, or theory for every pair of peers. */
 	check(options?: RunOptions): Promise<CheckResult[]>;
-	/** Run a command inside a node; resolves with its exit code and output. */
-	exec(node: string, argv: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+	/**
+	 * Run a command inside a node (its network, hostname and names) and wait for it; resolves with its
+	 * exit code and output (the last 256 kB of each stream). `timeout` (ms) stops it: SIGTERM, then
+	 * SIGKILL, `timedOut: true`. `input` goes to its stdin.
+	 */
+	exec(node: string, argv: string[], options?: { env?: Record<string, string>; cwd?: string; timeout?: number; input?: string }): Promise<ExecResult>;
+	/**
+	 * Start a program in a node and get a handle: its output as lines (`for await (const line of p.lines())`),
+	 * `waitFor(/listening/)`, `exit()`, `kill()`. It stops with the lab (and with this process) if the
+	 * test does not stop it.
+	 */
+	spawn(node: string, argv: string[], options?: { env?: Record<string, string>; cwd?: string }): Promise<NodeProcess>;
+	/** A node's first address, or an interface's: what `${alice}` and `${alice.eth0}` stand for. */
+	address(node: string, iface?: string): string;
+	/** A NAT's public address: `${home.public}`. */
+	publicAddress(nat: string): string;
 	/**
 	 * Do something to the running lab, as `testbed event` does: `event("nat-reboot", "home", { outage: "1s" })`,
 	 * `event("impair", "home:wan", { loss: "20%" })`, `event("move", "phone:cell")`. Resolves when it is done.
@@ -64,7 +97,17 @@ function teardownSync(name: string): void {
 				process.kill(pid, "SIGKILL");
 			} catch {}
 		}
-		if (ours.length) execFileSync("ip", ["-force", "-batch", "-"], { input: ours.map((entry) => `netns del ${entry.name}`).join("\n") + "\n", stdio: ["pipe", "ignore", "ignore"], env: { ...process.env, PATH: systemPath() } });
+		// The supervisor of its programs (in the root namespace), if it is still that process.
+		const supervisor = ledger.supervisor?.pid;
+		try {
+			if (supervisor && readFileSync(`/proc/${supervisor}/cmdline`, "utf8").includes("\0supervise\0")) process.kill(supervisor, "SIGKILL");
+		} catch {}
+		const mounts = mountPoints()
+			.filter((path) => path.startsWith(`${stateDir(name)}/`))
+			.sort((a, b) => b.length - a.length);
+		const env = { ...process.env, PATH: systemPath() };
+		if (mounts.length) execFileSync("umount", ["--lazy", ...mounts], { stdio: "ignore", env });
+		if (ours.length) execFileSync("ip", ["-force", "-batch", "-"], { input: ours.map((entry) => `netns del ${entry.name}`).join("\n") + "\n", stdio: ["pipe", "ignore", "ignore"], env });
 		rmSync(stateDir(name), { recursive: true, force: true });
 		removeLedger(name);
 		rmSync(lockPath(name), { force: true });
@@ -99,9 +142,19 @@ export async function up(file: string | { text: string; name?: string }, options
 		if (!found) throw new LabStateError(`lab "${lab.name}" has no node "${name}"; nodes: ${lab.nodes.map((candidate) => candidate.name).join(", ")}`, "NODE_NOT_FOUND");
 		return found;
 	};
+	const spawned = new Set<NodeProcess>();
+	const spawn = async (name: string, argv: string[], options: { env?: Record<string, string>; cwd?: string } = {}, input?: string) => {
+		if (argv.length === 0) throw new LabStateError("spawn and exec need a command: an argv list", "BAD_COMMAND");
+		const started = await startInNode(lab, node(name).name, { argv, env: options.env ?? {}, cwd: options.cwd ?? process.cwd() }, {}, input);
+		spawned.add(started);
+		void started.exit().then(() => spawned.delete(started));
+		return started;
+	};
+	const address = (name: string, iface?: string) => placeholder(lab, iface === undefined ? name : `${name}.${iface}`);
 	const down = async () => {
 		if (!open.has(lab.name)) return;
 		try {
+			await Promise.all([...spawned].map((program) => program.kill("SIGTERM", 1000)));
 			await punches?.close();
 		} finally {
 			punches = undefined;
@@ -119,9 +172,19 @@ export async function up(file: string | { text: string; name?: string }, options
 		reach: (reachOptions) => reachMatrix(lab, reachOptions),
 		probe: (probeOptions) => probeLab(lab, probeOptions),
 		check: (runOptions) => runChecks(lab, lab.expect?.length ? lab.expect : theoryChecks(lab), runOptions),
-		exec: async (name, argv) => {
-			const result = await run(inNamespace(node(name).netns, argv));
-			return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+		exec: async (name, argv, options = {}) => {
+			const program = await spawn(name, argv, options, options.input);
+			const timer = options.timeout === undefined ? undefined : setTimeout(() => void program.timeout(1000), options.timeout);
+			const exit = await program.exit();
+			clearTimeout(timer);
+			const output = program.output();
+			return { exitCode: exit.exitCode, signal: exit.signal, stdout: output.stdout.join("\n"), stderr: output.stderr.join("\n"), timedOut: exit.timedOut, durationMs: exit.durationMs };
+		},
+		spawn: (name, argv, options) => spawn(name, argv, options),
+		address,
+		publicAddress: (nat) => {
+			if (!node(nat).nat) throw new LabStateError(`"${nat}" is not a NAT; NATs: ${lab.nodes.filter((candidate) => candidate.nat).map((candidate) => candidate.name).join(", ") || "none"}`, "NODE_NOT_FOUND");
+			return placeholder(lab, `${nat}.public`);
 		},
 		event: async (kind, target, settings = {}) => applyEvent(lab, eventFromStep(lab, kind, { [kind]: target, ...settings }), (await detectFeatures()).features),
 		hold: async (a, b, holdOptions) => HeldSession.open(await session(), a, b, holdOptions),

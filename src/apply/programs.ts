@@ -11,6 +11,7 @@ import type { Lab, LabNode } from "../resolve/lab.ts";
 import { readLedger, writeLedger, type Ledger } from "./ledger.ts";
 import { lockLab, processAlive } from "./lock.ts";
 import { ensureNodeEnv, inNode } from "./node-env.ts";
+import { NodeProcess } from "./node-process.ts";
 import { stateDir } from "./paths.ts";
 import { spawnDaemon } from "./spawn.ts";
 import { logTail, programsFile, supervisorSocket, type ProgramSpec, type ProgramState, type SupervisorReply, type SupervisorRequest } from "./supervisor.ts";
@@ -29,6 +30,14 @@ export const programPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 export function programEnvironment(lab: Lab, node: string, own: Record<string, string>): Record<string, string> {
 	const base: Record<string, string> = { PATH: programPath, HOME: process.env.HOME ?? "/root", LANG: process.env.LANG ?? "C.UTF-8" };
 	return { ...base, ...nodeEnvironment(lab, node), ...own };
+}
+
+/** Start the user's command in a node (its namespaces made on first use), with the lab's variables and `extra`; it dies with testbed. */
+export async function startInNode(lab: Lab, nodeName: string, command: Pick<UserCommand, "argv" | "env" | "cwd">, extra: Record<string, string> = {}, input?: string): Promise<NodeProcess> {
+	const node = lab.nodes.find((candidate) => candidate.name === nodeName);
+	if (!node || node.kind === "switch") throw new LabStateError(`lab "${lab.name}" has no node "${nodeName}" that runs programs; nodes: ${lab.nodes.filter((candidate) => candidate.kind !== "switch").map((candidate) => candidate.name).join(", ")}`, "NODE_NOT_FOUND");
+	await ensureNodeEnv(lab, node);
+	return new NodeProcess(node.name, inNode(lab.name, node, command.argv, command.cwd), programEnvironment(lab, node.name, { ...command.env, ...extra }), input === undefined ? {} : { input });
 }
 
 /** What the supervisor needs to start a program of the topology, or a detached command, in a node. */

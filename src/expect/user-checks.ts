@@ -1,9 +1,8 @@
 // Checks that run the user's programs: one program on one node (`run`), a listen/dial pair (`pair`),
 // and the same pair over many pairs of peers (`matrix`), reported beside what theory says the two
 // NATs allow. The dialer's exit status decides; the last JSON line it prints is kept.
-import { NodeProcess, type ProgramExit } from "../apply/node-process.ts";
-import { ensureNodeEnv, inNode } from "../apply/node-env.ts";
-import { programEnvironment } from "../apply/programs.ts";
+import type { NodeProcess, ProgramExit } from "../apply/node-process.ts";
+import { startInNode } from "../apply/programs.ts";
 import { firstAddress, type UserCheck, type UserCommand } from "../resolve/commands.ts";
 import type { Lab } from "../resolve/lab.ts";
 import type { CheckResult } from "./run.ts";
@@ -26,13 +25,6 @@ export interface ProgramRun {
 const listenerSettleMs = 5000;
 /** How many pairs of a matrix run at once (never two on one node). */
 const matrixParallel = 4;
-
-/** Start the user's command in a node (its namespaces made on first use), with the lab's variables and `extra`. */
-export async function startInNode(lab: Lab, nodeName: string, command: UserCommand, extra: Record<string, string> = {}, input?: string): Promise<NodeProcess> {
-	const node = lab.nodes.find((candidate) => candidate.name === nodeName)!;
-	await ensureNodeEnv(lab, node);
-	return new NodeProcess(node.name, inNode(lab.name, node, command.argv, command.cwd), programEnvironment(lab, node.name, { ...command.env, ...extra }), input === undefined ? {} : { input });
-}
 
 function ran(role: ProgramRun["role"], command: UserCommand, program: NodeProcess, exit: ProgramExit): ProgramRun {
 	return { role, node: program.node, command: command.text, exitCode: exit.exitCode, signal: exit.signal, durationMs: exit.durationMs, timedOut: exit.timedOut, tail: program.tail(15) };

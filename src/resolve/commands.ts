@@ -74,9 +74,14 @@ function placeholderValue(lab: Lab, name: string): { value: string } | { error: 
 	return first ? { value: first } : { error: `node "${node.name}" has no address`, fix: `a ${node.kind} without addresses cannot be named; use a host, router or NAT` };
 }
 
-/** A node's first address: the one its name resolves to inside the lab. */
+/**
+ * A node's address: the one its name resolves to inside the lab and `${NODE}` stands for — the first
+ * address of its first link, else of its other interfaces (a dummy's, declared before the links, is
+ * an extra address, not the node's own).
+ */
 export function firstAddress(node: LabNode): string | undefined {
-	return node.interfaces.find((iface) => iface.addresses.length > 0)?.addresses[0].ip;
+	const withAddress = node.interfaces.filter((iface) => iface.addresses.length > 0);
+	return (withAddress.find((iface) => iface.type === "veth") ?? withAddress[0])?.addresses[0].ip;
 }
 
 /** Replace the placeholders of one located text; problems at the placeholder's own column. */

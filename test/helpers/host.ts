@@ -1,5 +1,5 @@
 // Test helpers for integration tests: root check, snapshots of the host, and leftover checks.
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import test, { type ExecutionContext } from "ava";
 import { execa } from "execa";
 import { systemPath } from "../../src/apply/which.ts";
@@ -47,17 +47,31 @@ export async function hostSnapshot(): Promise<Record<string, string>> {
 		text(["sysctl", "-a", "--pattern", "^net\\.ipv[46]\\."]),
 	]);
 	const netns = existsSync("/run/netns") ? readdirSync("/run/netns").sort().join(" ") : "";
-	return { links, addresses, routes, rules, nft, iptables, sysctls, netns };
+	// Mount points (a lab's node namespaces are kept by bind mounts under its state folder).
+	const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+		.split("\n")
+		.filter(Boolean)
+		.map((line) => line.split(" ")[4])
+		.sort()
+		.join("\n");
+	return { links, addresses, routes, rules, nft, iptables, sysctls, netns, mounts };
 }
 
 export function namespaceExists(name: string): boolean {
 	return existsSync(`/run/netns/${name}`);
 }
 
-/** What a lab may leave behind: nothing — no namespace, no ledger, no lock, no state directory. */
+/** What a lab may leave behind: nothing — no namespace, no ledger, no lock, no state directory, no mount, no supervisor. */
 export function leftovers(lab: string, namespaces: string[]): string[] {
 	const left = namespaces.filter(namespaceExists).map((name) => `namespace ${name}`);
 	for (const path of [`/run/testbed/${lab}.json`, `/run/testbed/${lab}.lock`, `/run/testbed/${lab}`]) if (existsSync(path)) left.push(path);
+	for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) if (line.split(" ")[4]?.startsWith(`/run/testbed/${lab}/`)) left.push(`mount ${line.split(" ")[4]}`);
+	for (const pid of readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))) {
+		try {
+			const command = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+			if (command.includes("\0supervise\0") && command.endsWith(`\0${lab}\0`)) left.push(`supervisor process ${pid}`);
+		} catch {}
+	}
 	return left;
 }
 
