@@ -1,5 +1,4 @@
 // Events against a resolved lab, and the commands they become: pure, compared with golden files.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import test from "ava";
 import { stringify } from "yaml";
 import { eventFromArguments } from "../src/cli/commands/event.ts";
@@ -12,16 +11,11 @@ import { parseNatState } from "../src/inspect/nat-table.ts";
 import { labAfter } from "../src/resolve/events.ts";
 import { defaultPath } from "../src/resolve/paths.ts";
 import { renderDot } from "../src/report/graph.ts";
+import { golden } from "./helpers/golden.ts";
 
 const thisKernel: HostFeatures = { dummy: false, netem: false, tbf: true };
 const topology = (name: string): Lab => loadLab(new URL(`../topologies/${name}.yml`, import.meta.url).pathname);
 
-function golden(t: { is(a: string, b: string): void }, name: string, actual: string): void {
-	const path = new URL(`golden/${name}`, import.meta.url);
-	if (process.env.UPDATE_GOLDEN) writeFileSync(path, actual);
-	if (!existsSync(path)) return t.is(actual, `(no golden file ${path.pathname}: run with UPDATE_GOLDEN=1 and review it)`);
-	t.is(actual, readFileSync(path, "utf8"));
-}
 
 const event = (lab: Lab, ...words: string[]): LabEvent => eventFromArguments(lab, words);
 

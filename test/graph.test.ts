@@ -1,7 +1,7 @@
 // `testbed graph`: the lab as DOT and Mermaid text (golden files) and as SVG drawn in-process by
 // Graphviz built to WebAssembly. No root needed. UPDATE_GOLDEN=1 rewrites the golden files and
 // docs/two-nats.svg (the picture in the README).
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import test from "ava";
 import { UsageError } from "../src/errors.ts";
 import { loadLab, loadLabText } from "../src/load.ts";
@@ -9,12 +9,8 @@ import type { Lab } from "../src/resolve/lab.ts";
 import { publicNodes } from "../src/resolve/paths.ts";
 import { graphFormat, impairSummary, labGraph, renderDot, renderMermaid } from "../src/report/graph.ts";
 import { renderGraph, renderSvg } from "../src/report/render-svg.ts";
+import { golden } from "./helpers/golden.ts";
 
-function golden(t: { is(a: string, b: string, message?: string): void }, path: URL, actual: string): void {
-	if (process.env.UPDATE_GOLDEN) writeFileSync(path, actual);
-	if (!existsSync(path)) return t.is(actual, `(no golden file ${path.pathname}: run with UPDATE_GOLDEN=1 and review it)`);
-	t.is(actual, readFileSync(path, "utf8"), `${path.pathname} differs (UPDATE_GOLDEN=1 rewrites it; review the diff)`);
-}
 
 const topology = (name: string) => loadLab(new URL(`../topologies/${name}`, import.meta.url).pathname);
 const examples = readdirSync(new URL("../topologies/", import.meta.url)).filter((name) => name.endsWith(".yml")).sort();

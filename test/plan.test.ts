@@ -1,5 +1,5 @@
 // Plan and render are pure: their text is compared with golden files (UPDATE_GOLDEN=1 rewrites them).
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import test from "ava";
 import { loadLab } from "../src/load.ts";
 import type { ImpairDecl } from "../src/parse/topology.ts";
@@ -7,16 +7,11 @@ import type { HostFeatures } from "../src/plan/operations.ts";
 import { impairmentSupport, operationCount, planLab } from "../src/plan/plan.ts";
 import { renderImpairmentChange } from "../src/render/batch.ts";
 import { renderBatchText, renderPlanText } from "../src/render/plan-text.ts";
+import { golden } from "./helpers/golden.ts";
 
 const everything: HostFeatures = { dummy: true, netem: true, tbf: true, pfifo: true, nftEgress: true, nftBurst: true };
 const thisKernel: HostFeatures = { dummy: false, netem: false, tbf: true, pfifo: true, nftEgress: true, nftBurst: true };
 
-function golden(t: { is(a: string, b: string): void }, name: string, actual: string): void {
-	const path = new URL(`golden/${name}`, import.meta.url);
-	if (process.env.UPDATE_GOLDEN) writeFileSync(path, actual);
-	if (!existsSync(path)) return t.is(actual, `(no golden file ${path.pathname}: run with UPDATE_GOLDEN=1 and review it)`);
-	t.is(actual, readFileSync(path, "utf8"));
-}
 
 const examples = readdirSync(new URL("../topologies/", import.meta.url)).filter((name) => name.endsWith(".yml"));
 for (const name of examples) {

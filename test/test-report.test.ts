@@ -2,7 +2,8 @@
 import test from "ava";
 import type { TestReport } from "../src/expect/run.ts";
 import { percentile } from "../src/expect/run.ts";
-import { renderJunit, renderPunchMatrix, renderTestText } from "../src/report/test-report.ts";
+import { renderJunit, renderProgramMatrix, renderPunchMatrix, renderTestText } from "../src/report/test-report.ts";
+import { golden } from "./helpers/golden.ts";
 
 const report: TestReport = {
 	lab: "demo",
@@ -44,4 +45,40 @@ test("percentiles", (t) => {
 	t.is(percentile([], 50), null);
 	t.is(percentile([5, 1, 3], 50), 3);
 	t.is(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 95), 10);
+});
+
+const userReport: TestReport = {
+	lab: "echo",
+	file: "echo.yml",
+	fromTheory: false,
+	passed: 2,
+	failed: 1,
+	durationMs: 2700,
+	checks: [
+		{ name: "run a: hostname", kind: "run", expected: "exit 0 and output /^a$/", measured: "exit 0, output matched in 0.02 s", ok: true, line: 8, programs: [{ role: "run", node: "a", command: "hostname", exitCode: 0, signal: null, durationMs: 20, timedOut: false, tail: ["stdout: a"] }] },
+		{ name: "matrix a → b", kind: "matrix", expected: "pass", measured: "pass (dialer exit 0, 0.07 s)", ok: true, line: 12, pair: { dialer: "a", listener: "b" }, theory: "direct", result: { rtt_ms: 1.5 }, programs: [] },
+		{
+			name: "matrix b → a",
+			kind: "matrix",
+			expected: "pass",
+			measured: "fail (dialer exit 1, 0.69 s)",
+			ok: false,
+			line: 12,
+			pair: { dialer: "b", listener: "a" },
+			theory: "direct",
+			why: "expected pass, the dialer ended with exit 1; theory for the two NATs says direct",
+			programs: [
+				{ role: "listen", node: "a", command: "python3 peer.py", exitCode: null, signal: "SIGTERM", durationMs: 770, timedOut: false, tail: [] },
+				{ role: "dial", node: "b", command: "python3 peer.py", exitCode: 1, signal: null, durationMs: 690, timedOut: false, tail: ["stderr: no echo from a at 192.168.1.2:9999"] },
+			],
+		},
+	],
+};
+
+test("the user's programs: no statistics columns, both sides of a failure, the dialer × listener matrix beside theory (golden)", (t) => {
+	const text = `${renderTestText(userReport)}\n${renderProgramMatrix(userReport, (node) => (node === "a" ? "port-restricted" : "public"))}`;
+	golden(t, "user-checks.report.txt", text);
+	const xml = renderJunit(userReport);
+	t.regex(xml, /<failure message="expected pass, measured fail \(dialer exit 1, 0\.69 s\)">expected pass, the dialer ended with exit 1; theory for the two NATs says direct\n/);
+	t.regex(xml, /dial on b: python3 peer\.py {2}→ exit 1 after 0\.69 s\n {4}stderr: no echo from a at 192\.168\.1\.2:9999/);
 });

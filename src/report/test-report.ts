@@ -6,20 +6,26 @@ const ms = (value: number | null | undefined) => (value === null || value === un
 
 export function renderTestText(report: TestReport, color = false): string {
 	const paint = (ok: boolean, text: string) => (color ? `\x1b[${ok ? 32 : 31}m${text}\x1b[0m` : text);
+	// Statistics columns only where some check has statistics (the user's programs have none).
+	const withStats = report.checks.some((check) => check.stats);
 	const rows = report.checks.map((check) => [
 		check.skipped ? "-" : paint(check.ok, check.ok ? "✓" : "✗"),
 		checkName(check),
 		check.expected,
 		check.measured,
-		check.stats ? `${Math.round(check.stats.successRate * 100)}%` : "",
-		check.stats ? ms(check.stats.p50Ms) : "",
-		check.stats ? ms(check.stats.p95Ms) : "",
-		check.stats?.rttMs != null ? `${check.stats.rttMs.toFixed(2)} ms` : check.stats ? "-" : "",
+		...(withStats
+			? [
+					check.stats ? `${Math.round(check.stats.successRate * 100)}%` : "",
+					check.stats ? ms(check.stats.p50Ms) : "",
+					check.stats ? ms(check.stats.p95Ms) : "",
+					check.stats?.rttMs != null ? `${check.stats.rttMs.toFixed(2)} ms` : check.stats ? "-" : "",
+				]
+			: []),
 	]);
 	const lines = [
 		`testbed test of lab "${report.lab}" (${report.file})${report.fromTheory ? ": no expect: list, so every pair of peers is punched and compared with theory for their NATs" : ""}`,
 		"",
-		table([["", "check", "expected", "measured", "success", "p50", "p95", "rtt"], ...rows]),
+		table([["", "check", "expected", "measured", ...(withStats ? ["success", "p50", "p95", "rtt"] : [])], ...rows]),
 		"",
 	];
 	for (const check of report.checks.filter((entry) => entry.skipped)) lines.push(`- ${check.name}${check.line ? ` (line ${check.line})` : ""}: ${check.skipped}`);
