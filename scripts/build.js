@@ -9,7 +9,12 @@
 // command is an instance of the classes the dispatcher checks. The library is one ES module,
 // dist/index.js. bin/testbed.js runs dist/ when it is at least as new as every source file, the
 // sources through tsx otherwise, so an edited checkout is never run stale.
-import { readdirSync, rmSync, writeFileSync } from "node:fs";
+//
+// The library's types are declarations in dist/types/ (tsc, about 5 s, alongside esbuild): an outside
+// suite's TypeScript reads them, not our sources, so its compiler options need not match ours.
+import { execFile } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import sources from "./sources.cjs";
@@ -18,7 +23,15 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const outdir = `${root}dist`;
 const started = performance.now();
 const newest = sources.newestSource(root);
-rmSync(outdir, { recursive: true, force: true });
+/** Declarations from sources no older than the newest source are kept (tsc is most of the build's time). */
+const typesCurrent = (() => {
+	try {
+		return JSON.parse(readFileSync(`${outdir}/types/build.json`, "utf8")).newestSourceMs >= newest.mtimeMs;
+	} catch {
+		return false;
+	}
+})();
+for (const entry of existsSync(outdir) ? readdirSync(outdir) : []) if (!(typesCurrent && entry === "types")) rmSync(`${outdir}/${entry}`, { recursive: true, force: true });
 
 const common = {
 	absWorkingDir: root,
@@ -58,7 +71,20 @@ const commands = readdirSync(`${root}src/cli/commands`)
 	.filter((name) => name.endsWith(".ts"))
 	.map((name) => name.slice(0, -3));
 
+/** Declarations of the library (the package's "types"); skipped, and said, where TypeScript is not installed. */
+async function declarations() {
+	if (typesCurrent) return;
+	const tsc = `${root}node_modules/typescript/bin/tsc`;
+	if (!existsSync(tsc)) return process.stderr.write("note: TypeScript is not installed (npm ci installs it): no declarations in dist/types\n");
+	const flags = ["--declaration", "--emitDeclarationOnly", "--outDir", "dist/types", "--rootDir", ".", "--module", "NodeNext", "--moduleResolution", "NodeNext", "--target", "ES2022", "--strict", "--allowImportingTsExtensions", "--skipLibCheck", "--types", "node", "--resolveJsonModule"];
+	await promisify(execFile)(process.execPath, [tsc, "src/index.ts", ...flags], { cwd: root }).catch((error) => {
+		throw new Error(`declarations of the library (tsc) failed:\n${error.stdout}${error.stderr}`);
+	});
+	writeFileSync(`${outdir}/types/build.json`, `${JSON.stringify({ newestSourceMs: newest.mtimeMs, newestSource: newest.path })}\n`);
+}
+
 await Promise.all([
+	declarations(),
 	build({ ...commonjs, entryPoints: { cli: "src/cli/main.ts" }, outdir, plugins: [shared("./")] }),
 	build({ ...commonjs, entryPoints: Object.fromEntries(commands.filter((name) => !lean[name]).map((name) => [name, `src/cli/commands/${name}.ts`])), outdir: `${outdir}/commands`, plugins: [shared("../")] }),
 	...Object.entries(lean).map(([name, external]) => build({ ...commonjs, external: [...common.external, ...external], entryPoints: { [name]: `src/cli/commands/${name}.ts` }, outdir: `${outdir}/commands`, plugins: [shared("../")] })),
