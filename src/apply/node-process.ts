@@ -208,7 +208,11 @@ export class NodeProcess {
 		});
 	}
 
-	/** Whether it has a bound UDP socket or a listening TCP socket (a listener is ready for its dialer). */
+	/**
+	 * Whether it is on the network: a bound UDP socket, a listening TCP socket, or a TCP connection
+	 * (a listener that registered with a signalling or rendezvous server can be dialed through it).
+	 * A listen/dial check starts the dialer when this is true.
+	 */
 	listening(): boolean {
 		if (!this.pid || !this.running) return false;
 		const inodes = new Set<string>();
@@ -233,7 +237,8 @@ export class NodeProcess {
 			for (const line of text.split("\n").slice(1)) {
 				const fields = line.trim().split(/\s+/);
 				if (fields.length < 10 || !inodes.has(fields[9])) continue;
-				if (file.startsWith("udp") || fields[3] === "0A") return true;
+				// 0A: LISTEN, 01: ESTABLISHED.
+				if (file.startsWith("udp") || fields[3] === "0A" || fields[3] === "01") return true;
 			}
 		}
 		return false;

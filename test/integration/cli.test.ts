@@ -162,18 +162,18 @@ rootTest("a lab name that is not one never becomes a path (down ../x, a file nam
 });
 
 rootTest("output: progress and colours only on a terminal, never with NO_COLOR; pipes get plain lines", async (t) => {
-	const piped = await testbed(["up", "topologies/nat-zoo.yml"]);
+	const piped = await testbed(["up", "topologies/two-nats.yml"]);
 	try {
 		t.is(piped.exitCode, 0, piped.stderr);
 		t.notRegex(piped.stderr + piped.stdout, /\r|\x1b\[/, "no progress redraws or colours into a pipe");
 		// A terminal, through script(1).
-		const onTty = (env: Record<string, string>) => execa("script", ["-qec", `${process.execPath} bin/testbed.js reach nat-zoo --timeout 300`, "/dev/null"], { reject: false, env: { ...process.env, TERM: "xterm", ...env } });
+		const onTty = (env: Record<string, string>) => execa("script", ["-qec", `${process.execPath} bin/testbed.js reach two-nats --timeout 300`, "/dev/null"], { reject: false, env: { ...process.env, TERM: "xterm", ...env } });
 		const coloured = await onTty({});
 		t.regex(coloured.stdout, /\x1b\[32m✓/, "colours on a terminal");
 		const plain = await onTty({ NO_COLOR: "1" });
 		t.notRegex(plain.stdout, /\x1b\[3\dm/, "never with NO_COLOR");
 		t.regex(plain.stdout, /✓/);
 	} finally {
-		await testbed(["down", "nat-zoo"]);
+		await testbed(["down", "two-nats"]);
 	}
 });
