@@ -75,6 +75,25 @@ for (const file of topologyFiles) {
 	});
 }
 
+// The examples/ folders' files (programs and checks of the user's own programs), one folder deeper.
+const examplesUrl = new URL("../examples/", import.meta.url);
+const exampleFiles = readdirSync(examplesUrl, { recursive: true, encoding: "utf8" })
+	.filter((file) => file.endsWith(".yml"))
+	.sort();
+
+test("examples/ has topology files to check", (t) => {
+	t.true(exampleFiles.length >= 3, exampleFiles.join(", "));
+});
+
+for (const file of exampleFiles) {
+	test(`examples/${file} points editors at the schema and is valid`, (t) => {
+		const text = readFileSync(new URL(file, examplesUrl), "utf8");
+		t.is(text.split("\n")[0].replace(/\r$/, ""), "# yaml-language-server: $schema=../../schema/topology.schema.json");
+		const ok = validate(parse(text));
+		t.true(ok, `${file} does not match the schema:\n${errorsOf(validate.errors)}`);
+	});
+}
+
 // ---- a document using every key is valid -------------------------------------------------------
 
 const everything = {
@@ -84,7 +103,16 @@ const everything = {
 	description: "every key once",
 	nodes: {
 		internet: { kind: "router", description: "the public internet", routes: [{ to: "10.0.0.0/8", via: "198.51.100.2" }] },
-		stun: { netns: "stun-server", interfaces: [{ name: "alt0", type: "dummy", address: "203.0.113.11/24", addresses: ["203.0.113.12/24"] }] },
+		stun: {
+			netns: "stun-server",
+			interfaces: [{ name: "alt0", type: "dummy", address: "203.0.113.11/24", addresses: ["203.0.113.12/24"] }],
+			programs: {
+				turn: { run: ["turnserver", "-n", "--stun-only", "--listening-ip", "${stun}"], env: { LOG: "debug" }, cwd: "/tmp", ready: { udp: 3478, within: "5s" } },
+				web: { run: "python3 -m http.server 8080", ready: { tcp: 8080 }, after: ["turn"] },
+				relay: { run: ["./relay"], ready: { output: "^listening on \\d+$" } },
+				marker: { run: "touch up.flag; exec sleep 600", ready: { file: "up.flag", within: "2s" }, after: ["web", "relay"] },
+			},
+		},
 		home: { kind: "nat", nat: { type: "port-restricted" } },
 		office: {
 			kind: "nat",
@@ -104,7 +132,12 @@ const everything = {
 		{ endpoints: ["office:wan", "internet:e2"], subnet: "198.51.100.4/30" },
 		{ endpoints: ["stun:eth0", "internet:e3"], addresses: ["203.0.113.10/24", null] },
 	],
-	expect: [{ punch: ["alice", "bob"], result: ["direct", "hairpin"], runs: 3, "max-time": "500ms" }, { reach: ["alice", "stun"], proto: "tcp", result: true }, { probe: "home", mapping: "endpoint-independent", filtering: "address-and-port-dependent", hairpin: true, "port-preservation": true }],
+	expect: [{ punch: ["alice", "bob"], result: ["direct", "hairpin"], runs: 3, "max-time": "500ms" }, { reach: ["alice", "stun"], proto: "tcp", result: true }, { probe: "home", mapping: "endpoint-independent", filtering: "address-and-port-dependent", hairpin: true, "port-preservation": true },
+		{ run: "alice", command: ["ping", "-c1", "${stun.eth0}"], env: { LC_ALL: "C" }, exit: 0, output: "1 received", within: "10s" },
+		{ pair: ["alice", "bob"], listen: ["python3", "peer.py"], dial: "python3 peer.py --to ${home.public}", env: { ECHO_TIMEOUT: "1" }, result: "pass", within: "30s" },
+		{ matrix: { listen: ["node", "peer.mjs"], dial: ["node", "peer.mjs"], env: { STUN: "${stun}:3478" }, pairs: [["alice", "bob"], ["alice", "carol"]], result: "pass", except: [{ pair: ["alice", "carol"], result: "fail" }], within: "15s" } },
+		{ matrix: { listen: ["node", "peer.mjs"], dial: ["node", "peer.mjs"], pairs: "all", result: "fail" } },
+	],
 };
 
 test("a document using every key is valid", (t) => {
@@ -339,3 +372,10 @@ test("numbers are bounded as the reader bounds them", (t) => {
 	t.false(check(withMtu(67)));
 	t.false(check(withMtu(65536)));
 });
+test("unknown program key", invalid, (doc) => void (doc.nodes.alice = { programs: { web: { run: ["true"], restart: "always" } } }));
+test("program without run", invalid, (doc) => void (doc.nodes.alice = { programs: { web: { env: { A: "1" } } } }));
+test("readiness with two conditions", invalid, (doc) => void (doc.nodes.alice = { programs: { web: { run: ["true"], ready: { udp: 1, tcp: 2 } } } }));
+test("bad program name", invalid, (doc) => void (doc.nodes.alice = { programs: { "my web": { run: ["true"] } } }));
+test("run check without command", invalid, (doc) => ({ ...doc, expect: [{ run: "alice", exit: 0 }] }));
+test("pair check without dial", invalid, (doc) => ({ ...doc, expect: [{ pair: ["alice", "home"], listen: ["true"] }] }));
+test("matrix result that is not pass or fail", invalid, (doc) => ({ ...doc, expect: [{ matrix: { listen: ["true"], dial: ["true"], result: "direct" } }] }));
