@@ -62,6 +62,10 @@ function placeholderValue(lab: Lab, name: string): { value: string } | { error: 
 	}
 	if (rest !== undefined) {
 		const iface = node.interfaces.find((candidate) => candidate.name === rest);
+		if (!iface && rest === "public") {
+			const nats = lab.nodes.filter((candidate) => candidate.nat).map((candidate) => candidate.name);
+			return { error: `\${${name}}: "${node.name}" is not a NAT, and only a NAT has a public address`, fix: nats.length ? `NATs in this lab: ${nats.join(", ")}; \`\${${node.name}}\` is this node's own address` : `\`\${${node.name}}\` is this node's own address` };
+		}
 		if (!iface) {
 			const names = node.interfaces.filter((candidate) => candidate.addresses.length > 0).map((candidate) => candidate.name);
 			const guess = closest(rest, names);
