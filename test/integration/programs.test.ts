@@ -59,10 +59,14 @@ ${network}`);
 	try {
 		const up = await testbed(["up", file, "--json"]);
 		t.is(up.exitCode, 0, up.stderr);
-		const summary = JSON.parse(up.stdout) as { programs: { node: string; name: string; status: string; readyAt?: string }[] };
+		const summary = JSON.parse(up.stdout) as { programs: { node: string; name: string; status: string; startedAt?: string; readyAt?: string }[] };
 		const byName = new Map(summary.programs.map((program) => [program.name, program]));
 		t.deepEqual([...byName.keys()].sort(), ["chatty", "echo", "marker", "web"]);
 		for (const program of summary.programs) t.is(program.status, "ready", program.name);
+		// echo and web have no after: both started before either was ready (in parallel, not one by one).
+		const at = (name: string, key: "startedAt" | "readyAt") => Date.parse(byName.get(name)![key]!);
+		t.true(at("web", "startedAt") <= at("echo", "readyAt") && at("echo", "startedAt") <= at("web", "readyAt"), "echo and web started together");
+		t.true(at("marker", "startedAt") >= Math.max(at("echo", "readyAt"), at("web", "readyAt")), "marker started once echo and web were ready");
 		t.true(Date.parse(byName.get("marker")!.readyAt!) >= Date.parse(byName.get("echo")!.readyAt!), "marker waited for echo");
 		t.true(Date.parse(byName.get("chatty")!.readyAt!) >= Date.parse(byName.get("marker")!.readyAt!), "chatty waited for marker");
 		t.truthy(statSync(join(dir, "ready.flag")), "the program ran in the topology file's folder");
