@@ -33,6 +33,14 @@ export class UsageError extends TestbedError {
 	}
 }
 
+/** An event asked of a running lab that cannot be done as asked (unknown kind, target, setting). */
+export class EventError extends TestbedError {
+	override readonly exitCode = ExitCode.usage;
+	constructor(message: string) {
+		super(message, "BAD_EVENT");
+	}
+}
+
 /** The host lacks something the lab needs (root, a tool, a kernel feature). */
 export class MissingFeatureError extends TestbedError {
 	override readonly exitCode = ExitCode.missingFeature;

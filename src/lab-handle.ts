@@ -11,8 +11,8 @@ import { systemPath } from "./apply/which.ts";
 import { upLab, type UpOptions, type UpResult } from "./apply/up.ts";
 import { HeldSession, PunchSession, type HoldOptions, type PunchOptions, type PunchResult } from "./agents/punch.ts";
 import { applyEvent, type EventResult } from "./apply/events.ts";
+import { readEvent } from "./resolve/events.ts";
 import { detectFeatures } from "./apply/features.ts";
-import { eventFromStep } from "./cli/commands/event.ts";
 import { runSteps, type StepOptions } from "./expect/steps.ts";
 import type { EventKind } from "./parse/topology.ts";
 import { probeLab, type ProbeOptions, type ProbeReport } from "./agents/probe.ts";
@@ -186,7 +186,7 @@ export async function up(file: string | { text: string; name?: string }, options
 			if (!node(nat).nat) throw new LabStateError(`"${nat}" is not a NAT; NATs: ${lab.nodes.filter((candidate) => candidate.nat).map((candidate) => candidate.name).join(", ") || "none"}`, "NODE_NOT_FOUND");
 			return placeholder(lab, `${nat}.public`);
 		},
-		event: async (kind, target, settings = {}) => applyEvent(lab, eventFromStep(lab, kind, { [kind]: target, ...settings }), (await detectFeatures()).features),
+		event: async (kind, target, settings = {}) => applyEvent(lab, readEvent(lab, kind, { [kind]: target, ...settings }), (await detectFeatures()).features),
 		hold: async (a, b, holdOptions) => HeldSession.open(await session(), a, b, holdOptions),
 		steps: async (stepOptions = {}) => runSteps(lab, lab.steps ?? [], { features: (await detectFeatures()).features, ...stepOptions }),
 		down,

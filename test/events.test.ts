@@ -2,7 +2,7 @@
 import test from "ava";
 import { stringify } from "yaml";
 import { eventFromArguments } from "../src/cli/commands/event.ts";
-import { UsageError } from "../src/errors.ts";
+import { EventError, ExitCode, TestbedError, UsageError } from "../src/errors.ts";
 import { loadLab } from "../src/load.ts";
 import type { HostFeatures } from "../src/plan/operations.ts";
 import type { Lab, LabEvent } from "../src/resolve/lab.ts";
@@ -82,7 +82,13 @@ test("the NAT's state sets are read from the rules up builds, per behaviour", (t
 
 test("bad event targets are refused with the reason and the fix, before anything runs", (t) => {
 	const lab = topology("roaming");
-	const refused = (...args: string[]) => t.throws(() => event(lab, ...args), { instanceOf: UsageError })!.message;
+	// A bad request (EventError from the library, UsageError for the command line's own words): exit 2.
+	const refused = (...args: string[]) => {
+		const error = t.throws(() => event(lab, ...args), { instanceOf: TestbedError })!;
+		t.true(error instanceof EventError || error instanceof UsageError, error.name);
+		t.is(error.exitCode, ExitCode.usage);
+		return error.message;
+	};
 	t.regex(refused("nat-reboot", "phone"), /"phone" is a host, not a nat/);
 	t.regex(refused("nat-reboot", "hom"), /no node "hom".*did you mean "home"/);
 	t.regex(refused("link-down", "home:wlan"), /no link interface "wlan".*home:lan, home:wan/);

@@ -9,6 +9,8 @@ import { parseNatState } from "../inspect/nat-table.ts";
 import { describeActions, forwardAgain, natStateSets, renderEvent, type EventAction, type EventCommand, type EventContext } from "../render/events.ts";
 import { renderImpairmentCommands } from "../render/impairment.ts";
 import { LabStateError } from "../errors.ts";
+import { labAfter } from "../resolve/events.ts";
+import { readLedger, writeLedger } from "./ledger.ts";
 import { killProcessesIn, netnsInode, pidsInNamespaces } from "./namespaces.ts";
 import { run } from "./run.ts";
 import { spawnDetached } from "./spawn.ts";
@@ -28,7 +30,27 @@ export async function describeEvent(lab: Lab, event: LabEvent, features: HostFea
 	return describeActions(renderEvent(event, await context(lab, event, features, true)));
 }
 
+/**
+ * Do an event to a running lab, and record in its ledger the lab as it is afterwards (links up or
+ * down, impairments, a moved host's route), so that `graph`, `punch` and `nat-table` of the running
+ * lab see it as it is now. The one way every caller — `testbed event`, `lab.event()`, timed steps and
+ * `punch --event` — applies an event; `readEvent` (resolve/events.ts) makes one from a request.
+ */
 export async function applyEvent(lab: Lab, event: LabEvent, features: HostFeatures, options: { signal?: AbortSignal } = {}): Promise<EventResult> {
+	const result = await performEvent(lab, event, features, options);
+	recordEvent(lab.name, event);
+	return result;
+}
+
+/** The lab's ledger, if it has one, holds the lab as the event left it. */
+function recordEvent(name: string, event: LabEvent): void {
+	const ledger = readLedger(name);
+	if (!ledger) return;
+	const after = labAfter(ledger.resolved, event);
+	if (after !== ledger.resolved) writeLedger({ ...ledger, resolved: after });
+}
+
+async function performEvent(lab: Lab, event: LabEvent, features: HostFeatures, options: { signal?: AbortSignal }): Promise<EventResult> {
 	const startedAt = performance.now();
 	if (event.kind === "restart") {
 		const restarted = await restartProcesses(event.netns);

@@ -1,13 +1,36 @@
 // Events and steps against a resolved lab: every target found (link ends, NATs, hosts, gateways) or
 // reported with its position. Pure: `testbed event` and `testbed test` apply what this returns.
-import type { EventDecl, Located, StepDecl } from "../parse/topology.ts";
+import { stringify } from "yaml";
+import { EventError } from "../errors.ts";
+import { parseSource } from "../parse/source.ts";
+import { eventKinds, type EventDecl, type Located, type StepDecl } from "../parse/topology.ts";
 import { contains } from "../validate/addresses.ts";
 import type { Pos, Problem } from "../validate/problem.ts";
+import { readStep } from "../validate/read.ts";
 import { closest, describeImpairment } from "../validate/units.ts";
 import { findNode, type Lab, type LabEvent, type LabInterface, type LabNode, type LabStep, type LinkEnd } from "./lab.ts";
 import { defaultPath, gatewayFor } from "./paths.ts";
 
 export type EventReport = (code: Problem["code"], pos: Pos, message: string, fix?: string) => void;
+
+/** An event asked for by name, as a step of a file would say it: `{ "nat-reboot": "home1", outage: "1s" }`. */
+export type EventRequest = Record<string, string | number>;
+
+/**
+ * An event asked for by kind and settings — from the command line, the library or `punch --event` —
+ * read and checked against the lab exactly as a step in a file is. Problems become one EventError.
+ */
+export function readEvent(lab: Lab, kind: string, request: EventRequest): LabEvent {
+	if (!(eventKinds as readonly string[]).includes(kind)) {
+		const guess = closest(kind, eventKinds);
+		throw new EventError(`unknown event "${kind}"${guess ? ` (did you mean "${guess}"?)` : ""}; events: ${eventKinds.join(", ")}`);
+	}
+	const problems: Problem[] = [];
+	const decl = readStep(parseSource("<command line>", stringify(request)), problems);
+	const event = decl?.kind === "event" && problems.length === 0 ? resolveEvent(lab, decl.event, (code, pos, message, fix) => problems.push({ code, pos, message, fix })) : undefined;
+	if (!event || problems.length) throw new EventError(problems.map((problem) => `${problem.message.replace(/^(\S+ step|step)/, kind)}${problem.fix ? ` (${problem.fix.replaceAll("`", "")})` : ""}`).join("\n") || `cannot read the ${kind} event`);
+	return event;
+}
 
 /** The event with its targets, or undefined after reporting why not. */
 export function resolveEvent(lab: Lab, decl: EventDecl, report: EventReport): LabEvent | undefined {

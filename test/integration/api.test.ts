@@ -1,7 +1,8 @@
 // The library as an outside test suite uses it: `import { up } from "testbed"`.
 import { existsSync } from "node:fs";
 import { execa } from "execa";
-import { up, withLab } from "testbed";
+import { EventError, up, withLab } from "testbed";
+import { readLedger } from "../../src/apply/ledger.ts";
 import { leftovers, rootTest } from "../helpers/host.ts";
 
 const twoNats = new URL("../../topologies/two-nats.yml", import.meta.url).pathname;
@@ -37,4 +38,19 @@ rootTest("a lab a test suite forgot to take down is removed when its process exi
 	t.is(child.stdout, "up", child.stderr);
 	t.false(existsSync("/run/testbed/two-nats.json"));
 	t.deepEqual(leftovers("two-nats", ["two-nats-alice", "two-nats-bob", "two-nats-internet"]), []);
+});
+
+rootTest("lab.event() is recorded in the lab's ledger as testbed event records it (graph, punch and nat-table of the running lab see it)", async (t) => {
+	const lab = await up(twoNats);
+	try {
+		await lab.event("link-down", "home1:wan");
+		const recorded = readLedger("two-nats")!.resolved;
+		t.true(recorded.nodes.find((node) => node.name === "home1")!.interfaces.find((iface) => iface.name === "wan")!.down);
+		const cli = await execa(process.execPath, ["bin/testbed.js", "event", "two-nats", "link-up", "home1:wan"], { reject: false });
+		t.is(cli.exitCode, 0, cli.stderr);
+		t.falsy(readLedger("two-nats")!.resolved.nodes.find((node) => node.name === "home1")!.interfaces.find((iface) => iface.name === "wan")!.down);
+		await t.throwsAsync(lab.event("nat-reboot", "alice"), { instanceOf: EventError, message: /"alice" is a host, not a nat/ });
+	} finally {
+		await lab.down();
+	}
 });

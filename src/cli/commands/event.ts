@@ -1,19 +1,13 @@
 // `testbed event LAB KIND TARGET [key=value…] [options]`: do something to a running lab — a link
 // down/up or flapping, a live impairment change, a NAT reboot, rebinding or mapping expiry, a host
 // moving to another network, a node's processes restarting. `--dry-run` prints the commands instead.
-import { stringify } from "yaml";
 import { applyEvent, describeEvent } from "../../apply/events.ts";
 import { detectFeatures } from "../../apply/features.ts";
-import { readLedger, requireLedger, writeLedger } from "../../apply/ledger.ts";
+import { requireLedger } from "../../apply/ledger.ts";
 import { requireRoot } from "../../apply/preflight.ts";
 import { UsageError } from "../../errors.ts";
-import { eventKinds } from "../../parse/topology.ts";
-import { parseSource } from "../../parse/source.ts";
 import type { Lab, LabEvent } from "../../resolve/lab.ts";
-import { labAfter, resolveEvent } from "../../resolve/events.ts";
-import type { Problem } from "../../validate/problem.ts";
-import { readStep } from "../../validate/read.ts";
-import { closest } from "../../validate/units.ts";
+import { readEvent } from "../../resolve/events.ts";
 import type { Io } from "../io.ts";
 
 export interface EventOptions {
@@ -30,22 +24,6 @@ export interface EventOptions {
 
 /** What an event takes besides its target (and, for impair, the impairment keys). */
 export const eventSettings = ["period", "down-for", "count", "from", "outage", "host", "via"] as const;
-
-/**
- * An event written as a step would be — `{ "nat-reboot": "home1", outage: "1s" }` — read and
- * checked against the lab exactly as a step in a file is; problems become one usage error.
- */
-export function eventFromStep(lab: Lab, kind: string, step: Record<string, string | number>): LabEvent {
-	if (!(eventKinds as readonly string[]).includes(kind)) {
-		const guess = closest(kind, eventKinds);
-		throw new UsageError(`unknown event "${kind}"${guess ? ` (did you mean "${guess}"?)` : ""}; events: ${eventKinds.join(", ")}`);
-	}
-	const problems: Problem[] = [];
-	const decl = readStep(parseSource("<command line>", stringify(step)), problems);
-	const event = decl?.kind === "event" && problems.length === 0 ? resolveEvent(lab, decl.event, (code, pos, message, fix) => problems.push({ code, pos, message, fix })) : undefined;
-	if (!event || problems.length) throw new UsageError(problems.map((problem) => `${problem.message.replace(/^(\S+ step|step)/, kind)}${problem.fix ? ` (${problem.fix.replaceAll("`", "")})` : ""}`).join("\n") || `cannot read the ${kind} event`);
-	return event;
-}
 
 /**
  * The command line's words — `EVENT TARGET [key=value…|clear] [--setting value|--setting=value]…` —
@@ -70,7 +48,7 @@ export function eventFromArguments(lab: Lab, words: string[], options: EventOpti
 		step[match[1]] = match[2];
 	}
 	if (kind === "impair" && pairs.length === 0) throw new UsageError("impair: say what the link does now, e.g. `loss=5% delay=20ms`, or `clear` to remove its impairment");
-	return eventFromStep(lab, kind, step);
+	return readEvent(lab, kind, step);
 }
 
 export async function eventCommand(labName: string, args: string[], options: EventOptions, io: Io, signal: AbortSignal): Promise<number> {
@@ -85,9 +63,6 @@ export async function eventCommand(labName: string, args: string[], options: Eve
 	requireRoot("event");
 	const features = (await detectFeatures()).features;
 	const result = await applyEvent(lab, event, features, { signal });
-	// The ledger holds the lab as it is now (graph, punch and nat-table of the running lab read it).
-	const after = labAfter(lab, event);
-	if (after !== lab) writeLedger({ ...(readLedger(labName) ?? ledger), resolved: after });
 	const ms = Math.round(result.endedAt - result.startedAt);
 	if (options.json) io.json({ lab: labName, event: event.kind, label: event.label, ms, ...(result.restarted ? { restarted: result.restarted } : {}) });
 	else {
