@@ -30,8 +30,8 @@ import { percentile } from "../src/expect/run.ts";
 import { loadLabText } from "../src/load.ts";
 import type { HostFeatures } from "../src/plan/operations.ts";
 import { inNamespace } from "../src/render/batch.ts";
-import { forgetMappings, natStateSets } from "../src/render/events.ts";
-import { parseNatState, type NatState } from "../src/inspect/nat-table.ts";
+import { forgetMappings } from "../src/render/events.ts";
+import { natStateSets, parseNatState, type NatState } from "../src/render/nat-state.ts";
 import { findNode, type Lab, type LabEvent, type LabNode } from "../src/resolve/lab.ts";
 
 const { values } = parseArgs({

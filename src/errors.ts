@@ -1,13 +1,43 @@
 // Errors carry a stable `code` and the facts; only the CLI turns them into text and exit codes.
-import { formatProblem, type Problem } from "./validate/problem.ts";
+import { formatProblem, type Problem } from "./vocabulary/problems.ts";
 
 /** Exit codes of the contract: 0 ok, 1 failure, 2 usage, 3 invalid topology, 4 host lacks a feature. */
 export const ExitCode = { ok: 0, failure: 1, usage: 2, invalidTopology: 3, missingFeature: 4 } as const;
 
+/** Every code an error testbed throws on purpose can carry (a closed set, like the problem codes). */
+export const errorCodes = [
+	"USAGE",
+	"INVALID_TOPOLOGY",
+	"MISSING_FEATURE",
+	"APPLY_FAILED",
+	"BAD_EVENT",
+	"EVENT_FAILED",
+	"ROLLBACK_FAILED",
+	"TEARDOWN_FAILED",
+	"DOWN_INCOMPLETE",
+	"LAB_EXISTS",
+	"LAB_NOT_FOUND",
+	"LAB_BUSY",
+	"LEDGER_DAMAGED",
+	"NAMESPACE_EXISTS",
+	"NODE_NOT_FOUND",
+	"FILE_EXISTS",
+	"NO_STUN_HOST",
+	"NO_RENDEZVOUS_HOST",
+	"CAPTURE_FAILED",
+	"BAD_COMMAND",
+	"PROGRAM_FAILED",
+	"PROGRAM_NOT_FOUND",
+	"SUPERVISOR_FAILED",
+	"GRAPH_RENDER",
+] as const;
+
+export type ErrorCode = (typeof errorCodes)[number];
+
 /** Base class: every error testbed throws on purpose. */
 export class TestbedError extends Error {
 	readonly exitCode: number = ExitCode.failure;
-	constructor(message: string, readonly code: string, options?: { cause?: unknown }) {
+	constructor(message: string, readonly code: ErrorCode, options?: { cause?: unknown }) {
 		super(message, options);
 		this.name = new.target.name;
 	}

@@ -12,7 +12,7 @@ export { doctor } from "./apply/doctor.ts";
 export { reachMatrix, type ReachMatrix, type ReachCell } from "./agents/reach.ts";
 export { probeLab, composeBehaviour, type ProbeReport, type NatVerdict } from "./agents/probe.ts";
 export { UdpTool } from "./agents/udp-tool.ts";
-export { formatProblem, type Problem, type ProblemCode } from "./validate/problem.ts";
+export { formatProblem, type Problem, type ProblemCode } from "./vocabulary/problems.ts";
 export * from "./errors.ts";
 export type { Lab, LabNode, LabInterface, LabLink, LabRoute, LabNat } from "./resolve/lab.ts";
 export type { Plan, Operation, HostFeatures } from "./plan/operations.ts";

@@ -1,13 +1,12 @@
 // The library's front door for test suites: `const lab = await up("topo.yml"); await lab.punch("alice", "bob");
 // await lab.down();` — and a lab that a test forgets to take down is taken down when the process exits.
-import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
 import { mountPoints } from "./apply/node-env.ts";
 import { downLab } from "./apply/down.ts";
 import { readLedger, removeLedger } from "./apply/ledger.ts";
 import { netnsIdentity, netnsInode, pidsInNamespaces, sameNamespace } from "./apply/namespaces.ts";
 import { stateDir, lockPath } from "./apply/paths.ts";
-import { systemPath } from "./apply/which.ts";
+import { runSync } from "./apply/run.ts";
 import { upLab, type UpOptions, type UpResult } from "./apply/up.ts";
 import { HeldSession, PunchSession, type HoldOptions, type PunchOptions, type PunchResult } from "./agents/punch.ts";
 import { applyEvent, type EventResult } from "./apply/events.ts";
@@ -105,28 +104,39 @@ function teardownSync(name: string): void {
 		const mounts = mountPoints()
 			.filter((path) => path.startsWith(`${stateDir(name)}/`))
 			.sort((a, b) => b.length - a.length);
-		const env = { ...process.env, PATH: systemPath() };
-		if (mounts.length) execFileSync("umount", ["--lazy", ...mounts], { stdio: "ignore", env });
-		if (ours.length) execFileSync("ip", ["-force", "-batch", "-"], { input: ours.map((entry) => `netns del ${entry.name}`).join("\n") + "\n", stdio: ["pipe", "ignore", "ignore"], env });
+		if (mounts.length) runSync(["umount", "--lazy", ...mounts]);
+		if (ours.length) runSync(["ip", "-force", "-batch", "-"], { input: ours.map((entry) => `netns del ${entry.name}`).join("\n") + "\n" });
 		rmSync(stateDir(name), { recursive: true, force: true });
 		removeLedger(name);
 		rmSync(lockPath(name), { force: true });
 	} catch {}
 }
 
+const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
+/** Labs still open when the process ends are taken down: at exit, and on a signal that would end it. */
 function hook(): void {
 	if (hooked) return;
 	hooked = true;
-	process.on("exit", () => {
-		for (const name of open) teardownSync(name);
-	});
-	for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-		process.on(signal, () => {
-			for (const name of open) teardownSync(name);
-			open.clear();
-			process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const)[signal]);
-		});
-	}
+	process.on("exit", teardownOpen);
+	for (const signal of signals) process.on(signal, onSignal);
+}
+
+function teardownOpen(): void {
+	for (const name of open) teardownSync(name);
+	open.clear();
+}
+
+/**
+ * A signal: take the open labs down, then let the signal do what it would have done without us —
+ * end the process, or reach the suite's own handlers. The library never exits the process itself.
+ */
+function onSignal(signal: NodeJS.Signals): void {
+	teardownOpen();
+	for (const each of signals) process.off(each, onSignal);
+	process.off("exit", teardownOpen);
+	hooked = false;
+	if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
 }
 
 /** Build a lab from a topology file (or `{ text }`); it is taken down at `down()`, at `await using` scope end, or at process exit. */

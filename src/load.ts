@@ -3,7 +3,7 @@ import { readSource, parseSource, type TopologySource } from "./parse/source.ts"
 import { TopologyError } from "./errors.ts";
 import type { Lab } from "./resolve/lab.ts";
 import { resolveTopology } from "./resolve/resolve.ts";
-import { sortProblems, type Problem } from "./validate/problem.ts";
+import { sortProblems, type Problem } from "./vocabulary/problems.ts";
 import { readTopology } from "./validate/read.ts";
 
 export interface Checked {

@@ -6,8 +6,8 @@ import { EventError, ExitCode, TestbedError, UsageError } from "../src/errors.ts
 import { loadLab } from "../src/load.ts";
 import type { HostFeatures } from "../src/plan/operations.ts";
 import type { Lab, LabEvent } from "../src/resolve/lab.ts";
-import { describeActions, forgetMappings, natStateSets, renderEvent } from "../src/render/events.ts";
-import { parseNatState } from "../src/inspect/nat-table.ts";
+import { describeActions, forgetMappings, renderEvent } from "../src/render/events.ts";
+import { natStateSets, parseNatState } from "../src/render/nat-state.ts";
 import { labAfter } from "../src/resolve/events.ts";
 import { defaultPath } from "../src/resolve/paths.ts";
 import { renderDot } from "../src/report/graph.ts";

@@ -4,7 +4,7 @@ import test from "ava";
 import { Ajv, type ErrorObject } from "ajv";
 import { parse } from "yaml";
 import { natBehaviours, natTypes, nodeKinds } from "../src/parse/topology.ts";
-import { interfaceNamePattern, labNamePattern, netnsNamePattern, nodeNamePattern } from "../src/validate/names.ts";
+import { interfaceNamePattern, labNamePattern, netnsNamePattern, nodeNamePattern } from "../src/vocabulary/names.ts";
 import { topologyKeys } from "../src/validate/read.ts";
 import { isCidr, isIpv4 } from "../src/validate/addresses.ts";
 import { parseDuration, parsePercent, parseRate } from "../src/validate/units.ts";
@@ -26,7 +26,6 @@ interface SchemaNode {
 
 const schemaUrl = new URL("../schema/topology.schema.json", import.meta.url);
 const topologiesUrl = new URL("../topologies/", import.meta.url);
-const readerUrl = new URL("../src/validate/read.ts", import.meta.url);
 const fixturesUrl = new URL("fixtures/", import.meta.url);
 const schemaComment = "# yaml-language-server: $schema=../schema/topology.schema.json";
 

@@ -2,7 +2,8 @@
 // and dial sides, `lab.spawn()`): its output as lines (kept, capped), waits for a line or for its end,
 // signals to its whole process group. It dies with the testbed process (PR_SET_PDEATHSIG); what it
 // printed is never interpreted, only kept and shown.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { diesWithParent, startChild } from "./run.ts";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 /** How a program ended. */
@@ -71,7 +72,7 @@ export class NodeProcess {
 		options: { input?: string } = {},
 	) {
 		// Its own process group (a stop reaches what it forked); dies with testbed.
-		this.child = spawn("setpriv", ["--pdeathsig", "KILL", ...argv], { cwd: "/", env, detached: true, stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+		this.child = startChild(diesWithParent(argv), { env, input: options.input !== undefined });
 		this.pid = this.child.pid;
 		if (options.input !== undefined) {
 			this.child.stdin!.on("error", () => undefined);

@@ -1,7 +1,7 @@
 // Where testbed keeps its state on the host: root-only files under /run (gone at reboot, like the labs).
 import { join } from "node:path";
 import { UsageError } from "../errors.ts";
-import { labNamePattern } from "../validate/names.ts";
+import { labNamePattern } from "../vocabulary/names.ts";
 
 /** /run/testbed, or $TESTBED_RUN_DIR. */
 export function runDir(): string {

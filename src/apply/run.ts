@@ -1,7 +1,9 @@
-// Starting short-lived commands (ip, nft, tc, conntrack, the configuration helper) and collecting
-// their result. Every argument is an argv array; nothing goes through a shell. Long-running processes
-// (agents, tcpdump) start in spawn.ts, programs attached to the terminal in terminal.ts.
-import { spawn } from "node:child_process";
+// Starting processes: short-lived commands (ip, nft, tc, conntrack, the configuration helper) with
+// their result, synchronously where a process is exiting, and the user's programs as children in a
+// process group of their own. Every argument is an argv array; nothing goes through a shell.
+// Long-running agents and daemons start in spawn.ts (through execa), programs attached to the
+// terminal in terminal.ts: with this module, the only places that start processes.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { systemPath } from "./which.ts";
 
 export interface RunResult {
@@ -87,6 +89,23 @@ function runChild(argv: string[], options: RunOptions, onStdout?: (chunk: string
 			resolve({ exitCode: spawnError ? 127 : exitCode, stdout, stderr, failed: exitCode !== 0 || Boolean(spawnError) });
 		});
 	});
+}
+
+/**
+ * Run a command and wait for it, blocking: only for teardown while the process exits, when nothing
+ * asynchronous runs any more. Output is discarded; the exit status is returned (null if it could not run).
+ */
+export function runSync(argv: string[], options: { input?: string } = {}): number | null {
+	const result = spawnSync(argv[0], argv.slice(1), { input: options.input, stdio: [options.input === undefined ? "ignore" : "pipe", "ignore", "ignore"], env: { ...process.env, PATH: systemPath() } });
+	return result.status;
+}
+
+/**
+ * Start a program as a child in its own process group (a stop reaches what it forks), stdout and
+ * stderr piped; stdin piped when `input` is wanted, else closed. `env` is its whole environment.
+ */
+export function startChild(argv: string[], options: { env: Record<string, string>; input?: boolean }): ChildProcess {
+	return spawn(argv[0], argv.slice(1), { cwd: "/", env: options.env, detached: true, stdio: [options.input ? "pipe" : "ignore", "pipe", "pipe"] });
 }
 
 /**

@@ -4,7 +4,8 @@
 // each is ready and how it ended, and stops them. It outlives the command that started it and ends
 // with the lab. Other testbed processes talk to it over a Unix socket in the lab's state folder
 // (one JSON request per line, one JSON reply per line) and read its state file.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { startChild } from "./run.ts";
 import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync, mkdirSync, fstatSync, ftruncateSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { dirname, join } from "node:path";
@@ -227,7 +228,7 @@ export class Supervisor {
 		let child: ChildProcess;
 		try {
 			// Its own process group: a stop reaches what it forked. Inside, nsenter sets the directory.
-			child = spawn(spec.argv[0], spec.argv.slice(1), { cwd: "/", env: spec.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+			child = startChild(spec.argv, { env: spec.env });
 		} catch (error) {
 			this.fail(running, `could not start: ${(error as Error).message}`);
 			return this.ended(running, null, null);

@@ -28,8 +28,3 @@ export function terminalIo(onClosed?: () => void): Io {
 		color,
 	};
 }
-
-export function table(rows: string[][]): string {
-	const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length)));
-	return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]))).join("  ").trimEnd()).join("\n");
-}

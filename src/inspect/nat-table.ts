@@ -2,6 +2,7 @@
 import type { Lab, LabNode } from "../resolve/lab.ts";
 import { LabStateError } from "../errors.ts";
 import { inNamespace } from "../render/batch.ts";
+import { parseNatState } from "../render/nat-state.ts";
 import { run } from "../apply/run.ts";
 
 export interface NatFlow {
@@ -82,36 +83,4 @@ export async function readNatTable(lab: Lab, name: string): Promise<NatTable> {
 		mappings: mappings.sort((a, b) => a.publicPort - b.publicPort),
 		at: new Date().toISOString(),
 	};
-}
-
-/** The live content of a NAT's dynamic maps and sets: each element as its key parts and value parts. */
-export type NatState = Map<string, { key: (string | number)[]; value?: (string | number)[]; secondsLeft?: number }[]>;
-
-/** Parse `nft -j list table|map|set …` of testbed's NAT table into NatState. Unknown shapes are skipped. */
-export function parseNatState(json: string, sets: string[]): NatState {
-	const state: NatState = new Map(sets.map((name) => [name, []]));
-	const flat = (item: unknown): (string | number)[] => {
-		if (typeof item === "string" || typeof item === "number") return [item];
-		const record = item as { elem?: { val?: unknown }; concat?: unknown[] } | null;
-		if (record?.elem) return flat(record.elem.val);
-		if (Array.isArray(record?.concat)) return record!.concat.flatMap(flat);
-		return [];
-	};
-	let parsed: { nftables?: Record<string, { name?: string; elem?: unknown[] }>[] };
-	try {
-		parsed = JSON.parse(json);
-	} catch {
-		return state;
-	}
-	for (const item of parsed.nftables ?? []) {
-		const container = item.map ?? item.set;
-		if (!container?.name || !state.has(container.name)) continue;
-		for (const elem of container.elem ?? []) {
-			const [key, value] = item.map && Array.isArray(elem) && elem.length === 2 ? elem : [elem, undefined];
-			if (item.map && value === undefined) continue;
-			const expires = (key as { elem?: { expires?: number } } | null)?.elem?.expires;
-			state.get(container.name)!.push({ key: flat(key), ...(value === undefined ? {} : { value: flat(value) }), ...(expires === undefined ? {} : { secondsLeft: expires }) });
-		}
-	}
-	return state;
 }

@@ -4,7 +4,7 @@ import { Composer, LineCounter, parseDocument, Parser, YAMLParseError, type Docu
 import type { CST } from "yaml";
 
 type Token = CST.Token;
-import type { Pos, Problem } from "../validate/problem.ts";
+import type { Pos, Problem } from "../vocabulary/problems.ts";
 
 /** The file's text and its YAML document, with a way to turn offsets into line:col. */
 export interface TopologySource {

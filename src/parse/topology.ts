@@ -1,5 +1,5 @@
 // The topology file as declared: plain data with the source position of every value.
-import type { Pos } from "../validate/problem.ts";
+import type { Pos } from "../vocabulary/problems.ts";
 
 export interface Located<T> {
 	value: T;

@@ -1,7 +1,7 @@
 // The closed set of things `up` does to the kernel. A plan is a list of these; nothing here runs.
 import type { ImpairDecl } from "../parse/topology.ts";
 import type { LabNat } from "../resolve/lab.ts";
-import type { Pos } from "../validate/problem.ts";
+import type { Pos } from "../vocabulary/problems.ts";
 
 interface Base {
 	/** The node this operation builds (for messages). */

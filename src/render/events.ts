@@ -2,8 +2,7 @@
 // namespace, and the pauses between them. Pure: the NAT's live maps come in as data.
 import type { HostFeatures } from "../plan/operations.ts";
 import type { LabEvent, LabNat, LabRoute, LinkEnd } from "../resolve/lab.ts";
-import type { NatState } from "../inspect/nat-table.ts";
-import { renderNatRules } from "./nft.ts";
+import { natStateSets, type NatState } from "./nat-state.ts";
 
 export interface EventCommand {
 	netns: string;
@@ -19,12 +18,6 @@ export type EventAction =
 	| { kind: "run"; why: string; commands: EventCommand[] }
 	| { kind: "sleep"; why: string; ms: number };
 
-/** The dynamic maps and sets of a NAT's table as `up` built it (`remap-pool` is static). */
-export function natStateSets(node: string, nat: LabNat): { kind: "map" | "set"; name: string }[] {
-	const sets: { kind: "map" | "set"; name: string }[] = [];
-	for (const match of renderNatRules(node, nat).matchAll(/^\t(map|set) (\S+) \{\n\t\ttype [^\n]+\n\t\tflags dynamic/gm)) sets.push({ kind: match[1] as "map" | "set", name: match[2] });
-	return sets;
-}
 
 const outageTable = "testbed-outage";
 /** Forwarding stops: the NAT is rebooting (or its state is being changed in one piece). */

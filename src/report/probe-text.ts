@@ -1,6 +1,6 @@
 // The probe report as a table: per NAT, declared vs measured, and a verdict.
 import type { NatVerdict, ProbeReport } from "../agents/probe.ts";
-import { table } from "../cli/io.ts";
+import { table } from "./table.ts";
 
 const short: Record<string, string> = { "endpoint-independent": "EI", "address-dependent": "AD", "address-and-port-dependent": "APD", unknown: "?" };
 const onOff = (value: boolean | null | undefined) => (value === null || value === undefined ? "?" : value ? "on" : "off");

@@ -1,6 +1,6 @@
 // `testbed test` results: an aligned table with ✓/✗, a JSON document, and JUnit XML for CI.
 import type { CheckResult, TestReport } from "../expect/run.ts";
-import { table } from "../cli/io.ts";
+import { table } from "./table.ts";
 
 const ms = (value: number | null | undefined) => (value === null || value === undefined ? "-" : `${Math.round(value)} ms`);
 

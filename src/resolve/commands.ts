@@ -6,7 +6,7 @@
 // variables). They may appear in commands and environment values.
 import { dirname, isAbsolute, resolve as resolvePath } from "node:path";
 import type { CheckVerdict, CommandDecl, EnvDecl, ExpectDecl, Located, NodeDecl, ProgramDecl, ReadyDecl, TopologyDecl } from "../parse/topology.ts";
-import type { Pos, Problem } from "../validate/problem.ts";
+import type { Pos, Problem } from "../vocabulary/problems.ts";
 import { closest } from "../validate/units.ts";
 import type { Lab, LabNode } from "./lab.ts";
 

@@ -5,7 +5,7 @@ import { EventError } from "../errors.ts";
 import { parseSource } from "../parse/source.ts";
 import { eventKinds, type EventDecl, type Located, type StepDecl } from "../parse/topology.ts";
 import { contains } from "../validate/addresses.ts";
-import type { Pos, Problem } from "../validate/problem.ts";
+import type { Pos, Problem } from "../vocabulary/problems.ts";
 import { readStep } from "../validate/read.ts";
 import { closest, describeImpairment } from "../validate/units.ts";
 import { findNode, type Lab, type LabEvent, type LabInterface, type LabNode, type LabStep, type LinkEnd } from "./lab.ts";

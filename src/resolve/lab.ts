@@ -1,7 +1,7 @@
 // The resolved lab: every default applied, every name and address decided. Plan reads only this.
 import type { ImpairDecl, NatDecl, NodeKind, PunchOutcomeName } from "../parse/topology.ts";
 import type { InterfaceAddress } from "../validate/addresses.ts";
-import type { Pos } from "../validate/problem.ts";
+import type { Pos } from "../vocabulary/problems.ts";
 import type { NatBehaviourSpec } from "./nat-behaviour.ts";
 import type { LabCheck, LabProgram } from "./commands.ts";
 

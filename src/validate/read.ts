@@ -27,10 +27,10 @@ import {
 	type EventDecl,
 	type TopologyDecl,
 } from "../parse/topology.ts";
-import type { Pos, Problem, ProblemCode } from "./problem.ts";
+import type { Pos, Problem, ProblemCode } from "../vocabulary/problems.ts";
 import { closest, parseDuration, parsePercent, parseRate } from "./units.ts";
 import { isCidr, isIpv4 } from "./addresses.ts";
-import { interfaceNamePattern, labNamePattern, netnsNamePattern, nodeNamePattern } from "./names.ts";
+import { interfaceNamePattern, labNamePattern, netnsNamePattern, nodeNamePattern } from "../vocabulary/names.ts";
 
 
 /** The keys each part of a topology file may have (the JSON Schema is checked against these). */

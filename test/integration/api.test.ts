@@ -40,6 +40,21 @@ rootTest("a lab a test suite forgot to take down is removed when its process exi
 	t.deepEqual(leftovers("two-nats", ["two-nats-alice", "two-nats-bob", "two-nats-internet"]), []);
 });
 
+rootTest("a suite ended by a signal takes its labs down, and the signal still ends it (the library never exits the process itself)", async (t) => {
+	const script = new URL("../fixtures/forgetful-suite.mjs", import.meta.url).pathname;
+	const child = execa(process.execPath, ["--import", "tsx", script, twoNats, "wait"], { reject: false });
+	await new Promise<void>((resolve, reject) => {
+		child.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("up") && resolve());
+		child.once("exit", () => reject(new Error("the suite ended before its lab was up")));
+	});
+	t.true(existsSync("/run/testbed/two-nats.json"));
+	child.kill("SIGTERM");
+	const ended = await child;
+	t.is(ended.signal, "SIGTERM", "ended by the signal, as without testbed");
+	t.false(existsSync("/run/testbed/two-nats.json"));
+	t.deepEqual(leftovers("two-nats", ["two-nats-alice", "two-nats-bob", "two-nats-internet"]), []);
+});
+
 rootTest("lab.event() is recorded in the lab's ledger as testbed event records it (graph, punch and nat-table of the running lab see it)", async (t) => {
 	const lab = await up(twoNats);
 	try {

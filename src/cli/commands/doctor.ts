@@ -1,7 +1,8 @@
 // `testbed doctor`
 import { doctor } from "../../apply/doctor.ts";
 import { ExitCode } from "../../errors.ts";
-import { table, type Io } from "../io.ts";
+import { table } from "../../report/table.ts";
+import type { Io } from "../io.ts";
 
 export async function doctorCommand(options: { json?: boolean }, io: Io): Promise<number> {
 	const report = await doctor();

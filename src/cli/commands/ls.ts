@@ -1,6 +1,7 @@
 // `testbed ls`
 import { labStatuses } from "../../apply/status.ts";
-import { table, type Io } from "../io.ts";
+import { table } from "../../report/table.ts";
+import type { Io } from "../io.ts";
 
 export async function lsCommand(options: { json?: boolean }, io: Io): Promise<number> {
 	const labs = labStatuses();

@@ -3,7 +3,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { requireLedger } from "../../apply/ledger.ts";
 import { requireRoot } from "../../apply/preflight.ts";
 import { readNatTable, natNode, type NatTable } from "../../inspect/nat-table.ts";
-import { table, type Io } from "../io.ts";
+import { table } from "../../report/table.ts";
+import type { Io } from "../io.ts";
 
 export function renderNatTable(nat: NatTable): string {
 	const lines = [`nat ${nat.nat} (${nat.behaviour}) in lab "${nat.lab}", public ${nat.publicAddress} — ${nat.at}`, ""];

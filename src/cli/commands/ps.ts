@@ -4,7 +4,8 @@ import { requireLedger } from "../../apply/ledger.ts";
 import { netnsInode, pidsInNamespaces } from "../../apply/namespaces.ts";
 import { listPrograms } from "../../apply/programs.ts";
 import { requireRoot } from "../../apply/preflight.ts";
-import { table, type Io } from "../io.ts";
+import { table } from "../../report/table.ts";
+import type { Io } from "../io.ts";
 
 function commandLine(pid: number): string {
 	try {

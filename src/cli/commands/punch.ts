@@ -17,7 +17,8 @@ import { detectFeatures } from "../../apply/features.ts";
 import { eventFromArguments } from "./event.ts";
 import { defaultPath } from "../../resolve/paths.ts";
 import { parseDuration } from "../../validate/units.ts";
-import { table, type Io } from "../io.ts";
+import { table } from "../../report/table.ts";
+import type { Io } from "../io.ts";
 
 /** Where to capture a peer's side: the outside of the first NAT in front of it, else its own link. */
 function sideOf(lab: Lab, peer: string): { node: LabNode; iface: string } | undefined {

@@ -2,7 +2,8 @@
 import { upLab, type UpResult } from "../../apply/up.ts";
 import { loadLab } from "../../load.ts";
 import { short } from "../../resolve/nat-behaviour.ts";
-import { table, type Io } from "../io.ts";
+import { table } from "../../report/table.ts";
+import type { Io } from "../io.ts";
 
 export async function upCommand(file: string, options: { json?: boolean; force?: boolean; keep?: boolean }, io: Io, signal: AbortSignal): Promise<number> {
 	const lab = loadLab(file);

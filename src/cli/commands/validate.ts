@@ -1,7 +1,7 @@
 // `testbed validate FILE`
 import { checkFile } from "../../load.ts";
 import { ExitCode } from "../../errors.ts";
-import { formatProblem } from "../../validate/problem.ts";
+import { formatProblem } from "../../vocabulary/problems.ts";
 import type { Io } from "../io.ts";
 
 export async function validateCommand(file: string, options: { json?: boolean }, io: Io): Promise<number> {
