@@ -4,7 +4,8 @@ import test from "ava";
 import { loadLab } from "../src/load.ts";
 import type { ImpairDecl } from "../src/parse/topology.ts";
 import type { HostFeatures } from "../src/plan/operations.ts";
-import { impairmentSupport, operationCount, planLab } from "../src/plan/plan.ts";
+import { impairmentSupport, operationCount, planAttachment, planLab } from "../src/plan/plan.ts";
+import type { LabNode } from "../src/resolve/lab.ts";
 import { renderImpairmentChange } from "../src/render/batch.ts";
 import { renderBatchText, renderPlanText } from "../src/render/plan-text.ts";
 import { golden } from "./helpers/golden.ts";
@@ -117,4 +118,19 @@ test("the commands for a live impairment change replace whatever is there, on th
 	});
 	golden(t, "impair-change.txt", `${text.join("\n")}`);
 	t.throws(() => renderImpairmentChange("eth0", decl({ delay: 20 }), thisKernel), { message: /no netem, needed for delay on eth0/ });
+});
+
+test("a host attached to a running lab (probe's temporary STUN host) is planned as any node is (golden)", (t) => {
+	const lab = loadLab(new URL("../topologies/two-nats.yml", import.meta.url).pathname);
+	const router = lab.nodes.find((node) => node.name === "internet")!;
+	const host: LabNode = {
+		name: "tb-stun",
+		kind: "host",
+		netns: "two-nats-tb-stun",
+		forwarding: false,
+		interfaces: [{ name: "eth0", type: "veth", addresses: ["198.18.0.2", "198.18.0.3"].map((ip) => ({ ip, prefix: 29, cidr: `${ip}/29`, network: "198.18.0.0/29" })), pos: { line: 1, col: 1 } }],
+		routes: [{ to: "default", via: "198.18.0.1", dev: "eth0", auto: true, pos: { line: 1, col: 1 } }],
+		pos: { line: 1, col: 1 },
+	};
+	golden(t, "attach.plan.txt", renderPlanText(planAttachment(lab, host, { node: router, iface: "tb-attach0", gateway: "198.18.0.1/29" }, thisKernel), "topologies/two-nats.yml", "/run/testbed/two-nats"));
 });

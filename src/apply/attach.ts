@@ -7,8 +7,11 @@ import { ApplyError } from "../errors.ts";
 import { requireLedger, writeLedger } from "./ledger.ts";
 import { lockLab } from "./lock.ts";
 import { netnsIdentity, netnsInode } from "./namespaces.ts";
-import { inNamespace } from "../render/batch.ts";
-import { diesWithParent, run } from "./run.ts";
+import { planAttachment } from "../plan/plan.ts";
+import { renderPlan } from "../render/batch.ts";
+import { configureNamespaces, runRootBatch } from "./configure.ts";
+import { detectFeatures } from "./features.ts";
+import { stateDir } from "./paths.ts";
 import { removeNamespaces } from "./teardown.ts";
 
 export interface AttachedHost {
@@ -39,6 +42,15 @@ export async function attachHost(lab: Lab, router: LabNode, name: string, count:
 	if (netnsInode(netns) !== null || lab.nodes.some((node) => node.netns === netns))
 		throw new ApplyError(`cannot attach a temporary node: namespace ${netns} exists`, { command: "attach", stderr: "", rolledBack: true });
 	const routerIface = "tb-attach0";
+	const node: LabNode = {
+		name,
+		kind: "host",
+		netns,
+		forwarding: false,
+		interfaces: [{ name: "eth0", type: "veth", addresses: addresses.map((ip) => ({ ip, prefix: 29, cidr: `${ip}/29`, network: `${block.base}/29` })), pos: { line: 1, col: 1 } }],
+		routes: [{ to: "default", via: gateway, dev: "eth0", auto: true, pos: { line: 1, col: 1 } }],
+		pos: { line: 1, col: 1 },
+	};
 	const since = Date.now();
 	const lock = await lockLab(lab.name);
 	try {
@@ -49,31 +61,25 @@ export async function attachHost(lab: Lab, router: LabNode, name: string, count:
 			await removeLocked();
 			throw new ApplyError(`could not attach a temporary node to lab "${lab.name}": ${what}`, { command: what, stderr, rolledBack: true });
 		};
-		const root = await run(diesWithParent(["ip", "-batch", "-"]), { input: `netns add ${netns}\nlink add name eth0 netns ${netns} up type veth peer name ${routerIface} netns ${router.netns}\n` });
-		if (root.exitCode !== 0) await fail("ip -batch (namespace and veth pair)", root.stderr);
+		const rendered = renderPlan(planAttachment(lab, node, { node: router, iface: routerIface, gateway: `${gateway}/29` }, (await detectFeatures()).features), stateDir(lab.name));
+		try {
+			await runRootBatch(lab, rendered.root);
+		} catch (error) {
+			await fail("ip -batch (namespace and veth pair)", (error as Error).message);
+		}
 		const entry = ledger.namespaces.find((candidate) => candidate.name === netns)!;
 		const identity = netnsIdentity(netns);
 		entry.inode = identity?.inode ?? null;
 		if (identity) entry.born = identity.born;
 		writeLedger(ledger);
-		const inside = await run(diesWithParent(inNamespace(netns, ["ip", "-batch", "-"])), {
-			input: `link set dev lo up\n${addresses.map((ip) => `address add ${ip}/29 dev eth0`).join("\n")}\nroute add default via ${gateway} dev eth0\n`,
-		});
-		if (inside.exitCode !== 0) await fail(`ip -batch in ${netns}`, inside.stderr);
-		const outside = await run(diesWithParent(inNamespace(router.netns, ["ip", "-batch", "-"])), { input: `address add ${gateway}/29 dev ${routerIface}\nlink set dev ${routerIface} up\n` });
-		if (outside.exitCode !== 0) await fail(`ip -batch in ${router.netns}`, outside.stderr);
+		try {
+			await configureNamespaces(lab, rendered.namespaces);
+		} catch (error) {
+			await fail(`configuring ${netns} and ${router.netns}`, (error as Error).message);
+		}
 	} finally {
 		lock.release();
 	}
-	const node: LabNode = {
-		name,
-		kind: "host",
-		netns,
-		forwarding: false,
-		interfaces: [{ name: "eth0", type: "veth", addresses: addresses.map((ip) => ({ ip, prefix: 29, cidr: `${ip}/29`, network: `${block.base}/29` })), pos: { line: 1, col: 1 } }],
-		routes: [{ to: "default", via: gateway, dev: "eth0", auto: true, pos: { line: 1, col: 1 } }],
-		pos: { line: 1, col: 1 },
-	};
 	/** Remove the namespace (its veth pair goes with it) and its ledger entry; the caller holds the lock. */
 	async function removeLocked(): Promise<void> {
 		const ledger = requireLedger(lab.name);

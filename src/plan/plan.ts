@@ -25,6 +25,35 @@ export function planLab(lab: Lab, features: HostFeatures): Plan {
 	return { lab: lab.name, file: lab.file, features, root, namespaces, unmet, notes };
 }
 
+/**
+ * A host attached to a running lab (the temporary STUN server of `probe`): its namespace, a veth
+ * pair from its `eth0` to a new interface of `router`, and both ends configured — the host as any
+ * node, the router's end with the gateway address. The same operations as `up`, for one node.
+ */
+export function planAttachment(lab: Lab, host: LabNode, router: { node: LabNode; iface: string; gateway: string }, features: HostFeatures): Plan {
+	const unmet: Requirement[] = [];
+	const at = { node: router.node.name, pos: host.pos };
+	const routerOps: Operation[] = [
+		{ op: "address-add", netns: router.node.netns, iface: router.iface, cidr: router.gateway, noPrefixRoute: false, ...at },
+		{ op: "link-up", netns: router.node.netns, iface: router.iface, ...at },
+	];
+	return {
+		lab: lab.name,
+		file: lab.file,
+		features,
+		root: [
+			{ op: "netns-add", netns: host.netns, node: host.name, pos: host.pos },
+			{ op: "veth-add", a: { netns: host.netns, iface: "eth0" }, b: { netns: router.node.netns, iface: router.iface }, pos: host.pos },
+		],
+		namespaces: [
+			{ netns: host.netns, node: host.name, kind: host.kind, operations: planNode(host, features, unmet) },
+			{ netns: router.node.netns, node: router.node.name, kind: router.node.kind, operations: routerOps },
+		],
+		unmet,
+		notes: [],
+	};
+}
+
 function planNode(node: LabNode, features: HostFeatures, unmet: Requirement[]): Operation[] {
 	const ns = node.netns;
 	const at = { node: node.name };
