@@ -16,18 +16,19 @@ import { isIPv4 } from "node:net";
 import { RendezvousCore, type Outgoing } from "./punch/rendezvous-core.ts";
 import { endpointOf, splitEndpoint } from "./punch/protocol.ts";
 import { argument, commands, emit } from "./agent-io.ts";
+import { rendezvousPort } from "../src/vocabulary/punch.ts";
 
 const node = argument("--node") ?? "unknown";
 
 function usage(problem: string): never {
-	emit({ event: "fatal", error: `${problem}; usage: rendezvous --node NAME --address IP [--port 7000]` });
+	emit({ event: "fatal", error: `${problem}; usage: rendezvous --node NAME --address IP [--port ${rendezvousPort}]` });
 	process.exit(2);
 }
 
 async function main(): Promise<void> {
 	const address = argument("--address");
 	if (!address || !isIPv4(address)) usage("--address must be an IPv4 address");
-	const port = Number(argument("--port") ?? 7000);
+	const port = Number(argument("--port") ?? rendezvousPort);
 	if (!Number.isInteger(port) || port < 1 || port > 65535) usage("--port must be a port number");
 
 	const core = new RendezvousCore();

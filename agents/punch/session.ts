@@ -26,8 +26,9 @@
 // rebound) are answered and that source is probed; its ack (our tx, the nonce) confirms it, and the
 // session moves there ("migrated") without declaring a loss.
 import type { Endpoint, PeerMessage } from "./protocol.ts";
+import { pathRank, type PathKind } from "../../src/vocabulary/punch.ts";
 
-export type PathKind = "lan" | "hairpin" | "direct" | "relayed";
+export type { PathKind };
 export type CandidateKind = "host" | "srflx" | "prflx" | "relay";
 /** Where a datagram came from or goes to: an "ip:port", or the rendezvous relay. */
 export type Via = Endpoint | "relay";
@@ -112,7 +113,6 @@ export function classifyPath(remote: Via, peerHost: readonly Endpoint[], peerRef
 }
 
 /** Lower is better: lan beats hairpin and direct, which beat the relay. */
-export const pathRank: Record<PathKind, number> = { lan: 0, hairpin: 1, direct: 1, relayed: 2 };
 
 /** The candidate list to punch: host candidates first, then the reflexive one (deduplicated). */
 export function initialCandidates(peerHost: readonly Endpoint[], peerReflexive: Endpoint): Map<Endpoint, CandidateKind> {

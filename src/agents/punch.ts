@@ -9,8 +9,10 @@ import { defaultPath, publicNodes } from "../resolve/paths.ts";
 import { attachHost, type AttachedHost } from "../apply/attach.ts";
 import { LabStateError } from "../errors.ts";
 import { AgentProcess, type AgentEvent } from "./agent-process.ts";
+import { pathRank, rendezvousPort, type PunchOutcome } from "../vocabulary/punch.ts";
 
-export type PunchOutcome = "direct" | "lan" | "hairpin" | "relayed" | "failed";
+export { rendezvousPort, type PunchOutcome };
+
 
 export interface PunchResult {
 	/** The two nodes; a started the session, b was told by the rendezvous. */
@@ -39,9 +41,7 @@ export interface PunchOptions {
 	relay?: boolean;
 }
 
-export const rendezvousPort = 7000;
 const requestTimeoutMs = 10_000;
-const pathRank: Record<PunchOutcome, number> = { lan: 0, hairpin: 1, direct: 1, relayed: 2, failed: 3 };
 
 /** The node to run the rendezvous on: a public host, preferably one named like "stun" or "rendezvous". */
 export function rendezvousHost(lab: Lab): { node: LabNode; address: string } | undefined {

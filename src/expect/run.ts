@@ -1,6 +1,6 @@
 // Run the checks of a lab (its `expect:` list, or theory for every pair of peers) and compare
 // measured with expected. The lab must be up; this starts and stops the agents it needs.
-import type { PunchOutcomeName } from "../parse/topology.ts";
+import type { PunchOutcome } from "../vocabulary/punch.ts";
 import type { LabCheck, UserCheck } from "../resolve/commands.ts";
 import { runUserChecks, type ProgramRun } from "./user-checks.ts";
 import type { Lab } from "../resolve/lab.ts";
@@ -81,7 +81,7 @@ export function percentile(values: number[], p: number): number | null {
 }
 
 /** Which outcomes pass a punch between a and b: the written ones, else theory's (lan and hairpin count as each other). */
-export function acceptedOutcomes(lab: Lab, a: string, b: string, written?: PunchOutcomeName[]): PunchOutcomeName[] {
+export function acceptedOutcomes(lab: Lab, a: string, b: string, written?: PunchOutcome[]): PunchOutcome[] {
 	if (written) return written;
 	const predicted = expectedPunch(lab, a, b);
 	return predicted === "lan" || predicted === "hairpin" ? ["lan", "hairpin"] : [predicted];

@@ -4,7 +4,7 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { HeldSession, PunchSession, type HeldEvent } from "../agents/punch.ts";
 import { applyEvent } from "../apply/events.ts";
-import type { PunchOutcomeName } from "../parse/topology.ts";
+import type { PunchOutcome } from "../vocabulary/punch.ts";
 import type { HostFeatures } from "../plan/operations.ts";
 import { impairmentKinds, impairmentSupport, type ImpairmentSupport } from "../plan/plan.ts";
 import type { Lab, LabEvent, LabStep } from "../resolve/lab.ts";

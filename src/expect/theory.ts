@@ -6,6 +6,7 @@ import type { NatBehaviour } from "../parse/topology.ts";
 import type { Lab, LabNode } from "../resolve/lab.ts";
 import { defaultPath } from "../resolve/paths.ts";
 import { composeBehaviour } from "../agents/probe.ts";
+import { rendezvousPort } from "../vocabulary/punch.ts";
 
 export type ExpectedOutcome = "lan" | "hairpin" | "direct" | "relayed";
 
@@ -76,7 +77,7 @@ export function simulatePunch(a: PeerModel, b: PeerModel, rounds = 6): ExpectedO
 		return nats.get(peer.nat.name)!;
 	};
 	const privateOf = (peer: PeerModel): Endpoint => ({ ip: `private-${peer.name}`, port: 5000 });
-	const rendezvous: Endpoint = { ip: "rendezvous", port: 7000 };
+	const rendezvous: Endpoint = { ip: "rendezvous", port: rendezvousPort };
 	// Send a packet; returns the peer it reaches and the source it appears to come from.
 	const send = (from: PeerModel, to: Endpoint): { peer: PeerModel; source: Endpoint } | undefined => {
 		const nat = natOf(from);

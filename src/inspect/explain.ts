@@ -6,6 +6,10 @@ import { inNamespace } from "../render/batch.ts";
 import { run } from "../apply/run.ts";
 import { readNatTable, type NatFlow } from "./nat-table.ts";
 import type { PunchResult } from "../agents/punch.ts";
+import { rendezvousPort } from "../vocabulary/punch.ts";
+
+/** A flow to or from the rendezvous agent (its remote ends in the rendezvous port). */
+const rendezvousSuffix = `:${rendezvousPort}`;
 
 export interface TimelineEvent {
 	atMs: number;
@@ -124,11 +128,11 @@ function verdict(lab: Lab, sides: Side[], result: PunchResult, flows: Map<string
 		if (!dropped) continue;
 		const mine = (flows.get(self.nat.name) ?? []).filter((flow) => flow.direction === "outbound");
 		const theirs = other.nat ? (flows.get(other.nat.name) ?? []).filter((flow) => flow.direction === "outbound") : [];
-		const theyCameFrom = [...new Set(theirs.filter((flow) => !flow.remote.endsWith(":7000")).map((flow) => flow.public))];
-		const rendezvousSaw = theirs.find((flow) => flow.remote.endsWith(":7000"))?.public;
+		const theyCameFrom = [...new Set(theirs.filter((flow) => !flow.remote.endsWith(rendezvousSuffix)).map((flow) => flow.public))];
+		const rendezvousSaw = theirs.find((flow) => flow.remote.endsWith(rendezvousSuffix))?.public;
 		// The other side aims at the public endpoint the rendezvous saw for us; what has that mapping sent to?
-		const target = mine.find((flow) => flow.remote.endsWith(":7000"))?.public;
-		const allowed = [...new Set(mine.filter((flow) => flow.public === target).map((flow) => (flow.remote.endsWith(":7000") ? `the rendezvous (${flow.remote})` : flow.remote)))];
+		const target = mine.find((flow) => flow.remote.endsWith(rendezvousSuffix))?.public;
+		const allowed = [...new Set(mine.filter((flow) => flow.public === target).map((flow) => (flow.remote.endsWith(rendezvousSuffix) ? `the rendezvous (${flow.remote})` : flow.remote)))];
 		const b = self.nat.nat!.behaviour;
 		let why = `${other.peer}'s packets${target ? ` to ${target}` : ""} were dropped at nat ${self.nat.name} (${b.filtering} filtering)`;
 		if (allowed.length > 0) why += `: that mapping had sent only to ${allowed.join(" and ")}`;

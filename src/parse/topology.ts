@@ -1,5 +1,6 @@
 // The topology file as declared: plain data with the source position of every value.
 import type { Pos } from "../vocabulary/problems.ts";
+import type { PunchOutcome } from "../vocabulary/punch.ts";
 
 export interface Located<T> {
 	value: T;
@@ -51,18 +52,16 @@ export type EventDecl = { pos: Pos } & (
 export type StepDecl = { pos: Pos; atMs?: number } & (
 	| { kind: "wait"; ms: number }
 	/** Punch a session between a and b and hold it open (keepalives, re-punch on loss). */
-	| { kind: "connect"; a: Located<string>; b: Located<string>; result?: Located<PunchOutcomeName[]>; withinMs: number; keepaliveMs?: number; lossAfterMs?: number }
+	| { kind: "connect"; a: Located<string>; b: Located<string>; result?: Located<PunchOutcome[]>; withinMs: number; keepaliveMs?: number; lossAfterMs?: number }
 	| { kind: "event"; event: EventDecl }
 	/** connected: the pair exchanges traffic again within the time (since this step); lost: the pair notices the loss. */
-	| { kind: "expect"; state: "connected" | "lost"; a?: Located<string>; b?: Located<string>; withinMs: number; result?: Located<PunchOutcomeName[]> }
+	| { kind: "expect"; state: "connected" | "lost"; a?: Located<string>; b?: Located<string>; withinMs: number; result?: Located<PunchOutcome[]> }
 );
 
-export const punchOutcomes = ["lan", "hairpin", "direct", "relayed", "failed"] as const;
-export type PunchOutcomeName = (typeof punchOutcomes)[number];
 
 /** One check of `testbed test`, as written. */
 export type ExpectDecl =
-	| { kind: "punch"; pos: Pos; a: Located<string>; b: Located<string>; result?: Located<PunchOutcomeName[]>; runs?: Located<number>; maxTimeMs?: Located<number> }
+	| { kind: "punch"; pos: Pos; a: Located<string>; b: Located<string>; result?: Located<PunchOutcome[]>; runs?: Located<number>; maxTimeMs?: Located<number> }
 	| { kind: "reach"; pos: Pos; from: Located<string>; to: Located<string>; proto: "udp" | "tcp" | "icmp"; result: boolean }
 	| { kind: "probe"; pos: Pos; nat: Located<string>; mapping?: NatBehaviour; filtering?: NatBehaviour; hairpin?: boolean; portPreservation?: boolean }
 	/** The user's program on one node: passes on exit status `exit` within the time, its output matching `output` if given. */

@@ -1,5 +1,6 @@
 // The resolved lab: every default applied, every name and address decided. Plan reads only this.
-import type { ImpairDecl, NatDecl, NodeKind, PunchOutcomeName } from "../parse/topology.ts";
+import type { ImpairDecl, NatDecl, NodeKind } from "../parse/topology.ts";
+import type { PunchOutcome } from "../vocabulary/punch.ts";
 import type { InterfaceAddress } from "../validate/addresses.ts";
 import type { Pos } from "../vocabulary/problems.ts";
 import type { NatBehaviourSpec } from "./nat-behaviour.ts";
@@ -109,7 +110,7 @@ export type LabEvent = { label: string } & (
 
 export type LabStep = { pos: Pos; atMs?: number } & (
 	| { kind: "wait"; ms: number }
-	| { kind: "connect"; a: string; b: string; result?: PunchOutcomeName[]; withinMs: number; keepaliveMs?: number; lossAfterMs?: number }
+	| { kind: "connect"; a: string; b: string; result?: PunchOutcome[]; withinMs: number; keepaliveMs?: number; lossAfterMs?: number }
 	| { kind: "event"; event: LabEvent }
-	| { kind: "expect"; state: "connected" | "lost"; a: string; b: string; withinMs: number; result?: PunchOutcomeName[] }
+	| { kind: "expect"; state: "connected" | "lost"; a: string; b: string; withinMs: number; result?: PunchOutcome[] }
 );

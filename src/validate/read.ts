@@ -5,10 +5,8 @@ import {
 	natBehaviours,
 	natTypes,
 	nodeKinds,
-	punchOutcomes,
 	type EndpointDecl,
 	type ExpectDecl,
-	type PunchOutcomeName,
 	type ImpairDecl,
 	type InterfaceDecl,
 	type LinkDecl,
@@ -31,6 +29,7 @@ import type { Pos, Problem, ProblemCode } from "../vocabulary/problems.ts";
 import { closest, parseDuration, parsePercent, parseRate } from "./units.ts";
 import { isCidr, isIpv4 } from "./addresses.ts";
 import { interfaceNamePattern, labNamePattern, netnsNamePattern, nodeNamePattern } from "../vocabulary/names.ts";
+import { punchOutcomes, type PunchOutcome } from "../vocabulary/punch.ts";
 
 
 /** The keys each part of a topology file may have (the JSON Schema is checked against these). */
@@ -224,7 +223,7 @@ class Reader {
 					const outcomes = values.map((value) => (isScalar(value) ? String(value.value) : ""));
 					const bad = outcomes.find((outcome) => !(punchOutcomes as readonly string[]).includes(outcome));
 					if (bad !== undefined) this.report("BAD_EXPECT", node ?? result.key, `punch result "${bad}" is not one of: ${punchOutcomes.join(", ")}`, "write e.g. `result: direct` or `result: [lan, hairpin]`");
-					else check.result = { value: outcomes as PunchOutcomeName[], pos: this.pos(node) };
+					else check.result = { value: outcomes as PunchOutcome[], pos: this.pos(node) };
 				}
 				const runs = entries.get("runs");
 				if (runs) {
@@ -518,14 +517,14 @@ class Reader {
 			}
 			return names as [Located<string>, Located<string>];
 		};
-		const result = (): Located<PunchOutcomeName[]> | undefined => {
+		const result = (): Located<PunchOutcome[]> | undefined => {
 			const entry = entries.get("result");
 			if (!entry) return undefined;
 			const node = this.resolve(entry.value as YamlNode);
 			const values = isSeq(node) ? node.items.map((element) => this.resolve(element as YamlNode)) : [node];
 			const outcomes = values.map((value) => (isScalar(value) ? String(value.value) : ""));
 			const bad = outcomes.find((outcome) => !(punchOutcomes as readonly string[]).includes(outcome) || outcome === "failed");
-			if (bad === undefined) return { value: outcomes as PunchOutcomeName[], pos: this.pos(node) };
+			if (bad === undefined) return { value: outcomes as PunchOutcome[], pos: this.pos(node) };
 			this.report("BAD_STEP", node ?? entry.key, `result "${bad}" is not one of: lan, hairpin, direct, relayed`, "write e.g. `result: direct` or `result: [direct, relayed]`");
 			return undefined;
 		};

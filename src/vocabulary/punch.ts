@@ -1,0 +1,15 @@
+// The words of hole punching that every stage shares: what a punch can end in, which paths are
+// better, and where the rendezvous listens. The agents (agents/punch/) use the same module.
+
+/** How a punch between two peers ends: host candidates on one LAN, through a shared NAT, through the NATs, the rendezvous' relay, or nothing. */
+export const punchOutcomes = ["lan", "hairpin", "direct", "relayed", "failed"] as const;
+export type PunchOutcome = (typeof punchOutcomes)[number];
+
+/** A path that carries traffic: every outcome but failure. */
+export type PathKind = Exclude<PunchOutcome, "failed">;
+
+/** Lower is better: a LAN path beats one through NATs, which beats the relay. */
+export const pathRank: Record<PunchOutcome, number> = { lan: 0, hairpin: 1, direct: 1, relayed: 2, failed: 3 };
+
+/** The UDP port the rendezvous agent listens on. */
+export const rendezvousPort = 7000;
