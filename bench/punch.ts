@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 import { downLab } from "../src/apply/down.ts";
 import { upLab } from "../src/apply/up.ts";
-import { PunchSession } from "../src/agents/punch.ts";
+import { PunchSession } from "../src/drivers/punch.ts";
 import { percentile, runChecks, theoryChecks } from "../src/expect/run.ts";
 import { loadLab, loadLabText } from "../src/load.ts";
 

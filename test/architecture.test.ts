@@ -14,7 +14,7 @@ const src = fileURLToPath(new URL("../src/", import.meta.url));
  * holds the words every stage shares (names, problem codes, outcomes); `load`, the library
  * (`lab-handle`, `index`) and the CLI sit on top of the pipeline.
  */
-const stages = ["vocabulary", "errors", "project", "parse", "validate", "resolve", "plan", "render", "apply", "agents", "inspect", "expect", "report", "load", "lab-handle", "index", "cli"] as const;
+const stages = ["vocabulary", "errors", "project", "parse", "validate", "resolve", "plan", "render", "apply", "drivers", "inspect", "expect", "report", "load", "lab-handle", "index", "cli"] as const;
 
 /** The modules that start processes (node:child_process, execa): everything else goes through them. */
 const processModules = ["apply/run.ts", "apply/spawn.ts", "apply/terminal.ts"];
@@ -59,7 +59,7 @@ test("no module outside src/cli/ imports src/cli/", (t) => {
 	t.deepEqual(found, []);
 });
 
-test("stages import downward only (parse → validate → resolve → plan → render → apply → agents → inspect → expect → report)", (t) => {
+test("stages import downward only (parse → validate → resolve → plan → render → apply → drivers → inspect → expect → report)", (t) => {
 	const rank = (path: string) => (stages as readonly string[]).indexOf(stageOf(path));
 	const upward = modules.flatMap((module) => module.local.filter((target) => !target.startsWith("..") && rank(target) > rank(module.path)).map((target) => `${module.path} (${stageOf(module.path)}) → ${target} (${stageOf(target)})`));
 	t.deepEqual(upward, []);

@@ -6,10 +6,10 @@ import { EventError, ExitCode, TestbedError, UsageError } from "../src/errors.ts
 import { loadLab } from "../src/load.ts";
 import type { HostFeatures } from "../src/plan/operations.ts";
 import type { Lab, LabEvent } from "../src/resolve/lab.ts";
-import { describeActions, forgetMappings, renderEvent } from "../src/render/events.ts";
+import { describeActions, forgetMappings, renderEvent } from "../src/render/event-actions.ts";
 import { natStateSets, parseNatState } from "../src/render/nat-state.ts";
-import { labAfter } from "../src/resolve/events.ts";
-import { defaultPath } from "../src/resolve/paths.ts";
+import { labAfter } from "../src/resolve/event-targets.ts";
+import { defaultPath } from "../src/resolve/routing.ts";
 import { renderDot } from "../src/report/graph.ts";
 import { golden } from "./helpers/golden.ts";
 

@@ -1,6 +1,6 @@
 // Hostile datagrams to the three wire formats (issue 5, point 6), property-based with fast-check:
 // STUN (agents/stun/message.ts), hole punching (agents/punch/protocol.ts) and reach
-// (agents/protocol.ts). Random bytes never throw and never decode; mutated valid messages (bit flips,
+// (agents/reach/protocol.ts). Random bytes never throw and never decode; mutated valid messages (bit flips,
 // truncation, extension, byte swaps, splices, rewritten length fields) never throw and are either
 // refused with a reason from the closed set or accepted in canonical form; and every valid message
 // fast-check can build round-trips: decode(encode(m)) is m and encode(decode(x)) is x, byte for byte.
@@ -17,7 +17,7 @@ import { respond, type ServerAddresses } from "../agents/stun/responder.ts";
 import { type ClientMessage, type DecodeReason, type Message, type PeerMessage, decode, encode, maxDatagram } from "../agents/punch/protocol.ts";
 import { RendezvousCore, defaultLimits } from "../agents/punch/rendezvous-core.ts";
 import { PunchStateMachine, relayVia } from "../agents/punch/session.ts";
-import { decodeReach, encodeReach, type ReachMessage } from "../agents/protocol.ts";
+import { decodeReach, encodeReach, type ReachMessage } from "../agents/reach/protocol.ts";
 
 const options = fcOptions;
 

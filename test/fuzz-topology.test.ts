@@ -22,7 +22,7 @@ import { problemCodes } from "../src/vocabulary/problems.ts";
 import { planLab } from "../src/plan/plan.ts";
 import { allFeatures } from "../src/plan/operations.ts";
 import { renderPlan } from "../src/render/batch.ts";
-import { stateDir } from "../src/apply/paths.ts";
+import { stateDir } from "../src/apply/state-files.ts";
 import type { Lab } from "../src/resolve/lab.ts";
 import { fcOptions, logSeed, runs } from "./helpers/fuzz.ts";
 

@@ -6,7 +6,7 @@ import test from "ava";
 import { UsageError } from "../src/errors.ts";
 import { loadLab, loadLabText } from "../src/load.ts";
 import type { Lab } from "../src/resolve/lab.ts";
-import { publicNodes } from "../src/resolve/paths.ts";
+import { publicNodes } from "../src/resolve/routing.ts";
 import { graphFormat, impairSummary, labGraph, renderDot, renderMermaid } from "../src/report/graph.ts";
 import { renderGraph, renderSvg } from "../src/report/render-svg.ts";
 import { golden } from "./helpers/golden.ts";

@@ -1,6 +1,6 @@
 // The reach agent's datagrams: what decodes, and that anything else is refused (dropped and counted).
 import test from "ava";
-import { decodeReach, encodeReach } from "../agents/protocol.ts";
+import { decodeReach, encodeReach } from "../agents/reach/protocol.ts";
 import { logSeed, seededRandom } from "./helpers/fuzz.ts";
 
 test("ping and pong round-trip", (t) => {

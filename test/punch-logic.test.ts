@@ -18,7 +18,7 @@ import {
 	repunchBackoff,
 } from "../agents/punch/session.ts";
 import { RendezvousCore, defaultLimits } from "../agents/punch/rendezvous-core.ts";
-import { holdTiming, punch, rendezvousHost } from "../src/agents/punch.ts";
+import { holdTiming, punch, rendezvousHost } from "../src/drivers/punch.ts";
 import { LabStateError, loadLab, loadLabText } from "../src/index.ts";
 
 const nonce = "0123456789abcdef0123456789abcdef";

@@ -11,7 +11,7 @@ import { planAttachment } from "../plan/plan.ts";
 import { renderPlan } from "../render/batch.ts";
 import { configureNamespaces, runRootBatch } from "./configure.ts";
 import { detectFeatures } from "./features.ts";
-import { stateDir } from "./paths.ts";
+import { stateDir } from "./state-files.ts";
 import { removeNamespaces } from "./teardown.ts";
 
 export interface AttachedHost {

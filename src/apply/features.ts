@@ -1,7 +1,7 @@
 // What this host's kernel and tools can do, probed once per boot in a scratch namespace.
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import type { HostFeatures } from "../plan/operations.ts";
-import { featuresPath } from "./paths.ts";
+import { featuresPath } from "./state-files.ts";
 import { run } from "./run.ts";
 import { which } from "./which.ts";
 

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, wr
 import { join } from "node:path";
 import { LabStateError } from "../errors.ts";
 import type { Lab } from "../resolve/lab.ts";
-import { ledgerPath, runDir } from "./paths.ts";
+import { ledgerPath, runDir } from "./state-files.ts";
 
 export type LabState = "creating" | "up" | "removing";
 

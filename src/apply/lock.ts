@@ -2,7 +2,7 @@
 import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { LabStateError } from "../errors.ts";
 import { ensureRunDir } from "./ledger.ts";
-import { lockPath } from "./paths.ts";
+import { lockPath } from "./state-files.ts";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 

@@ -1,6 +1,6 @@
 // Facts about network namespaces read from the file system: existence, identity, processes inside.
 import { readdirSync, readlinkSync, statSync } from "node:fs";
-import { netnsPath } from "./paths.ts";
+import { netnsPath } from "./state-files.ts";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 

@@ -11,7 +11,7 @@ import { ApplyError } from "../errors.ts";
 import { hostsFile, resolvConf } from "../render/names.ts";
 import type { Lab, LabNode } from "../resolve/lab.ts";
 import { lockLab } from "./lock.ts";
-import { netnsPath, stateDir } from "./paths.ts";
+import { netnsPath, stateDir } from "./state-files.ts";
 import { run } from "./run.ts";
 
 const envDir = (lab: string) => join(stateDir(lab), "ns");

@@ -12,7 +12,7 @@ import { readLedger, writeLedger, type Ledger } from "./ledger.ts";
 import { lockLab, processAlive } from "./lock.ts";
 import { ensureNodeEnv, inNode } from "./node-env.ts";
 import { NodeProcess } from "./node-process.ts";
-import { stateDir } from "./paths.ts";
+import { stateDir } from "./state-files.ts";
 import { spawnDaemon } from "./spawn.ts";
 import { logTail, programsFile, supervisorSocket, type ProgramSpec, type ProgramState, type SupervisorReply, type SupervisorRequest } from "./supervisor.ts";
 import { systemPath } from "./which.ts";

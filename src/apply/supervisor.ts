@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, rm
 import { createServer, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import type { LabReady } from "../resolve/commands.ts";
-import { stateDir } from "./paths.ts";
+import { stateDir } from "./state-files.ts";
 
 /** A program to start, as the client has made it: argv enters the node, env is complete. */
 export interface ProgramSpec {

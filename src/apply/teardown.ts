@@ -3,7 +3,7 @@ import { rmSync, statSync } from "node:fs";
 import { LabStateError } from "../errors.ts";
 import type { Ledger, LedgerNamespace } from "./ledger.ts";
 import { killProcessesIn, netnsIdentity, netnsInode, sameNamespace } from "./namespaces.ts";
-import { netnsPath, stateDir } from "./paths.ts";
+import { netnsPath, stateDir } from "./state-files.ts";
 import { run } from "./run.ts";
 import { unmountLab } from "./node-env.ts";
 import { stopSupervisor } from "./programs.ts";

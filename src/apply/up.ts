@@ -10,7 +10,7 @@ import { detectFeatures } from "./features.ts";
 import { readLedger, removeLedger, writeLedger, type Ledger } from "./ledger.ts";
 import { lockLab } from "./lock.ts";
 import { netnsIdentity, netnsInode } from "./namespaces.ts";
-import { stateDir } from "./paths.ts";
+import { stateDir } from "./state-files.ts";
 import { requireRoot, requireTools } from "./preflight.ts";
 import { configureNamespaces, runRootBatch, type ConfigureMethod, type ConfigureProfile } from "./configure.ts";
 import { teardownLedger } from "./teardown.ts";

@@ -4,9 +4,9 @@ import type { PunchOutcome } from "../vocabulary/punch.ts";
 import type { LabCheck, UserCheck } from "../resolve/commands.ts";
 import { runUserChecks, type ProgramRun } from "./user-checks.ts";
 import type { Lab } from "../resolve/lab.ts";
-import { PunchSession, type PunchOptions, type PunchResult } from "../agents/punch.ts";
-import { probeLab, type NatVerdict } from "../agents/probe.ts";
-import { reachMatrix, type ReachMatrix, type ReachProto } from "../agents/reach.ts";
+import { PunchSession, type PunchOptions, type PunchResult } from "../drivers/punch.ts";
+import { probeLab, type NatVerdict } from "../drivers/probe.ts";
+import { reachMatrix, type ReachMatrix, type ReachProto } from "../drivers/reach.ts";
 import { expectedPunch, labPeers } from "./theory.ts";
 import { explainPunch, type Explanation } from "../inspect/explain.ts";
 

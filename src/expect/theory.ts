@@ -4,8 +4,8 @@
 // answering peer-reflexive sources), run before anything is built.
 import type { NatBehaviour } from "../parse/topology.ts";
 import type { Lab, LabNode } from "../resolve/lab.ts";
-import { defaultPath } from "../resolve/paths.ts";
-import { composeBehaviour } from "../agents/probe.ts";
+import { defaultPath } from "../resolve/routing.ts";
+import { composeBehaviour } from "../drivers/probe.ts";
 import { rendezvousPort } from "../vocabulary/punch.ts";
 
 export type ExpectedOutcome = "lan" | "hairpin" | "direct" | "relayed";

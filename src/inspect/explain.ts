@@ -1,11 +1,11 @@
 // "Why did the punch fail?": one timeline joining the punch outcome, the NATs' mapping changes and
 // their drop counters, sampled while the punch runs, ending in a verdict in plain words.
 import type { Lab, LabNode } from "../resolve/lab.ts";
-import { defaultPath } from "../resolve/paths.ts";
+import { defaultPath } from "../resolve/routing.ts";
 import { inNamespace } from "../render/batch.ts";
 import { run } from "../apply/run.ts";
 import { readNatTable, type NatFlow } from "./nat-table.ts";
-import type { PunchResult } from "../agents/punch.ts";
+import type { PunchResult } from "../drivers/punch.ts";
 import { rendezvousPort } from "../vocabulary/punch.ts";
 
 /** A flow to or from the rendezvous agent (its remote ends in the rendezvous port). */

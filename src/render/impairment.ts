@@ -4,7 +4,7 @@ import type { ImpairDecl } from "../parse/topology.ts";
 import type { HostFeatures } from "../plan/operations.ts";
 import type { LinkEnd } from "../resolve/lab.ts";
 import { renderImpairmentChange } from "./batch.ts";
-import type { EventCommand } from "./events.ts";
+import type { EventCommand } from "./event-actions.ts";
 import { MissingFeatureError } from "../errors.ts";
 
 export function renderImpairmentCommands(end: LinkEnd, impair: ImpairDecl | undefined, features: HostFeatures): EventCommand[] {

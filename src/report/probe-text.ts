@@ -1,5 +1,5 @@
 // The probe report as a table: per NAT, declared vs measured, and a verdict.
-import type { NatVerdict, ProbeReport } from "../agents/probe.ts";
+import type { NatVerdict, ProbeReport } from "../drivers/probe.ts";
 import { table } from "./table.ts";
 
 const short: Record<string, string> = { "endpoint-independent": "EI", "address-dependent": "AD", "address-and-port-dependent": "APD", unknown: "?" };

@@ -1,5 +1,5 @@
 // The reachability matrix as a table: rows send, columns answer.
-import type { ReachMatrix } from "../agents/reach.ts";
+import type { ReachMatrix } from "../drivers/reach.ts";
 
 export function renderReachText(matrix: ReachMatrix, color = false): string {
 	const names = matrix.nodes;

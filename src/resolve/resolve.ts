@@ -9,8 +9,8 @@ import { maxNamespaceLength } from "../vocabulary/names.ts";
 import { closest } from "../validate/units.ts";
 import type { Lab, LabInterface, LabLink, LabNode, LabRoute } from "./lab.ts";
 import { natBehaviour } from "./nat-behaviour.ts";
-import { resolveSteps } from "./events.ts";
-import { gatewayFor, isGateway } from "./paths.ts";
+import { resolveSteps } from "./event-targets.ts";
+import { gatewayFor, isGateway } from "./routing.ts";
 
 interface Segment {
 	id: number;

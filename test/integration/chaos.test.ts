@@ -10,7 +10,7 @@ import { runInNewContext } from "node:vm";
 import { execa } from "execa";
 import { ApplyError, downAll, downLab, labStatuses, loadLab, loadLabText, upLab } from "../../src/index.ts";
 import { pidsInNamespaces, netnsInode } from "../../src/apply/namespaces.ts";
-import { UdpTool } from "../../src/agents/udp-tool.ts";
+import { UdpTool } from "../../src/drivers/udp-tool.ts";
 import { unitsTopology } from "../helpers/generate.ts";
 import { leftovers, namespaceExists, rootTest } from "../helpers/host.ts";
 

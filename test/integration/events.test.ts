@@ -2,8 +2,8 @@
 // public endpoint a STUN-less echo reports, traffic stopping and coming back, routes restored.
 import { execa } from "execa";
 import { downLab, loadLabText, upLab, type Lab } from "../../src/index.ts";
-import { UdpTool } from "../../src/agents/udp-tool.ts";
-import { applyEvent } from "../../src/apply/events.ts";
+import { UdpTool } from "../../src/drivers/udp-tool.ts";
+import { applyEvent } from "../../src/apply/apply-event.ts";
 import { detectFeatures } from "../../src/apply/features.ts";
 import { eventFromArguments } from "../../src/cli/commands/event.ts";
 import { loadLab } from "../../src/load.ts";

@@ -17,13 +17,13 @@ import { createInterface } from "node:readline";
 import fc from "fast-check";
 import { execa } from "execa";
 import { downLab, loadLabText, upLab } from "../../src/index.ts";
-import { AgentProcess, type AgentEvent } from "../../src/agents/agent-process.ts";
-import { PunchSession, type PeerAgent } from "../../src/agents/punch.ts";
-import { UdpTool } from "../../src/agents/udp-tool.ts";
+import { AgentProcess, type AgentEvent } from "../../src/drivers/agent-process.ts";
+import { PunchSession, type PeerAgent } from "../../src/drivers/punch.ts";
+import { UdpTool } from "../../src/drivers/udp-tool.ts";
 import { inNamespace } from "../../src/render/batch.ts";
 import { bindingRequest, decodeStun, encodeStun, getAttribute, type StunAttribute } from "../../agents/stun/message.ts";
 import { encode, type Message } from "../../agents/punch/protocol.ts";
-import { decodeReach, encodeReach, reachPort } from "../../agents/protocol.ts";
+import { decodeReach, encodeReach, reachPort } from "../../agents/reach/protocol.ts";
 import { leftovers, rootTest, settle } from "../helpers/host.ts";
 import { runs, seed } from "../helpers/fuzz.ts";
 

@@ -10,7 +10,7 @@ import { upLab } from "../../src/apply/up.ts";
 import { MissingFeatureError } from "../../src/errors.ts";
 import { loadLabText } from "../../src/load.ts";
 import type { Lab } from "../../src/resolve/lab.ts";
-import { missingRuns, UdpTool, type SocketStats } from "../../src/agents/udp-tool.ts";
+import { missingRuns, UdpTool, type SocketStats } from "../../src/drivers/udp-tool.ts";
 import { detectFeatures } from "../../src/apply/features.ts";
 import type { ImpairDecl } from "../../src/parse/topology.ts";
 import { planImpairment } from "../../src/plan/plan.ts";

@@ -3,7 +3,7 @@
 // hairpinning, port preservation, and udp-timeout expiry and refresh.
 import type { ExecutionContext } from "ava";
 import { downLab, loadLabText, upLab, type Lab } from "../../src/index.ts";
-import { UdpTool } from "../../src/agents/udp-tool.ts";
+import { UdpTool } from "../../src/drivers/udp-tool.ts";
 import { leftovers, rootTest } from "../helpers/host.ts";
 
 const PUB = "198.51.100.2";

@@ -9,7 +9,7 @@
 import type { ExecutionContext } from "ava";
 import { execa } from "execa";
 import { withLab, type RunningLab } from "../../src/lab-handle.ts";
-import { HeldSession, PunchSession, type HeldEvent } from "../../src/agents/punch.ts";
+import { HeldSession, PunchSession, type HeldEvent } from "../../src/drivers/punch.ts";
 import { holdAndReport, type HoldReport } from "../../src/cli/commands/punch.ts";
 import { leftovers, rootTest } from "../helpers/host.ts";
 import { twoHomesText } from "../helpers/topologies.ts";

@@ -6,13 +6,13 @@ import { randomBytes } from "node:crypto";
 import type { ExecutionContext } from "ava";
 import { execa } from "execa";
 import { type Lab, downLab, loadLabText, upLab } from "../../src/index.ts";
-import { AgentProcess } from "../../src/agents/agent-process.ts";
+import { AgentProcess } from "../../src/drivers/agent-process.ts";
 import { bindingRequest, encodeStun } from "../../agents/stun/message.ts";
 import type { ProbeResult } from "../../agents/stun/probe.ts";
 import { leftovers, rootTest } from "../helpers/host.ts";
 
 const repo = fileURLToPath(new URL("../../", import.meta.url));
-const probeFile = fileURLToPath(new URL("../../agents/stun-probe.ts", import.meta.url));
+const probeFile = fileURLToPath(new URL("../../agents/stun-probe/main.ts", import.meta.url));
 const tsxLoader = import.meta.resolve("tsx");
 const primary = "203.0.113.10";
 const alternate = "203.0.113.11";

@@ -1,13 +1,13 @@
 // `testbed event LAB KIND TARGET [key=value…] [options]`: do something to a running lab — a link
 // down/up or flapping, a live impairment change, a NAT reboot, rebinding or mapping expiry, a host
 // moving to another network, a node's processes restarting. `--dry-run` prints the commands instead.
-import { applyEvent, describeEvent } from "../../apply/events.ts";
+import { applyEvent, describeEvent } from "../../apply/apply-event.ts";
 import { detectFeatures } from "../../apply/features.ts";
 import { requireLedger } from "../../apply/ledger.ts";
 import { requireRoot } from "../../apply/preflight.ts";
 import { UsageError } from "../../errors.ts";
 import type { Lab, LabEvent } from "../../resolve/lab.ts";
-import { readEvent } from "../../resolve/events.ts";
+import { readEvent } from "../../resolve/event-targets.ts";
 import type { Io } from "../io.ts";
 
 export interface EventOptions {

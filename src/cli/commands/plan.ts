@@ -1,6 +1,6 @@
 // `testbed plan FILE`: the exact commands, without root.
 import { cachedFeatures } from "../../apply/features.ts";
-import { stateDir } from "../../apply/paths.ts";
+import { stateDir } from "../../apply/state-files.ts";
 import { loadLab } from "../../load.ts";
 import { allFeatures } from "../../plan/operations.ts";
 import { planLab } from "../../plan/plan.ts";

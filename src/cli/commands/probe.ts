@@ -1,5 +1,5 @@
 // `testbed probe LAB [--timeouts] [--nat NAME]`: exit 1 when any NAT does not behave as declared.
-import { probeLab } from "../../agents/probe.ts";
+import { probeLab } from "../../drivers/probe.ts";
 import { requireLedger } from "../../apply/ledger.ts";
 import { requireRoot } from "../../apply/preflight.ts";
 import { ExitCode } from "../../errors.ts";

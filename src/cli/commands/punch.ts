@@ -1,7 +1,7 @@
 // `testbed punch LAB A B [--runs N]`: outcome, time to connect, packets sent, RTT; with runs, rates and percentiles.
 // `--hold 10s`: punch once and hold the session open that long; its events (lost, rebound, migrated,
 // reconnected…) with times from the connection, and how long each interruption lasted.
-import { HeldSession, punch, PunchSession, type HeldEvent, type PunchOutcome, type PunchResult } from "../../agents/punch.ts";
+import { HeldSession, punch, PunchSession, type HeldEvent, type PunchOutcome, type PunchResult } from "../../drivers/punch.ts";
 import { explainPunch, renderExplanation, type Explanation } from "../../inspect/explain.ts";
 import { requireLedger } from "../../apply/ledger.ts";
 import { requireRoot } from "../../apply/preflight.ts";
@@ -12,10 +12,10 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { startCapture, type Capture } from "../../inspect/capture.ts";
 import type { Lab, LabEvent, LabNode } from "../../resolve/lab.ts";
-import { applyEvent } from "../../apply/events.ts";
+import { applyEvent } from "../../apply/apply-event.ts";
 import { detectFeatures } from "../../apply/features.ts";
 import { eventFromArguments } from "./event.ts";
-import { defaultPath } from "../../resolve/paths.ts";
+import { defaultPath } from "../../resolve/routing.ts";
 import { parseDuration } from "../../validate/units.ts";
 import { table } from "../../report/table.ts";
 import type { Io } from "../io.ts";

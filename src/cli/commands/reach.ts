@@ -1,5 +1,5 @@
 // `testbed reach LAB`: all-pairs UDP reachability.
-import { reachMatrix, type ReachProto } from "../../agents/reach.ts";
+import { reachMatrix, type ReachProto } from "../../drivers/reach.ts";
 import { UsageError } from "../../errors.ts";
 import { requireRoot } from "../../apply/preflight.ts";
 import { requireLedger } from "../../apply/ledger.ts";

@@ -1,7 +1,7 @@
 // `testbed test FILE|LAB`: the file's checks (or theory for every pair of peers), reported.
 import { existsSync, writeFileSync } from "node:fs";
 import { listLedgers, readLedger } from "../../apply/ledger.ts";
-import { defaultPath } from "../../resolve/paths.ts";
+import { defaultPath } from "../../resolve/routing.ts";
 import type { Lab } from "../../resolve/lab.ts";
 import { downLab } from "../../apply/down.ts";
 import { upLab } from "../../apply/up.ts";

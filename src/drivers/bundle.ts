@@ -11,7 +11,7 @@ const agentsDir = projectPath("agents");
 const cacheDir = projectPath("node_modules", ".cache", "testbed-agents");
 const built = new Map<string, string>();
 
-/** A fingerprint of every agent source: any change rebuilds. */
+/** A fingerprint of every agent source (and of the vocabulary they share with src/): any change rebuilds. */
 function sourceHash(): string {
 	const hash = createHash("sha256");
 	const walk = (dir: string) => {
@@ -22,6 +22,7 @@ function sourceHash(): string {
 		}
 	};
 	walk(agentsDir);
+	walk(projectPath("src", "vocabulary"));
 	return hash.digest("hex").slice(0, 16);
 }
 
@@ -34,7 +35,7 @@ export function agentBundle(agent: string): string {
 	if (!existsSync(out)) {
 		mkdirSync(dir, { recursive: true, mode: 0o700 });
 		const temporary = `${out}.${process.pid}.tmp`;
-		buildSync({ entryPoints: [join(agentsDir, `${agent}.ts`)], bundle: true, platform: "node", format: "esm", target: "node20", outfile: temporary, logLevel: "error" });
+		buildSync({ entryPoints: [join(agentsDir, agent, "main.ts")], bundle: true, platform: "node", format: "esm", target: "node20", outfile: temporary, logLevel: "error" });
 		renameSync(temporary, out);
 	}
 	built.set(agent, out);

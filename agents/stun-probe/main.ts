@@ -2,12 +2,12 @@
 // discovery against a testbed STUN server, or any RFC 5780 server) and prints one JSON line:
 // {"event":"result", natDetected, mapping, filtering, hairpin, portPreservation, mappedAddress, …}.
 //
-//   node --import tsx agents/stun-probe.ts --server IP [--port 3478] [--local-port P]
+//   node --import tsx agents/stun-probe/main.ts --server IP [--port 3478] [--local-port P]
 //        [--timeout-ms 500] [--filter-wait-ms 400] [--interval-ms 100]
 //        [--timeouts [--max-timeout-s 10] [--timeout-step-s 1]]
 import { isIPv4 } from "node:net";
-import { probeNat } from "./stun/probe.ts";
-import { argument, emit } from "./agent-io.ts";
+import { probeNat } from "../stun/probe.ts";
+import { argument, emit } from "../agent-io.ts";
 
 function usage(problem: string): never {
 	emit({ event: "fatal", error: `${problem}; usage: stun-probe --server IP [--port 3478] [--local-port P] [--timeout-ms N] [--filter-wait-ms N] [--timeouts --max-timeout-s S]` });

@@ -4,11 +4,11 @@
 // request is dropped and counted by reason. Events: JSON lines on stdout; commands: JSON lines on
 // stdin ({"cmd":"stats"}); exits when stdin closes.
 //
-//   node --import tsx agents/stun-server.ts --node NAME --primary IP --alternate IP [--port 3478] [--alt-port 3479] [--software TEXT]
+//   node --import tsx agents/stun-server/main.ts --node NAME --primary IP --alternate IP [--port 3478] [--alt-port 3479] [--software TEXT]
 import { isIPv4 } from "node:net";
 import DgramAsPromised, { type SocketAsPromised } from "dgram-as-promised";
-import { type DropReason, type ServerAddresses, defaultSoftware, respond, serverEndpoints } from "./stun/responder.ts";
-import { argument, commands, emit } from "./agent-io.ts";
+import { type DropReason, type ServerAddresses, defaultSoftware, respond, serverEndpoints } from "../stun/responder.ts";
+import { argument, commands, emit } from "../agent-io.ts";
 
 const node = argument("--node") ?? "unknown";
 const software = argument("--software") ?? defaultSoftware;

@@ -5,7 +5,7 @@
 // source is rate-limited. The wire format is agents/punch/protocol.ts; the logic is
 // agents/punch/rendezvous-core.ts.
 //
-//   node --import tsx agents/rendezvous.ts --node NAME --address IP [--port 7000]
+//   node --import tsx agents/rendezvous/main.ts --node NAME --address IP [--port 7000]
 //
 // stdin (JSON lines): {"id":1,"cmd":"stats"}
 // stdout (JSON lines): {"event":"ready",node,address,port} · {"id":1,"event":"stats",received,registrations,
@@ -13,10 +13,10 @@
 // Exits when stdin closes.
 import { createSocket } from "node:dgram";
 import { isIPv4 } from "node:net";
-import { RendezvousCore, type Outgoing } from "./punch/rendezvous-core.ts";
-import { endpointOf, splitEndpoint } from "./punch/protocol.ts";
-import { argument, commands, emit } from "./agent-io.ts";
-import { rendezvousPort } from "../src/vocabulary/punch.ts";
+import { RendezvousCore, type Outgoing } from "../punch/rendezvous-core.ts";
+import { endpointOf, splitEndpoint } from "../punch/protocol.ts";
+import { argument, commands, emit } from "../agent-io.ts";
+import { rendezvousPort } from "../../src/vocabulary/punch.ts";
 
 const node = argument("--node") ?? "unknown";
 

@@ -1,7 +1,7 @@
 // Reachability (UDP, TCP or ICMP): a reach agent in every node, every node probes every other node's addresses.
 // ICMP answers come from the kernel, so for ICMP any answer from the address counts.
 import type { Lab, LabNode } from "../resolve/lab.ts";
-import { reachPort } from "../../agents/protocol.ts";
+import { reachPort } from "../../agents/reach/protocol.ts";
 import { AgentProcess } from "./agent-process.ts";
 
 export interface ReachCell {

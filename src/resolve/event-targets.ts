@@ -9,7 +9,7 @@ import type { Pos, Problem } from "../vocabulary/problems.ts";
 import { readStep } from "../validate/read.ts";
 import { closest, describeImpairment } from "../validate/units.ts";
 import { findNode, type Lab, type LabEvent, type LabInterface, type LabNode, type LabStep, type LinkEnd } from "./lab.ts";
-import { defaultPath, gatewayFor } from "./paths.ts";
+import { defaultPath, gatewayFor } from "./routing.ts";
 
 export type EventReport = (code: Problem["code"], pos: Pos, message: string, fix?: string) => void;
 

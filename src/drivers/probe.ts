@@ -2,7 +2,7 @@
 // server on the public side, compared with what the file declares.
 import type { NatBehaviour } from "../parse/topology.ts";
 import type { Lab, LabNode } from "../resolve/lab.ts";
-import { defaultPath, probeNodeFor, publicNodes } from "../resolve/paths.ts";
+import { defaultPath, probeNodeFor, publicNodes } from "../resolve/routing.ts";
 import { attachHost, type AttachedHost } from "../apply/attach.ts";
 import { LabStateError } from "../errors.ts";
 import { AgentProcess, runAgentOnce } from "./agent-process.ts";

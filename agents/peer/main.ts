@@ -12,7 +12,7 @@
 // changed). An endpoint opened with a `claim` can be opened again by a new process (a restart) with
 // the same claim: it takes the id over at the rendezvous.
 //
-//   node --import tsx agents/peer.ts --node NAME --rendezvous IP:PORT
+//   node --import tsx agents/peer/main.ts --node NAME --rendezvous IP:PORT
 //
 // stdin (JSON lines):
 //   {"id":1,"cmd":"open","endpoint":"alice.3","claim":"<32 hex>"?,"keepaliveMs":1000?}
@@ -52,9 +52,9 @@ import {
 	lossAfterLimits,
 	maxHostCandidates,
 	splitEndpoint,
-} from "./punch/protocol.ts";
-import { PunchStateMachine, keepaliveMs as defaultKeepaliveMs, relayVia, type RoundParams, type SessionAction, type SessionDrop } from "./punch/session.ts";
-import { argument, commands, emit } from "./agent-io.ts";
+} from "../punch/protocol.ts";
+import { PunchStateMachine, keepaliveMs as defaultKeepaliveMs, relayVia, type RoundParams, type SessionAction, type SessionDrop } from "../punch/session.ts";
+import { argument, commands, emit } from "../agent-io.ts";
 
 type DropReason = DecodeReason | SessionDrop | "unknown-session" | "unexpected-source" | "unexpected-type" | "stale-reply" | "internal-error";
 

@@ -5,11 +5,11 @@ import { setTimeout as delay } from "node:timers/promises";
 import type { HostFeatures } from "../plan/operations.ts";
 import { findNode, type Lab, type LabEvent } from "../resolve/lab.ts";
 import { inNamespace } from "../render/batch.ts";
-import { describeActions, forwardAgain, renderEvent, type EventAction, type EventCommand, type EventContext } from "../render/events.ts";
+import { describeActions, forwardAgain, renderEvent, type EventAction, type EventCommand, type EventContext } from "../render/event-actions.ts";
 import { natStateSets, parseNatState } from "../render/nat-state.ts";
 import { renderImpairmentCommands } from "../render/impairment.ts";
 import { LabStateError } from "../errors.ts";
-import { labAfter } from "../resolve/events.ts";
+import { labAfter } from "../resolve/event-targets.ts";
 import { readLedger, writeLedger } from "./ledger.ts";
 import { killProcessesIn, netnsInode, pidsInNamespaces } from "./namespaces.ts";
 import { run } from "./run.ts";
@@ -34,7 +34,7 @@ export async function describeEvent(lab: Lab, event: LabEvent, features: HostFea
  * Do an event to a running lab, and record in its ledger the lab as it is afterwards (links up or
  * down, impairments, a moved host's route), so that `graph`, `punch` and `nat-table` of the running
  * lab see it as it is now. The one way every caller — `testbed event`, `lab.event()`, timed steps and
- * `punch --event` — applies an event; `readEvent` (resolve/events.ts) makes one from a request.
+ * `punch --event` — applies an event; `readEvent` (resolve/event-targets.ts) makes one from a request.
  */
 export async function applyEvent(lab: Lab, event: LabEvent, features: HostFeatures, options: { signal?: AbortSignal } = {}): Promise<EventResult> {
 	const result = await performEvent(lab, event, features, options);

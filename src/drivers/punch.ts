@@ -5,7 +5,7 @@
 // udp-timeout, loss detection, re-punching, path migration, and a peer process restart.
 import { randomBytes } from "node:crypto";
 import type { Lab, LabNode } from "../resolve/lab.ts";
-import { defaultPath, publicNodes } from "../resolve/paths.ts";
+import { defaultPath, publicNodes } from "../resolve/routing.ts";
 import { attachHost, type AttachedHost } from "../apply/attach.ts";
 import { LabStateError } from "../errors.ts";
 import { AgentProcess, type AgentEvent } from "./agent-process.ts";

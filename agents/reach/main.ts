@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { createConnection, createServer } from "node:net";
 import DgramAsPromised, { type SocketAsPromised } from "dgram-as-promised";
 import { decodeReach, encodeReach, reachPort } from "./protocol.ts";
-import { argument, commands, emit } from "./agent-io.ts";
+import { argument, commands, emit } from "../agent-io.ts";
 
 interface Target {
 	key: string;

@@ -13,7 +13,7 @@
 // sent or `durationMs` has passed; a counting socket keeps what a measurement needs: datagrams, bytes,
 // first and last arrival, and the sequence numbers.
 import DgramAsPromised, { type SocketAsPromised } from "dgram-as-promised";
-import { argument, commands, emit } from "./agent-io.ts";
+import { argument, commands, emit } from "../agent-io.ts";
 
 const node = argument("--node") ?? "unknown";
 const sockets = new Map<string, SocketAsPromised>();
