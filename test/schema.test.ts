@@ -1,11 +1,11 @@
-// The JSON Schema for editors must accept every shipped topology and agree with the reader (src/validate/read.ts).
+// The JSON Schema for editors must accept every shipped topology and agree with the reader (src/validate/).
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import test from "ava";
 import { Ajv, type ErrorObject } from "ajv";
 import { parse } from "yaml";
 import { natBehaviours, natTypes, nodeKinds } from "../src/parse/topology.ts";
 import { interfaceNamePattern, labNamePattern, netnsNamePattern, nodeNamePattern } from "../src/vocabulary/names.ts";
-import { topologyKeys } from "../src/validate/read.ts";
+import { topologyKeys } from "../src/validate/topology-keys.ts";
 import { isCidr, isIpv4 } from "../src/validate/addresses.ts";
 import { parseDuration, parsePercent, parseRate } from "../src/validate/units.ts";
 import { natBehaviour } from "../src/resolve/nat-behaviour.ts";

@@ -1,0 +1,105 @@
+// Reading `nodes:`: each node's kind, namespace, interfaces, routes, NAT and programs.
+import { isMap, isScalar, type Node as YamlNode, type Pair } from "yaml";
+import { natBehaviours, natTypes, nodeKinds, type InterfaceDecl, type Located, type NatBehaviour, type NatDecl, type NodeDecl, type RouteDecl } from "../parse/topology.ts";
+import { netnsNamePattern, nodeNamePattern } from "../vocabulary/names.ts";
+import { parseDuration } from "./units.ts";
+import { isCidr, isIpv4 } from "./addresses.ts";
+import { topologyKeys } from "./topology-keys.ts";
+import type { YamlReader } from "./yaml-reader.ts";
+import { readPrograms } from "./read-programs.ts";
+
+export function readNode(r: YamlReader, pair: Pair, nodes: NodeDecl[]): void {
+	const keyNode = pair.key as YamlNode;
+	const name = isScalar(keyNode) ? String(keyNode.value) : "";
+	const pos = r.pos(keyNode);
+	if (!nodeNamePattern.test(name)) {
+		r.problem("BAD_NODE_NAME", pos, `node name "${name}" is not valid`, "use 1-32 characters: letters, digits, _ and -, starting with a letter");
+	}
+	const valueNode = r.resolve(pair.value as YamlNode | null);
+	const node: NodeDecl = { name, pos, kind: "host", kindPos: pos, interfaces: [], routes: [], programs: [] };
+	if (valueNode && !(isScalar(valueNode) && valueNode.value === null)) {
+		if (!isMap(valueNode)) {
+			r.report("WRONG_TYPE", valueNode, `node "${name}" must be a map`, `write \`${name}: {}\` or \`${name}: { kind: router }\``);
+			nodes.push(node);
+			return;
+		}
+		const entries = r.entries(valueNode, topologyKeys.node, `node "${name}"`);
+		const kind = r.choice(entries.get("kind"), "kind", nodeKinds);
+		if (kind) [node.kind, node.kindPos] = [kind.value, kind.pos];
+		const netns = r.string(entries.get("netns"), "netns");
+		if (netns) {
+			if (!netnsNamePattern.test(netns.value) || netns.value === "." || netns.value === "..")
+				r.problem("BAD_VALUE", netns.pos, `namespace name "${netns.value}" is not valid`, "use letters, digits, _ . and -");
+			else node.netns = netns;
+		}
+		for (const item of r.list(entries.get("interfaces"), "interfaces")) node.interfaces.push(...readInterface(r, item));
+		for (const item of r.list(entries.get("routes"), "routes")) node.routes.push(...readRoute(r, item));
+		const nat = entries.get("nat");
+		if (nat) node.nat = readNat(r, nat);
+		const programs = entries.get("programs");
+		if (programs) node.programs = readPrograms(r, programs, name);
+	}
+	nodes.push(node);
+}
+
+function readInterface(r: YamlReader, item: YamlNode): InterfaceDecl[] {
+	const map = r.map(item, "interface", "write `- { name: alt0, type: dummy, address: 203.0.113.11/24 }`");
+	if (!map) return [];
+	const entries = r.entries(map, topologyKeys.iface, "interface");
+	const name = r.string(entries.get("name"), "name");
+	if (!name) {
+		r.report("MISSING_KEY", map, "interface has no `name:`", "add `name: alt0`");
+		return [];
+	}
+	r.checkInterfaceName(name);
+	const type = r.choice(entries.get("type"), "type", ["dummy"] as const);
+	if (!entries.get("type")) r.report("MISSING_KEY", map, "interface has no `type:`", "add `type: dummy` (link interfaces are declared by `links:`)");
+	const addresses: Located<string>[] = [];
+	const one = r.string(entries.get("address"), "address");
+	if (one) addresses.push(one);
+	for (const entry of r.list(entries.get("addresses"), "addresses")) {
+		const address = r.string(r.pairOf(entry), "addresses");
+		if (address) addresses.push(address);
+	}
+	for (const address of addresses) r.checkCidr(address, true);
+	return type ? [{ name, type: type.value, addresses, pos: r.pos(map) }] : [];
+}
+
+function readRoute(r: YamlReader, item: YamlNode): RouteDecl[] {
+	const map = r.map(item, "route", "write `- { to: default, via: 10.0.1.1 }`");
+	if (!map) return [];
+	const entries = r.entries(map, topologyKeys.route, "route");
+	const to = r.string(entries.get("to"), "to");
+	const via = r.string(entries.get("via"), "via");
+	const dev = r.string(entries.get("dev"), "dev");
+	if (!to) r.report("MISSING_KEY", map, "route has no `to:`", "add `to: default` or `to: 10.0.0.0/8`");
+	if (!via && !dev) r.report("MISSING_KEY", map, "route has neither `via:` nor `dev:`", "add `via:` with the gateway's address, or `dev:` with the interface");
+	if (to && to.value !== "default" && !isCidr(to.value) && !isIpv4(to.value))
+		r.problem("BAD_CIDR", to.pos, `route destination "${to.value}" is not default, an address or a CIDR`, "write `default`, `10.0.0.0/8` or `10.0.0.1`");
+	const badVia = via !== undefined && !isIpv4(via.value);
+	if (badVia) r.problem("BAD_ROUTE", via.pos, `gateway "${via.value}" is not an IPv4 address`, "write the gateway's address, e.g. `via: 10.0.1.1`");
+	if (dev) r.checkInterfaceName(dev);
+	return to && (via || dev) && !badVia ? [{ to, via, dev, pos: r.pos(map) }] : [];
+}
+
+function readNat(r: YamlReader, pair: Pair): NatDecl | undefined {
+	const map = r.map(r.resolve(pair.value as YamlNode), "nat", "write `nat: { type: port-restricted }`");
+	if (!map) return { pos: r.pos(pair.key as YamlNode) };
+	const entries = r.entries(map, topologyKeys.nat, "nat");
+	const nat: NatDecl = { pos: r.pos(pair.key as YamlNode) };
+	nat.type = r.choice(entries.get("type"), "type", natTypes);
+	nat.mapping = r.choice(entries.get("mapping"), "mapping", natBehaviours) as Located<NatBehaviour> | undefined;
+	nat.filtering = r.choice(entries.get("filtering"), "filtering", natBehaviours) as Located<NatBehaviour> | undefined;
+	nat.hairpin = r.boolean(entries.get("hairpin"), "hairpin");
+	nat.portPreservation = r.boolean(entries.get("port-preservation"), "port-preservation");
+	nat.outside = r.string(entries.get("outside"), "outside");
+	const timeout = entries.get("udp-timeout");
+	if (timeout) {
+		const node = r.resolve(timeout.value as YamlNode);
+		const value = isScalar(node) ? parseDuration(node.value, "s") : undefined;
+		if (value === undefined || value < 1000 || value % 1000 !== 0)
+			r.problem("BAD_VALUE", r.pos(node ?? timeout.key), "udp-timeout must be a whole number of seconds, at least 1s", "write e.g. `udp-timeout: 30s`");
+		else nat.udpTimeout = { value: value / 1000, pos: r.pos(node!) };
+	}
+	return nat;
+}
