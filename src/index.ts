@@ -16,7 +16,9 @@ export { formatProblem, type Problem, type ProblemCode } from "./vocabulary/prob
 export * from "./errors.ts";
 export type { Lab, LabNode, LabInterface, LabLink, LabRoute, LabNat } from "./resolve/lab.ts";
 export type { Plan, Operation, HostFeatures } from "./plan/operations.ts";
-export { PunchSession, punch, type PunchResult, type PunchOutcome, type PunchOptions } from "./drivers/punch.ts";
+export { PunchSession, punch, type PunchResult, type PunchOptions } from "./drivers/punch.ts";
+export { HeldSession, holdTiming, type HeldEvent, type HoldOptions, type HoldTiming, type Outage } from "./drivers/held-session.ts";
+export { punchOutcomes, type PunchOutcome } from "./vocabulary/punch.ts";
 export { runChecks, theoryChecks, type CheckResult, type TestReport } from "./expect/run.ts";
 export { expectedPunch, simulatePunch } from "./expect/theory.ts";
 export type { ExecResult } from "./lab-handle.ts";

@@ -8,7 +8,8 @@ import { netnsIdentity, netnsInode, pidsInNamespaces, sameNamespace } from "./ap
 import { stateDir, lockPath } from "./apply/state-files.ts";
 import { runSync } from "./apply/run.ts";
 import { upLab, type UpOptions, type UpResult } from "./apply/up.ts";
-import { HeldSession, PunchSession, type HoldOptions, type PunchOptions, type PunchResult } from "./drivers/punch.ts";
+import { HeldSession, type HoldOptions } from "./drivers/held-session.ts";
+import { PunchSession, type PunchOptions, type PunchResult } from "./drivers/punch.ts";
 import { applyEvent, type EventResult } from "./apply/apply-event.ts";
 import { readEvent } from "./resolve/event-targets.ts";
 import { detectFeatures } from "./apply/features.ts";

@@ -18,7 +18,9 @@ import {
 	repunchBackoff,
 } from "../agents/punch/session.ts";
 import { RendezvousCore, defaultLimits } from "../agents/punch/rendezvous-core.ts";
-import { holdTiming, punch, rendezvousHost } from "../src/drivers/punch.ts";
+import { holdTiming } from "../src/drivers/held-session.ts";
+import { punch } from "../src/drivers/punch.ts";
+import { rendezvousHost } from "../src/drivers/rendezvous-host.ts";
 import { LabStateError, loadLab, loadLabText } from "../src/index.ts";
 
 const nonce = "0123456789abcdef0123456789abcdef";

@@ -2,7 +2,8 @@
 // and judge what the sessions do (connected again within a time, or noticed the loss). The lab must
 // be up; this starts and stops the agents it needs.
 import { setTimeout as delay } from "node:timers/promises";
-import { HeldSession, PunchSession, type HeldEvent } from "../drivers/punch.ts";
+import { HeldSession, type HeldEvent } from "../drivers/held-session.ts";
+import { PunchSession } from "../drivers/punch.ts";
 import { applyEvent } from "../apply/apply-event.ts";
 import type { PunchOutcome } from "../vocabulary/punch.ts";
 import type { HostFeatures } from "../plan/operations.ts";

@@ -9,7 +9,8 @@
 import type { ExecutionContext } from "ava";
 import { execa } from "execa";
 import { withLab, type RunningLab } from "../../src/lab-handle.ts";
-import { HeldSession, PunchSession, type HeldEvent } from "../../src/drivers/punch.ts";
+import { HeldSession, type HeldEvent } from "../../src/drivers/held-session.ts";
+import { PunchSession } from "../../src/drivers/punch.ts";
 import { holdAndReport, type HoldReport } from "../../src/cli/commands/punch.ts";
 import { leftovers, rootTest } from "../helpers/host.ts";
 import { twoHomesText } from "../helpers/topologies.ts";

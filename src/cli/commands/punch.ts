@@ -1,7 +1,9 @@
 // `testbed punch LAB A B [--runs N]`: outcome, time to connect, packets sent, RTT; with runs, rates and percentiles.
 // `--hold 10s`: punch once and hold the session open that long; its events (lost, rebound, migrated,
 // reconnected…) with times from the connection, and how long each interruption lasted.
-import { HeldSession, punch, PunchSession, type HeldEvent, type PunchOutcome, type PunchResult } from "../../drivers/punch.ts";
+import { HeldSession, type HeldEvent } from "../../drivers/held-session.ts";
+import { punch, PunchSession, type PunchResult } from "../../drivers/punch.ts";
+import type { PunchOutcome } from "../../vocabulary/punch.ts";
 import { explainPunch, renderExplanation, type Explanation } from "../../inspect/explain.ts";
 import { requireLedger } from "../../apply/ledger.ts";
 import { requireRoot } from "../../apply/preflight.ts";
