@@ -10,7 +10,7 @@ import { describeActions, forgetMappings, renderEvent } from "../src/render/even
 import { natStateSets, parseNatState } from "../src/render/nat-state.ts";
 import { labAfter } from "../src/resolve/event-targets.ts";
 import { defaultPath } from "../src/resolve/routing.ts";
-import { renderDot } from "../src/report/graph.ts";
+import { renderDot } from "../src/report/graph-dot.ts";
 import { golden } from "./helpers/golden.ts";
 
 const thisKernel: HostFeatures = { dummy: false, netem: false, tbf: true };

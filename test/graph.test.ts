@@ -7,7 +7,10 @@ import { UsageError } from "../src/errors.ts";
 import { loadLab, loadLabText } from "../src/load.ts";
 import type { Lab } from "../src/resolve/lab.ts";
 import { publicNodes } from "../src/resolve/routing.ts";
-import { graphFormat, impairSummary, labGraph, renderDot, renderMermaid } from "../src/report/graph.ts";
+import { graphFormat } from "../src/cli/commands/graph.ts";
+import { renderDot } from "../src/report/graph-dot.ts";
+import { renderMermaid } from "../src/report/graph-mermaid.ts";
+import { impairSummary, labGraph } from "../src/report/graph-model.ts";
 import { renderGraph, renderSvg } from "../src/report/render-svg.ts";
 import { golden } from "./helpers/golden.ts";
 

@@ -3,7 +3,11 @@
 // so commands that draw nothing never pay for it.
 import { TestbedError } from "../errors.ts";
 import type { Lab } from "../resolve/lab.ts";
-import { renderDot, renderMermaid, type GraphFormat } from "./graph.ts";
+import { renderDot } from "./graph-dot.ts";
+import { renderMermaid } from "./graph-mermaid.ts";
+
+/** The pictures testbed writes: SVG (and PNG from it), DOT, Mermaid. */
+export type GraphFormat = "svg" | "dot" | "mmd" | "png";
 
 type Viz = Awaited<ReturnType<typeof import("@viz-js/viz").instance>>;
 let viz: Promise<Viz> | undefined;

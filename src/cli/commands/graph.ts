@@ -2,8 +2,7 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { requireLedger } from "../../apply/ledger.ts";
 import { loadLab } from "../../load.ts";
-import { graphFormat } from "../../report/graph.ts";
-import { renderGraph } from "../../report/render-svg.ts";
+import { renderGraph, type GraphFormat } from "../../report/render-svg.ts";
 import type { Lab } from "../../resolve/lab.ts";
 import { MissingFeatureError, UsageError } from "../../errors.ts";
 import { run } from "../../apply/run.ts";
@@ -30,4 +29,18 @@ export async function graphCommand(target: string, options: { o?: string; format
 		io.err(`wrote ${options.o}`);
 	} else io.out(text);
 	return 0;
+}
+
+/**
+ * The format for `-o FILE`, from its extension: .svg, .dot/.gv, .mmd/.mermaid, .png. The in-process
+ * Graphviz (WebAssembly) draws SVG; PNG is that SVG rasterised by rsvg-convert where installed.
+ */
+export function graphFormat(file: string): GraphFormat {
+	const ext = /\.([^./\\]+)$/.exec(file)?.[1]?.toLowerCase() ?? "";
+	if (ext === "svg") return "svg";
+	if (ext === "dot" || ext === "gv") return "dot";
+	if (ext === "mmd" || ext === "mermaid") return "mmd";
+	if (ext === "png") return "png";
+	if (ext === "jpg" || ext === "jpeg") throw new UsageError(`cannot write ${file}: testbed writes SVG or PNG pictures; name it ${file.replace(/\.[^.]+$/, ".png")} or .svg`);
+	throw new UsageError(`cannot tell the format of ${file}: name it .svg, .png, .dot (Graphviz) or .mmd (Mermaid)`);
 }

@@ -11,7 +11,7 @@ import { loadLab } from "../../load.ts";
 import { checkName, renderJunit, renderProgramMatrix, renderPunchMatrix, renderTestText } from "../../report/test-report.ts";
 import { detectFeatures } from "../../apply/features.ts";
 import { runSteps, withinHostFeatures } from "../../expect/steps.ts";
-import { renderDot } from "../../report/graph.ts";
+import { renderDot } from "../../report/graph-dot.ts";
 import { renderSvg } from "../../report/render-svg.ts";
 import { renderTestHtml } from "../../report/test-html.ts";
 import type { Io } from "../io.ts";
