@@ -1,20 +1,20 @@
 // Events against a resolved lab, and the commands they become: pure, compared with golden files.
 import test from "ava";
 import { stringify } from "yaml";
-import { eventFromArguments } from "../src/cli/commands/event.ts";
-import { EventError, ExitCode, TestbedError, UsageError } from "../src/errors.ts";
-import { loadLab } from "../src/load.ts";
-import type { HostFeatures } from "../src/plan/operations.ts";
-import type { Lab, LabEvent } from "../src/resolve/lab.ts";
-import { describeActions, forgetMappings, renderEvent } from "../src/render/event-actions.ts";
-import { natStateSets, parseNatState } from "../src/render/nat-state.ts";
-import { labAfter } from "../src/resolve/event-targets.ts";
-import { defaultPath } from "../src/resolve/routing.ts";
-import { renderDot } from "../src/report/graph-dot.ts";
-import { golden } from "./helpers/golden.ts";
+import { eventFromArguments } from "../../src/cli/commands/event.ts";
+import { EventError, ExitCode, TestbedError, UsageError } from "../../src/errors.ts";
+import { loadLab } from "../../src/load.ts";
+import type { HostFeatures } from "../../src/plan/operations.ts";
+import type { Lab, LabEvent } from "../../src/resolve/lab.ts";
+import { describeActions, forgetMappings, renderEvent } from "../../src/render/event-actions.ts";
+import { natStateSets, parseNatState } from "../../src/render/nat-state.ts";
+import { labAfter } from "../../src/resolve/event-targets.ts";
+import { defaultPath } from "../../src/resolve/routing.ts";
+import { renderDot } from "../../src/report/graph-dot.ts";
+import { golden } from "../helpers/golden.ts";
 
 const thisKernel: HostFeatures = { dummy: false, netem: false, tbf: true };
-const topology = (name: string): Lab => loadLab(new URL(`../topologies/${name}.yml`, import.meta.url).pathname);
+const topology = (name: string): Lab => loadLab(new URL(`../../topologies/${name}.yml`, import.meta.url).pathname);
 
 
 const event = (lab: Lab, ...words: string[]): LabEvent => eventFromArguments(lab, words);
@@ -73,7 +73,7 @@ test("rebind keeps the host's old public ports taken; expire frees them; other h
 });
 
 test("the NAT's state sets are read from the rules up builds, per behaviour", (t) => {
-	const zoo = loadLab(new URL("../topologies/nat-zoo.yml", import.meta.url).pathname);
+	const zoo = loadLab(new URL("../../topologies/nat-zoo.yml", import.meta.url).pathname);
 	const sets = Object.fromEntries(zoo.nodes.filter((node) => node.nat && !node.nat.behaviour.oneToOne).map((node) => [node.nat!.behaviour.label, natStateSets(node.name, node.nat!).map((set) => `${set.kind} ${set.name}`).join(", ")]));
 	t.is(sets["full-cone"] ?? Object.values(sets)[0], "map public, map eim, set used");
 	t.true(Object.values(sets).some((list) => list.includes("map adm") && list.includes("set seen")), JSON.stringify(sets));

@@ -1,7 +1,7 @@
 // Expected hole-punching outcomes, from the declared NATs alone.
 import test from "ava";
-import { expectedPunch, labPeers, simulatePunch, type NatModel, type PeerModel } from "../src/expect/theory.ts";
-import { loadLab } from "../src/load.ts";
+import { expectedPunch, labPeers, simulatePunch, type NatModel, type PeerModel } from "../../src/expect/theory.ts";
+import { loadLab } from "../../src/load.ts";
 
 const EI = "endpoint-independent";
 const AD = "address-dependent";
@@ -45,7 +45,7 @@ test("two peers behind one NAT: hairpin if it hairpins, else relayed", (t) => {
 });
 
 test("nat-matrix: peers, LAN pairs and the symmetric cases", (t) => {
-	const lab = loadLab(new URL("../topologies/nat-matrix.yml", import.meta.url).pathname);
+	const lab = loadLab(new URL("../../topologies/nat-matrix.yml", import.meta.url).pathname);
 	t.deepEqual(labPeers(lab), ["p-full", "p-rest", "p-port", "p-sym", "p-cg", "lan1", "lan2"]);
 	t.is(expectedPunch(lab, "lan1", "lan2"), "lan");
 	t.is(expectedPunch(lab, "p-sym", "p-port"), "relayed");

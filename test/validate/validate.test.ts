@@ -1,10 +1,10 @@
 // One fixture per problem code: each file names the codes and positions it must produce (`# expect:` lines).
 import { readdirSync, readFileSync } from "node:fs";
 import test from "ava";
-import { checkFile } from "../src/load.ts";
-import { formatProblem, problemCodes, type ProblemCode } from "../src/vocabulary/problems.ts";
+import { checkFile } from "../../src/load.ts";
+import { formatProblem, problemCodes, type ProblemCode } from "../../src/vocabulary/problems.ts";
 
-const dir = new URL("fixtures/invalid/", import.meta.url);
+const dir = new URL("../fixtures/invalid/", import.meta.url);
 const fixtures = readdirSync(dir).filter((name) => name.endsWith(".yml"));
 
 for (const name of fixtures) {
@@ -31,7 +31,7 @@ test("every problem code has a fixture", (t) => {
 });
 
 test("all problems of a file are reported at once, in file order", (t) => {
-	const { problems } = checkFile(new URL("fixtures/many-problems.yml", import.meta.url).pathname);
+	const { problems } = checkFile(new URL("../fixtures/many-problems.yml", import.meta.url).pathname);
 	t.deepEqual(
 		problems.map((problem) => problem.code),
 		["BAD_LAB_NAME", "UNKNOWN_KEY", "BAD_INTERFACE_NAME", "UNKNOWN_NODE", "BAD_CIDR"],
@@ -39,7 +39,7 @@ test("all problems of a file are reported at once, in file order", (t) => {
 });
 
 test("unknown keys suggest the closest known key", (t) => {
-	const { problems } = checkFile(new URL("fixtures/typo.yml", import.meta.url).pathname);
+	const { problems } = checkFile(new URL("../fixtures/typo.yml", import.meta.url).pathname);
 	t.is(problems.length, 2);
 	t.regex(problems[0].message, /did you mean "kind"\?/);
 	t.regex(problems[1].message, /did you mean "subnet"\?/);
@@ -53,17 +53,17 @@ test("the message shows file:line:col, code, the source line and a caret under t
 });
 
 test("every example topology is valid", (t) => {
-	const examples = readdirSync(new URL("../topologies/", import.meta.url)).filter((name) => name.endsWith(".yml"));
+	const examples = readdirSync(new URL("../../topologies/", import.meta.url)).filter((name) => name.endsWith(".yml"));
 	t.true(examples.length >= 4);
 	for (const name of examples) {
-		const { problems } = checkFile(new URL(`../topologies/${name}`, import.meta.url).pathname);
+		const { problems } = checkFile(new URL(`../../topologies/${name}`, import.meta.url).pathname);
 		t.deepEqual(problems, [], name);
 	}
 });
 
 test("an alias bomb is refused instead of expanding", (t) => {
 	// Expanded, it would be 10^9 checks: the test would not end. Not expanded, one problem per alias.
-	const path = new URL("fixtures/alias-bomb.yml", import.meta.url).pathname;
+	const path = new URL("../fixtures/alias-bomb.yml", import.meta.url).pathname;
 	const { problems } = checkFile(path);
 	t.is(problems.length, 10, "one problem per (unknown) check, nothing expanded");
 	t.true(problems.every((problem) => problem.code === "BAD_EXPECT"));

@@ -1,8 +1,8 @@
 // The STUN server's decisions, without sockets: which socket answers, what the answer says, what is dropped.
 import { randomBytes } from "node:crypto";
 import test from "ava";
-import { bindingRequest, decodeStun, encodeStun, getAttribute } from "../agents/stun/message.ts";
-import { type DropReason, changedEndpoint, respond, serverEndpoints } from "../agents/stun/responder.ts";
+import { bindingRequest, decodeStun, encodeStun, getAttribute } from "../../agents/stun/message.ts";
+import { type DropReason, changedEndpoint, respond, serverEndpoints } from "../../agents/stun/responder.ts";
 
 const server = { primary: "203.0.113.10", alternate: "203.0.113.11", port: 3478, altPort: 3479 };
 const client = { address: "198.51.100.2", port: 40000 };

@@ -3,20 +3,20 @@
 // docs/two-nats.svg (the picture in the README).
 import { readdirSync } from "node:fs";
 import test from "ava";
-import { UsageError } from "../src/errors.ts";
-import { loadLab, loadLabText } from "../src/load.ts";
-import type { Lab } from "../src/resolve/lab.ts";
-import { publicNodes } from "../src/resolve/routing.ts";
-import { graphFormat } from "../src/cli/commands/graph.ts";
-import { renderDot } from "../src/report/graph-dot.ts";
-import { renderMermaid } from "../src/report/graph-mermaid.ts";
-import { impairSummary, labGraph } from "../src/report/graph-model.ts";
-import { renderGraph, renderSvg } from "../src/report/render-svg.ts";
-import { golden } from "./helpers/golden.ts";
+import { UsageError } from "../../src/errors.ts";
+import { loadLab, loadLabText } from "../../src/load.ts";
+import type { Lab } from "../../src/resolve/lab.ts";
+import { publicNodes } from "../../src/resolve/routing.ts";
+import { graphFormat } from "../../src/cli/commands/graph.ts";
+import { renderDot } from "../../src/report/graph-dot.ts";
+import { renderMermaid } from "../../src/report/graph-mermaid.ts";
+import { impairSummary, labGraph } from "../../src/report/graph-model.ts";
+import { renderGraph, renderSvg } from "../../src/report/render-svg.ts";
+import { golden } from "../helpers/golden.ts";
 
 
-const topology = (name: string) => loadLab(new URL(`../topologies/${name}`, import.meta.url).pathname);
-const examples = readdirSync(new URL("../topologies/", import.meta.url)).filter((name) => name.endsWith(".yml")).sort();
+const topology = (name: string) => loadLab(new URL(`../../topologies/${name}`, import.meta.url).pathname);
+const examples = readdirSync(new URL("../../topologies/", import.meta.url)).filter((name) => name.endsWith(".yml")).sort();
 
 /** Graphviz's SVG escapes text (e.g. "-" as &#45;): back to plain text. */
 function decode(text: string): string {
@@ -60,12 +60,12 @@ function natLabel(lab: Lab, name: string): string {
 
 test("golden DOT and Mermaid of topologies/two-nats.yml", (t) => {
 	const lab = topology("two-nats.yml");
-	golden(t, new URL("golden/two-nats.dot", import.meta.url), renderDot(lab));
-	golden(t, new URL("golden/two-nats.mmd", import.meta.url), renderMermaid(lab));
+	golden(t, new URL("../golden/two-nats.dot", import.meta.url), renderDot(lab));
+	golden(t, new URL("../golden/two-nats.mmd", import.meta.url), renderMermaid(lab));
 });
 
 test("docs/two-nats.svg, the README's picture, is what the tool draws now", async (t) => {
-	golden(t, new URL("../docs/two-nats.svg", import.meta.url), await renderGraph(topology("two-nats.yml"), "svg"));
+	golden(t, new URL("../../docs/two-nats.svg", import.meta.url), await renderGraph(topology("two-nats.yml"), "svg"));
 });
 
 for (const name of examples) {
@@ -103,7 +103,7 @@ for (const name of examples) {
 }
 
 test("impairments and MTU are written on the link, which is drawn in red and dashed", async (t) => {
-	const lab = loadLab(new URL("fixtures/impaired.yml", import.meta.url).pathname);
+	const lab = loadLab(new URL("../fixtures/impaired.yml", import.meta.url).pathname);
 	t.is(impairSummary(lab.links[1].impair!), "delay 20ms jitter 2ms loss 1% rate 10mbit limit 500");
 	const dot = renderDot(lab);
 	t.true(dot.includes('"r" -- "a" [label="e1 10.0.1.1/24\\leth0 10.0.1.2/24\\lrate 1mbit\\l", color="#c0392b"'), dot);

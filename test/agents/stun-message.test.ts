@@ -1,7 +1,7 @@
 // The STUN codec: round trips, the RFC 5769 test vectors, and malformed input (a reason, never a throw).
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import test from "ava";
-import { type DecodeReason, type StunAttribute, type StunMessage, attributeCodes, bindingRequest, decodeStun, encodeStun, fingerprintOf, getAttribute, looksLikeStun, messageType, unknownRequired } from "../agents/stun/message.ts";
+import { type DecodeReason, type StunAttribute, type StunMessage, attributeCodes, bindingRequest, decodeStun, encodeStun, fingerprintOf, getAttribute, looksLikeStun, messageType, unknownRequired } from "../../agents/stun/message.ts";
 
 const hex = (text: string) => Buffer.from(text.replace(/\s+/g, ""), "hex");
 const transactionId = hex("b7e7a701 bc34d686 fa87dfae");

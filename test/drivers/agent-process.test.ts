@@ -2,7 +2,7 @@
 // (the `command` constructor argument), so subscriptions, waitFor and the bounded history run
 // without root.
 import test from "ava";
-import { AgentProcess, type AgentEvent } from "../src/drivers/agent-process.ts";
+import { AgentProcess, type AgentEvent } from "../../src/drivers/agent-process.ts";
 
 // Prints "ready", then for each request: "print" writes `events` (one line each) and then the
 // reply; "burst" writes `count` numbered events in one go, then the reply; "exit" ends the process.

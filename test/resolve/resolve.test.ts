@@ -1,10 +1,10 @@
 // Resolve: namespaces, auto-addresses, default routes and NAT sides decided from the file.
 import test from "ava";
-import { loadLab, loadLabText } from "../src/load.ts";
-import { TopologyError } from "../src/errors.ts";
-import type { Lab } from "../src/resolve/lab.ts";
+import { loadLab, loadLabText } from "../../src/load.ts";
+import { TopologyError } from "../../src/errors.ts";
+import type { Lab } from "../../src/resolve/lab.ts";
 
-const topology = (name: string) => loadLab(new URL(`../topologies/${name}.yml`, import.meta.url).pathname);
+const topology = (name: string) => loadLab(new URL(`../../topologies/${name}.yml`, import.meta.url).pathname);
 const addressesOf = (lab: Lab, node: string) => lab.nodes.find((n) => n.name === node)!.interfaces.flatMap((i) => i.addresses.map((a) => `${i.name} ${a.cidr}`));
 const routesOf = (lab: Lab, node: string) => lab.nodes.find((n) => n.name === node)!.routes.map((r) => `${r.to}${r.via ? ` via ${r.via}` : ""} dev ${r.dev}`);
 

@@ -3,8 +3,8 @@
 import { createRequire } from "node:module";
 import { randomBytes } from "node:crypto";
 import test from "ava";
-import { decodeStun, encodeStun, getAttribute } from "../agents/stun/message.ts";
-import { respond } from "../agents/stun/responder.ts";
+import { decodeStun, encodeStun, getAttribute } from "../../agents/stun/message.ts";
+import { respond } from "../../agents/stun/responder.ts";
 
 // The package ships no types: the part of its API used here.
 interface TheirAddress {

@@ -12,7 +12,7 @@ import {
 	lifetimeCandidates,
 	natDetected,
 	portPreserved,
-} from "../agents/stun/discovery.ts";
+} from "../../agents/stun/discovery.ts";
 
 const behaviours = ["endpoint-independent", "address-dependent", "address-and-port-dependent"] as const;
 type Known = (typeof behaviours)[number];

@@ -3,7 +3,7 @@
 // tokens, start signals, relay, drops and rate limiting).
 import { randomBytes } from "node:crypto";
 import test from "ava";
-import { type Message, type PeerMessage, type ServerMessage, decodeMessage, encode, isPeerMessage } from "../agents/punch/protocol.ts";
+import { type Message, type PeerMessage, type ServerMessage, decodeMessage, encode, isPeerMessage } from "../../agents/punch/protocol.ts";
 import {
 	PunchStateMachine,
 	type RoundParams,
@@ -16,12 +16,12 @@ import {
 	median,
 	relayVia,
 	repunchBackoff,
-} from "../agents/punch/session.ts";
-import { RendezvousCore, defaultLimits } from "../agents/punch/rendezvous-core.ts";
-import { holdTiming } from "../src/drivers/held-session.ts";
-import { punch } from "../src/drivers/punch.ts";
-import { rendezvousHost } from "../src/drivers/rendezvous-host.ts";
-import { LabStateError, loadLab, loadLabText } from "../src/index.ts";
+} from "../../agents/punch/session.ts";
+import { RendezvousCore, defaultLimits } from "../../agents/punch/rendezvous-core.ts";
+import { holdTiming } from "../../src/drivers/held-session.ts";
+import { punch } from "../../src/drivers/punch.ts";
+import { rendezvousHost } from "../../src/drivers/rendezvous-host.ts";
+import { LabStateError, loadLab, loadLabText } from "../../src/index.ts";
 
 const nonce = "0123456789abcdef0123456789abcdef";
 let txCounter = 0;
@@ -1029,7 +1029,7 @@ links:
 
 // ── the controller's choices (no lab needs to be up) ────────────────────────
 
-const example = (file: string) => loadLab(new URL(`../topologies/${file}`, import.meta.url).pathname);
+const example = (file: string) => loadLab(new URL(`../../topologies/${file}`, import.meta.url).pathname);
 
 test("the rendezvous runs on a public host, preferably one named like stun, on its link address", (t) => {
 	const twoNats = rendezvousHost(example("two-nats.yml"));

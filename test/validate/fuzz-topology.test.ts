@@ -16,15 +16,15 @@ import { readdirSync, readFileSync } from "node:fs";
 import test, { type ExecutionContext } from "ava";
 import fc from "fast-check";
 import YAML from "yaml";
-import { checkSource, type Checked } from "../src/load.ts";
-import { parseSource } from "../src/parse/source.ts";
-import { problemCodes } from "../src/vocabulary/problems.ts";
-import { planLab } from "../src/plan/plan.ts";
-import { allFeatures } from "../src/plan/operations.ts";
-import { renderPlan } from "../src/render/batch.ts";
-import { stateDir } from "../src/apply/state-files.ts";
-import type { Lab } from "../src/resolve/lab.ts";
-import { fcOptions, logSeed, runs } from "./helpers/fuzz.ts";
+import { checkSource, type Checked } from "../../src/load.ts";
+import { parseSource } from "../../src/parse/source.ts";
+import { problemCodes } from "../../src/vocabulary/problems.ts";
+import { planLab } from "../../src/plan/plan.ts";
+import { allFeatures } from "../../src/plan/operations.ts";
+import { renderPlan } from "../../src/render/batch.ts";
+import { stateDir } from "../../src/apply/state-files.ts";
+import type { Lab } from "../../src/resolve/lab.ts";
+import { fcOptions, logSeed, runs } from "../helpers/fuzz.ts";
 
 // ── run counts ───────────────────────────────────────────────────────────────────────────────────
 
@@ -151,7 +151,7 @@ function property<T>(t: ExecutionContext, title: string, arbitrary: fc.Arbitrary
 
 // ── generators ───────────────────────────────────────────────────────────────────────────────────
 
-const examplesDir = new URL("../topologies/", import.meta.url);
+const examplesDir = new URL("../../topologies/", import.meta.url);
 const examples = readdirSync(examplesDir)
 	.filter((name) => name.endsWith(".yml"))
 	.map((name) => readFileSync(new URL(name, examplesDir), "utf8"));
@@ -485,8 +485,8 @@ interface ChildReport {
 }
 
 const childScript = `
-import { checkSource } from ${JSON.stringify(new URL("../src/load.ts", import.meta.url).href)};
-import { parseSource } from ${JSON.stringify(new URL("../src/parse/source.ts", import.meta.url).href)};
+import { checkSource } from ${JSON.stringify(new URL("../../src/load.ts", import.meta.url).href)};
+import { parseSource } from ${JSON.stringify(new URL("../../src/parse/source.ts", import.meta.url).href)};
 let input = "";
 for await (const chunk of process.stdin) input += chunk;
 for (const text of JSON.parse(input)) {

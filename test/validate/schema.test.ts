@@ -3,12 +3,12 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import test from "ava";
 import { Ajv, type ErrorObject } from "ajv";
 import { parse } from "yaml";
-import { natBehaviours, natTypes, nodeKinds } from "../src/parse/topology.ts";
-import { interfaceNamePattern, labNamePattern, netnsNamePattern, nodeNamePattern } from "../src/vocabulary/names.ts";
-import { topologyKeys } from "../src/validate/topology-keys.ts";
-import { isCidr, isIpv4 } from "../src/validate/addresses.ts";
-import { parseDuration, parsePercent, parseRate } from "../src/validate/units.ts";
-import { natBehaviour } from "../src/resolve/nat-behaviour.ts";
+import { natBehaviours, natTypes, nodeKinds } from "../../src/parse/topology.ts";
+import { interfaceNamePattern, labNamePattern, netnsNamePattern, nodeNamePattern } from "../../src/vocabulary/names.ts";
+import { topologyKeys } from "../../src/validate/topology-keys.ts";
+import { isCidr, isIpv4 } from "../../src/validate/addresses.ts";
+import { parseDuration, parsePercent, parseRate } from "../../src/validate/units.ts";
+import { natBehaviour } from "../../src/resolve/nat-behaviour.ts";
 
 interface SchemaNode {
 	type?: string | string[];
@@ -24,9 +24,9 @@ interface SchemaNode {
 	$ref?: string;
 }
 
-const schemaUrl = new URL("../schema/topology.schema.json", import.meta.url);
-const topologiesUrl = new URL("../topologies/", import.meta.url);
-const fixturesUrl = new URL("fixtures/", import.meta.url);
+const schemaUrl = new URL("../../schema/topology.schema.json", import.meta.url);
+const topologiesUrl = new URL("../../topologies/", import.meta.url);
+const fixturesUrl = new URL("../fixtures/", import.meta.url);
 const schemaComment = "# yaml-language-server: $schema=../schema/topology.schema.json";
 
 const schema = JSON.parse(readFileSync(schemaUrl, "utf8")) as SchemaNode;
@@ -75,7 +75,7 @@ for (const file of topologyFiles) {
 }
 
 // The examples/ folders' files (programs and checks of the user's own programs), one folder deeper.
-const examplesUrl = new URL("../examples/", import.meta.url);
+const examplesUrl = new URL("../../examples/", import.meta.url);
 const exampleFiles = readdirSync(examplesUrl, { recursive: true, encoding: "utf8" })
 	.filter((file) => file.endsWith(".yml"))
 	.sort();

@@ -1,9 +1,9 @@
 // Reports of `testbed test`: the table, the punch matrix and JUnit XML.
 import test from "ava";
-import type { TestReport } from "../src/expect/run.ts";
-import { percentile } from "../src/expect/run.ts";
-import { renderJunit, renderProgramMatrix, renderPunchMatrix, renderTestText } from "../src/report/test-report.ts";
-import { golden } from "./helpers/golden.ts";
+import type { TestReport } from "../../src/expect/run.ts";
+import { percentile } from "../../src/expect/run.ts";
+import { renderJunit, renderProgramMatrix, renderPunchMatrix, renderTestText } from "../../src/report/test-report.ts";
+import { golden } from "../helpers/golden.ts";
 
 const report: TestReport = {
 	lab: "demo",

@@ -1,10 +1,10 @@
 // Pure parts of `probe`: paths through NATs, composing layered NATs, and judging measured vs declared.
 import test from "ava";
-import { composeBehaviour, judge, type MeasuredBehaviour } from "../src/drivers/probe.ts";
-import { loadLab } from "../src/load.ts";
-import { defaultPath, probeNodeFor, publicNodes } from "../src/resolve/routing.ts";
+import { composeBehaviour, judge, type MeasuredBehaviour } from "../../src/drivers/probe.ts";
+import { loadLab } from "../../src/load.ts";
+import { defaultPath, probeNodeFor, publicNodes } from "../../src/resolve/routing.ts";
 
-const topology = (name: string) => loadLab(new URL(`../topologies/${name}.yml`, import.meta.url).pathname);
+const topology = (name: string) => loadLab(new URL(`../../topologies/${name}.yml`, import.meta.url).pathname);
 const node = (lab: ReturnType<typeof topology>, name: string) => lab.nodes.find((candidate) => candidate.name === name)!;
 
 test("default paths cross the NATs innermost first, even where private addresses repeat", (t) => {

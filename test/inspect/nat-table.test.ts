@@ -1,6 +1,6 @@
 // Parsing conntrack's view of a NAT into mappings: inside → public ↔ remote.
 import test from "ava";
-import { parseConntrack } from "../src/inspect/nat-table.ts";
+import { parseConntrack } from "../../src/inspect/nat-table.ts";
 
 const sample = `udp      17 118 src=192.168.1.2 dst=198.51.100.6 sport=53250 dport=41795 src=198.51.100.6 dst=198.51.100.2 sport=41795 dport=53250 mark=0 use=1
 udp      17 29 src=203.0.113.11 dst=198.51.100.2 sport=3000 dport=5000 [UNREPLIED] src=192.168.1.2 dst=203.0.113.11 sport=5000 dport=3000 mark=0 use=1

@@ -1,7 +1,7 @@
 // The reach agent's datagrams: what decodes, and that anything else is refused (dropped and counted).
 import test from "ava";
-import { decodeReach, encodeReach } from "../agents/reach/protocol.ts";
-import { logSeed, seededRandom } from "./helpers/fuzz.ts";
+import { decodeReach, encodeReach } from "../../agents/reach/protocol.ts";
+import { logSeed, seededRandom } from "../helpers/fuzz.ts";
 
 test("ping and pong round-trip", (t) => {
 	t.deepEqual(decodeReach(encodeReach({ type: "ping", nonce: "0123456789abcdef" })), { type: "ping", nonce: "0123456789abcdef" });

@@ -2,7 +2,7 @@
 // truncations, oversized datagrams, other versions, stray keys — is a reason, never a throw.
 import { randomBytes } from "node:crypto";
 import test from "ava";
-import { type DecodeReason, type Message, decode, decodeMessage, encode, maxDatagram } from "../agents/punch/protocol.ts";
+import { type DecodeReason, type Message, decode, decodeMessage, encode, maxDatagram } from "../../agents/punch/protocol.ts";
 
 const n = "0123456789abcdef0123456789abcdef";
 const token = "fedcba9876543210fedcba9876543210";

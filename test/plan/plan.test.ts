@@ -1,41 +1,41 @@
 // Plan and render are pure: their text is compared with golden files (UPDATE_GOLDEN=1 rewrites them).
 import { readdirSync } from "node:fs";
 import test from "ava";
-import { loadLab } from "../src/load.ts";
-import type { ImpairDecl } from "../src/parse/topology.ts";
-import type { HostFeatures } from "../src/plan/operations.ts";
-import { impairmentSupport, operationCount, planAttachment, planLab } from "../src/plan/plan.ts";
-import type { LabNode } from "../src/resolve/lab.ts";
-import { renderImpairmentChange } from "../src/render/batch.ts";
-import { renderBatchText, renderPlanText } from "../src/render/plan-text.ts";
-import { golden } from "./helpers/golden.ts";
+import { loadLab } from "../../src/load.ts";
+import type { ImpairDecl } from "../../src/parse/topology.ts";
+import type { HostFeatures } from "../../src/plan/operations.ts";
+import { impairmentSupport, operationCount, planAttachment, planLab } from "../../src/plan/plan.ts";
+import type { LabNode } from "../../src/resolve/lab.ts";
+import { renderImpairmentChange } from "../../src/render/batch.ts";
+import { renderBatchText, renderPlanText } from "../../src/render/plan-text.ts";
+import { golden } from "../helpers/golden.ts";
 
 const everything: HostFeatures = { dummy: true, netem: true, tbf: true, pfifo: true, nftEgress: true, nftBurst: true };
 const thisKernel: HostFeatures = { dummy: false, netem: false, tbf: true, pfifo: true, nftEgress: true, nftBurst: true };
 
 
-const examples = readdirSync(new URL("../topologies/", import.meta.url)).filter((name) => name.endsWith(".yml"));
+const examples = readdirSync(new URL("../../topologies/", import.meta.url)).filter((name) => name.endsWith(".yml"));
 for (const name of examples) {
 	test(`plan of topologies/${name}`, (t) => {
-		const lab = loadLab(new URL(`../topologies/${name}`, import.meta.url).pathname);
+		const lab = loadLab(new URL(`../../topologies/${name}`, import.meta.url).pathname);
 		golden(t, name.replace(/\.yml$/, ".plan.txt"), renderPlanText(planLab(lab, everything), `topologies/${name}`, `/run/testbed/${lab.name}`));
 	});
 }
 
 test("without the dummy link type, dummy interfaces become empty bridges and the plan says so", (t) => {
-	const lab = loadLab(new URL("../topologies/seed-p2p.yml", import.meta.url).pathname);
+	const lab = loadLab(new URL("../../topologies/seed-p2p.yml", import.meta.url).pathname);
 	const plan = planLab(lab, thisKernel);
 	golden(t, "seed-p2p.no-dummy.plan.txt", renderPlanText(plan, "topologies/seed-p2p.yml", "/run/testbed/seed"));
 	t.true(plan.notes.some((note) => note.includes("no dummy link type")));
 });
 
 test("the batch files up feeds to ip -batch", (t) => {
-	const lab = loadLab(new URL("../topologies/two-nats.yml", import.meta.url).pathname);
+	const lab = loadLab(new URL("../../topologies/two-nats.yml", import.meta.url).pathname);
 	golden(t, "two-nats.batch.txt", renderBatchText(planLab(lab, everything), "/run/testbed/two-nats"));
 });
 
 test("impairments: netem where present, tbf for a plain rate, unmet features listed", (t) => {
-	const lab = loadLab(new URL("fixtures/impaired.yml", import.meta.url).pathname);
+	const lab = loadLab(new URL("../fixtures/impaired.yml", import.meta.url).pathname);
 	golden(t, "impaired.plan.txt", renderPlanText(planLab(lab, everything), "test/fixtures/impaired.yml", "/run/testbed/impaired"));
 	const withoutNetem = planLab(lab, thisKernel);
 	t.deepEqual(
@@ -47,13 +47,13 @@ test("impairments: netem where present, tbf for a plain rate, unmet features lis
 });
 
 test("planning is pure and deterministic", (t) => {
-	const lab = loadLab(new URL("../topologies/cgnat.yml", import.meta.url).pathname);
+	const lab = loadLab(new URL("../../topologies/cgnat.yml", import.meta.url).pathname);
 	t.deepEqual(planLab(lab, everything), planLab(lab, everything));
 	t.is(operationCount(planLab(lab, everything)), planLab(lab, everything).root.length + planLab(lab, everything).namespaces.reduce((sum, ns) => sum + ns.operations.length, 0));
 });
 
 test("every namespace sets ip_forward and rp_filter explicitly", (t) => {
-	const lab = loadLab(new URL("../topologies/lan.yml", import.meta.url).pathname);
+	const lab = loadLab(new URL("../../topologies/lan.yml", import.meta.url).pathname);
 	for (const ns of planLab(lab, everything).namespaces) {
 		const sysctl = ns.operations.find((op) => op.op === "sysctl");
 		t.truthy(sysctl, ns.netns);
@@ -65,7 +65,7 @@ test("every namespace sets ip_forward and rp_filter explicitly", (t) => {
 });
 
 test("without netem, random loss becomes an nftables netdev egress rule and a rate stays tbf", (t) => {
-	const lab = loadLab(new URL("fixtures/lossy.yml", import.meta.url).pathname);
+	const lab = loadLab(new URL("../fixtures/lossy.yml", import.meta.url).pathname);
 	const plan = planLab(lab, thisKernel);
 	t.deepEqual(plan.unmet, []);
 	golden(t, "lossy.no-netem.plan.txt", renderPlanText(plan, "test/fixtures/lossy.yml", "/run/testbed/lossy"));
@@ -74,7 +74,7 @@ test("without netem, random loss becomes an nftables netdev egress rule and a ra
 });
 
 test("impairments without netem: burst loss in nftables (Gilbert model), tbf with a pfifo child, pfifo alone, one direction more", (t) => {
-	const lab = loadLab(new URL("fixtures/impair-kinds.yml", import.meta.url).pathname);
+	const lab = loadLab(new URL("../fixtures/impair-kinds.yml", import.meta.url).pathname);
 	const plan = planLab(lab, thisKernel);
 	t.deepEqual(plan.unmet, []);
 	golden(t, "impair-kinds.no-netem.plan.txt", renderPlanText(plan, "test/fixtures/impair-kinds.yml", "/run/testbed/impair-kinds"));
@@ -121,7 +121,7 @@ test("the commands for a live impairment change replace whatever is there, on th
 });
 
 test("a host attached to a running lab (probe's temporary STUN host) is planned as any node is (golden)", (t) => {
-	const lab = loadLab(new URL("../topologies/two-nats.yml", import.meta.url).pathname);
+	const lab = loadLab(new URL("../../topologies/two-nats.yml", import.meta.url).pathname);
 	const router = lab.nodes.find((node) => node.name === "internet")!;
 	const host: LabNode = {
 		name: "tb-stun",

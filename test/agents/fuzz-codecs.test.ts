@@ -10,14 +10,14 @@
 //
 // FUZZ_RUNS=N raises every property to at least N cases (`npm run soak`); FUZZ_SEED=S replays a run.
 import test from "ava";
-import { fcOptions, logSeed, runs } from "./helpers/fuzz.ts";
+import { fcOptions, logSeed, runs } from "../helpers/fuzz.ts";
 import fc from "fast-check";
-import { type StunAttribute, type StunMessage, attributeCodes, decodeStun, encodeStun } from "../agents/stun/message.ts";
-import { respond, type ServerAddresses } from "../agents/stun/responder.ts";
-import { type ClientMessage, type DecodeReason, type Message, type PeerMessage, decode, encode, maxDatagram } from "../agents/punch/protocol.ts";
-import { RendezvousCore, defaultLimits } from "../agents/punch/rendezvous-core.ts";
-import { PunchStateMachine, relayVia } from "../agents/punch/session.ts";
-import { decodeReach, encodeReach, type ReachMessage } from "../agents/reach/protocol.ts";
+import { type StunAttribute, type StunMessage, attributeCodes, decodeStun, encodeStun } from "../../agents/stun/message.ts";
+import { respond, type ServerAddresses } from "../../agents/stun/responder.ts";
+import { type ClientMessage, type DecodeReason, type Message, type PeerMessage, decode, encode, maxDatagram } from "../../agents/punch/protocol.ts";
+import { RendezvousCore, defaultLimits } from "../../agents/punch/rendezvous-core.ts";
+import { PunchStateMachine, relayVia } from "../../agents/punch/session.ts";
+import { decodeReach, encodeReach, type ReachMessage } from "../../agents/reach/protocol.ts";
 
 const options = fcOptions;
 

@@ -2,13 +2,13 @@
 // environment every program gets, the name files of the nodes, and which pairs a matrix runs.
 import test from "ava";
 import { readFileSync } from "node:fs";
-import { loadLab, loadLabText } from "../src/load.ts";
-import { commandText, firstAddress, nodeEnvironment, type UserCheck } from "../src/resolve/commands.ts";
-import { hostsFile, resolvConf } from "../src/render/names.ts";
-import { matrixPairs } from "../src/expect/user-checks.ts";
-import { expectedPunch, labPeers } from "../src/expect/theory.ts";
+import { loadLab, loadLabText } from "../../src/load.ts";
+import { commandText, firstAddress, nodeEnvironment, type UserCheck } from "../../src/resolve/commands.ts";
+import { hostsFile, resolvConf } from "../../src/render/names.ts";
+import { matrixPairs } from "../../src/expect/user-checks.ts";
+import { expectedPunch, labPeers } from "../../src/expect/theory.ts";
 
-const topology = new URL("../topologies/nat-matrix.yml", import.meta.url).pathname;
+const topology = new URL("../../topologies/nat-matrix.yml", import.meta.url).pathname;
 
 const lab = loadLabText(
 	`

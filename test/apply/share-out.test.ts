@@ -1,6 +1,6 @@
 // How the namespace configuration is split between helper processes (src/apply/configure.ts): pure.
 import test from "ava";
-import { shareOut } from "../src/apply/configure.ts";
+import { shareOut } from "../../src/apply/configure.ts";
 
 test("shares have about equal cost, each item lands in exactly one, and order within a share follows cost", (t) => {
 	// 100 NATs (cost 4) and 101 hosts (cost 1), interleaved as a plan lists them.

@@ -3,10 +3,10 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import test from "ava";
 import { createRequire } from "node:module";
-import { parseCommandLine } from "../src/cli/args.ts";
-import type { Io } from "../src/cli/io.ts";
-import { main } from "../src/cli/main.ts";
-import { UsageError } from "../src/errors.ts";
+import { parseCommandLine } from "../../src/cli/args.ts";
+import type { Io } from "../../src/cli/io.ts";
+import { main } from "../../src/cli/main.ts";
+import { UsageError } from "../../src/errors.ts";
 
 function capture(): Io & { stdout: string; stderr: string } {
 	const io = {
@@ -123,7 +123,7 @@ test("`testbed plan … | head -1` ends quietly: no EPIPE stack trace, exit 0", 
 	t.is(result.status, 0);
 });
 
-const { newestSource } = createRequire(import.meta.url)("../scripts/sources.cjs") as { newestSource: (root: string) => { mtimeMs: number } };
+const { newestSource } = createRequire(import.meta.url)("../../scripts/sources.cjs") as { newestSource: (root: string) => { mtimeMs: number } };
 
 test("the CLI runs from dist/ when it is built from the current sources, and from the sources with TESTBED_FROM_SOURCE", (t) => {
 	const stamp = JSON.parse(readFileSync("dist/build.json", "utf8")) as { newestSourceMs: number };
