@@ -114,7 +114,7 @@ test("impairments and MTU are written on the link, which is drawn in red and das
 	t.true(renderMermaid(lab).includes('n_r ---|"e2 10.0.2.1/24<br/>eth0 10.0.2.2/24<br/>delay 20ms jitter 2ms loss 1% rate 10mbit limit 500 mtu 1400"| n_b'));
 });
 
-test("the public side is what paths.ts calls public; NATs sit on their outside's side", (t) => {
+test("the public side is what routing.ts calls public; NATs sit on their outside's side", (t) => {
 	for (const name of examples) {
 		const lab = topology(name);
 		const graph = labGraph(lab);
