@@ -23,5 +23,5 @@ export { runChecks, theoryChecks, type CheckResult, type TestReport } from "./ex
 export { expectedPunch, simulatePunch } from "./expect/theory.ts";
 export type { ExecResult } from "./lab-handle.ts";
 export type { NodeProcess, ProgramExit } from "./apply/node-process.ts";
-export type { ProgramState } from "./apply/supervisor.ts";
+export type { ProgramState } from "./apply/supervisor-protocol.ts";
 export type { LabProgram, UserCheck, UserCommand } from "./resolve/commands.ts";

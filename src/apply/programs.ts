@@ -14,7 +14,8 @@ import { ensureNodeEnv, inNode } from "./node-env.ts";
 import { NodeProcess } from "./node-process.ts";
 import { stateDir } from "./state-files.ts";
 import { spawnDaemon } from "./spawn.ts";
-import { logTail, programsFile, supervisorSocket, type ProgramSpec, type ProgramState, type SupervisorReply, type SupervisorRequest } from "./supervisor.ts";
+import { logTail } from "./program-logs.ts";
+import { programsFile, supervisorSocket, type ProgramSpec, type ProgramState, type SupervisorReply, type SupervisorRequest } from "./supervisor-protocol.ts";
 import { systemPath } from "./which.ts";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -6,134 +6,13 @@
 // (one JSON request per line, one JSON reply per line) and read its state file.
 import type { ChildProcess } from "node:child_process";
 import { startChild } from "./run.ts";
-import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync, mkdirSync, fstatSync, ftruncateSync } from "node:fs";
+import { existsSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
-import { dirname, join } from "node:path";
-import type { LabReady } from "../resolve/commands.ts";
+import { join } from "node:path";
 import { stateDir } from "./state-files.ts";
-
-/** A program to start, as the client has made it: argv enters the node, env is complete. */
-export interface ProgramSpec {
-	node: string;
-	name: string;
-	argv: string[];
-	env: Record<string, string>;
-	/** Inside the node: where relative `ready: { file }` paths start. */
-	cwd: string;
-	/** The command as written, for people. */
-	text: string;
-	ready?: LabReady;
-	after: string[];
-	/** Started by `exec --detach` rather than the topology. */
-	detached?: boolean;
-}
-
-export type ProgramStatus = "waiting" | "starting" | "running" | "ready" | "exited" | "stopped" | "failed";
-
-export interface ProgramState {
-	node: string;
-	name: string;
-	text: string;
-	status: ProgramStatus;
-	pid?: number;
-	startedAt?: string;
-	readyAt?: string;
-	endedAt?: string;
-	exitCode?: number | null;
-	signal?: string | null;
-	/** Why it failed: exited before it was ready, not ready in time, could not start. */
-	error?: string;
-	log: string;
-	detached?: boolean;
-}
-
-export type SupervisorRequest = { cmd: "start"; programs: ProgramSpec[] } | { cmd: "stop"; node: string; name?: string } | { cmd: "list" } | { cmd: "shutdown" };
-
-export type SupervisorReply =
-	| { ok: true; programs: ProgramState[] }
-	| { ok: false; error: string; failed?: ProgramState & { tail: string[] }; programs: ProgramState[] };
-
-/** How much output a program keeps: past this, the oldest half goes. */
-export const logCap = 1024 * 1024;
-/** SIGTERM, then SIGKILL after this long. */
-export const stopGraceMs = 3000;
-
-export const supervisorSocket = (lab: string) => join(stateDir(lab), "supervisor.sock");
-export const programsFile = (lab: string) => join(stateDir(lab), "programs.json");
-export const logPath = (lab: string, node: string, name: string) => join(stateDir(lab), "logs", node, `${name}.log`);
-
-/** The last lines of a log (at most `count`, each cut at 500 characters). */
-export function logTail(path: string, count = 20): string[] {
-	try {
-		const fd = openSync(path, "r");
-		try {
-			const size = fstatSync(fd).size;
-			const length = Math.min(size, 16 * 1024);
-			const buffer = Buffer.alloc(length);
-			readSync(fd, buffer, 0, length, size - length);
-			const lines = buffer.toString("utf8").split("\n");
-			if (lines.at(-1) === "") lines.pop();
-			return lines.slice(-count).map((line) => (line.length > 500 ? `${line.slice(0, 500)}…` : line));
-		} finally {
-			closeSync(fd);
-		}
-	} catch {
-		return [];
-	}
-}
-
-/** A log file that never grows past `logCap`: the oldest half is dropped, and says so. */
-class CappedLog {
-	private fd: number;
-	private size: number;
-
-	constructor(readonly path: string) {
-		mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-		this.fd = openSync(path, "a", 0o600);
-		this.size = fstatSync(this.fd).size;
-	}
-
-	write(chunk: Buffer): void {
-		writeSync(this.fd, chunk);
-		this.size += chunk.length;
-		if (this.size <= logCap) return;
-		const keep = Math.floor(logCap / 2);
-		const tail = Buffer.alloc(keep);
-		const fd = openSync(this.path, "r");
-		readSync(fd, tail, 0, keep, this.size - keep);
-		closeSync(fd);
-		const note = Buffer.from(`[testbed: earlier output dropped; a program's log keeps its last ${keep} bytes]\n`);
-		ftruncateSync(this.fd, 0);
-		writeSync(this.fd, note, 0, note.length, 0);
-		writeSync(this.fd, tail, 0, tail.length, note.length);
-		this.size = note.length + tail.length;
-	}
-
-	close(): void {
-		try {
-			closeSync(this.fd);
-		} catch {}
-	}
-}
-
-/** Whether a port is bound inside the network namespace of `pid` (UDP: any socket; TCP: listening). */
-export function portBound(pid: number, proto: "udp" | "tcp", port: number): boolean {
-	const hex = port.toString(16).toUpperCase().padStart(4, "0");
-	for (const file of proto === "udp" ? ["udp", "udp6"] : ["tcp", "tcp6"]) {
-		let text: string;
-		try {
-			text = readFileSync(`/proc/${pid}/net/${file}`, "utf8");
-		} catch {
-			continue;
-		}
-		for (const line of text.split("\n").slice(1)) {
-			const fields = line.trim().split(/\s+/);
-			if (fields.length < 4) continue;
-			if (fields[1].split(":")[1] === hex && (proto === "udp" || fields[3] === "0A")) return true;
-		}
-	}
-	return false;
-}
+import { CappedLog, logPath, logTail } from "./program-logs.ts";
+import { portBound } from "./ports.ts";
+import { programsFile, stopGraceMs, supervisorSocket, type ProgramSpec, type ProgramState, type SupervisorReply, type SupervisorRequest } from "./supervisor-protocol.ts";
 
 interface Running {
 	spec: ProgramSpec;
@@ -408,11 +287,3 @@ export async function supervise(lab: string): Promise<number> {
 	return await new Promise<number>(() => undefined);
 }
 
-/** Whether a supervisor's socket file is there (it may still be from a dead one). */
-export function socketExists(lab: string): boolean {
-	try {
-		return statSync(supervisorSocket(lab)).isSocket();
-	} catch {
-		return false;
-	}
-}

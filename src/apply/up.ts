@@ -16,7 +16,7 @@ import { configureNamespaces, runRootBatch, type ConfigureMethod, type Configure
 import { teardownLedger } from "./teardown.ts";
 import { writeNameFiles } from "./node-env.ts";
 import { listPrograms, startLabPrograms } from "./programs.ts";
-import type { ProgramState } from "./supervisor.ts";
+import type { ProgramState } from "./supervisor-protocol.ts";
 
 export interface UpOptions {
 	/** Replace a lab of the same name that is already up. */

@@ -2,7 +2,10 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import test, { type ExecutionContext } from "ava";
 import { execa } from "execa";
+import { downLab } from "../../src/apply/down.ts";
+import { upLab, type UpOptions } from "../../src/apply/up.ts";
 import { systemPath } from "../../src/apply/which.ts";
+import type { Lab } from "../../src/resolve/lab.ts";
 
 // Tests run under npm, whose PATH puts node_modules/.bin first (ava brings an unrelated `nft`).
 process.env.PATH = systemPath();
@@ -73,6 +76,23 @@ export function leftovers(lab: string, namespaces: string[]): string[] {
 		} catch {}
 	}
 	return left;
+}
+
+/**
+ * Build `lab`, run `body`, always take the lab down, then check that nothing of it is left (its
+ * namespaces and `extraNamespaces`, state files, mounts, supervisor). The shape of every test that
+ * needs a lab for a while; tests of `up` and `down` themselves call them directly.
+ */
+export async function inLab<T>(t: ExecutionContext, lab: Lab, body: (lab: Lab) => Promise<T>, options: { extraNamespaces?: string[]; up?: UpOptions } = {}): Promise<T> {
+	await upLab(lab, options.up);
+	let result: T;
+	try {
+		result = await body(lab);
+	} finally {
+		await downLab(lab.name);
+	}
+	t.deepEqual(leftovers(lab.name, [...lab.nodes.map((node) => node.netns), ...(options.extraNamespaces ?? [])]), []);
+	return result;
 }
 
 /** Run a command inside a namespace (test side; the library under test does its own). */

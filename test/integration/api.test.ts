@@ -64,7 +64,7 @@ rootTest("lab.event() is recorded in the lab's ledger as testbed event records i
 		const cli = await execa(process.execPath, ["bin/testbed.js", "event", "two-nats", "link-up", "home1:wan"], { reject: false });
 		t.is(cli.exitCode, 0, cli.stderr);
 		t.falsy(readLedger("two-nats")!.resolved.nodes.find((node) => node.name === "home1")!.interfaces.find((iface) => iface.name === "wan")!.down);
-		await t.throwsAsync(lab.event("nat-reboot", "alice"), { instanceOf: EventError, message: /"alice" is a host, not a nat/ });
+		await t.throwsAsync(lab.event("nat-reboot", "alice"), { instanceOf: EventError, code: "BAD_EVENT", message: /"alice" is a host, not a nat/ });
 	} finally {
 		await lab.down();
 	}

@@ -6,15 +6,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import { downLab, loadLabText, upLab } from "../../src/index.ts";
 import { unitsTopology } from "../helpers/generate.ts";
-import { hostChanges, hostSnapshot, leftovers, rootTest } from "../helpers/host.ts";
+import { hostChanges, hostSnapshot, inLab, leftovers, rootTest } from "../helpers/host.ts";
 import { netnsInode, pidsInNamespaces } from "../../src/apply/namespaces.ts";
 
 const testbed = (args: string[], options: { input?: string } = {}) => execa(process.execPath, ["bin/testbed.js", ...args], { reject: false, ...options });
 
 rootTest("exec passes stdin, stdout, stderr and the exit code through; unknown nodes are refused", async (t) => {
 	const lab = loadLabText("name: tb-exec\nnodes:\n  a: {}\n");
-	await upLab(lab);
-	try {
+	await inLab(t, lab, async () => {
 		const result = await testbed(["exec", "tb-exec", "a", "--", "sh", "-c", "cat; echo out; echo err >&2; exit 5"], { input: "from stdin\n" });
 		t.is(result.exitCode, 5);
 		t.is(result.stdout, "from stdin\nout");
@@ -24,9 +23,7 @@ rootTest("exec passes stdin, stdout, stderr and the exit code through; unknown n
 		const unknown = await testbed(["exec", "tb-exec", "zed", "--", "true"]);
 		t.is(unknown.exitCode, 1);
 		t.regex(unknown.stderr, /lab "tb-exec" has no node "zed"; nodes: a/);
-	} finally {
-		await downLab("tb-exec");
-	}
+	});
 });
 
 rootTest("exec passes SIGTERM and SIGHUP on and exits with the program's status; killing exec never leaves the program behind", async (t) => {

@@ -1,13 +1,13 @@
 // Events on real labs: what each one does to the kernel's state, seen from the hosts' side — the
 // public endpoint a STUN-less echo reports, traffic stopping and coming back, routes restored.
 import { execa } from "execa";
-import { downLab, loadLabText, upLab, type Lab } from "../../src/index.ts";
+import { loadLabText, type Lab } from "../../src/index.ts";
 import { UdpTool } from "../../src/drivers/udp-tool.ts";
 import { applyEvent } from "../../src/apply/apply-event.ts";
 import { detectFeatures } from "../../src/apply/features.ts";
 import { eventFromArguments } from "../../src/cli/commands/event.ts";
 import { loadLab } from "../../src/load.ts";
-import { inNamespace, leftovers, rootTest } from "../helpers/host.ts";
+import { inLab, inNamespace, leftovers, rootTest } from "../helpers/host.ts";
 
 const labText = (name: string) => `name: ${name}
 nodes:
@@ -37,8 +37,7 @@ const event = async (lab: Lab, ...words: string[]) => applyEvent(lab, eventFromA
 
 rootTest("expire keeps a preserved port, rebind moves the mapping to a new port, a NAT reboot forgets everything", async (t) => {
 	const lab = loadLabText(labText("tb-ev-nat"));
-	await upLab(lab);
-	try {
+	await inLab(t, lab, async () => {
 		await withTools(lab, ["alice", "echo"], async ({ alice, echo }) => {
 			await echo.bind("echo", 7000, { echo: true });
 			await alice.bind("s", 40000);
@@ -59,16 +58,13 @@ rootTest("expire keeps a preserved port, rebind moves the mapping to a new port,
 			t.notRegex(after.stdout, /sport=40000/, "no conntrack entry survives the reboot");
 			t.is(await mapped(), first, "after the reboot, port preservation hands out the inside port again");
 		});
-	} finally {
-		await downLab("tb-ev-nat");
-	}
+	});
 	t.deepEqual(leftovers("tb-ev-nat", lab.nodes.map((node) => node.netns)), []);
 });
 
 rootTest("link-down stops traffic and removes the routes through the link; link-up brings both back; flap does it repeatedly", async (t) => {
 	const lab = loadLabText(labText("tb-ev-link"));
-	await upLab(lab);
-	try {
+	await inLab(t, lab, async () => {
 		await withTools(lab, ["alice", "echo"], async ({ alice, echo }) => {
 			await echo.bind("echo", 7000, { echo: true });
 			await alice.bind("s", 40001);
@@ -97,16 +93,13 @@ rootTest("link-down stops traffic and removes the routes through the link; link-
 			t.true(received > sent * 0.2 && received < sent * 0.85, `${received} of ${sent}`);
 			t.truthy(await alice.mappedEndpoint("s", "203.0.113.10:7000"), "traffic flows after the flap");
 		});
-	} finally {
-		await downLab("tb-ev-link");
-	}
+	});
 	t.deepEqual(leftovers("tb-ev-link", lab.nodes.map((node) => node.netns)), []);
 });
 
 rootTest("move: the phone's public address is the home NAT's, then the carrier's, then the home's again", async (t) => {
 	const lab = loadLab(new URL("../../topologies/roaming.yml", import.meta.url).pathname);
-	await upLab(lab);
-	try {
+	await inLab(t, lab, async () => {
 		await withTools(lab, ["phone", "stun"], async ({ phone, stun }) => {
 			await stun.bind("echo", 7000, { echo: true });
 			await phone.bind("s", 40002);
@@ -121,17 +114,14 @@ rootTest("move: the phone's public address is the home NAT's, then the carrier's
 			await event(lab, "move", "phone:wifi");
 			t.is(await publicAddress(), home);
 		});
-	} finally {
-		await downLab("roaming");
-	}
+	});
 	t.deepEqual(leftovers("roaming", lab.nodes.map((node) => node.netns)), []);
 });
 
 rootTest("testbed event: restart runs a node's processes again; bad targets exit 2 naming the fix; --dry-run changes nothing", async (t) => {
 	const lab = loadLabText(labText("tb-ev-cli"));
 	const cli = (...args: string[]) => execa("node", [new URL("../../bin/testbed.js", import.meta.url).pathname, ...args], { reject: false });
-	await upLab(lab);
-	try {
+	await inLab(t, lab, async () => {
 		const alice = lab.nodes.find((node) => node.name === "alice")!.netns;
 		const sleeper = execa("ip", ["netns", "exec", alice, "sleep", "300"], { reject: false, detached: true, stdio: "ignore" });
 		sleeper.unref();
@@ -164,9 +154,7 @@ rootTest("testbed event: restart runs a node's processes again; bad targets exit
 		t.notRegex((await cli("graph", "tb-ev-cli", "--format", "dot")).stdout, /unplugged/);
 		t.is((await cli("event", "tb-ev-cli", "link-down", "home:wan")).exitCode, 0);
 		t.regex((await cli("graph", "tb-ev-cli", "--format", "dot")).stdout, /wan 198\.51\.100\.2\/30\\lunplugged/, "the running lab's picture shows the link as it is now");
-	} finally {
-		await downLab("tb-ev-cli");
-	}
+	});
 	t.deepEqual(leftovers("tb-ev-cli", lab.nodes.map((node) => node.netns)), []);
 });
 

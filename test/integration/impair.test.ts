@@ -5,7 +5,6 @@
 import { readFileSync } from "node:fs";
 import test, { type ExecutionContext } from "ava";
 import { execa } from "execa";
-import { downLab } from "../../src/apply/down.ts";
 import { upLab } from "../../src/apply/up.ts";
 import { MissingFeatureError } from "../../src/errors.ts";
 import { loadLabText } from "../../src/load.ts";
@@ -15,7 +14,7 @@ import { detectFeatures } from "../../src/apply/features.ts";
 import type { ImpairDecl } from "../../src/parse/topology.ts";
 import { planImpairment } from "../../src/plan/plan.ts";
 import { renderImpairmentChange } from "../../src/render/batch.ts";
-import { inNamespace, isRoot, leftovers, rootTest } from "../helpers/host.ts";
+import { inLab, inNamespace, isRoot, leftovers, rootTest } from "../helpers/host.ts";
 
 const features = isRoot ? (await detectFeatures()).features : undefined;
 
@@ -35,23 +34,21 @@ interface Running {
 	address(node: string): string;
 }
 
-/** Up a lab from YAML, start a UDP tool in every node, run, then stop and tear down, checking nothing is left. */
-async function inLab(t: ExecutionContext, yaml: string, body: (lab: Running) => Promise<void>): Promise<void> {
-	const lab = loadLabText(yaml);
-	await upLab(lab);
-	const tools = new Map<string, UdpTool>();
-	try {
-		for (const tool of await Promise.all(lab.nodes.map((node) => UdpTool.start(node)))) tools.set(tool.node.name, tool);
-		await body({
-			lab,
-			tool: (node) => tools.get(node)!,
-			address: (node) => lab.nodes.find((candidate) => candidate.name === node)!.interfaces[0].addresses[0].ip,
-		});
-	} finally {
-		await Promise.all([...tools.values()].map((tool) => tool.stop()));
-		await downLab(lab.name);
-	}
-	t.deepEqual(leftovers(lab.name, lab.nodes.map((node) => node.netns)), []);
+/** Up a lab from YAML, start a UDP tool in every node, run, then stop them and tear down, checking nothing is left. */
+async function withTools(t: ExecutionContext, yaml: string, body: (lab: Running) => Promise<void>): Promise<void> {
+	await inLab(t, loadLabText(yaml), async (lab) => {
+		const tools = new Map<string, UdpTool>();
+		try {
+			for (const tool of await Promise.all(lab.nodes.map((node) => UdpTool.start(node)))) tools.set(tool.node.name, tool);
+			await body({
+				lab,
+				tool: (node) => tools.get(node)!,
+				address: (node) => lab.nodes.find((candidate) => candidate.name === node)!.interfaces[0].addresses[0].ip,
+			});
+		} finally {
+			await Promise.all([...tools.values()].map((tool) => tool.stop()));
+		}
+	});
 }
 
 let port = 6000;
@@ -112,7 +109,7 @@ const how = (what: string) => (features?.netem ? `netem does the ${what}` : `thi
 
 hostTest("20% loss drops 15–25% of 1000 datagrams (netem, or nftables numgen without it)", !features?.netem && features?.nftEgress === false && "no netem and no nftables egress hook", async (t) => {
 	t.log(how("loss"));
-	await inLab(t, pair("tb-loss", "{ loss: 20% }"), async (lab) => {
+	await withTools(t, pair("tb-loss", "{ loss: 20% }"), async (lab) => {
 		await warmUp(lab, "alice", "bob");
 		const { sent, received } = await flood(lab, "alice", "bob", { size: 16, count: 1000, pps: 2000 });
 		const loss = (100 * (sent.sent - received.datagrams)) / sent.sent;
@@ -126,7 +123,7 @@ hostTest(
 	!features?.netem && !(features?.nftEgress && features?.nftBurst) && "no netem, and nftables cannot update sets from the packet path",
 	async (t) => {
 		t.log(how("burst loss (Gilbert model)"));
-		await inLab(t, pair("tb-burst", "{ loss: 20%, loss-burst: 4 }"), async (lab) => {
+		await withTools(t, pair("tb-burst", "{ loss: 20%, loss-burst: 4 }"), async (lab) => {
 			await warmUp(lab, "alice", "bob");
 			const before = await receiveBufferErrors("tb-burst-bob");
 			const { sent, received } = await flood(lab, "alice", "bob", { size: 16, count: 10_000, pps: 5000 }, true);
@@ -142,7 +139,7 @@ hostTest(
 );
 
 hostTest("a 1mbit rate caps a 4 Mbit/s UDP flood within 10% (tbf)", !features?.tbf && !features?.netem && "no tbf (modprobe sch_tbf)", async (t) => {
-	await inLab(t, pair("tb-rate", "{ rate: 1mbit }"), async (lab) => {
+	await withTools(t, pair("tb-rate", "{ rate: 1mbit }"), async (lab) => {
 		await warmUp(lab, "alice", "bob");
 		const size = 1000;
 		const { sent, received } = await flood(lab, "alice", "bob", { size, durationMs: 2000, pps: Math.round(4e6 / 8 / (size + headers)) });
@@ -166,7 +163,7 @@ links:
   - { endpoints: [s2:eth0, d2:eth0], subnet: 10.9.2.0/24, impair: { rate: 1mbit, limit: 100 } }
   - { endpoints: [s3:eth0, d3:eth0], subnet: 10.9.3.0/24, impair: { limit: 7 } }
 `;
-	await inLab(t, yaml, async (lab) => {
+	await withTools(t, yaml, async (lab) => {
 		const delivered: number[] = [];
 		for (const [from, to] of [["s1", "d1"], ["s2", "d2"]]) {
 			await warmUp(lab, from, to);
@@ -188,7 +185,7 @@ hostTest(
 	!features?.tbf && !features?.netem && "no tbf (modprobe sch_tbf)",
 	async (t) => {
 		t.log(how("loss"));
-		await inLab(t, pair("tb-oneway", "{ loss: 5%, from: { alice: { rate: 1mbit } } }"), async (lab) => {
+		await withTools(t, pair("tb-oneway", "{ loss: 5%, from: { alice: { rate: 1mbit } } }"), async (lab) => {
 			await warmUp(lab, "alice", "bob");
 			await warmUp(lab, "bob", "alice");
 			const size = 1000;
@@ -226,7 +223,7 @@ rootTest("without netem, delay, jitter, duplicate, reorder and corrupt stop `up`
 });
 
 hostTest("a 20ms delay each way adds 40 ms to the round trip (netem)", !features?.netem && "this kernel has no sch_netem (modprobe sch_netem): delay cannot be built here", async (t) => {
-	await inLab(t, pair("tb-delay", "{ delay: 20ms }"), async (lab) => {
+	await withTools(t, pair("tb-delay", "{ delay: 20ms }"), async (lab) => {
 		await warmUp(lab, "alice", "bob");
 		await lab.tool("bob").bind("echo", 7000, { echo: true });
 		await lab.tool("alice").bind("ping");
@@ -274,7 +271,7 @@ links:
 `;
 	const at = { line: 1, col: 1 };
 	const decl = (fields: Record<string, number>) => Object.fromEntries([["pos", at], ...Object.entries(fields).map(([key, value]) => [key, { value, pos: at }])]) as ImpairDecl;
-	await inLab(t, yaml, async (lab) => {
+	await withTools(t, yaml, async (lab) => {
 		const declared = lab.lab.nodes.find((node) => node.name === "r")!.interfaces.find((iface) => iface.name === "e1")!.impair;
 		t.deepEqual(await impairmentOn("tb-change-r", "e1"), expected(declared), "as up built it");
 		const other = await impairmentOn("tb-change-r", "e2");

@@ -38,7 +38,7 @@ rootTest("up of a lab that is up says so; --force replaces it", async (t) => {
 	const lab = small("tb-twice");
 	try {
 		const first = await upLab(lab);
-		await t.throwsAsync(upLab(lab), { instanceOf: LabStateError, message: /lab "tb-twice" is already up .*--force/ });
+		await t.throwsAsync(upLab(lab), { instanceOf: LabStateError, code: "LAB_EXISTS", message: /lab "tb-twice" is already up .*--force/ });
 		const second = await upLab(lab, { force: true });
 		// New namespaces: the inode number may be the old one again (the kernel reuses them), the inode's birth is not.
 		t.not(`${second.ledger.namespaces[0].inode} ${second.ledger.namespaces[0].born}`, `${first.ledger.namespaces[0].inode} ${first.ledger.namespaces[0].born}`, "the namespaces are new");
@@ -67,7 +67,7 @@ rootTest("down works from the ledger after the topology file is gone", async (t)
 rootTest("an existing namespace testbed did not create stops up, and is left alone", async (t) => {
 	await execa("ip", ["netns", "add", "tb-foreign-a"]);
 	try {
-		await t.throwsAsync(upLab(small("tb-foreign")), { instanceOf: LabStateError, message: /namespace tb-foreign-a already exists and testbed did not create it/ });
+		await t.throwsAsync(upLab(small("tb-foreign")), { instanceOf: LabStateError, code: "NAMESPACE_EXISTS", message: /namespace tb-foreign-a already exists and testbed did not create it/ });
 		t.true(namespaceExists("tb-foreign-a"));
 		t.false(namespaceExists("tb-foreign-r"));
 	} finally {
@@ -118,7 +118,7 @@ rootTest("a lock held by a live process makes up wait, then fail clearly; a dead
 	const sleeper = execa("sleep", ["30"]);
 	try {
 		writeFileSync("/run/testbed/tb-locked.lock", String(sleeper.pid));
-		await t.throwsAsync(upLab(small("tb-locked"), { lockWaitMs: 300 }), { instanceOf: LabStateError, message: new RegExp(`lab "tb-locked" is busy: testbed process ${sleeper.pid}`) });
+		await t.throwsAsync(upLab(small("tb-locked"), { lockWaitMs: 300 }), { instanceOf: LabStateError, code: "LAB_BUSY", message: new RegExp(`lab "tb-locked" is busy: testbed process ${sleeper.pid}`) });
 		t.false(namespaceExists("tb-locked-a"));
 	} finally {
 		sleeper.kill();
@@ -149,7 +149,7 @@ rootTest("a damaged ledger is refused, not acted on", async (t) => {
 	const original = (await import("node:fs")).readFileSync(path, "utf8");
 	try {
 		writeFileSync(path, original.replace('"tb-damaged-a"', '"some-other-namespace"'));
-		await t.throwsAsync(downLab("tb-damaged"), { instanceOf: LabStateError, message: /ledger of lab "tb-damaged" .* is damaged/ });
+		await t.throwsAsync(downLab("tb-damaged"), { instanceOf: LabStateError, code: "LEDGER_DAMAGED", message: /ledger of lab "tb-damaged" .* is damaged/ });
 		t.true(namespaceExists("tb-damaged-a"));
 	} finally {
 		writeFileSync(path, original);
@@ -162,7 +162,7 @@ rootTest("impairments: rate via tbf works here; delay without netem stops with e
 	const features = (await detectFeatures()).features;
 	const lab = loadLab(fixture("impaired.yml"));
 	if (!features.netem) {
-		const error = await t.throwsAsync(upLab(lab), { instanceOf: MissingFeatureError, message: /impaired\.yml:13:\d+: this kernel has no netem, needed for impairments on r:e2/ });
+		const error = await t.throwsAsync(upLab(lab), { instanceOf: MissingFeatureError, code: "MISSING_FEATURE", message: /impaired\.yml:13:\d+: this kernel has no netem, needed for impairments on r:e2/ });
 		t.is(error!.exitCode, 4);
 		t.deepEqual(leftovers(lab.name, lab.nodes.map((node) => node.netns)), []);
 		t.log("this kernel has no netem: checked the refusal; the rate-only link is checked below");

@@ -1,9 +1,9 @@
 // `probe` on real NATs: every behaviour of the zoo as declared; a NAT that is not what the file says
 // is caught (exit 1); a temporary STUN host is attached and removed; --timeouts measures udp-timeout.
 import { execa } from "execa";
-import { downLab, loadLab, loadLabText, probeLab, upLab } from "../../src/index.ts";
+import { loadLab, loadLabText, probeLab } from "../../src/index.ts";
 import { readLedger } from "../../src/apply/ledger.ts";
-import { leftovers, namespaceExists, rootTest } from "../helpers/host.ts";
+import { inLab, leftovers, namespaceExists, rootTest } from "../helpers/host.ts";
 
 /** One NAT with alice behind it, and a two-address STUN host outside. */
 const oneNat = (name: string, nat: string) =>
@@ -22,23 +22,19 @@ links:
 
 rootTest("nat-zoo: all 13 NATs behave as declared", async (t) => {
 	const lab = loadLab(new URL("../../topologies/nat-zoo.yml", import.meta.url).pathname);
-	await upLab(lab);
-	try {
+	await inLab(t, lab, async () => {
 		const report = await probeLab(lab);
 		for (const verdict of report.nats) t.deepEqual(verdict.mismatches, [], verdict.nat);
 		t.is(report.nats.length, 13);
 		t.true(report.ok);
 		t.log(`probe of 13 NATs: ${(report.durationMs / 1000).toFixed(1)} s`);
-	} finally {
-		await downLab(lab.name);
-	}
+	});
 	t.deepEqual(leftovers(lab.name, lab.nodes.map((node) => node.netns)), []);
 });
 
 rootTest("a NAT that is not what the file declares is reported, and the CLI exits 1", async (t) => {
 	const lab = oneNat("tb-liar", "{ type: full-cone }");
-	await upLab(lab);
-	try {
+	await inLab(t, lab, async () => {
 		// Replace the declared full cone with plain masquerade behind testbed's back.
 		await execa("ip", ["netns", "exec", "tb-liar-home", "nft", "flush", "ruleset"]);
 		await execa("ip", ["netns", "exec", "tb-liar-home", "nft", 'add table ip t; add chain ip t post { type nat hook postrouting priority srcnat; }; add rule ip t post oifname "wan" masquerade']);
@@ -47,36 +43,28 @@ rootTest("a NAT that is not what the file declares is reported, and the CLI exit
 		t.regex(cli.stdout, /home\s+full-cone\s+alice\s+EI ✓\s+EI≠APD ✗/);
 		t.regex(cli.stdout, /home: filtering: declared endpoint-independent, measured address-and-port-dependent/);
 		t.regex(cli.stdout, /0 of 1 measured NATs behave as declared/);
-	} finally {
-		await downLab(lab.name);
-	}
+	});
 });
 
 rootTest("without a two-address public host, probe attaches a temporary STUN host and removes it", async (t) => {
 	const lab = loadLab(new URL("../../topologies/lan.yml", import.meta.url).pathname);
-	await upLab(lab);
-	try {
+	await inLab(t, lab, async () => {
 		const report = await probeLab(lab);
 		t.true(report.server.temporary);
 		t.true(report.ok, JSON.stringify(report.nats.map((verdict) => verdict.mismatches)));
 		t.false(namespaceExists("lan-tb-stun"), "the temporary host is gone");
 		t.is(readLedger("lan")!.namespaces.length, lab.nodes.length, "and so is its ledger entry");
-	} finally {
-		await downLab(lab.name);
-	}
+	});
 	t.deepEqual(leftovers(lab.name, [...lab.nodes.map((node) => node.netns), "lan-tb-stun"]), []);
 });
 
 rootTest("--timeouts measures the declared udp-timeout", async (t) => {
 	const lab = oneNat("tb-lifetime", "{ type: home-router, udp-timeout: 4s }");
-	await upLab(lab);
-	try {
+	await inLab(t, lab, async () => {
 		const report = await probeLab(lab, { timeouts: true });
 		const verdict = report.nats[0];
 		t.deepEqual(verdict.mismatches, []);
 		t.truthy(verdict.measured?.lifetime);
 		t.log(`lifetime: alive after ${verdict.measured?.lifetime?.aliveS} s, gone after ${verdict.measured?.lifetime?.expiredS} s (declared 4 s)`);
-	} finally {
-		await downLab(lab.name);
-	}
+	});
 });

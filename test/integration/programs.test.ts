@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { hostChanges, hostSnapshot, leftovers, rootTest } from "../helpers/host.ts";
-import { logCap } from "../../src/apply/supervisor.ts";
+import { logCap } from "../../src/apply/program-logs.ts";
 
 const testbed = (args: string[], options: { input?: string; timeout?: number } = {}) => execa(process.execPath, ["bin/testbed.js", ...args], { reject: false, ...options });
 

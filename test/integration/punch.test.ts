@@ -5,13 +5,12 @@
 // attached when the lab has no public host, and removed.
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { ExecutionContext } from "ava";
-import { downLab, loadLabText, upLab, type Lab } from "../../src/index.ts";
+import { loadLabText } from "../../src/index.ts";
 import { PunchSession, punch, type PunchResult } from "../../src/drivers/punch.ts";
 import { UdpTool } from "../../src/drivers/udp-tool.ts";
 import { readLedger } from "../../src/apply/ledger.ts";
 import { encode } from "../../agents/punch/protocol.ts";
-import { leftovers, namespaceExists, rootTest, settle } from "../helpers/host.ts";
+import { inLab, namespaceExists, rootTest, settle } from "../helpers/host.ts";
 import { twoHomesText } from "../helpers/topologies.ts";
 
 const topology = (file: string, name: string) =>
@@ -20,22 +19,11 @@ const topology = (file: string, name: string) =>
 /** Two homes with the given NATs, a public rendezvous host. */
 const twoHomes = (name: string, nat1: string, nat2: string) => loadLabText(twoHomesText(name, nat1, nat2));
 
-/** Build the lab, run the body, always tear down, and check nothing is left. */
-async function withLab(t: ExecutionContext, lab: Lab, body: (lab: Lab) => Promise<void>, extraNamespaces: string[] = []): Promise<void> {
-	await upLab(lab);
-	try {
-		await body(lab);
-	} finally {
-		await downLab(lab.name);
-	}
-	t.deepEqual(leftovers(lab.name, [...lab.nodes.map((node) => node.netns), ...extraNamespaces]), []);
-}
-
 const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((values.length * p) / 100))];
 const describe = (results: PunchResult[]) => results.map((result) => `${result.outcome} in ${result.timeToConnectMs} ms, RTT ${result.rttMs} ms, ${result.packetsSent} packets`).join("; ");
 
 rootTest("two port-restricted homes (two-nats.yml): direct, with time to connect and RTT", async (t) => {
-	await withLab(t, topology("two-nats.yml", "tb-punch-direct"), async (lab) => {
+	await inLab(t, topology("two-nats.yml", "tb-punch-direct"), async (lab) => {
 		const results = await punch(lab, "alice", "bob", { runs: 10 });
 		t.log(describe(results.slice(0, 3)));
 		t.deepEqual(
@@ -56,7 +44,7 @@ rootTest("two port-restricted homes (two-nats.yml): direct, with time to connect
 });
 
 rootTest("100 pairs punch at once in one lab, and all connect", async (t) => {
-	await withLab(t, topology("two-nats.yml", "tb-punch-many"), async (lab) => {
+	await inLab(t, topology("two-nats.yml", "tb-punch-many"), async (lab) => {
 		const session = await PunchSession.start(lab);
 		try {
 			const started = performance.now();
@@ -76,7 +64,7 @@ rootTest("100 pairs punch at once in one lab, and all connect", async (t) => {
 });
 
 rootTest("two peers on one switch (lan.yml): lan", async (t) => {
-	await withLab(t, topology("lan.yml", "tb-punch-lan"), async (lab) => {
+	await inLab(t, topology("lan.yml", "tb-punch-lan"), async (lab) => {
 		const [result] = await punch(lab, "alice", "bob");
 		t.log(describe([result]));
 		t.is(result.outcome, "lan", result.error);
@@ -104,7 +92,7 @@ links:
   - { endpoints: [isp:wan, internet:e1], subnet: 198.51.100.0/30 }
   - { endpoints: [rdv:eth0, internet:e2], subnet: 203.0.113.0/24 }
 `);
-	await withLab(t, lab, async () => {
+	await inLab(t, lab, async () => {
 		const [result] = await punch(lab, "alice", "bob");
 		t.log(describe([result]));
 		t.is(result.outcome, "hairpin", result.error);
@@ -113,7 +101,7 @@ links:
 });
 
 rootTest("symmetric NATs on both sides: relayed with the relay, failed without", async (t) => {
-	await withLab(t, twoHomes("tb-punch-sym", "{ type: symmetric }", "{ type: symmetric }"), async (lab) => {
+	await inLab(t, twoHomes("tb-punch-sym", "{ type: symmetric }", "{ type: symmetric }"), async (lab) => {
 		const session = await PunchSession.start(lab);
 		try {
 			const relayed = await session.punch("alice", "bob", { deadlineMs: 800 });
@@ -151,7 +139,7 @@ async function flood(tool: UdpTool, to: string, count: number): Promise<void> {
 const randomText = (length: number) => randomBytes(length).toString("latin1");
 
 rootTest("hostile datagrams to the rendezvous and to a peer are dropped and counted; both keep working", async (t) => {
-	await withLab(t, topology("two-nats.yml", "tb-punch-hostile"), async (lab) => {
+	await inLab(t, topology("two-nats.yml", "tb-punch-hostile"), async (lab) => {
 		const node = (name: string) => lab.nodes.find((candidate) => candidate.name === name)!;
 		const session = await PunchSession.start(lab);
 		const tools: UdpTool[] = [];
@@ -245,7 +233,7 @@ links:
   - { endpoints: [nat2:wan, internet:e2], subnet: 198.51.100.4/30 }
 `);
 	const temporary = "tb-punch-attach-tb-rdv";
-	await withLab(
+	await inLab(
 		t,
 		lab,
 		async () => {
@@ -261,6 +249,6 @@ links:
 			t.false(namespaceExists(temporary), "the temporary host is gone");
 			t.is(readLedger(lab.name)!.namespaces.length, lab.nodes.length, "and so is its ledger entry");
 		},
-		[temporary],
+		{ extraNamespaces: [temporary] },
 	);
 });

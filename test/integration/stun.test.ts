@@ -5,11 +5,11 @@ import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import type { ExecutionContext } from "ava";
 import { execa } from "execa";
-import { type Lab, downLab, loadLabText, upLab } from "../../src/index.ts";
+import { type Lab, loadLabText } from "../../src/index.ts";
 import { AgentProcess } from "../../src/drivers/agent-process.ts";
 import { bindingRequest, encodeStun } from "../../agents/stun/message.ts";
 import type { ProbeResult } from "../../agents/stun/probe.ts";
-import { leftovers, rootTest } from "../helpers/host.ts";
+import { inLab, rootTest } from "../helpers/host.ts";
 
 const repo = fileURLToPath(new URL("../../", import.meta.url));
 const probeFile = fileURLToPath(new URL("../../agents/stun-probe/main.ts", import.meta.url));
@@ -50,18 +50,16 @@ interface Stun {
 async function withStunLab(t: ExecutionContext, name: string, body: (stun: Stun) => Promise<void>, nat?: string): Promise<void> {
 	const lab = loadLabText(topology(name, nat));
 	const ns = (node: string) => lab.nodes.find((candidate) => candidate.name === node)!.netns;
-	let server: AgentProcess | undefined;
-	try {
-		await upLab(lab);
-		server = new AgentProcess(ns("stun"), "stun", "stun-server", ["--primary", primary, "--alternate", alternate]);
-		const ready = await server.started();
-		t.deepEqual(ready.sockets, [`${primary}:3478`, `${primary}:3479`, `${alternate}:3478`, `${alternate}:3479`]);
-		await body({ lab, ns, server });
-	} finally {
-		await server?.stop().catch(() => undefined);
-		await downLab(lab.name).catch(() => undefined);
-	}
-	t.deepEqual(leftovers(lab.name, lab.nodes.map((node) => node.netns)), []);
+	await inLab(t, lab, async () => {
+		const server = new AgentProcess(ns("stun"), "stun", "stun-server", ["--primary", primary, "--alternate", alternate]);
+		try {
+			const ready = await server.started();
+			t.deepEqual(ready.sockets, [`${primary}:3478`, `${primary}:3479`, `${alternate}:3478`, `${alternate}:3479`]);
+			await body({ lab, ns, server });
+		} finally {
+			await server.stop().catch(() => undefined);
+		}
+	});
 }
 
 async function probe(netns: string, args: string[] = []): Promise<ProbeResult> {

@@ -5,7 +5,7 @@ import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { readLedger, requireLedger } from "../../apply/ledger.ts";
 import { listPrograms } from "../../apply/programs.ts";
 import { requireRoot } from "../../apply/preflight.ts";
-import type { ProgramState } from "../../apply/supervisor.ts";
+import type { ProgramState } from "../../apply/supervisor-protocol.ts";
 import { LabStateError } from "../../errors.ts";
 import type { Io } from "../io.ts";
 
