@@ -2,9 +2,9 @@
 // endpoint-independent mapping, ADM vs APDM, filters before and after the first outbound packet,
 // hairpinning, port preservation, and udp-timeout expiry and refresh.
 import type { ExecutionContext } from "ava";
-import { downLab, loadLabText, upLab, type Lab } from "../../src/index.ts";
+import { loadLabText, type Lab } from "../../src/index.ts";
 import { UdpTool } from "../../src/drivers/udp-tool.ts";
-import { leftovers, rootTest } from "../helpers/host.ts";
+import { inLab, rootTest } from "../helpers/host.ts";
 
 const PUB = "198.51.100.2";
 const S = "203.0.113.10"; // the server's first address
@@ -40,19 +40,18 @@ links:
   - { endpoints: [nat:wan, internet:e1], subnet: 198.51.100.0/30 }
   - { endpoints: [server:eth0, internet:e2], addresses: [${S}/24, 203.0.113.1/24] }
 `);
-	await upLab(lab);
 	const node = (n: string) => lab.nodes.find((candidate) => candidate.name === n)!;
-	let tools: UdpTool[] = [];
-	try {
-		const [a, b, server, nat] = await Promise.all(["a", "b", "server", "nat"].map((n) => UdpTool.start(node(n))));
-		tools = [a, b, server, nat];
-		await Promise.all([server.bind("s1", 3000, { echo: true, address: S }), server.bind("s2", 3001, { echo: true, address: S }), server.bind("s3", 3000, { echo: true, address: S2 })]);
-		await body({ lab, a, b, server, nat });
-	} finally {
-		await Promise.all(tools.map((tool) => tool.stop()));
-		await downLab(name);
-	}
-	t.deepEqual(leftovers(name, lab.nodes.map((n) => n.netns)), []);
+	await inLab(t, lab, async () => {
+		let tools: UdpTool[] = [];
+		try {
+			const [a, b, server, nat] = await Promise.all(["a", "b", "server", "nat"].map((n) => UdpTool.start(node(n))));
+			tools = [a, b, server, nat];
+			await Promise.all([server.bind("s1", 3000, { echo: true, address: S }), server.bind("s2", 3001, { echo: true, address: S }), server.bind("s3", 3000, { echo: true, address: S2 })]);
+			await body({ lab, a, b, server, nat });
+		} finally {
+			await Promise.all(tools.map((tool) => tool.stop()));
+		}
+	});
 }
 
 const port = (endpoint: string | undefined) => Number(endpoint?.split(":")[1]);
