@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import test, { type ExecutionContext } from "ava";
 import { execa } from "execa";
 import { downLab } from "../../src/apply/down.ts";
-import { upLab, type UpOptions } from "../../src/apply/up.ts";
+import { upLab, type UpOptions, type UpResult } from "../../src/apply/up.ts";
 import { systemPath } from "../../src/apply/which.ts";
 import type { Lab } from "../../src/resolve/lab.ts";
 
@@ -83,11 +83,11 @@ export function leftovers(lab: string, namespaces: string[]): string[] {
  * namespaces and `extraNamespaces`, state files, mounts, supervisor). The shape of every test that
  * needs a lab for a while; tests of `up` and `down` themselves call them directly.
  */
-export async function inLab<T>(t: ExecutionContext, lab: Lab, body: (lab: Lab) => Promise<T>, options: { extraNamespaces?: string[]; up?: UpOptions } = {}): Promise<T> {
-	await upLab(lab, options.up);
+export async function inLab<T>(t: ExecutionContext, lab: Lab, body: (lab: Lab, up: UpResult) => Promise<T>, options: { extraNamespaces?: string[]; up?: UpOptions } = {}): Promise<T> {
+	const up = await upLab(lab, options.up);
 	let result: T;
 	try {
-		result = await body(lab);
+		result = await body(lab, up);
 	} finally {
 		await downLab(lab.name);
 	}

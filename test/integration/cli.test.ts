@@ -28,10 +28,9 @@ rootTest("exec passes stdin, stdout, stderr and the exit code through; unknown n
 
 rootTest("exec passes SIGTERM and SIGHUP on and exits with the program's status; killing exec never leaves the program behind", async (t) => {
 	const lab = loadLabText("name: tb-sig\nnodes:\n  a: {}\n");
-	await upLab(lab);
-	const inode = netnsInode("tb-sig-a")!;
-	const inLab = () => pidsInNamespaces(new Set([inode]));
-	try {
+	await inLab(t, lab, async () => {
+		const inode = netnsInode("tb-sig-a")!;
+		const inNode = () => pidsInNamespaces(new Set([inode]));
 		for (const signal of ["SIGTERM", "SIGHUP"] as const) {
 			const script = `trap 'echo got ${signal}; exit 7' ${signal.slice(3)}; echo ready; while :; do sleep 0.05; done`;
 			const child = testbed(["exec", "tb-sig", "a", "--", "sh", "-c", script]);
@@ -42,19 +41,17 @@ rootTest("exec passes SIGTERM and SIGHUP on and exits with the program's status;
 			const result = await child;
 			t.is(result.exitCode, 7, `${signal}: ${result.stderr}`);
 			t.regex(result.stdout, new RegExp(`got ${signal}`));
-			await waitFor(() => inLab().length === 0);
-			t.deepEqual(inLab(), [], `${signal}: nothing left running in the node`);
+			await waitFor(() => inNode().length === 0);
+			t.deepEqual(inNode(), [], `${signal}: nothing left running in the node`);
 		}
 		// A program that ignores SIGTERM still ends with exec's own end, even a SIGKILL (which exec cannot pass on).
 		const stubborn = testbed(["exec", "tb-sig", "a", "--", "sleep", "1000"]);
-		await waitFor(() => inLab().length > 0);
+		await waitFor(() => inNode().length > 0);
 		stubborn.kill("SIGKILL");
 		await stubborn;
-		await waitFor(() => inLab().length === 0);
-		t.deepEqual(inLab(), [], "SIGKILL of exec: the program died with it (no orphan, no zombie)");
-	} finally {
-		await downLab("tb-sig");
-	}
+		await waitFor(() => inNode().length === 0);
+		t.deepEqual(inNode(), [], "SIGKILL of exec: the program died with it (no orphan, no zombie)");
+	});
 });
 
 /** Wait until `ready()` holds, checking every 10 ms, for at most 10 s (a guard against hangs). */
@@ -108,15 +105,12 @@ rootTest("Ctrl-C during up rolls back everything it had created", async (t) => {
 });
 
 rootTest("shell runs an interactive shell inside the node and passes its exit code back", async (t) => {
-	await upLab(loadLabText("name: tb-shell\nnodes:\n  a: {}\n"));
-	try {
+	await inLab(t, loadLabText("name: tb-shell\nnodes:\n  a: {}\n"), async () => {
 		const result = await testbed(["shell", "tb-shell", "a"], { input: "echo node=$TESTBED_NODE; readlink /proc/self/ns/net; exit 3\n" });
 		t.is(result.exitCode, 3);
 		t.regex(result.stdout, /^node=a$/m);
 		t.notRegex(result.stdout, new RegExp((await execa("readlink", ["/proc/self/ns/net"])).stdout.replace(/[[\]]/g, "\\$&")));
-	} finally {
-		await downLab("tb-shell");
-	}
+	});
 });
 
 rootTest("without root: validate and plan work, up says it needs root and exits 4", async (t) => {

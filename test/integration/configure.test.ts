@@ -4,10 +4,10 @@
 // fail the same way, and the tools must take over where the helper cannot run.
 import { execa } from "execa";
 import type { ExecutionContext } from "ava";
-import { ApplyError, loadLab, loadLabText, upLab, downLab } from "../../src/index.ts";
+import { ApplyError, loadLab, loadLabText, upLab } from "../../src/index.ts";
 import type { ConfigureMethod } from "../../src/apply/configure.ts";
 import { detectFeatures } from "../../src/apply/features.ts";
-import { leftovers, rootTest } from "../helpers/host.ts";
+import { inLab, leftovers, rootTest } from "../helpers/host.ts";
 
 /** Everything the configuration sets: a switch, a dummy address, an MTU, routes with and without a gateway, NATs, impairments. */
 const everything = (name: string, features: { tbf: boolean; nftEgress: boolean }) => `
@@ -69,26 +69,28 @@ async function kernelView(netns: string, sysctlKeys: string[]): Promise<Record<s
 	};
 }
 
-async function buildAndLook(name: string, method: ConfigureMethod, features: { tbf: boolean; nftEgress: boolean }) {
+async function buildAndLook(t: ExecutionContext, name: string, method: ConfigureMethod, features: { tbf: boolean; nftEgress: boolean }) {
 	const lab = loadLabText(everything(name, features), `${name}.yml`);
-	const result = await upLab(lab, { method });
-	try {
-		const views: Record<string, unknown> = {};
-		for (const batch of result.plan.namespaces) {
-			const keys = batch.operations.flatMap((op) => (op.op === "sysctl" ? op.settings.map(([key]) => key) : []));
-			views[batch.node] = await kernelView(batch.netns, keys);
-		}
-		return { views, method: result.method, netns: lab.nodes.map((node) => node.netns) };
-	} finally {
-		await downLab(lab.name);
-	}
+	return inLab(
+		t,
+		lab,
+		async (_, result) => {
+			const views: Record<string, unknown> = {};
+			for (const batch of result.plan.namespaces) {
+				const keys = batch.operations.flatMap((op) => (op.op === "sysctl" ? op.settings.map(([key]) => key) : []));
+				views[batch.node] = await kernelView(batch.netns, keys);
+			}
+			return { views, method: result.method, netns: lab.nodes.map((node) => node.netns) };
+		},
+		{ up: { method } },
+	);
 }
 
 rootTest("the helper and the tools build the same kernel state: links, bridges, MTU, addresses, routes, sysctls, nftables, qdiscs", async (t) => {
 	const { features } = await detectFeatures();
 	const wanted = { tbf: features.tbf, nftEgress: features.nftEgress !== false };
-	const helper = await buildAndLook("tb-conf-h", "helper", wanted);
-	const tools = await buildAndLook("tb-conf-t", "tools", wanted);
+	const helper = await buildAndLook(t, "tb-conf-h", "helper", wanted);
+	const tools = await buildAndLook(t, "tb-conf-t", "tools", wanted);
 	t.is(helper.method, "helper", "python3 and libnftables are installed here (make setup), so the helper ran");
 	t.is(tools.method, "tools");
 	const relabel = (value: unknown) => JSON.stringify(value).replaceAll("tb-conf-h", "LAB").replaceAll("tb-conf-t", "LAB");
@@ -124,14 +126,14 @@ rootTest("where python3 is missing, up configures with the tools and the lab wor
 	process.env.TESTBED_HIDE_TOOLS = "python3";
 	const lab = loadLab("topologies/two-nats.yml");
 	try {
-		const result = await upLab(lab);
-		t.is(result.method, "tools");
-		const ping = await execa("ip", ["netns", "exec", "two-nats-alice", "ping", "-c1", "-W2", "203.0.113.10"], { reject: false });
-		t.is(ping.exitCode, 0, ping.stdout);
+		await inLab(t, lab, async (_, result) => {
+			t.is(result.method, "tools");
+			const ping = await execa("ip", ["netns", "exec", "two-nats-alice", "ping", "-c1", "-W2", "203.0.113.10"], { reject: false });
+			t.is(ping.exitCode, 0, ping.stdout);
+		});
 	} finally {
 		if (saved === undefined) delete process.env.TESTBED_HIDE_TOOLS;
 		else process.env.TESTBED_HIDE_TOOLS = saved;
-		await downLab(lab.name).catch(() => undefined);
 	}
 	t.deepEqual(leftovers(lab.name, lab.nodes.map((node) => node.netns)), []);
 });

@@ -1,10 +1,10 @@
 // Every example topology, built on the real kernel: the kernel's own view matches the file, UDP goes
 // out through NATs but not in, and `down` leaves the host exactly as it was.
 import { readdirSync } from "node:fs";
-import { downLab, loadLab, reachMatrix, upLab, type Lab } from "../../src/index.ts";
+import { loadLab, reachMatrix, type Lab } from "../../src/index.ts";
 import { detectFeatures } from "../../src/apply/features.ts";
 import { withinHostFeatures } from "../../src/expect/steps.ts";
-import { hostChanges, hostSnapshot, inNamespace, ipJson, leftovers, rootTest } from "../helpers/host.ts";
+import { hostChanges, hostSnapshot, inLab, inNamespace, ipJson, leftovers, rootTest } from "../helpers/host.ts";
 
 const examples = readdirSync(new URL("../../topologies/", import.meta.url)).filter((name) => name.endsWith(".yml"));
 
@@ -31,8 +31,7 @@ for (const example of examples) {
 		for (const note of notes) t.log(`built without: ${note}`);
 		const before = await hostSnapshot();
 		const namespaces = lab.nodes.map((node) => node.netns);
-		try {
-			await upLab(lab);
+		await inLab(t, lab, async () => {
 			for (const node of lab.nodes) {
 				const links = await ipJson<IpAddr[]>(node.netns, ["address", "show"]);
 				for (const iface of node.interfaces) {
@@ -92,9 +91,7 @@ for (const example of examples) {
 				}
 			}
 			if (lab.nodes.some((node) => node.nat)) t.true(checked > 0, "the example has NATed and public hosts to check");
-		} finally {
-			await downLab(lab.name).catch(() => undefined);
-		}
+		});
 		t.deepEqual(leftovers(lab.name, namespaces), []);
 		t.deepEqual(hostChanges(before, await hostSnapshot()), [], "the root namespace is unchanged");
 	});
