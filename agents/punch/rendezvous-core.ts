@@ -119,6 +119,8 @@ export class RendezvousCore {
 	constructor(
 		private readonly limits: RendezvousLimits = defaultLimits,
 		private readonly newSecret: () => string = () => hex(16),
+		/** Wall-clock milliseconds since the epoch: the start time a session's two sides agree on. */
+		private readonly wallClock: () => number = Date.now,
 	) {}
 
 	/** One datagram from `from`; returns what to send. Never throws. */
@@ -306,7 +308,7 @@ export class RendezvousCore {
 			relay: message.relay,
 			keepalive: message.keepalive,
 			lossAfter: message.lossAfter,
-			at: Math.round(Date.now()),
+			at: Math.round(this.wallClock()),
 			createdAt: now,
 			members: this.membersOf(self.id, target.id),
 			seenAt: now,

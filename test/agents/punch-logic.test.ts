@@ -321,9 +321,9 @@ const EVE = "198.51.100.66:666";
 let tx = 0;
 const nextTx = () => (++tx).toString(16).padStart(16, "0");
 
-function server(limits = defaultLimits): { core: RendezvousCore; send: (from: string, message: Message, now?: number) => { to: string; message: ServerMessage }[] } {
+function server(limits = defaultLimits, wallClock = () => 1_700_000_000_123): { core: RendezvousCore; send: (from: string, message: Message, now?: number) => { to: string; message: ServerMessage }[] } {
 	let secrets = 0;
-	const core = new RendezvousCore(limits, () => (++secrets).toString(16).padStart(32, "0"));
+	const core = new RendezvousCore(limits, () => (++secrets).toString(16).padStart(32, "0"), wallClock);
 	const send = (from: string, message: Message, now = 0) => core.handle(encode(message)!, from, now).map((out) => ({ to: out.to, message: decodeMessage(out.bytes) as ServerMessage }));
 	return { core, send };
 }
@@ -383,6 +383,9 @@ test("connect: both peers get, in one go, the other's candidates, the nonce and 
 	t.like(toAlice.message, { t: "start", id: "alice.1", peer: "bob.1", host: ["192.168.1.2:41000"], srflx: BOB, role: "initiator", interval: 15, deadline: 2000, relay: false });
 	t.like(toBob.message, { t: "start", id: "bob.1", peer: "alice.1", host: ["192.168.1.2:40000"], srflx: ALICE, role: "responder" });
 	t.is((toAlice.message as { n: string }).n, (toBob.message as { n: string }).n);
+	// Both are told the same start time, from the rendezvous' (injected) wall clock.
+	t.is((toAlice.message as { at: number }).at, 1_700_000_000_123);
+	t.is((toBob.message as { at: number }).at, 1_700_000_000_123);
 	// A retransmitted connect (same tx) does not make a second session.
 	const again = send(ALICE, { t: "connect", tx: "c".repeat(16), id: "alice.1", token: aliceToken, target: "bob.1", interval: 15, deadline: 2000, relay: false });
 	t.is(again.length, 1);
