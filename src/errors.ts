@@ -30,6 +30,7 @@ export const errorCodes = [
 	"PROGRAM_NOT_FOUND",
 	"SUPERVISOR_FAILED",
 	"GRAPH_RENDER",
+	"NOTHING_TO_TEST",
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

@@ -121,6 +121,7 @@ export function parseCommandLine(argv: string[]): CommandLine | "help" | "versio
 	const dash = rest.indexOf("--");
 	const own = spec.passthrough && dash >= 0 ? rest.slice(0, dash) : rest;
 	const passed = spec.passthrough && dash >= 0 ? rest.slice(dash + 1) : [];
+	if (spec.passthrough && dash < 0) missingDashDash(name, spec, rest);
 	let parsed;
 	try {
 		parsed = parseArgs({ args: own, options: { ...spec.options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
@@ -134,4 +135,17 @@ export function parseCommandLine(argv: string[]): CommandLine | "help" | "versio
 	else if (command !== "down" && (positionals.length < min || positionals.length > max)) throw new UsageError(`expected ${min === max ? min : `${min} to ${max}`} argument${max === 1 ? "" : "s"}, got ${positionals.length}\nusage: ${spec.usage}`);
 	if (spec.passthrough && passed.length === 0) throw new UsageError(`give the command after \`--\`\nusage: ${spec.usage}`);
 	return { command: name, positionals, options: parsed.values as Record<string, string | boolean | string[] | undefined>, rest: passed };
+}
+
+/**
+ * `testbed exec LAB NODE ip a`: the command after LAB NODE needs `--` before it (or its own options
+ * would be read as testbed's). Say so, with the command line as it should be.
+ */
+function missingDashDash(name: CommandName, spec: CommandSpec, args: string[]): void {
+	const { tokens } = parseArgs({ args, options: { ...spec.options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: false, tokens: true });
+	const positionals = tokens.filter((token) => token.kind === "positional");
+	const first = positionals[spec.positionals[1]];
+	if (!first) return;
+	const ownArgs = args.slice(0, first.index);
+	throw new UsageError(`put \`--\` before the command: testbed ${[name, ...ownArgs, "--", ...args.slice(first.index)].join(" ")}\nusage: ${spec.usage}`);
 }

@@ -39,6 +39,8 @@ for (const [argv, pattern] of [
 	[["down"], /give a lab \(or its file\) or --all/],
 	[["down", "x", "--all"], /give a lab \(or its file\) or --all/],
 	[["exec", "lab", "alice"], /give the command after `--`/],
+	[["exec", "lab", "alice", "ip", "-4", "a"], /^put `--` before the command: testbed exec lab alice -- ip -4 a\nusage: testbed exec LAB NODE/],
+	[["exec", "lab", "alice", "--env", "A=1", "ping", "-c1", "stun"], /^put `--` before the command: testbed exec lab alice --env A=1 -- ping -c1 stun\n/],
 ] as const) {
 	test(`usage error: ${argv.join(" ")}`, (t) => {
 		t.throws(() => parseCommandLine([...argv]), { instanceOf: UsageError, message: pattern });

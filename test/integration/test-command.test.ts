@@ -63,3 +63,18 @@ rootTest("a wrong expectation fails with exit 1, expected vs measured, and the l
 	}
 	t.deepEqual(leftovers("tb-wrong", ["tb-wrong-alice", "tb-wrong-stun"]), []);
 });
+
+rootTest("a file with nothing to check (no expect:, no steps:, no peers behind NATs) fails with exit 1 and says so, building nothing", async (t) => {
+	const dir = mkdtempSync(join(tmpdir(), "testbed-"));
+	try {
+		const file = join(dir, "solo.yml");
+		writeFileSync(file, "name: tb-solo\nnodes:\n  a: {}\n  b: {}\nlinks:\n  - { endpoints: [a:eth0, b:eth0], subnet: 10.0.0.0/30 }\n");
+		const result = await testbed(["test", file]);
+		t.is(result.exitCode, 1);
+		t.regex(result.stderr, /lab "tb-solo" has nothing to test: no `expect:` checks, no `steps:`, and not two peers \(hosts behind a NAT\) to punch between; add checks/);
+		t.false(existsSync("/run/testbed/tb-solo.json"), "nothing was built");
+	} finally {
+		rmSync(dir, { recursive: true, force: true });
+	}
+	t.deepEqual(leftovers("tb-solo", ["tb-solo-a", "tb-solo-b"]), []);
+});

@@ -6,7 +6,7 @@ import type { Lab } from "../../resolve/lab.ts";
 import { downLab } from "../../apply/down.ts";
 import { upLab } from "../../apply/up.ts";
 import { runChecks, theoryChecks, type TestReport } from "../../expect/run.ts";
-import { ExitCode, LabStateError, UsageError } from "../../errors.ts";
+import { ExitCode, LabStateError, TestbedError, UsageError } from "../../errors.ts";
 import { loadLab } from "../../load.ts";
 import { checkName, renderJunit, renderProgramMatrix, renderPunchMatrix, renderTestText } from "../../report/test-report.ts";
 import { detectFeatures } from "../../apply/features.ts";
@@ -37,6 +37,9 @@ export async function testCommand(target: string, options: { json?: boolean; run
 	const features = (await detectFeatures()).features;
 	// What this host cannot do (delay without netem…) is left out and said, not a reason to stop.
 	const { lab, notes } = running ? { lab: declared, notes: [] as string[] } : withinHostFeatures(declared, features);
+	// Nothing to check is a mistake, not a pass: no `expect:`, no `steps:` and no two peers to punch.
+	if (!lab.expect?.length && !lab.steps?.length && theoryChecks(lab).length === 0)
+		throw new TestbedError(`lab "${lab.name}" has nothing to test: no \`expect:\` checks, no \`steps:\`, and not two peers (hosts behind a NAT) to punch between; add checks, e.g. \`expect: [{ run: ${lab.nodes[0]?.name ?? "alice"}, command: [hostname] }]\``, "NOTHING_TO_TEST");
 	for (const note of notes) if (progress) io.err(`note: ${note}`);
 	if (!running) await upLab(lab, { signal, force: options.force });
 	let report: TestReport;
