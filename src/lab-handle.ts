@@ -19,7 +19,7 @@ import { probeLab, type ProbeOptions, type ProbeReport } from "./drivers/probe.t
 import { reachMatrix, type ReachMatrix, type ReachOptions } from "./drivers/reach.ts";
 import { runChecks, theoryChecks, type CheckResult, type RunOptions } from "./expect/run.ts";
 import { loadLab, loadLabText } from "./load.ts";
-import type { Lab, LabNode } from "./resolve/lab.ts";
+import { requireNode, type Lab, type LabNode } from "./resolve/lab.ts";
 import { LabStateError } from "./errors.ts";
 import type { NodeProcess } from "./apply/node-process.ts";
 import { startInNode } from "./apply/programs.ts";
@@ -148,11 +148,7 @@ export async function up(file: string | { text: string; name?: string }, options
 	open.add(lab.name);
 	let punches: PunchSession | undefined;
 	const session = async () => (punches ??= await PunchSession.start(lab));
-	const node = (name: string) => {
-		const found = lab.nodes.find((candidate) => candidate.name === name);
-		if (!found) throw new LabStateError(`lab "${lab.name}" has no node "${name}"; nodes: ${lab.nodes.map((candidate) => candidate.name).join(", ")}`, "NODE_NOT_FOUND");
-		return found;
-	};
+	const node = (name: string) => requireNode(lab, name);
 	const spawned = new Set<NodeProcess>();
 	const spawn = async (name: string, argv: string[], options: { env?: Record<string, string>; cwd?: string } = {}, input?: string) => {
 		if (argv.length === 0) throw new LabStateError("spawn and exec need a command: an argv list", "BAD_COMMAND");
@@ -185,9 +181,7 @@ export async function up(file: string | { text: string; name?: string }, options
 		check: (runOptions) => runChecks(lab, lab.expect?.length ? lab.expect : theoryChecks(lab), runOptions),
 		exec: async (name, argv, options = {}) => {
 			const program = await spawn(name, argv, options, options.input);
-			const timer = options.timeout === undefined ? undefined : setTimeout(() => void program.timeout(1000), options.timeout);
-			const exit = await program.exit();
-			clearTimeout(timer);
+			const exit = await program.exit(options.timeout, 1000);
 			const output = program.output();
 			return { exitCode: exit.exitCode, signal: exit.signal, stdout: output.stdout.join("\n"), stderr: output.stderr.join("\n"), timedOut: exit.timedOut, durationMs: exit.durationMs };
 		},

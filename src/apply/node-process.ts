@@ -4,7 +4,8 @@
 // printed is never interpreted, only kept and shown.
 import type { ChildProcess } from "node:child_process";
 import { diesWithParent, startChild } from "./run.ts";
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { socketInodes, sockets } from "./ports.ts";
 
 /** How a program ended. */
 export interface ProgramExit {
@@ -105,9 +106,18 @@ export class NodeProcess {
 		});
 	}
 
-	/** Resolves when it has ended (and its output is all read). */
-	exit(): Promise<ProgramExit> {
-		return this.exited;
+	/**
+	 * Resolves when it has ended (and its output is all read). With `withinMs`, it is stopped when
+	 * that time is up (SIGTERM, SIGKILL after `graceMs`) and its exit says `timedOut`.
+	 */
+	async exit(withinMs?: number, graceMs = 2000): Promise<ProgramExit> {
+		if (withinMs === undefined) return this.exited;
+		const timer = setTimeout(() => void this.timeout(graceMs), withinMs);
+		try {
+			return await this.exited;
+		} finally {
+			clearTimeout(timer);
+		}
 	}
 
 	get running(): boolean {
@@ -216,33 +226,11 @@ export class NodeProcess {
 	 */
 	listening(): boolean {
 		if (!this.pid || !this.running) return false;
-		const inodes = new Set<string>();
 		// Its own sockets and its children's (a shell script runs the real listener).
-		for (const pid of [this.pid, ...childrenOf(this.pid)]) {
-			try {
-				for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-					const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-					const match = /^socket:\[(\d+)\]$/.exec(target);
-					if (match) inodes.add(match[1]);
-				}
-			} catch {}
-		}
+		const inodes = socketInodes([this.pid, ...childrenOf(this.pid)]);
 		if (inodes.size === 0) return false;
-		for (const file of ["udp", "udp6", "tcp", "tcp6"]) {
-			let text: string;
-			try {
-				text = readFileSync(`/proc/${this.pid}/net/${file}`, "utf8");
-			} catch {
-				continue;
-			}
-			for (const line of text.split("\n").slice(1)) {
-				const fields = line.trim().split(/\s+/);
-				if (fields.length < 10 || !inodes.has(fields[9])) continue;
-				// 0A: LISTEN, 01: ESTABLISHED.
-				if (file.startsWith("udp") || fields[3] === "0A" || fields[3] === "01") return true;
-			}
-		}
-		return false;
+		// UDP: bound; TCP: LISTEN (0A) or ESTABLISHED (01).
+		return [...sockets(this.pid, "udp"), ...sockets(this.pid, "tcp")].some((entry) => inodes.has(entry.inode) && (entry.proto === "udp" || entry.state === "0A" || entry.state === "01"));
 	}
 }
 

@@ -7,6 +7,7 @@ import { firstAddress, type UserCheck, type UserCommand } from "../resolve/comma
 import type { Lab } from "../resolve/lab.ts";
 import type { CheckResult } from "./run.ts";
 import { expectedPunch, labPeers } from "./theory.ts";
+import { describeExit } from "../vocabulary/exits.ts";
 
 /** One side of a check as it ran: what, where, how it ended, its last output. */
 export interface ProgramRun {
@@ -30,31 +31,20 @@ function ran(role: ProgramRun["role"], command: UserCommand, program: NodeProces
 	return { role, node: program.node, command: command.text, exitCode: exit.exitCode, signal: exit.signal, durationMs: exit.durationMs, timedOut: exit.timedOut, tail: program.tail(15) };
 }
 
-/** Wait for it to end, or stop it when `withinMs` is up. */
-async function finish(program: NodeProcess, withinMs: number): Promise<ProgramExit> {
-	const timer = setTimeout(() => void program.timeout(), withinMs);
-	try {
-		return await program.exit();
-	} finally {
-		clearTimeout(timer);
-	}
-}
-
-const describe = (exit: ProgramExit) => (exit.timedOut ? "timed out" : exit.exitCode !== null ? `exit ${exit.exitCode}` : `killed by ${exit.signal}`);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 async function runCheck(lab: Lab, check: Extract<UserCheck, { kind: "run" }>): Promise<CheckResult> {
 	const program = await startInNode(lab, check.node, check.command);
-	const exit = await finish(program, check.withinMs);
+	const exit = await program.exit(check.withinMs);
 	const output = [...program.output().stdout, ...program.output().stderr].join("\n");
 	const matched = check.output === undefined || new RegExp(check.output, "m").test(output);
 	const ok = !exit.timedOut && exit.exitCode === check.exit && matched;
-	const why = ok ? undefined : exit.timedOut ? `not done within ${seconds(check.withinMs)}` : exit.exitCode !== check.exit ? `${describe(exit)}, expected exit ${check.exit}` : `its output has no match for /${check.output}/`;
+	const why = ok ? undefined : exit.timedOut ? `not done within ${seconds(check.withinMs)}` : exit.exitCode !== check.exit ? `${describeExit(exit)}, expected exit ${check.exit}` : `its output has no match for /${check.output}/`;
 	return {
 		name: `run ${check.node}: ${check.command.text}`,
 		kind: "run",
 		expected: `exit ${check.exit}${check.output !== undefined ? ` and output /${check.output}/` : ""}`,
-		measured: `${describe(exit)}${check.output !== undefined ? (matched ? ", output matched" : ", output did not match") : ""} in ${seconds(exit.durationMs)}`,
+		measured: `${describeExit(exit)}${check.output !== undefined ? (matched ? ", output matched" : ", output did not match") : ""} in ${seconds(exit.durationMs)}`,
 		ok,
 		line: check.pos.line || undefined,
 		programs: [ran("run", check.command, program, exit)],
@@ -69,7 +59,7 @@ export async function runPair(lab: Lab, dialer: string, listener: string, listen
 	try {
 		for (let waited = 0; waited < listenerSettleMs && listening.running && !listening.listening(); waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
 		const dialing = await startInNode(lab, dialer, dial, { TESTBED_ROLE: "dial", TESTBED_PEER: listener, TESTBED_PEER_ADDR: address(listener) });
-		const dialed = await finish(dialing, withinMs);
+		const dialed = await dialing.exit(withinMs);
 		const listened = await listening.kill("SIGTERM", 1000);
 		const result = dialing.lastJson();
 		return { dial: ran("dial", dial, dialing, dialed), listen: ran("listen", listen, listening, listened), ...(result ? { result } : {}), passed: !dialed.timedOut && dialed.exitCode === 0 };
@@ -87,7 +77,7 @@ function pairResult(lab: Lab, name: string, kind: "pair" | "matrix", dialer: str
 		name,
 		kind,
 		expected,
-		measured: `${measured} (dialer ${dial.timedOut ? "timed out" : dial.exitCode !== null ? `exit ${dial.exitCode}` : `killed by ${dial.signal}`}, ${seconds(dial.durationMs)})`,
+		measured: `${measured} (dialer ${describeExit(dial)}, ${seconds(dial.durationMs)})`,
 		ok,
 		line,
 		pair: { dialer, listener },

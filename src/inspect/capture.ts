@@ -1,6 +1,6 @@
 // Packet captures inside a node with tcpdump, written as pcap for Wireshark.
 import { createInterface } from "node:readline";
-import type { Lab, LabNode } from "../resolve/lab.ts";
+import { requireNode, type Lab, type LabNode } from "../resolve/lab.ts";
 import { LabStateError, MissingFeatureError } from "../errors.ts";
 import { inNamespace } from "../render/batch.ts";
 import { spawnLongRunning } from "../apply/spawn.ts";
@@ -16,8 +16,7 @@ export interface Capture {
 
 export function captureTarget(lab: Lab, target: string): { node: LabNode; iface: string } {
 	const [name, iface] = target.split(":");
-	const node = lab.nodes.find((candidate) => candidate.name === name);
-	if (!node) throw new LabStateError(`lab "${lab.name}" has no node "${name}"; nodes: ${lab.nodes.map((candidate) => candidate.name).join(", ")}`, "NODE_NOT_FOUND");
+	const node = requireNode(lab, name);
 	const names = node.interfaces.map((candidate) => candidate.name);
 	if (!iface || !names.includes(iface)) throw new LabStateError(`node "${name}" has no interface "${iface ?? ""}"; write NODE:IFACE with one of: ${names.join(", ")}`, "NODE_NOT_FOUND");
 	return { node, iface };

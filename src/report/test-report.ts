@@ -1,6 +1,7 @@
 // `testbed test` results: an aligned table with ✓/✗, a JSON document, and JUnit XML for CI.
 import type { CheckResult, TestReport } from "../expect/run.ts";
 import { table } from "./table.ts";
+import { describeExit } from "../vocabulary/exits.ts";
 
 const ms = (value: number | null | undefined) => (value === null || value === undefined ? "-" : `${Math.round(value)} ms`);
 
@@ -44,8 +45,7 @@ export function renderTestText(report: TestReport, color = false): string {
 export function programDetails(check: CheckResult): string[] {
 	const lines: string[] = [];
 	for (const program of check.programs ?? []) {
-		const ended = program.timedOut ? "timed out" : program.exitCode !== null ? `exit ${program.exitCode}` : `killed by ${program.signal}`;
-		lines.push(`${program.role} on ${program.node}: ${program.command}  → ${ended} after ${(program.durationMs / 1000).toFixed(2)} s`);
+		lines.push(`${program.role} on ${program.node}: ${program.command}  → ${describeExit(program)} after ${(program.durationMs / 1000).toFixed(2)} s`);
 		for (const line of program.tail.length ? program.tail : ["(no output)"]) lines.push(`    ${line}`);
 	}
 	if (check.result) lines.push(`dialer's result: ${JSON.stringify(check.result)}`);

@@ -5,6 +5,7 @@ import type { InterfaceAddress } from "../validate/addresses.ts";
 import type { Pos } from "../vocabulary/problems.ts";
 import type { NatBehaviourSpec } from "./nat-behaviour.ts";
 import type { LabCheck, LabProgram } from "./commands.ts";
+import { LabStateError } from "../errors.ts";
 
 export interface Lab {
 	name: string;
@@ -84,6 +85,13 @@ export interface LabLink {
 
 export function findNode(lab: Lab, name: string): LabNode | undefined {
 	return lab.nodes.find((node) => node.name === name);
+}
+
+/** The node named `name`, or a LabStateError naming the nodes there are. */
+export function requireNode(lab: Lab, name: string): LabNode {
+	const node = findNode(lab, name);
+	if (!node) throw new LabStateError(`lab "${lab.name}" has no node "${name}"; nodes: ${lab.nodes.map((candidate) => candidate.name).join(", ")}`, "NODE_NOT_FOUND");
+	return node;
 }
 
 /** One end of a link, where commands run. */

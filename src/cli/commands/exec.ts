@@ -7,7 +7,7 @@ import { ensureNodeEnv, inNode } from "../../apply/node-env.ts";
 import { requireRoot } from "../../apply/preflight.ts";
 import { runAttached } from "../../apply/terminal.ts";
 import { commandText, nodeEnvironment } from "../../resolve/commands.ts";
-import type { Lab, LabNode } from "../../resolve/lab.ts";
+import { requireNode, type Lab, type LabNode } from "../../resolve/lab.ts";
 import { parseDuration } from "../../validate/units.ts";
 import type { Io } from "../io.ts";
 
@@ -16,8 +16,7 @@ export function labNode(labName: string, nodeName: string): LabNode {
 }
 
 export function nodeOf(lab: Lab, nodeName: string): LabNode {
-	const node = lab.nodes.find((candidate) => candidate.name === nodeName);
-	if (!node) throw new LabStateError(`lab "${lab.name}" has no node "${nodeName}"; nodes: ${lab.nodes.map((candidate) => candidate.name).join(", ")}`, "NODE_NOT_FOUND");
+	const node = requireNode(lab, nodeName);
 	if (node.kind === "switch") throw new LabStateError(`"${nodeName}" is a switch: nothing runs inside it; nodes that run commands: ${lab.nodes.filter((candidate) => candidate.kind !== "switch").map((candidate) => candidate.name).join(", ")}`, "NODE_NOT_FOUND");
 	return node;
 }

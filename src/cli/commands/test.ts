@@ -37,15 +37,16 @@ export async function testCommand(target: string, options: { json?: boolean; run
 	const features = (await detectFeatures()).features;
 	// What this host cannot do (delay without netem…) is left out and said, not a reason to stop.
 	const { lab, notes } = running ? { lab: declared, notes: [] as string[] } : withinHostFeatures(declared, features);
+	// Without `expect:` or `steps:`, every pair of peers is punched and compared with theory.
+	const fromTheory = !lab.expect?.length && !lab.steps?.length;
+	const checks = fromTheory ? theoryChecks(lab) : (lab.expect ?? []);
 	// Nothing to check is a mistake, not a pass: no `expect:`, no `steps:` and no two peers to punch.
-	if (!lab.expect?.length && !lab.steps?.length && theoryChecks(lab).length === 0)
+	if (fromTheory && checks.length === 0)
 		throw new TestbedError(`lab "${lab.name}" has nothing to test: no \`expect:\` checks, no \`steps:\`, and not two peers (hosts behind a NAT) to punch between; add checks, e.g. \`expect: [{ run: ${lab.nodes[0]?.name ?? "alice"}, command: [hostname] }]\``, "NOTHING_TO_TEST");
 	for (const note of notes) if (progress) io.err(`note: ${note}`);
 	if (!running) await upLab(lab, { signal, force: options.force });
 	let report: TestReport;
 	try {
-		const fromTheory = !lab.expect?.length && !lab.steps?.length;
-		const checks = fromTheory ? theoryChecks(lab) : (lab.expect ?? []);
 		if (progress) io.err(`lab "${lab.name}" is ${running ? "up already" : "up"}; running ${checks.length} checks${runs > 1 ? ` × ${runs} runs` : ""}${lab.steps?.length ? ` and ${lab.steps.length} steps` : ""}…`);
 		const results = checks.length ? await runChecks(lab, checks, { runs, onCheck: progress ? (check) => io.err(`${check.ok ? "✓" : "✗"} ${checkName(check)}: ${check.measured}`) : undefined }) : [];
 		if (lab.steps?.length) results.push(...(await runSteps(lab, lab.steps, { features, signal, onStep: progress ? (step) => io.err(`${step.ok ? "✓" : "✗"} ${checkName(step)}: ${step.measured}`) : undefined })));
