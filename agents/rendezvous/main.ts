@@ -5,7 +5,7 @@
 // source is rate-limited. The wire format is agents/punch/protocol.ts; the logic is
 // agents/punch/rendezvous-core.ts.
 //
-//   node --import tsx agents/rendezvous/main.ts --node NAME --address IP [--port 7000]
+//   node --import tsx agents/rendezvous/main.ts --node NAME --address IP [--port 7777]
 //
 // stdin (JSON lines): {"id":1,"cmd":"stats"}
 // stdout (JSON lines): {"event":"ready",node,address,port} · {"id":1,"event":"stats",received,registrations,

@@ -11,5 +11,8 @@ export type PathKind = Exclude<PunchOutcome, "failed">;
 /** Lower is better: a LAN path beats one through NATs, which beats the relay. */
 export const pathRank: Record<PunchOutcome, number> = { lan: 0, hairpin: 1, direct: 1, relayed: 2, failed: 3 };
 
-/** The UDP port the rendezvous agent listens on. */
-export const rendezvousPort = 7000;
+/**
+ * The UDP port the rendezvous agent listens on. Not 7000: tcpdump decodes UDP 7000–7009 as AFS rx
+ * and prints the punch protocol as `rx` packets in a student's capture; 7777 prints as plain UDP.
+ */
+export const rendezvousPort = 7777;

@@ -684,7 +684,7 @@ test("close after a connection reports nothing; a machine closed while lost stop
 
 // ── held sessions with a rendezvous: two peers behind port-restricted NATs and the real RendezvousCore ──
 
-const RDV = "203.0.113.10:7000";
+const RDV = "203.0.113.10:7777";
 type SimLog = { at: number; kind: string; action?: SessionAction; detail?: string };
 
 interface SimPeer {

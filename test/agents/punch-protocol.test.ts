@@ -27,7 +27,7 @@ const samples: Message[] = [
 	{ t: "error", code: "not-registered", message: "register first" },
 	{ t: "start", n, id: "alice.3", peer: "bob.3", host: ["192.168.1.2:5000"], srflx: "198.51.100.6:5000", role: "initiator", interval: 20, deadline: 3000, relay: false, at: 1_700_000_000_000 },
 	{ t: "start", n, id: "bob.3", peer: "alice.3", host: [], srflx: "198.51.100.2:5000", role: "responder", interval: 20, deadline: 3000, relay: true, at: 0, keepalive: 60_000, lossAfter: 600_000 },
-	{ t: "relayed", n, from: "bob.3", data: { t: "ack", n, from: "bob.3", tx, seen: "203.0.113.10:7000" } },
+	{ t: "relayed", n, from: "bob.3", data: { t: "ack", n, from: "bob.3", tx, seen: "203.0.113.10:7777" } },
 ];
 
 for (const [index, message] of samples.entries()) {

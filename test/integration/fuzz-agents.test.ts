@@ -303,7 +303,7 @@ rootTest("every agent survives thousands of random and mutated datagrams, counts
 			const bob: PeerAgent = await session.peer("bob");
 			const fuzzed = await bob.open("bob.fuzz");
 			const rendezvous = session.rendezvous.endpoint;
-			t.is(rendezvous, `${primary}:7000`);
+			t.is(rendezvous, `${primary}:7777`);
 			t.log(`lab and agents up in ${Math.round(performance.now() - started)} ms; bob.fuzz is ${fuzzed.local}`);
 
 			const stunStats = () => stun.request({ cmd: "stats" });
@@ -363,7 +363,7 @@ rootTest("every agent survives thousands of random and mutated datagrams, counts
 			);
 			const rendezvousReceived = (rendezvousAfter.received as number) - (before.rendezvous.received as number);
 			await measureDrops();
-			const rendezvousLost = kernelDropped(ns("stun"), [7000]);
+			const rendezvousLost = kernelDropped(ns("stun"), [7777]);
 			t.log(`rendezvous: received ${rendezvousReceived}, registrations ${rendezvousAfter.registrations}, dropped ${JSON.stringify(rendezvousAfter.dropped)}; the kernel dropped ${rendezvousLost} on the way`);
 			t.true(rendezvousReceived + rendezvousLost >= 0.9 * (sentRendezvous + texts.length), `the rendezvous saw ${rendezvousReceived} of ${sentRendezvous + texts.length} (the kernel dropped ${rendezvousLost})`);
 			t.true((rendezvousAfter.droppedTotal as number) - (before.rendezvous.droppedTotal as number) > sentRendezvous / 3, "the random half was dropped");

@@ -44,6 +44,8 @@ rootTest("capture writes a pcap around a punch; punch --capture writes one per N
 			t.regex(capture.stderr, /\d+ packets captured on home1:wan/);
 			const udp = await execa("tcpdump", ["-nr", file, "udp"], { reject: false });
 			t.regex(udp.stdout, /198\.51\.100\.2\.\d+ > 198\.51\.100\.6\.\d+/, "alice's punch packets to bob's public address");
+			t.regex(udp.stdout, /198\.51\.100\.2\.\d+ > 203\.0\.113\.10\.7777: UDP, length \d+/, "the rendezvous traffic prints as plain UDP");
+			t.notRegex(udp.stdout, / rx /, "tcpdump does not decode the punch protocol as AFS rx");
 			const punch = await testbed(["punch", "two-nats", "alice", "bob", "--capture", join(dir, "caps")]);
 			t.is(punch.exitCode, 0, punch.stderr);
 			t.true(statSync(join(dir, "caps", "home1-wan.pcap")).size > 24 && statSync(join(dir, "caps", "home2-wan.pcap")).size > 24);
@@ -64,7 +66,7 @@ rootTest("punch --explain: a timeline of mappings and drops, and a verdict namin
 		const result = await testbed(["punch", "tb-explain", "alice", "bob", "--explain"]);
 		t.is(result.exitCode, 0, result.stderr);
 		t.regex(result.stdout, /why alice ↔ bob ended relayed:/);
-		t.regex(result.stdout, /nat home1\s+new mapping: alice 192\.168\.1\.2:\d+ → 198\.51\.100\.2:\d+ ↔ 203\.0\.113\.10:7000/);
+		t.regex(result.stdout, /nat home1\s+new mapping: alice 192\.168\.1\.2:\d+ → 198\.51\.100\.2:\d+ ↔ 203\.0\.113\.10:7777/);
 		t.regex(result.stdout, /nat home1\s+dropped \d+ unsolicited packets?/);
 		t.regex(result.stdout, /verdict: .*bob's packets to 198\.51\.100\.2:\d+ were dropped at nat home1 \(address-and-port-dependent filtering\).*bob's NAT home2 maps per remote address and port/);
 	});
