@@ -3,32 +3,37 @@ import { readSource, parseSource, type TopologySource } from "./parse/source.ts"
 import { TopologyError } from "./errors.ts";
 import type { Lab } from "./resolve/lab.ts";
 import { resolveTopology } from "./resolve/resolve.ts";
-import { sortProblems, type Problem } from "./vocabulary/problems.ts";
+import { formatProblem, sortProblems, type Problem } from "./vocabulary/problems.ts";
 import { readTopology } from "./validate/read.ts";
+import { topologyWarnings } from "./validate/warnings.ts";
 
 export interface Checked {
 	source: TopologySource;
 	lab?: Lab;
 	problems: Problem[];
+	/** Valid, but probably not meant (a node with no links): shown by validate, plan and up, never fatal. */
+	warnings: Problem[];
 }
 
 /** Every problem in the file, and the lab when there are none. Never throws for bad input. */
 export function checkSource(source: TopologySource): Checked {
 	const problems = [...source.problems];
-	if (problems.length > 0) return { source, problems: sortProblems(problems) };
+	if (problems.length > 0) return { source, problems: sortProblems(problems), warnings: [] };
 	const decl = readTopology(source, problems);
 	const lab = decl ? resolveTopology(decl, problems) : undefined;
-	return problems.length > 0 ? { source, problems: sortProblems(problems) } : { source, lab, problems: [] };
+	const warnings = decl ? topologyWarnings(decl) : [];
+	return problems.length > 0 ? { source, problems: sortProblems(problems), warnings } : { source, lab, problems: [], warnings };
 }
 
 export function checkFile(file: string): Checked {
 	return checkSource(readSource(file));
 }
 
-/** Load a topology file into a Lab; throws TopologyError listing every problem. */
-export function loadLab(file: string): Lab {
+/** Load a topology file into a Lab; throws TopologyError listing every problem. Warnings go to `warn`, formatted. */
+export function loadLab(file: string, warn?: (text: string) => void): Lab {
 	const checked = checkFile(file);
 	if (!checked.lab) throw new TopologyError(file, checked.problems, checked.source.text);
+	if (warn) for (const warning of checked.warnings) warn(formatProblem(file, checked.source.text, warning, "warning"));
 	return checked.lab;
 }
 

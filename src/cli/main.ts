@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { projectPath } from "../project.ts";
 import { ExitCode, MissingFeatureError, TestbedError, TopologyError } from "../errors.ts";
-import { parseCommandLine, usageText, type CommandLine, type CommandName } from "./args.ts";
+import { commandHelpText, parseCommandLine, usageText, type CommandLine, type CommandName } from "./args.ts";
 import { terminalIo, type Io } from "./io.ts";
 
 /** A command, ready to run with its parsed command line. */
@@ -22,7 +22,7 @@ const commandLoaders: Record<CommandName, () => Promise<Runner>> = {
 	},
 	validate: async () => {
 		const { validateCommand } = await import("./commands/validate.ts");
-		return (line, io) => validateCommand(line.positionals[0], line.options as Options, io);
+		return (line, io) => validateCommand(line.positionals, line.options as Options, io);
 	},
 	plan: async () => {
 		const { planCommand } = await import("./commands/plan.ts");
@@ -63,6 +63,10 @@ const commandLoaders: Record<CommandName, () => Promise<Runner>> = {
 	"nat-table": async () => {
 		const { natTableCommand } = await import("./commands/nat-table.ts");
 		return (line, io, signal) => natTableCommand(line.positionals[0], line.positionals[1], line.options as Options, io, signal);
+	},
+	watch: async () => {
+		const { watchCommand } = await import("./commands/watch.ts");
+		return (line, io, signal) => watchCommand(line.positionals[0], line.options as Options, io, signal);
 	},
 	capture: async () => {
 		const { captureCommand } = await import("./commands/capture.ts");
@@ -115,6 +119,7 @@ export async function main(argv: string[], given?: Io): Promise<number> {
 	try {
 		const line = parseCommandLine(argv);
 		if (line === "help") return io.out(usageText()), ExitCode.ok;
+		if (typeof line === "object" && "help" in line) return io.out(commandHelpText(line.help)), ExitCode.ok;
 		if (line === "version") return io.out(JSON.parse(readFileSync(projectPath("package.json"), "utf8")).version), ExitCode.ok;
 		const run = await commandLoaders[line.command]();
 		return await run(line, io, abort.signal);

@@ -42,9 +42,14 @@ export const problemCodes = [
 	"BAD_STEP",
 	"BAD_PROGRAM",
 	"BAD_PLACEHOLDER",
+	// Warnings: the file is valid, but probably not what its author meant.
+	"NODE_WITHOUT_LINKS",
 ] as const;
 
 export type ProblemCode = (typeof problemCodes)[number];
+
+/** The codes that warn: the file is valid and builds, but probably not as its author meant. */
+export const warningCodes: readonly ProblemCode[] = ["NODE_WITHOUT_LINKS"];
 
 export interface Problem {
 	code: ProblemCode;
@@ -54,10 +59,10 @@ export interface Problem {
 	fix?: string;
 }
 
-/** `FILE:LINE:COL: CODE: message`, the source line, a caret under the column, and the fix. */
-export function formatProblem(file: string, source: string, problem: Problem): string {
+/** `FILE:LINE:COL: CODE: message`, the source line, a caret under the column, and the fix. A warning says so. */
+export function formatProblem(file: string, source: string, problem: Problem, severity: "problem" | "warning" = "problem"): string {
 	const { line, col } = problem.pos;
-	const head = `${file}:${line}:${col}: ${problem.code}: ${problem.message}`;
+	const head = `${file}:${line}:${col}: ${severity === "warning" ? "warning: " : ""}${problem.code}: ${problem.message}`;
 	const text = source.split(/\r?\n/)[line - 1];
 	const lines = [head];
 	if (text !== undefined) {

@@ -3,7 +3,8 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import test from "ava";
 import { createRequire } from "node:module";
-import { parseCommandLine } from "../../src/cli/args.ts";
+import { commandHelpText, commands, parseCommandLine, type CommandName } from "../../src/cli/args.ts";
+import { golden } from "../helpers/golden.ts";
 import type { Io } from "../../src/cli/io.ts";
 import { main } from "../../src/cli/main.ts";
 import { UsageError } from "../../src/errors.ts";
@@ -24,7 +25,21 @@ test("parses commands, options and positionals", (t) => {
 	t.deepEqual(parseCommandLine(["up", "topo.yml", "--force"]), { command: "up", positionals: ["topo.yml"], options: { force: true }, rest: [] });
 	t.deepEqual(parseCommandLine(["down", "--all"]), { command: "down", positionals: [], options: { all: true }, rest: [] });
 	t.is(parseCommandLine([]), "help");
-	t.is(parseCommandLine(["plan", "--help"]), "help");
+	t.deepEqual(parseCommandLine(["plan", "--help"]), { help: "plan" });
+	t.deepEqual(parseCommandLine(["help", "capture"]), { help: "capture" });
+	t.deepEqual(parseCommandLine(["exec", "lab", "alice", "-h"]), { help: "exec" }, "help before the missing `--` complaint");
+	t.deepEqual(parseCommandLine(["exec", "lab", "alice", "--", "ls", "--help"]), { command: "exec", positionals: ["lab", "alice"], options: {}, rest: ["ls", "--help"] }, "the command's own --help passes through");
+});
+
+test("every command has help of its own with examples (golden: test/golden/help.txt)", async (t) => {
+	const names = (Object.keys(commands) as CommandName[]).filter((name) => !(commands[name] as { hidden?: boolean }).hidden);
+	for (const name of names) t.true(((commands[name] as { examples?: unknown[] }).examples?.length ?? 0) > 0, `${name} has examples`);
+	golden(t, "help.txt", names.map((name) => `$ testbed ${name} --help\n${commandHelpText(name)}\n`).join("\n"));
+	const io = capture();
+	t.is(await main(["capture", "--help"], io), 0);
+	t.regex(io.stdout, /^usage: testbed capture LAB NODE:IFACE/);
+	t.regex(io.stdout, /examples:\n {2}sudo testbed capture two-nats home1:wan --seconds 5 +# five seconds/);
+	t.notRegex(io.stdout, /testbed punch LAB A B \[/, "not the global help");
 });
 
 test("exec passes everything after -- through untouched", (t) => {

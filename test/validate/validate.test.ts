@@ -1,8 +1,9 @@
 // One fixture per problem code: each file names the codes and positions it must produce (`# expect:` lines).
 import { readdirSync, readFileSync } from "node:fs";
 import test from "ava";
-import { checkFile } from "../../src/load.ts";
-import { formatProblem, problemCodes, type ProblemCode } from "../../src/vocabulary/problems.ts";
+import { checkFile, checkSource } from "../../src/load.ts";
+import { parseSource } from "../../src/parse/source.ts";
+import { formatProblem, problemCodes, warningCodes, type ProblemCode } from "../../src/vocabulary/problems.ts";
 
 const dir = new URL("../fixtures/invalid/", import.meta.url);
 const fixtures = readdirSync(dir).filter((name) => name.endsWith(".yml"));
@@ -25,8 +26,19 @@ test("every problem code has a fixture", (t) => {
 	const codes: readonly ProblemCode[] = problemCodes;
 	const covered = new Set(fixtures.flatMap((name) => [...readFileSync(new URL(name, dir), "utf8").matchAll(/^# expect: (\S+)/gm)].map((m) => m[1])));
 	t.deepEqual(
-		codes.filter((code) => !covered.has(code)),
+		codes.filter((code) => !covered.has(code) && !warningCodes.includes(code)),
 		[],
+	);
+});
+
+test("a node without links is a warning with its position and a fix: the lab still loads", (t) => {
+	const checked = checkSource(parseSource("lonely.yml", "name: lonely\nnodes:\n  a: {}\n  b: {}\n  c: {}\nlinks:\n  - endpoints: [a:eth0, b:eth0]\n"));
+	t.truthy(checked.lab);
+	t.deepEqual(checked.problems, []);
+	t.deepEqual(checked.warnings.map((warning) => `${warning.code} ${warning.pos.line}:${warning.pos.col}`), ["NODE_WITHOUT_LINKS 5:3"]);
+	t.is(
+		formatProblem("lonely.yml", checked.source.text, checked.warnings[0]!, "warning"),
+		'lonely.yml:5:3: warning: NODE_WITHOUT_LINKS: node "c" has no links: it can reach nothing and nothing can reach it\n  5 |   c: {}\n    |   ^\n  fix: add a link, e.g. `- endpoints: [c:eth0, OTHER:eth1]`, or remove the node',
 	);
 });
 

@@ -6,7 +6,7 @@ import { table } from "../../report/table.ts";
 import type { Io } from "../io.ts";
 
 export async function upCommand(file: string, options: { json?: boolean; force?: boolean; keep?: boolean }, io: Io, signal: AbortSignal): Promise<number> {
-	const lab = loadLab(file);
+	const lab = loadLab(file, (warning) => io.err(warning));
 	// Progress only on a terminal, and not with --json: pipes and CI logs stay line-based and quiet.
 	const live = !options.json && Boolean(process.stderr.isTTY) && lab.nodes.length >= 20;
 	let shown = -1;
