@@ -13,6 +13,8 @@ export interface TopologySource {
 	document: Document.Parsed;
 	position(offset: number): Pos;
 	problems: Problem[];
+	/** Line ranges a syntax error makes unreadable (their top-level sections); the rest of the file can still be checked. */
+	damaged?: { from: number; to: number }[];
 }
 
 /** Limits that keep hostile input (alias bombs, huge files, deep nesting) from hanging or crashing the loader. */
@@ -87,12 +89,81 @@ export function parseSource(file: string, text: string): TopologySource {
 		if (pos.col <= length + 1) return pos;
 		return pos.line < lines.length ? { line: pos.line + 1, col: Math.min(pos.col - length - 1, (lines[pos.line]?.length ?? 0) + 1) || 1 } : { line: pos.line, col: length + 1 };
 	};
-	const problems: Problem[] = document.errors.map((error) => ({
+	const problems: Problem[] = [];
+	for (const error of document.errors) {
+		const problem = explainIndentation(lines, error.code, onALine(position(error.pos[0]))) ?? { code: "YAML_SYNTAX", message: `${error.code}: ${error.message.split("\n")[0]}`, pos: onALine(position(error.pos[0])) };
+		if (!problems.some((known) => known.pos.line === problem.pos.line && known.pos.col === problem.pos.col && known.message === problem.message)) problems.push(problem);
+	}
+	return { file, text, document, position, problems, damaged: damagedSections(lines, problems) };
+}
+
+const indentOf = (line: string): number => line.length - line.trimStart().length;
+const isContent = (line: string | undefined): line is string => line !== undefined && line.trim() !== "" && !line.trimStart().startsWith("#");
+const keyOf = (line: string): string => line.trim().replace(/^- /, "").split(/:(\s|$)/)[0]!;
+
+/**
+ * yaml's indentation errors name a column it could not read, often on the line before the real
+ * mistake and at column 1. Point at the line whose indentation is off, say which keys it could
+ * line up with, and how.
+ */
+function explainIndentation(lines: string[], code: string, pos: Pos): Problem | undefined {
+	if (code === "TAB_AS_INDENT") {
+		const line = lines[pos.line - 1] ?? "";
+		return { code: "YAML_SYNTAX", pos: { line: pos.line, col: 1 }, message: "a tab in the indentation: YAML indents with spaces only", fix: `replace the tab${line.startsWith("\t\t") ? "s" : ""} with spaces (most editors: "convert indentation to spaces")` };
+	}
+	let at = pos.line;
+	if (code === "BLOCK_AS_IMPLICIT_KEY" || code === "MULTILINE_IMPLICIT_KEY") {
+		// `kind: router` then `  routes: []` indented deeper: yaml reads the second line as part of the first's value.
+		let next = at;
+		while (next < lines.length && !isContent(lines[next])) next++;
+		const line = lines[at - 1], following = lines[next];
+		if (!isContent(line) || !isContent(following) || indentOf(following) <= indentOf(line) || !/:\s+\S/.test(line)) return undefined;
+		const key = keyOf(following);
+		return {
+			code: "YAML_SYNTAX",
+			pos: { line: next + 1, col: indentOf(following) + 1 },
+			message: `\`${key}:\` is indented ${indentOf(following)} spaces, deeper than \`${line.trim()}\` on line ${at} (${indentOf(line)}), so YAML reads it as part of that value`,
+			fix: `indent \`${key}:\` by ${indentOf(line)} spaces, like \`${keyOf(line)}:\``,
+		};
+	}
+	if (code !== "BAD_INDENT") return undefined;
+	const line = lines[at - 1];
+	if (!isContent(line)) return undefined;
+	const own = indentOf(line);
+	// The keys above it, at other indentations, up to the top level: each is a column it could mean.
+	const choices = new Map<number, number>();
+	for (let above = at - 2; above >= 0; above--) {
+		const candidate = lines[above];
+		if (!isContent(candidate)) continue;
+		const indent = indentOf(candidate);
+		if (indent !== own && !choices.has(indent) && [...choices.keys()].every((seen) => indent < seen)) choices.set(indent, above + 1);
+		if (indent === 0) break;
+	}
+	const options = [...choices].sort(([a], [b]) => Math.abs(a - own) - Math.abs(b - own)).slice(0, 2);
+	const key = keyOf(line);
+	return {
 		code: "YAML_SYNTAX",
-		message: `${error.code}: ${error.message.split("\n")[0]}`,
-		pos: onALine(position(error.pos[0])),
-	}));
-	return { file, text, document, position, problems };
+		pos: { line: at, col: own + 1 },
+		message: `\`${key}:\` is indented ${own} space${own === 1 ? "" : "s"}, which lines up with no key above it`,
+		fix: options.length
+			? options.map(([indent, where]) => `indent it ${indent} space${indent === 1 ? "" : "s"} like \`${keyOf(lines[where - 1]!)}:\` (line ${where})`).join(", or ")
+			: "indent it like the keys around it (YAML nests by spaces)",
+	};
+}
+
+/**
+ * The top-level sections (`nodes:`, `links:`, …) a syntax error is in: yaml still composes the rest of
+ * the file, so problems elsewhere can be reported too, while problems inside these lines would only
+ * be echoes of the syntax error.
+ */
+function damagedSections(lines: string[], problems: Problem[]): { from: number; to: number }[] {
+	return problems.map(({ pos }) => {
+		let from = pos.line;
+		while (from > 1 && !(isContent(lines[from - 1]) && indentOf(lines[from - 1]!) === 0)) from--;
+		let to = pos.line;
+		while (to < lines.length && !(isContent(lines[to]) && indentOf(lines[to]!) === 0)) to++;
+		return { from, to };
+	});
 }
 
 /** Read and parse a file; an unreadable file is a problem at 1:1. */
