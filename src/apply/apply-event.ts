@@ -10,6 +10,7 @@ import { natStateSets, parseNatState } from "../render/nat-state.ts";
 import { renderImpairmentCommands } from "../render/impairment.ts";
 import { LabStateError } from "../errors.ts";
 import { labAfter } from "../resolve/event-targets.ts";
+import { appendJournal } from "./journal.ts";
 import { readLedger, writeLedger } from "./ledger.ts";
 import { killProcessesIn, netnsInode, pidsInNamespaces } from "./namespaces.ts";
 import { run } from "./run.ts";
@@ -39,6 +40,7 @@ export async function describeEvent(lab: Lab, event: LabEvent, features: HostFea
 export async function applyEvent(lab: Lab, event: LabEvent, features: HostFeatures, options: { signal?: AbortSignal } = {}): Promise<EventResult> {
 	const result = await performEvent(lab, event, features, options);
 	recordEvent(lab.name, event);
+	appendJournal(lab.name, { kind: "event", event: event.kind, label: event.label });
 	return result;
 }
 

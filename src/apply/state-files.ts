@@ -18,6 +18,8 @@ export const ledgerPath = (lab: string) => join(runDir(), `${checked(lab)}.json`
 export const lockPath = (lab: string) => join(runDir(), `${checked(lab)}.lock`);
 /** Batch and rule files of a lab while it is up. */
 export const stateDir = (lab: string) => join(runDir(), checked(lab));
+/** What happened to a lab while it is up (punches, events), one JSON line each: `testbed watch` tails it. */
+export const journalPath = (lab: string) => join(stateDir(lab), "journal.jsonl");
 /** The host-feature cache: readable by everyone (plan without root uses it), so it lives beside the root-only run dir. */
 export const featuresPath = () => `${runDir()}.features.json`;
 export const netnsPath = (netns: string) => join("/run/netns", netns);

@@ -3,6 +3,7 @@
 // fresh endpoints ("alice.7", "bob.7"), so runs and pairs are independent of each other.
 import type { Lab, LabNode } from "../resolve/lab.ts";
 import { attachHost, type AttachedHost } from "../apply/attach.ts";
+import { appendJournal } from "../apply/journal.ts";
 import { LabStateError } from "../errors.ts";
 import { AgentProcess, type AgentEvent } from "./agent-process.ts";
 import { ask, PeerAgent, peerNode } from "./peer-agent.ts";
@@ -129,6 +130,7 @@ export class PunchSession {
 		const settings: Required<PunchOptions> = { intervalMs: options.intervalMs ?? 20, deadlineMs: options.deadlineMs ?? 3000, relay: options.relay ?? true };
 		for (const name of pairs.flat()) peerNode(this.lab, name);
 		const attempts: Attempt[] = pairs.map(([a, b]) => ({ a, b, ...this.newEndpoints(a, b) }));
+		for (const { a, b, run } of attempts) appendJournal(this.lab.name, { kind: "punch-started", a, b, run });
 		const opened: { agent: PeerAgent; endpoint: string }[] = [];
 		try {
 			// Open every endpoint (registering it with the rendezvous).
@@ -167,7 +169,9 @@ export class PunchSession {
 		} finally {
 			await Promise.all(opened.map(({ agent, endpoint }) => agent.close(endpoint).catch(() => undefined)));
 		}
-		return attempts.map(result);
+		const results = attempts.map(result);
+		for (const { a, b, run, outcome, timeToConnectMs, rttMs, error } of results) appendJournal(this.lab.name, { kind: "punch-ended", a, b, run, outcome, timeToConnectMs, rttMs, ...(error ? { error } : {}) });
+		return results;
 	}
 
 	/** Stop every agent; detach the temporary rendezvous host if there is one. Safe to call twice. */
