@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # Configure many network namespaces from one process: enter each (setns), send its links, addresses
 # and routes to the kernel over rtnetlink, load its nftables rules through libnftables (the library
-# `nft` itself is built on), write its sysctls, and run `tc -batch` where it has impairments.
+# `nft` itself is built on), write its sysctls, and run `iptables-restore` where it has iptables rules
+# (a masquerade NAT) and `tc -batch` where it has impairments.
 #
 # Why a helper: the same work done with `nsenter … ip -batch`, `nft -f` and `sysctl` costs three to
 # five program starts per namespace, about 20 ms of CPU each on a small VM; here a namespace costs
@@ -9,10 +10,10 @@
 # tools themselves where python3 or libnftables is missing.
 #
 # Input (stdin, JSON): {"namespaces": [{"netns", "ip": [operation…], "nft": FILE|null,
-#   "sysctl": [[key, value]…], "tc": FILE|null}…]}. Operations are the plan's (src/plan/operations.ts).
-# Output (stdout, one JSON object per line): {"done": NETNS, "ms": {"ip", "nft", "sysctl", "tc"}} per
-#   namespace (the time each part took), or at the first failure
-#   {"failed": NETNS, "tool": "ip"|"nft"|"sysctl"|"tc", "line": N (0-based, within that tool's lines),
+#   "iptables": FILE|null, "sysctl": [[key, value]…], "tc": FILE|null}…]}. Operations are the plan's (src/plan/operations.ts).
+# Output (stdout, one JSON object per line): {"done": NETNS, "ms": {"ip", "nft", "iptables", "sysctl",
+#   "tc"}} per namespace (the time each part took), or at the first failure
+#   {"failed": NETNS, "tool": "ip"|"nft"|"iptables"|"sysctl"|"tc", "line": N (0-based, within that tool's lines),
 #   "error": TEXT} and exit 1. Exit 3 with {"unavailable": TEXT}: this host cannot use the helper.
 # Nothing it is given goes through a shell. argv[1] is the parent's pid: the helper dies with it.
 import ctypes
@@ -252,6 +253,19 @@ def run_tc(path):
         raise Failure("tc", None, result.stderr.strip() or f"tc exited {result.returncode}")
 
 
+def run_iptables(path):
+    import re
+    import subprocess
+
+    result = subprocess.run(["iptables-restore", path], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        # iptables-nft: "Error occurred at line: N"; legacy: "iptables-restore: line N failed".
+        found = re.search(r"Error occurred at line: (\d+)|line (\d+) failed", result.stderr)
+        line = int(found.group(1) or found.group(2)) - 1 if found else None
+        words = [text for text in result.stderr.splitlines() if text.strip() and not text.startswith(("#", "Try `"))]
+        raise Failure("iptables", line, "\n".join(words) or f"iptables-restore exited {result.returncode}")
+
+
 def configure(namespace):
     """Configure one namespace; returns the milliseconds each tool's part took (a profile for `up --json`)."""
     clock = time.perf_counter
@@ -279,13 +293,16 @@ def configure(namespace):
     if namespace.get("nft"):
         load_rules(namespace["nft"])
     nft_done = clock()
+    if namespace.get("iptables"):
+        run_iptables(namespace["iptables"])
+    iptables_done = clock()
     write_sysctls(namespace.get("sysctl", []))
     sysctl_done = clock()
     if namespace.get("tc"):
         run_tc(namespace["tc"])
     tc_done = clock()
     ms = lambda a, b: round((b - a) * 1000, 3)
-    return {"ip": ms(started, ip_done), "nft": ms(ip_done, nft_done), "sysctl": ms(nft_done, sysctl_done), "tc": ms(sysctl_done, tc_done)}
+    return {"ip": ms(started, ip_done), "nft": ms(ip_done, nft_done), "iptables": ms(nft_done, iptables_done), "sysctl": ms(iptables_done, sysctl_done), "tc": ms(sysctl_done, tc_done)}
 
 
 def main():

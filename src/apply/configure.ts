@@ -1,5 +1,5 @@
 // Run a rendered plan's batches: the root one as one `ip -batch`, then every namespace's links,
-// addresses, routes, nftables rules, sysctls and qdiscs. Namespaces are configured by a few helper
+// addresses, routes, nftables rules, iptables rules (a masquerade NAT), sysctls and qdiscs. Namespaces are configured by a few helper
 // processes that each enter many namespaces (configure-namespaces.py: rtnetlink and libnftables,
 // no program start per namespace); where the host cannot run the helper, each namespace gets one
 // `nsenter --net=… sh` that runs the tools themselves. Either way a failure names the file line.
@@ -9,6 +9,7 @@ import { ApplyError } from "../errors.ts";
 import { inNamespace, stepContent, type Batch, type Step } from "../render/batch.ts";
 import type { Lab } from "../resolve/lab.ts";
 import { projectPath } from "../project.ts";
+import { iptablesFailedLine } from "../render/iptables.ts";
 import { diesWithParent, parallel, run, runStreaming } from "./run.ts";
 import { which } from "./which.ts";
 
@@ -28,8 +29,8 @@ export interface ConfigureProfile {
 	method: ConfigureMethod;
 	/** Helper processes, or process trees (one per namespace) with the tools. */
 	processes: number;
-	/** Summed over all namespaces: netlink (links, addresses, routes), nftables, sysctls, tc. */
-	toolMs?: Record<"ip" | "nft" | "sysctl" | "tc", number>;
+	/** Summed over all namespaces: netlink (links, addresses, routes), nftables, iptables-restore, sysctls, tc. */
+	toolMs?: Record<Step["tool"], number>;
 }
 
 /** The root namespace's batch: namespaces and veth pairs, one `ip -batch`. */
@@ -78,7 +79,7 @@ export async function helperCheck(): Promise<{ ok: boolean; detail: string }> {
 	return { ok: false, detail: `${python} cannot run the helper (${why}): \`up\` configures each namespace with its own processes (several times slower)` };
 }
 
-type HelperLine = { done: string; ms?: Record<"ip" | "nft" | "sysctl" | "tc", number> } | { failed: string; tool: Step["tool"]; line: number | null; error: string } | { unavailable: string };
+type HelperLine = { done: string; ms?: Partial<Record<Step["tool"], number>> } | { failed: string; tool: Step["tool"]; line: number | null; error: string } | { unavailable: string };
 
 /** What the helper needs of a namespace's batch (operations as the plan has them; files written already). */
 function helperJob(batch: Batch) {
@@ -87,6 +88,7 @@ function helperJob(batch: Batch) {
 		netns: batch.netns,
 		ip: find("ip")?.lines.map((line) => line.op) ?? [],
 		nft: find("nft")?.file ?? null,
+		iptables: find("iptables")?.file ?? null,
 		sysctl: find("sysctl")?.lines.map((line) => line.text.split(" = ") as [string, string]) ?? [],
 		tc: find("tc")?.file ?? null,
 	};
@@ -95,10 +97,11 @@ function helperJob(batch: Batch) {
 /**
  * Roughly what a namespace costs the helper, in milliseconds on a small VM: entering it and its
  * links, addresses and sysctls about one; a NAT's rule set (with its 1,024-port pool) three more;
- * a qdisc means starting `tc`.
+ * a qdisc or iptables rules mean starting `tc` or `iptables-restore`.
  */
 function helperCost(batch: Batch): number {
-	return 1 + (batch.steps.some((step) => step.tool === "nft") ? 3 : 0) + (batch.steps.some((step) => step.tool === "tc") ? 5 : 0);
+	const has = (tool: Step["tool"]) => batch.steps.some((step) => step.tool === tool);
+	return 1 + (has("nft") ? 3 : 0) + (has("iptables") ? 5 : 0) + (has("tc") ? 5 : 0);
 }
 
 /** Split namespaces into `workers` shares of about equal cost (the costliest first, each to the lightest share). */
@@ -126,7 +129,7 @@ async function viaHelper(lab: Lab, batches: Batch[], python: string, options: Co
 	let done = 0;
 	let failure: ApplyError | undefined;
 	let unavailable = false;
-	const toolMs = { ip: 0, nft: 0, sysctl: 0, tc: 0 };
+	const toolMs = { ip: 0, nft: 0, iptables: 0, sysctl: 0, tc: 0 };
 	options.onProgress?.(0, batches.length);
 	const argv = [python, "-I", "-S", helperPath(), String(process.pid)];
 	const results = await Promise.all(
@@ -142,7 +145,7 @@ async function viaHelper(lab: Lab, batches: Batch[], python: string, options: Co
 						return;
 					}
 					if ("done" in line) {
-						for (const tool of ["ip", "nft", "sysctl", "tc"] as const) toolMs[tool] += line.ms?.[tool] ?? 0;
+						for (const tool of ["ip", "nft", "iptables", "sysctl", "tc"] as const) toolMs[tool] += line.ms?.[tool] ?? 0;
 						options.onProgress?.(++done, batches.length);
 					}
 					else if ("unavailable" in line) unavailable = true;
@@ -163,7 +166,7 @@ async function viaHelper(lab: Lab, batches: Batch[], python: string, options: Co
 	const crashed = results.find((result) => result.exitCode !== 0);
 	if (crashed) throw new ApplyError(`configuring the namespaces of lab "${lab.name}" failed: ${crashed.stderr || `the helper exited ${crashed.exitCode}`}\n  everything \`up\` had created was removed`, { command: argv.join(" "), stderr: crashed.stderr, rolledBack: true });
 	const round = (ms: number) => Math.round(ms * 10) / 10;
-	return { method: "helper", processes: shares.length, toolMs: { ip: round(toolMs.ip), nft: round(toolMs.nft), sysctl: round(toolMs.sysctl), tc: round(toolMs.tc) } };
+	return { method: "helper", processes: shares.length, toolMs: { ip: round(toolMs.ip), nft: round(toolMs.nft), iptables: round(toolMs.iptables), sysctl: round(toolMs.sysctl), tc: round(toolMs.tc) } };
 }
 
 // ---- the tools, one process tree per namespace -----------------------------------------------
@@ -171,16 +174,17 @@ async function viaHelper(lab: Lab, batches: Batch[], python: string, options: Co
 /**
  * The fixed script that runs a namespace's steps in one process tree. No user text is part of it:
  * the ip lines come on stdin, file paths and sysctl settings as positional arguments. A failing
- * step exits with 11 (ip), 13 (nft), 12 (sysctl) or 14 (tc); sysctl runs after nft, which loads
- * conntrack and so creates the net.netfilter settings.
+ * step exits with 11 (ip), 13 (nft), 15 (iptables-restore), 12 (sysctl) or 14 (tc); sysctl runs
+ * after nft and iptables, which load conntrack and so create the net.netfilter settings.
  */
-const stepScript = `nft_file=$1; tc_file=$2; shift 2
+const stepScript = `nft_file=$1; iptables_file=$2; tc_file=$3; shift 3
 ip -batch - || exit 11
 [ -z "$nft_file" ] || nft -f "$nft_file" || exit 13
+[ -z "$iptables_file" ] || iptables-restore "$iptables_file" || exit 15
 [ $# -eq 0 ] || sysctl -q -w "$@" || exit 12
 [ -z "$tc_file" ] || tc -batch "$tc_file" || exit 14`;
 
-const stepExit: Record<number, Step["tool"]> = { 11: "ip", 12: "sysctl", 13: "nft", 14: "tc" };
+const stepExit: Record<number, Step["tool"]> = { 11: "ip", 12: "sysctl", 13: "nft", 14: "tc", 15: "iptables" };
 
 async function viaTools(lab: Lab, batches: Batch[], options: ConfigureOptions): Promise<void> {
 	const limit = Math.max(4, availableParallelism() * 4);
@@ -195,7 +199,7 @@ async function viaTools(lab: Lab, batches: Batch[], options: ConfigureOptions): 
 async function runNamespaceTools(lab: Lab, batch: Batch, signal: AbortSignal | undefined): Promise<void> {
 	const ip = batch.steps[0];
 	const find = (tool: Step["tool"]) => batch.steps.find((step) => step.tool === tool);
-	const argv = diesWithParent(inNamespace(batch.netns!, ["sh", "-c", stepScript, "testbed-steps", find("nft")?.file ?? "", find("tc")?.file ?? "", ...(find("sysctl")?.argv.slice(3) ?? [])]));
+	const argv = diesWithParent(inNamespace(batch.netns!, ["sh", "-c", stepScript, "testbed-steps", find("nft")?.file ?? "", find("iptables")?.file ?? "", find("tc")?.file ?? "", ...(find("sysctl")?.argv.slice(3) ?? [])]));
 	if (signal?.aborted) throw interrupted(argv);
 	const result = await run(argv, { signal, input: stepContent(ip) });
 	if (result.exitCode === 0) return;
@@ -229,7 +233,9 @@ function stepError(lab: Lab, batch: Batch, step: Step, line: Step["lines"][numbe
 				? `ip netns exec ${ns} tc ${line.text}`
 				: step.tool === "sysctl"
 					? `ip netns exec ${ns} sysctl -w ${line.text.replace(" = ", "=")}`
-					: `ip netns exec ${ns} nft -f ${step.file} (line: ${line.text.trim()})`;
+					: step.tool === "iptables"
+						? `ip netns exec ${ns} iptables-restore ${step.file} (line: ${line.text.trim()})`
+						: `ip netns exec ${ns} nft -f ${step.file} (line: ${line.text.trim()})`;
 	const source = line ? `${lab.file}:${line.op.pos.line}:${line.op.pos.col}` : undefined;
 	const node = line?.op.node ?? batch.node;
 	return new ApplyError(`${source ? `${source}: ` : ""}building ${node ? `node "${node}"` : `lab "${lab.name}"`} failed ${where}\n  command: ${command}\n  kernel:  ${kernel || `exit code ${exitCode}`}\n  everything \`up\` had created was removed`, {
@@ -241,8 +247,12 @@ function stepError(lab: Lab, batch: Batch, step: Step, line: Step["lines"][numbe
 	});
 }
 
-/** The file line a tool complained about: "Command failed FILE:N" (ip, tc), "FILE:N:C" (nft), the key (sysctl). */
+/** The file line a tool complained about: "Command failed FILE:N" (ip, tc), "FILE:N:C" (nft), "line: N" (iptables-restore), the key (sysctl). */
 function failedLine(step: Step, stderr: string): Step["lines"][number] | undefined {
+	if (step.tool === "iptables") {
+		const number = iptablesFailedLine(stderr);
+		return number === undefined ? undefined : step.lines[number - 1];
+	}
 	const number = /Command failed \S+:(\d+)/.exec(stderr)?.[1] ?? (step.file ? new RegExp(`${step.file.replaceAll(".", "\\.")}:(\\d+):`).exec(stderr)?.[1] : undefined);
 	if (number) return step.lines[Number(number) - 1];
 	if (step.tool === "sysctl") return step.lines.find((line) => stderr.includes(line.text.split(" = ")[0].replaceAll(".", "/"))) ?? step.lines[0];

@@ -10,7 +10,7 @@ export interface Located<T> {
 export const nodeKinds = ["host", "router", "nat", "switch"] as const;
 export type NodeKind = (typeof nodeKinds)[number];
 
-export const natTypes = ["full-cone", "restricted-cone", "port-restricted", "symmetric", "home-router", "carrier", "cgnat", "corporate", "one-to-one"] as const;
+export const natTypes = ["full-cone", "restricted-cone", "port-restricted", "symmetric", "home-router", "carrier", "cgnat", "corporate", "one-to-one", "masquerade"] as const;
 export const natBehaviours = ["endpoint-independent", "address-dependent", "address-and-port-dependent"] as const;
 export type NatBehaviour = (typeof natBehaviours)[number];
 
@@ -111,6 +111,8 @@ export interface NodeDecl {
 	netns?: Located<string>;
 	interfaces: InterfaceDecl[];
 	routes: RouteDecl[];
+	/** false: no automatic default route (`default-route: false`); only `routes:` are added. */
+	defaultRoute?: Located<boolean>;
 	nat?: NatDecl;
 	/** Programs started by `up`, in file order where `after:` allows. */
 	programs: ProgramDecl[];

@@ -23,6 +23,8 @@ export type Operation = Base &
 		| { op: "sysctl"; netns: string; settings: [key: string, value: string][] }
 		| { op: "route-add"; netns: string; to: string; via?: string; dev: string; auto: boolean }
 		| { op: "nat"; netns: string; nat: LabNat }
+		/** One iptables rule as the lecture types it after `iptables -t TABLE` (`nat: { type: masquerade }`). */
+		| { op: "iptables"; netns: string; table: "nat" | "filter"; rule: string }
 		| { op: "qdisc"; netns: string; iface: string; impair: ImpairDecl; qdisc: QdiscKind }
 		| { op: "nft-loss"; netns: string; iface: string; percent: number; burst?: number }
 	);

@@ -80,7 +80,8 @@ function planNode(node: LabNode, features: HostFeatures, unmet: Requirement[]): 
 	}
 	ops.push({ op: "sysctl", netns: ns, settings: sysctls(node), pos: node.pos, ...at });
 	for (const route of node.routes) ops.push({ op: "route-add", netns: ns, to: route.to, via: route.via, dev: route.dev, auto: route.auto, pos: route.pos, ...at });
-	if (node.nat) ops.push({ op: "nat", netns: ns, nat: node.nat, pos: node.nat.pos, ...at });
+	if (node.nat?.behaviour.masquerade) ops.push(...masqueradeRules(node));
+	else if (node.nat) ops.push({ op: "nat", netns: ns, nat: node.nat, pos: node.nat.pos, ...at });
 	for (const iface of node.interfaces) {
 		if (!iface.impair) continue;
 		const impair = iface.impair;
@@ -94,6 +95,22 @@ function planNode(node: LabNode, features: HostFeatures, unmet: Requirement[]): 
 		if (built.qdisc) ops.push({ op: "qdisc", netns: ns, iface: iface.name, impair: built.qdisc.impair, qdisc: built.qdisc.kind, pos: impair.pos, ...at });
 	}
 	return ops;
+}
+
+/**
+ * The lecture's NAT, rule for rule: every inside subnet masqueraded out of the outside interface,
+ * and forwarding opened wide (`iptables -A FORWARD -j ACCEPT`). An inside link without an address
+ * masquerades whatever leaves by the outside interface.
+ */
+function masqueradeRules(node: LabNode): Operation[] {
+	const nat = node.nat!;
+	const at = { netns: node.netns, node: node.name, pos: nat.pos };
+	const networks = new Set(nat.inside.flatMap((name) => node.interfaces.find((iface) => iface.name === name)?.addresses.map((address) => address.network) ?? []));
+	const sources = networks.size > 0 ? [...networks].map((network) => `-s ${network} `) : [""];
+	return [
+		...sources.map((source): Operation => ({ op: "iptables", table: "nat", rule: `-A POSTROUTING ${source}-o ${nat.outside} -j MASQUERADE`, ...at })),
+		{ op: "iptables", table: "filter", rule: "-A FORWARD -j ACCEPT", ...at },
+	];
 }
 
 /** ip_forward and rp_filter, set explicitly: new namespaces may inherit them from the host. */

@@ -1,5 +1,6 @@
 // Render a plan into what the kernel tools read: one `ip -batch` for the root namespace, and per
-// namespace an `ip -batch`, one `sysctl -w` and, where needed, an `nft -f` and a `tc -batch` file.
+// namespace an `ip -batch`, one `sysctl -w` and, where needed, an `nft -f`, an `iptables-restore`
+// and a `tc -batch` file.
 // Pure: paths are computed, nothing is written.
 import type { ImpairDecl } from "../parse/topology.ts";
 import type { HostFeatures, NamespacePlan, Operation, Plan } from "../plan/operations.ts";
@@ -7,8 +8,9 @@ import { impairmentSupport, planImpairment } from "../plan/plan.ts";
 import { MissingFeatureError } from "../errors.ts";
 import { renderLossChange, renderLossRules, renderNatRules } from "./nft.ts";
 import { renderQdisc, renderQdiscChange } from "./tc.ts";
+import { iptablesCommand, renderIptablesRestore, type IptablesOperation } from "./iptables.ts";
 
-export type Tool = "ip" | "sysctl" | "nft" | "tc";
+export type Tool = "ip" | "sysctl" | "nft" | "iptables" | "tc";
 
 export interface BatchLine {
 	/** One line of the file. */
@@ -16,7 +18,7 @@ export interface BatchLine {
 	op: Operation;
 }
 
-/** One tool run. `ip` reads its lines on stdin, `sysctl` takes them as arguments, `nft` and `tc` read `file`. */
+/** One tool run. `ip` reads its lines on stdin, `sysctl` takes them as arguments, `nft`, `iptables-restore` and `tc` read `file`. */
 export interface Step {
 	tool: Tool;
 	lines: BatchLine[];
@@ -62,15 +64,18 @@ function renderNamespace(ns: NamespacePlan, stateDir: string): Batch {
 	const sysctl: BatchLine[] = [];
 	const nft: BatchLine[] = [];
 	const tc: BatchLine[] = [];
+	const iptables: IptablesOperation[] = [];
 	for (const op of ns.operations) {
 		if (op.op === "sysctl") for (const [key, value] of op.settings) sysctl.push({ text: `${key} = ${value}`, op });
 		else if (op.op === "nat") for (const text of renderNatRules(ns.node, op.nat).trimEnd().split("\n")) nft.push({ text, op });
 		else if (op.op === "nft-loss") for (const text of renderLossRules(op.iface, op).trimEnd().split("\n")) nft.push({ text, op });
+		else if (op.op === "iptables") iptables.push(op);
 		else if (op.op === "qdisc") for (const text of renderQdisc(op.iface, op.impair, op.qdisc)) tc.push({ text, op });
 		else ip.push({ text: ipLine(op), op });
 	}
 	const steps: Step[] = [{ tool: "ip", argv: ["ip", "-batch", "-"], lines: ip }];
 	if (nft.length) steps.push({ tool: "nft", file: `${base}.nft`, argv: ["nft", "-f", `${base}.nft`], lines: nft });
+	if (iptables.length) steps.push({ tool: "iptables", file: `${base}.iptables`, argv: ["iptables-restore", `${base}.iptables`], lines: renderIptablesRestore(iptables) });
 	if (sysctl.length) steps.push({ tool: "sysctl", argv: ["sysctl", "-q", "-w", ...sysctl.map((line) => line.text.replace(" = ", "="))], lines: sysctl });
 	if (tc.length) steps.push({ tool: "tc", file: `${base}.tc`, argv: ["tc", "-batch", `${base}.tc`], lines: tc });
 	return { netns: ns.netns, node: ns.node, kind: ns.kind, steps };
@@ -104,6 +109,8 @@ export function ipLine(op: Operation): string {
 			return `netns exec ${op.netns} sysctl -q -w ${op.settings.map(([key, value]) => `${key}=${value}`).join(" ")}`;
 		case "nat":
 			return `netns exec ${op.netns} nft -f -`;
+		case "iptables":
+			return `netns exec ${op.netns} ${iptablesCommand(op)}`;
 		case "qdisc":
 			return renderQdisc(op.iface, op.impair, op.qdisc)
 				.map((line) => `netns exec ${op.netns} tc ${line}`)

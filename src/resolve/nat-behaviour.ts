@@ -12,6 +12,12 @@ export interface NatBehaviourSpec {
 	udpTimeout: number;
 	/** Static 1:1 address translation (no port mapping at all). */
 	oneToOne: boolean;
+	/**
+	 * Built as the lecture's Linux MASQUERADE (`iptables -t nat -A POSTROUTING -s INSIDE -o OUTSIDE -j
+	 * MASQUERADE`, `iptables -A FORWARD -j ACCEPT`) instead of testbed's nftables mapping tables: the
+	 * kernel's own port choice, endpoint-independent only while ports do not collide.
+	 */
+	masquerade: boolean;
 }
 
 const EIM = "endpoint-independent";
@@ -29,6 +35,7 @@ export const natPresets: Record<string, { mapping: NatBehaviour; filtering: NatB
 	cgnat: { mapping: EIM, filtering: APDM, hairpin: false, meaning: "same as carrier" },
 	corporate: { mapping: APDM, filtering: APDM, hairpin: false, meaning: "APDM + APDF: corporate or cloud NAT" },
 	"one-to-one": { mapping: EIM, filtering: EIM, hairpin: false, meaning: "static 1:1 address translation" },
+	masquerade: { mapping: EIM, filtering: APDM, hairpin: false, meaning: "the lecture's iptables MASQUERADE: EIM + APDF while ports do not collide, no hairpin" },
 };
 
 /** Default when a nat node declares nothing: what Linux masquerade gives. */
@@ -43,6 +50,8 @@ export function natBehaviour(decl: NatDecl | undefined): { spec: NatBehaviourSpe
 	if (preset && decl?.filtering && decl.filtering.value !== preset.filtering) conflicts.push(`type ${type} has filtering ${preset.filtering}, not ${decl.filtering.value}`);
 	if (type === "one-to-one" && decl?.hairpin?.value) conflicts.push("a one-to-one NAT has no hairpin setting");
 	if (type === "one-to-one" && decl?.portPreservation?.value === false) conflicts.push("a one-to-one NAT always keeps ports");
+	if (type === "masquerade" && decl?.hairpin?.value) conflicts.push("plain MASQUERADE has no hairpin (that needs a DNAT rule); use type home-router");
+	if (type === "masquerade" && decl?.portPreservation?.value === false) conflicts.push("plain MASQUERADE keeps the inside port when it is free; use type symmetric for random ports");
 	const mapping = decl?.mapping?.value ?? preset?.mapping ?? EIM;
 	const filtering = decl?.filtering?.value ?? preset?.filtering ?? APDM;
 	return {
@@ -54,6 +63,7 @@ export function natBehaviour(decl: NatDecl | undefined): { spec: NatBehaviourSpe
 			portPreservation: decl?.portPreservation?.value ?? mapping !== APDM,
 			udpTimeout: decl?.udpTimeout?.value ?? 120,
 			oneToOne: type === "one-to-one",
+			masquerade: type === "masquerade",
 		},
 		conflicts,
 	};

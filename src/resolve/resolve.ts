@@ -41,7 +41,7 @@ export function resolveTopology(decl: TopologyDecl, problems: Problem[]): Lab {
 		resolveRoutes(node, declOf.get(node.name)!, context);
 	}
 	for (const node of nodes.values()) if (node.kind === "nat") resolveNat(node, declOf.get(node.name)!, segments, problem);
-	for (const node of nodes.values()) addDefaultRoute(node, segments);
+	for (const node of nodes.values()) if (declOf.get(node.name)!.defaultRoute?.value !== false) addDefaultRoute(node, segments);
 	const lab: Lab = { name: decl.name.value, file: decl.file.startsWith("<") ? decl.file : resolvePath(decl.file), nodes: [...nodes.values()], links };
 	for (const [name, programs] of resolvePrograms(lab, decl, problem)) nodes.get(name)!.programs = programs;
 	if (decl.expect) lab.expect = checksOf(lab, decl.expect, nodes, context);

@@ -34,6 +34,8 @@ export function readNode(r: YamlReader, pair: Pair, nodes: NodeDecl[]): void {
 		}
 		for (const item of r.list(entries.get("interfaces"), "interfaces")) node.interfaces.push(...readInterface(r, item));
 		for (const item of r.list(entries.get("routes"), "routes")) node.routes.push(...readRoute(r, item));
+		const defaultRoute = r.boolean(entries.get("default-route"), "default-route");
+		if (defaultRoute) node.defaultRoute = defaultRoute;
 		const nat = entries.get("nat");
 		if (nat) node.nat = readNat(r, nat);
 		const programs = entries.get("programs");

@@ -4,7 +4,7 @@
 /** The keys each part of a topology file may have (the JSON Schema is checked against these). */
 export const topologyKeys = {
 	top: ["$schema", "name", "prefix", "description", "nodes", "links", "expect", "steps"],
-	node: ["kind", "netns", "interfaces", "routes", "nat", "description", "programs"],
+	node: ["kind", "netns", "interfaces", "routes", "default-route", "nat", "description", "programs"],
 	program: ["run", "env", "cwd", "ready", "after"],
 	ready: ["udp", "tcp", "output", "file", "within"],
 	iface: ["name", "type", "address", "addresses"],

@@ -20,14 +20,15 @@ links:
   - { endpoints: [stun:eth0, internet:e2], addresses: [203.0.113.10/24, 203.0.113.1/24] }
 `);
 
-rootTest("nat-zoo: all 13 NATs behave as declared", async (t) => {
+rootTest("nat-zoo: all 14 NATs behave as declared, plain MASQUERADE included", async (t) => {
 	const lab = loadLab(new URL("../../topologies/nat-zoo.yml", import.meta.url).pathname);
 	await inLab(t, lab, async () => {
 		const report = await probeLab(lab);
 		for (const verdict of report.nats) t.deepEqual(verdict.mismatches, [], verdict.nat);
-		t.is(report.nats.length, 13);
+		t.is(report.nats.length, 14);
+		t.like(report.nats.find((verdict) => verdict.nat === "nat-masquerade")?.measured, { mapping: "endpoint-independent", filtering: "address-and-port-dependent", hairpin: false, portPreservation: true });
 		t.true(report.ok);
-		t.log(`probe of 13 NATs: ${(report.durationMs / 1000).toFixed(1)} s`);
+		t.log(`probe of 14 NATs: ${(report.durationMs / 1000).toFixed(1)} s`);
 	});
 	t.deepEqual(leftovers(lab.name, lab.nodes.map((node) => node.netns)), []);
 });

@@ -88,6 +88,39 @@ test("impairments without netem: burst loss in nftables (Gilbert model), tbf wit
 	t.like(ops("r").find((op) => op.op === "nft-loss" && op.iface === "e4"), { percent: 5 }, "the loss is both directions'");
 });
 
+test("a masquerade NAT is the lecture's iptables lines, one iptables-restore per namespace; no nftables", (t) => {
+	const lab = loadLab(new URL("../../topologies/lecture-nat.yml", import.meta.url).pathname);
+	const plan = planLab(lab, everything);
+	const host = plan.namespaces.find((ns) => ns.node === "host")!;
+	t.deepEqual(
+		host.operations.flatMap((op) => (op.op === "iptables" ? [`${op.table} ${op.rule}`] : [])),
+		["nat -A POSTROUTING -s 10.1.1.0/24 -o enp6s0 -j MASQUERADE", "filter -A FORWARD -j ACCEPT"],
+	);
+	t.false(host.operations.some((op) => op.op === "nat"), "no nftables NAT table");
+	const text = renderPlanText(plan, "topologies/lecture-nat.yml", "/run/testbed/lecture-nat");
+	t.true(text.includes("\nip netns exec lecture-nat-host iptables -t nat -A POSTROUTING -s 10.1.1.0/24 -o enp6s0 -j MASQUERADE\nip netns exec lecture-nat-host iptables -A FORWARD -j ACCEPT\n"), text);
+	t.false(text.includes("nft -f"));
+	const batch = renderBatchText(plan, "/run/testbed/lecture-nat");
+	t.true(batch.includes("nsenter --net=/run/netns/lecture-nat-host iptables-restore /run/testbed/lecture-nat/lecture-nat-host.iptables # reads\n*nat\n-A POSTROUTING -s 10.1.1.0/24 -o enp6s0 -j MASQUERADE\nCOMMIT\n*filter\n-A FORWARD -j ACCEPT\nCOMMIT\n"), batch);
+	t.true(plan.namespaces.find((ns) => ns.node === "host")!.operations.some((op) => op.op === "sysctl" && op.settings.some(([key, value]) => key === "net.ipv4.ip_forward" && value === "1")), "echo 1 > /proc/sys/net/ipv4/ip_forward");
+});
+
+test("plan shortens a NAT's 1,024-port pool to one line; --full prints every element", (t) => {
+	const lab = loadLab(new URL("../../topologies/two-nats.yml", import.meta.url).pathname);
+	const plan = planLab(lab, everything);
+	const short = renderPlanText(plan, "topologies/two-nats.yml", "/run/testbed/two-nats");
+	const full = renderPlanText(plan, "topologies/two-nats.yml", "/run/testbed/two-nats", { full: true });
+	t.regex(short, /^\t\t\t… 1,024 ports 20000–21023: 0 : 20000, … 1023 : 21023 \(`testbed plan --full` lists them\)$/m);
+	t.regex(short, /^# long element lists are shortened to one line; `testbed plan --full` prints every element$/m);
+	t.false(short.includes("1023 : 21023\n") || short.includes("16 : 20016"));
+	t.true(full.includes("\t\t\t1008 : 21008, 1009 : 21009, 1010 : 21010, 1011 : 21011, 1012 : 21012, 1013 : 21013, 1014 : 21014, 1015 : 21015, 1016 : 21016, 1017 : 21017, 1018 : 21018, 1019 : 21019, 1020 : 21020, 1021 : 21021, 1022 : 21022, 1023 : 21023\n"));
+	t.false(full.includes("…") || full.includes("long element lists"));
+	t.is(full.split("\n").length - short.split("\n").length, 2 * 63 - 1, "64 lines become one in each NAT; the short text has one header line more");
+	const batchFull = renderBatchText(plan, "/run/testbed/two-nats", { full: true });
+	t.is(batchFull.split("\n").filter((line) => /^\t\t\t\d+ : \d+/.test(line)).length, 2 * 64, "--batch --full: the files as up writes them");
+	t.false(renderBatchText(plan, "/run/testbed/two-nats").includes("16 : 20016"));
+});
+
 const at = { line: 1, col: 1 };
 const decl = (fields: Record<string, number>): ImpairDecl => Object.fromEntries([["pos", at], ...Object.entries(fields).map(([key, value]) => [key, { value, pos: at }])]) as ImpairDecl;
 

@@ -55,6 +55,16 @@ test("explicit routes win, device routes have no gateway", (t) => {
 	t.deepEqual(routesOf(lab, "host"), ["172.20.0.1/32 dev nat_wan"]);
 });
 
+test("default-route: false opts a node out of the automatic default route; its own routes stay", (t) => {
+	const text = (testnet: string) => `name: t\nnodes:\n  host: { kind: nat, nat: { type: masquerade, outside: enp6s0 } }\n  internet: { kind: router }\n  testnet: ${testnet}\nlinks:\n  - { endpoints: [host:veth0, testnet:veth1], addresses: [10.1.1.1/24, 10.1.1.2/24] }\n  - { endpoints: [host:enp6s0, internet:eth0], addresses: [198.51.100.2/24, 198.51.100.1/24] }\n`;
+	t.deepEqual(routesOf(loadLabText(text("{}")), "testnet"), ["default via 10.1.1.1 dev veth1"], "`routes: []` or none: testbed adds one");
+	t.deepEqual(routesOf(loadLabText(text("{ routes: [] }")), "testnet"), ["default via 10.1.1.1 dev veth1"]);
+	t.deepEqual(routesOf(loadLabText(text("{ default-route: false }")), "testnet"), [], "the lecture's state before `ip route add default`");
+	t.deepEqual(routesOf(loadLabText(text("{ default-route: false, routes: [{ to: 10.0.0.0/8, via: 10.1.1.1 }] }")), "testnet"), ["10.0.0.0/8 via 10.1.1.1 dev veth1"]);
+	t.deepEqual(routesOf(loadLabText(text("{ default-route: true }")), "testnet"), ["default via 10.1.1.1 dev veth1"]);
+	t.deepEqual(routesOf(loadLabText(text("{}").replace("outside: enp6s0 }", "outside: enp6s0 }, default-route: false")), "host"), [], "a NAT too");
+});
+
 test("NAT sides: the link towards a router is outside, the rest inside", (t) => {
 	const carrier = topology("cgnat").nodes.find((node) => node.name === "carrier")!;
 	t.is(carrier.nat!.outside, "wan");
@@ -106,6 +116,10 @@ test("contradictory NAT settings are validation errors with positions", (t) => {
 	t.deepEqual(problems("{ type: symmetric, mapping: endpoint-independent }"), ['BAD_NAT 4:32 nat "n": type symmetric has mapping address-and-port-dependent, not endpoint-independent']);
 	t.deepEqual(problems("{ type: one-to-one, hairpin: true }"), ['BAD_NAT 4:32 nat "n": a one-to-one NAT has no hairpin setting']);
 	t.deepEqual(problems("{ type: full-cone, filtering: endpoint-independent }"), [], "agreeing is fine");
+	t.deepEqual(problems("{ type: masquerade, hairpin: true }"), ['BAD_NAT 4:32 nat "n": plain MASQUERADE has no hairpin (that needs a DNAT rule); use type home-router']);
+	t.deepEqual(problems("{ type: masquerade, port-preservation: false }"), ['BAD_NAT 4:32 nat "n": plain MASQUERADE keeps the inside port when it is free; use type symmetric for random ports']);
+	t.deepEqual(problems("{ type: masquerade, mapping: address-and-port-dependent }"), ['BAD_NAT 4:32 nat "n": type masquerade has mapping endpoint-independent, not address-and-port-dependent']);
+	t.deepEqual(problems("{ type: masquerade, filtering: address-and-port-dependent, hairpin: false, udp-timeout: 30s }"), [], "what it is, spelt out");
 	t.deepEqual(problems("{ typ: full-cone }"), ['UNKNOWN_KEY 4:26 unknown key "typ" in nat; did you mean "type"?']);
 	t.deepEqual(problems("{ udp-timeout: 0.5s }"), ["BAD_VALUE 4:39 udp-timeout must be a whole number of seconds, at least 1s"]);
 });

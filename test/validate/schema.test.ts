@@ -101,7 +101,7 @@ const everything = {
 	prefix: "tb-",
 	description: "every key once",
 	nodes: {
-		internet: { kind: "router", description: "the public internet", routes: [{ to: "10.0.0.0/8", via: "198.51.100.2" }] },
+		internet: { kind: "router", description: "the public internet", routes: [{ to: "10.0.0.0/8", via: "198.51.100.2" }], "default-route": false },
 		stun: {
 			netns: "stun-server",
 			interfaces: [{ name: "alt0", type: "dummy", address: "203.0.113.11/24", addresses: ["203.0.113.12/24"] }],

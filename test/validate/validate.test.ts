@@ -80,3 +80,15 @@ test("an alias bomb is refused instead of expanding", (t) => {
 	t.is(problems.length, 10, "one problem per (unknown) check, nothing expanded");
 	t.true(problems.every((problem) => problem.code === "BAD_EXPECT"));
 });
+
+test("default-route: a boolean; false is read, anything else is a problem at its position", (t) => {
+	const check = (node: string) => checkSource(parseSource("routes.yml", `name: routes\nnodes:\n  r: { kind: router }\n  a: ${node}\nlinks:\n  - endpoints: [a:eth0, r:eth0]\n`));
+	const off = check("{ default-route: false }");
+	t.deepEqual(off.problems, []);
+	t.deepEqual(off.lab?.nodes.find((node) => node.name === "a")?.routes, [], "no automatic default route");
+	t.deepEqual(check("{ default-route: true }").problems, []);
+	t.deepEqual(check("{ default-route: no-thanks }").problems.map((problem) => `${problem.code} ${problem.pos.line}:${problem.pos.col}`), ["WRONG_TYPE 4:23"]);
+	const typo = check("{ default-routes: false }").problems;
+	t.deepEqual(typo.map((problem) => `${problem.code} ${problem.pos.line}:${problem.pos.col}`), ["UNKNOWN_KEY 4:8"]);
+	t.regex(typo[0].message, /did you mean "default-route"\?/);
+});

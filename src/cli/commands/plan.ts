@@ -7,13 +7,16 @@ import { planLab } from "../../plan/plan.ts";
 import { renderBatchText, renderPlanText } from "../../render/plan-text.ts";
 import type { Io } from "../io.ts";
 
-export async function planCommand(file: string, options: { json?: boolean; batch?: boolean }, io: Io): Promise<number> {
+export async function planCommand(file: string, options: { json?: boolean; batch?: boolean; full?: boolean }, io: Io): Promise<number> {
 	const lab = loadLab(file, (warning) => io.err(warning));
 	// plan changes nothing on the host: it uses the features `up` or `doctor` probed, never probes itself.
 	const known = cachedFeatures();
 	const plan = planLab(lab, known ?? allFeatures);
 	if (!known) plan.notes.unshift("host features not probed yet: assuming a kernel with dummy and netem; `sudo testbed doctor` probes them");
 	if (options.json) io.json(plan);
-	else io.out(options.batch ? renderBatchText(plan, stateDir(lab.name)) : renderPlanText(plan, file, stateDir(lab.name)));
+	else {
+		const text = { full: options.full };
+		io.out(options.batch ? renderBatchText(plan, stateDir(lab.name), text) : renderPlanText(plan, file, stateDir(lab.name), text));
+	}
 	return 0;
 }
