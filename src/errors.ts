@@ -18,6 +18,7 @@ export const errorCodes = [
 	"LAB_EXISTS",
 	"LAB_NOT_FOUND",
 	"LAB_BUSY",
+	"LAB_OWNED",
 	"LEDGER_DAMAGED",
 	"NAMESPACE_EXISTS",
 	"NODE_NOT_FOUND",
@@ -90,5 +91,13 @@ export class ApplyError extends TestbedError {
 	}
 }
 
-/** Lab state problems: exists already, not found, locked, ledger damaged. */
+/** Lab state problems: exists already, not found, locked, another user's, ledger damaged. */
 export class LabStateError extends TestbedError {}
+
+/** A node (or a node's interface) the running lab does not have, named on the command line: a usage mistake (exit 2), with the names there are. */
+export class NodeNotFoundError extends LabStateError {
+	override readonly exitCode = ExitCode.usage;
+	constructor(message: string) {
+		super(message, "NODE_NOT_FOUND");
+	}
+}

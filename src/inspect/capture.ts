@@ -1,7 +1,7 @@
 // Packet captures inside a node with tcpdump, written as pcap for Wireshark.
 import { createInterface } from "node:readline";
 import { requireNode, type Lab, type LabNode } from "../resolve/lab.ts";
-import { LabStateError, MissingFeatureError } from "../errors.ts";
+import { LabStateError, MissingFeatureError, NodeNotFoundError } from "../errors.ts";
 import { inNamespace } from "../render/batch.ts";
 import { spawnLongRunning } from "../apply/spawn.ts";
 import { which } from "../apply/which.ts";
@@ -18,7 +18,7 @@ export function captureTarget(lab: Lab, target: string): { node: LabNode; iface:
 	const [name, iface] = target.split(":");
 	const node = requireNode(lab, name);
 	const names = node.interfaces.map((candidate) => candidate.name);
-	if (!iface || !names.includes(iface)) throw new LabStateError(`node "${name}" has no interface "${iface ?? ""}"; write NODE:IFACE with one of: ${names.join(", ")}`, "NODE_NOT_FOUND");
+	if (!iface || !names.includes(iface)) throw new NodeNotFoundError(`node "${name}" has no interface "${iface ?? ""}"; write NODE:IFACE with one of: ${names.join(", ")}`);
 	return { node, iface };
 }
 

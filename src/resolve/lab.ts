@@ -5,7 +5,7 @@ import type { InterfaceAddress } from "../validate/addresses.ts";
 import type { Pos } from "../vocabulary/problems.ts";
 import type { NatBehaviourSpec } from "./nat-behaviour.ts";
 import type { LabCheck, LabProgram } from "./commands.ts";
-import { LabStateError } from "../errors.ts";
+import { NodeNotFoundError } from "../errors.ts";
 
 export interface Lab {
 	name: string;
@@ -87,10 +87,10 @@ export function findNode(lab: Lab, name: string): LabNode | undefined {
 	return lab.nodes.find((node) => node.name === name);
 }
 
-/** The node named `name`, or a LabStateError naming the nodes there are. */
+/** The node named `name`, or a NodeNotFoundError (a usage mistake, exit 2) naming the nodes there are. */
 export function requireNode(lab: Lab, name: string): LabNode {
 	const node = findNode(lab, name);
-	if (!node) throw new LabStateError(`lab "${lab.name}" has no node "${name}"; nodes: ${lab.nodes.map((candidate) => candidate.name).join(", ")}`, "NODE_NOT_FOUND");
+	if (!node) throw new NodeNotFoundError(`lab "${lab.name}" has no node "${name}"; nodes: ${lab.nodes.map((candidate) => candidate.name).join(", ")}`);
 	return node;
 }
 

@@ -1,7 +1,7 @@
 // `testbed exec LAB NODE -- CMD…` and `testbed shell LAB NODE`: inside the node (its network, its
 // hostname, its names), stdio and exit code pass through. `exec --detach` leaves the command running
 // under the lab's supervisor.
-import { LabStateError, UsageError } from "../../errors.ts";
+import { NodeNotFoundError, UsageError } from "../../errors.ts";
 import { requireLedger } from "../../apply/ledger.ts";
 import { ensureNodeEnv, inNode } from "../../apply/node-env.ts";
 import { requireRoot } from "../../apply/preflight.ts";
@@ -17,7 +17,7 @@ export function labNode(labName: string, nodeName: string): LabNode {
 
 export function nodeOf(lab: Lab, nodeName: string): LabNode {
 	const node = requireNode(lab, nodeName);
-	if (node.kind === "switch") throw new LabStateError(`"${nodeName}" is a switch: nothing runs inside it; nodes that run commands: ${lab.nodes.filter((candidate) => candidate.kind !== "switch").map((candidate) => candidate.name).join(", ")}`, "NODE_NOT_FOUND");
+	if (node.kind === "switch") throw new NodeNotFoundError(`"${nodeName}" is a switch: nothing runs inside it; nodes that run commands: ${lab.nodes.filter((candidate) => candidate.kind !== "switch").map((candidate) => candidate.name).join(", ")}`);
 	return node;
 }
 

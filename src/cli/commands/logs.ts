@@ -7,6 +7,7 @@ import { listPrograms } from "../../apply/programs.ts";
 import { requireRoot } from "../../apply/preflight.ts";
 import type { ProgramState } from "../../apply/supervisor-protocol.ts";
 import { LabStateError } from "../../errors.ts";
+import { requireNode } from "../../resolve/lab.ts";
 import type { Io } from "../io.ts";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -33,8 +34,9 @@ function readFrom(path: string, offset: number): { text: string; size: number } 
 
 export async function logsCommand(labName: string, target: string | undefined, options: { follow?: boolean }, io: Io, signal: AbortSignal): Promise<number> {
 	requireRoot("logs");
-	requireLedger(labName);
+	const lab = requireLedger(labName).resolved;
 	const [node, name] = target ? target.split(":", 2) : [undefined, undefined];
+	if (node) requireNode(lab, node);
 	const matching = (programs: ProgramState[]) => programs.filter((program) => (!node || program.node === node) && (!name || program.name === name));
 	const programs = listPrograms(labName);
 	if (target && matching(programs).length === 0)

@@ -3,12 +3,14 @@ import { requireLedger } from "../../apply/ledger.ts";
 import { askSupervisor, listPrograms } from "../../apply/programs.ts";
 import { requireRoot } from "../../apply/preflight.ts";
 import { LabStateError } from "../../errors.ts";
+import { requireNode } from "../../resolve/lab.ts";
 import type { Io } from "../io.ts";
 
 export async function stopCommand(labName: string, target: string, options: { json?: boolean }, io: Io): Promise<number> {
 	requireRoot("stop");
-	requireLedger(labName);
+	const lab = requireLedger(labName).resolved;
 	const [node, name] = target.split(":", 2);
+	requireNode(lab, node);
 	const known = listPrograms(labName);
 	if (known.length === 0) throw new LabStateError(`lab "${labName}" runs no programs (none in its file, none started with \`exec --detach\`)`, "PROGRAM_NOT_FOUND");
 	const reply = await askSupervisor(labName, { cmd: "stop", node, ...(name ? { name } : {}) }).catch(() => undefined);
