@@ -44,7 +44,7 @@ export function renderDot(lab: Lab): string {
 	const emit = (region: GraphRegion, indent: string) => {
 		const colours = regionStyle(region);
 		out.push(`${indent}subgraph ${q(`cluster_${region.id}`)} {`);
-		out.push(`${indent}\tgraph ${attrs({ label: region.label, labeljust: "l", labelloc: "b", fontname: font, fontsize: 12, fontcolor: colours.font, style: region.nat === undefined ? "filled,rounded" : "filled,rounded,dashed", fillcolor: colours.fill, color: colours.stroke, penwidth: 1.5 })};`);
+		out.push(`${indent}\tgraph ${attrs({ label: region.label, labeljust: "l", labelloc: "b", fontname: font, fontsize: 12, fontcolor: colours.font, style: region.id === "public" ? "filled,rounded" : "filled,rounded,dashed", fillcolor: colours.fill, color: colours.stroke, penwidth: 1.5 })};`);
 		for (const name of region.nodes) nodeLine(graph.nodes.find((node) => node.name === name) as GraphNode, `${indent}\t`);
 		for (const inner of graph.regions.filter((candidate) => candidate.parent === region.id)) emit(inner, `${indent}\t`);
 		out.push(`${indent}}`);

@@ -14,7 +14,7 @@ function mermaidId(prefix: string, name: string): string {
 }
 
 function mermaidRegionId(region: GraphRegion): string {
-	return mermaidId("g", region.nat === undefined ? "public" : `behind_${region.nat}`);
+	return mermaidId("g", region.id.replace(":", "_"));
 }
 
 const mermaidShape: Record<LabNode["kind"], [string, string]> = { host: ["(", ")"], router: ["([", "])"], nat: ["{{", "}}"], switch: ["[/", "/]"] };
@@ -47,7 +47,7 @@ export function renderMermaid(lab: Lab): string {
 	}
 	for (const region of graph.regions) {
 		const colours = regionStyle(region);
-		out.push(`\tstyle ${mermaidRegionId(region)} fill:${colours.fill},stroke:${colours.stroke},color:${colours.font}${region.nat === undefined ? "" : ",stroke-dasharray:5 3"}`);
+		out.push(`\tstyle ${mermaidRegionId(region)} fill:${colours.fill},stroke:${colours.stroke},color:${colours.font}${region.id === "public" ? "" : ",stroke-dasharray:5 3"}`);
 	}
 	const impaired = graph.edges.flatMap((edge, index) => (edge.impaired ? [index] : []));
 	if (impaired.length > 0) out.push(`\tlinkStyle ${impaired.join(",")} stroke:${style.impaired},stroke-width:2px,stroke-dasharray:5 3,color:${style.impaired}`);

@@ -6,17 +6,23 @@
 // - the public side as one blue cluster; everything behind a NAT as an orange cluster named after
 //   that NAT, nested when NATs chain (a home NAT behind a carrier NAT);
 // - a NAT sits on the side of its outside interface, so each orange cluster hangs below its NAT;
+// - without a NAT, a node its neighbour has no route to (while it reaches the neighbour) is drawn
+//   as unreachable from that neighbour, below it: the lecture's "unreachable peers" in namespace
+//   unr, whose dummy 172.20.0.2 the host cannot route to;
 // - shapes by kind: host box, router ellipse, NAT hexagon (with its type), switch parallelogram;
 // - on every link, each end's interface and addresses (the end nearer the public side first),
 //   and its impairments and MTU, with impaired links drawn in red.
 import type { Lab, LabLink, LabNode } from "../resolve/lab.ts";
 import { describeImpairment } from "../validate/units.ts";
-/** A side of the lab: the public one, or the inside of one NAT. */
+import { contains } from "../validate/addresses.ts";
+/** A side of the lab: the public one, the inside of one NAT, or what a node cannot route to. */
 export interface GraphRegion {
-	/** "public", or the NAT's name prefixed "behind:". */
+	/** "public", the NAT's name prefixed "behind:", or the name of the node that cannot reach it prefixed "unreachable:". */
 	id: string;
-	/** The NAT whose inside this is; absent for the public side. */
+	/** The NAT whose inside this is; absent for the public side and for an unreachable side. */
 	nat?: string;
+	/** For an unreachable side: the neighbour that has no route to it. */
+	from?: string;
 	label: string;
 	/** The region this one is nested in (a NAT behind a NAT); absent at the top level. */
 	parent?: string;
@@ -113,13 +119,19 @@ export function labGraph(lab: Lab): LabGraph {
 		}
 	}
 
-	const regionOf = (node: LabNode) => (node.nat ? parentOf(node.name) : regionId(behind.get(find(node.name))));
+	const hidden = unreachableFrom(lab, (name) => component.has(name));
+	const regionOf = (node: LabNode): string => (node.nat ? parentOf(node.name) : hidden.has(node.name) ? `unreachable:${hidden.get(node.name)}` : regionId(behind.get(find(node.name))));
 	const regions = new Map<string, GraphRegion>();
 	const region = (id: string): GraphRegion => {
 		let found = regions.get(id);
 		if (found) return found;
 		if (id === "public") found = { id, label: "public side", depth: 0, nodes: [] };
-		else {
+		else if (id.startsWith("unreachable:")) {
+			const from = id.slice("unreachable:".length);
+			const parent = regionOf(byName.get(from)!);
+			const outer = parent === "public" ? undefined : region(parent);
+			found = { id, from, label: `unreachable from ${from}`, parent: outer?.id, depth: outer ? outer.depth + 1 : 0, nodes: [] };
+		} else {
 			const nat = id.slice("behind:".length);
 			const parent = parentOf(nat);
 			const outer = parent === "public" ? undefined : region(parent);
@@ -150,9 +162,39 @@ export function labGraph(lab: Lab): LabGraph {
 	// Regions in a stable order: public first, then by their NAT's place in the file.
 	const sorted = [...regions.values()].sort((x, y) => rank(x) - rank(y));
 	function rank(r: GraphRegion): number {
-		return r.nat === undefined ? -1 : lab.nodes.findIndex((node) => node.name === r.nat);
+		const owner = r.nat ?? r.from;
+		return owner === undefined ? -1 : lab.nodes.findIndex((node) => node.name === owner);
 	}
 	return { name: lab.name, regions: sorted, nodes, edges };
+}
+
+/** Whether `node` has a route to `ip`: a subnet of one of its interfaces, a declared route, or a default route. */
+function routesTo(node: LabNode, ip: string): boolean {
+	return node.interfaces.some((iface) => iface.addresses.some((address) => contains(address.network, ip))) || node.routes.some((route) => route.to === "default" || contains(route.to.includes("/") ? route.to : `${route.to}/32`, ip));
+}
+
+/**
+ * Nodes, joined by a link that no NAT or switch is on, where one reaches every address of the other
+ * but the other has no route to some address of the first: the first is unreachable from the
+ * other (node → that neighbour). Nodes reachable from nowhere are left where they are, and a node
+ * is hidden behind one neighbour that is not hidden itself.
+ */
+function unreachableFrom(lab: Lab, plain: (name: string) => boolean): Map<string, string> {
+	const byName = new Map(lab.nodes.map((node) => [node.name, node]));
+	const addresses = (node: LabNode) => node.interfaces.flatMap((iface) => iface.addresses.map((address) => address.ip));
+	const misses = (from: LabNode, to: LabNode) => addresses(to).some((ip) => !routesTo(from, ip));
+	const hidden = new Map<string, string>();
+	for (const link of lab.links) {
+		const [x, y] = link.endpoints.map((end) => byName.get(end.node));
+		if (!x || !y || !plain(x.name) || !plain(y.name) || x.kind === "switch" || y.kind === "switch") continue;
+		for (const [inner, outer] of [
+			[x, y],
+			[y, x],
+		])
+			if (misses(outer, inner) && !misses(inner, outer) && !hidden.has(inner.name)) hidden.set(inner.name, outer.name);
+	}
+	for (const [inner, outer] of hidden) if (hidden.has(outer)) hidden.delete(inner);
+	return hidden;
 }
 
 export function regionId(nat: string | undefined): string {

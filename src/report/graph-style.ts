@@ -21,5 +21,5 @@ export const style = {
 } as const;
 
 export function regionStyle(region: GraphRegion) {
-	return region.nat === undefined ? style.public : style.private[Math.min(region.depth, style.private.length - 1)];
+	return region.id === "public" ? style.public : style.private[Math.min(region.depth, style.private.length - 1)];
 }

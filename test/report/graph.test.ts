@@ -64,6 +64,31 @@ test("golden DOT and Mermaid of topologies/two-nats.yml", (t) => {
 	golden(t, new URL("../golden/two-nats.mmd", import.meta.url), renderMermaid(lab));
 });
 
+test("golden DOT and Mermaid of topologies/seed-p2p.yml: the lecture's unreachable peers (unr) below the host, not on the public side", (t) => {
+	const lab = topology("seed-p2p.yml");
+	golden(t, new URL("../golden/seed-p2p.dot", import.meta.url), renderDot(lab));
+	golden(t, new URL("../golden/seed-p2p.mmd", import.meta.url), renderMermaid(lab));
+	const graph = labGraph(lab);
+	t.deepEqual(
+		graph.regions.map((region) => [region.id, region.label, region.nodes]),
+		[
+			["public", "public side", ["host"]],
+			["unreachable:host", "unreachable from host", ["unr"]],
+		],
+	);
+	t.deepEqual(graph.edges[0].ends.map((end) => `${end.node}:${end.iface}`), ["host:nat_wan", "unr:nat_lan"], "drawn from the host down to unr");
+	t.regex(renderDot(lab), /subgraph "cluster_unreachable:host" \{\n\t\tgraph \[label="unreachable from host", [^\n]*style="filled,rounded,dashed", fillcolor="#fdf1e1"/);
+});
+
+test("a node is unreachable from its neighbour only when that neighbour has no route to it and it has one back", (t) => {
+	const text = (hostRoutes: string) =>
+		["name: reach", "nodes:", "  inner:", "    interfaces: [{ name: d0, type: dummy, address: 10.9.9.9/24 }]", "    routes: [{ to: default, via: 10.0.0.1 }]", "  outer:", `    routes: [${hostRoutes}]`, "links:", "  - { endpoints: [inner:eth0, outer:eth0], subnet: 10.0.0.0/24 }", ""].join("\n");
+	const regionOf = (lab: Lab, name: string) => labGraph(lab).nodes.find((node) => node.name === name)?.region;
+	t.is(regionOf(loadLabText(text("")), "inner"), "unreachable:outer", "outer has no route to inner's 10.9.9.9");
+	t.is(regionOf(loadLabText(text("{ to: 10.9.9.0/24, via: 10.0.0.2 }")), "inner"), "public", "a route to it: reachable");
+	t.is(regionOf(loadLabText(text("")), "outer"), "public");
+});
+
 test("docs/two-nats.svg, the README's picture, is what the tool draws now", async (t) => {
 	golden(t, new URL("../../docs/two-nats.svg", import.meta.url), await renderGraph(topology("two-nats.yml"), "svg"));
 });
@@ -114,13 +139,17 @@ test("impairments and MTU are written on the link, which is drawn in red and das
 	t.true(renderMermaid(lab).includes('n_r ---|"e2 10.0.2.1/24<br/>eth0 10.0.2.2/24<br/>delay 20ms jitter 2ms loss 1% rate 10mbit limit 500 mtu 1400"| n_b'));
 });
 
-test("the public side is what routing.ts calls public; NATs sit on their outside's side", (t) => {
+test("the public side is what routing.ts calls public, less what a neighbour cannot route to (only seed-p2p's unr); NATs sit on their outside's side", (t) => {
+	const unreachable: Record<string, string[]> = {};
 	for (const name of examples) {
 		const lab = topology(name);
 		const graph = labGraph(lab);
+		const hidden = graph.nodes.filter((node) => node.region.startsWith("unreachable:")).map((node) => node.name);
+		if (hidden.length) unreachable[name] = hidden;
 		const onPublicSide = graph.nodes.filter((node) => node.region === "public" && node.kind !== "nat" && node.kind !== "switch").map((node) => node.name);
-		t.deepEqual(onPublicSide, publicNodes(lab).map((node) => node.name), name);
+		t.deepEqual(onPublicSide, publicNodes(lab).map((node) => node.name).filter((node) => !hidden.includes(node)), name);
 	}
+	t.deepEqual(unreachable, { "seed-p2p.yml": ["unr"] });
 	const cgnat = labGraph(topology("cgnat.yml"));
 	const regionOf = (name: string) => cgnat.nodes.find((node) => node.name === name)?.region;
 	t.deepEqual(["internet", "stun", "carrier", "home1", "home2", "alice", "bob"].map(regionOf), ["public", "public", "public", "behind:carrier", "behind:carrier", "behind:home1", "behind:home2"]);
