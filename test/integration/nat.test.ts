@@ -21,8 +21,8 @@ interface Tools {
 }
 
 /** A NAT with two hosts behind it (on a switch) and a server with two addresses outside. */
-async function withNat(t: ExecutionContext, natBlock: string, body: (tools: Tools) => Promise<void>): Promise<void> {
-	const name = `tb-nat${++serial}`;
+async function withNat(t: ExecutionContext, natBlock: string, body: (tools: Tools) => Promise<void>, prefix = "tb-nat"): Promise<void> {
+	const name = `${prefix}${++serial}`;
 	const lab = loadLabText(`
 name: ${name}
 nodes:
@@ -67,6 +67,25 @@ rootTest("EIM keeps one public port per inside endpoint even when two hosts use 
 		t.is(await b.mappedEndpoint("x", `${S2}:3000`), first, "same mapping to another address");
 		t.is(await a.mappedEndpoint("x", `${S2}:3000`), `${PUB}:5000`);
 	});
+});
+
+rootTest("masquerade (the lecture's iptables MASQUERADE) is endpoint-independent only while ports do not collide", async (t) => {
+	await withNat(
+		t,
+		"{ type: masquerade }",
+		async ({ a, b }) => {
+			await a.bind("x", 5000);
+			await b.bind("x", 5000);
+			t.is(await a.mappedEndpoint("x", `${S}:3000`), `${PUB}:5000`, "a keeps its port");
+			t.is(await a.mappedEndpoint("x", `${S}:3001`), `${PUB}:5000`, "and keeps it to another port of the server: endpoint-independent");
+			t.is(await b.mappedEndpoint("x", `${S2}:3000`), `${PUB}:5000`, "b's 5000 to another server collides with nothing: b keeps its port too");
+			const colliding = await b.mappedEndpoint("x", `${S}:3000`);
+			t.truthy(colliding);
+			t.not(port(colliding), 5000, "to a's server, b's 5000 would collide with a's mapping: the kernel picks another port");
+			t.is(await b.mappedEndpoint("x", `${S2}:3000`), `${PUB}:5000`, "so b has two public ports, one per destination: not endpoint-independent");
+		},
+		"masq-nat",
+	);
 });
 
 rootTest("EIM holds when the NAT box itself already uses the port", async (t) => {
