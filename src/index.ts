@@ -1,11 +1,12 @@
 // The library: everything the CLI does, as functions a test suite can call.
-export { up, withLab, type RunningLab } from "./lab-handle.ts";
-export { checkFile, checkSource, loadLab, loadLabText } from "./load.ts";
+export { up, withLab, type LabOptions, type RunningLab } from "./lab-handle.ts";
+export { checkFile, checkSource, loadLab, loadLabText, type LoadOptions } from "./load.ts";
+export { renamedNamespace } from "./resolve/rename.ts";
 export { planLab } from "./plan/plan.ts";
 export { renderPlanText, renderBatchText } from "./render/plan-text.ts";
 export { renderPlan } from "./render/batch.ts";
 export { upLab, type UpOptions, type UpResult } from "./apply/up.ts";
-export { downLab, downAll, type DownResult } from "./apply/down.ts";
+export { downLab, downAll, type DownResult, type DownOptions, type DownAllResult } from "./apply/down.ts";
 export { labStatuses, type LabStatus } from "./apply/status.ts";
 export { detectFeatures, type FeatureReport } from "./apply/features.ts";
 export { doctor } from "./apply/doctor.ts";

@@ -140,11 +140,21 @@ function onSignal(signal: NodeJS.Signals): void {
 	if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
 }
 
-/** Build a lab from a topology file (or `{ text }`); it is taken down at `down()`, at `await using` scope end, or at process exit. */
-export async function up(file: string | { text: string; name?: string }, options: UpOptions = {}): Promise<RunningLab> {
-	const lab = typeof file === "string" ? loadLab(file) : loadLabText(file.text, file.name);
+/** `up()`'s options: `upLab`'s, and `name` to bring the file's lab up under another name (as `testbed up --name`). */
+export interface LabOptions extends UpOptions {
+	/** The lab's name instead of the file's `name:`; its namespaces follow it (see `loadLab`). */
+	name?: string;
+}
+
+/**
+ * Build a lab from a topology file (or `{ text }`, with `name` there the display name of the text); it
+ * is taken down at `down()`, at `await using` scope end, or at process exit.
+ */
+export async function up(file: string | { text: string; name?: string }, options: LabOptions = {}): Promise<RunningLab> {
+	const { name, ...upOptions } = options;
+	const lab = typeof file === "string" ? loadLab(file, { name }) : loadLabText(file.text, file.name, { name });
 	hook();
-	const result = await upLab(lab, options);
+	const result = await upLab(lab, upOptions);
 	open.add(lab.name);
 	let punches: PunchSession | undefined;
 	const session = async () => (punches ??= await PunchSession.start(lab));
@@ -166,7 +176,8 @@ export async function up(file: string | { text: string; name?: string }, options
 		} finally {
 			punches = undefined;
 			open.delete(lab.name);
-			await downLab(lab.name);
+			// This process brought it up: its own, whoever the process says it acts for now.
+			await downLab(lab.name, { force: true });
 		}
 	};
 	return {
@@ -200,7 +211,7 @@ export async function up(file: string | { text: string; name?: string }, options
 }
 
 /** Up, run `body`, and always down — the shape for a test that must not leak a lab. */
-export async function withLab<T>(file: string | { text: string; name?: string }, body: (lab: RunningLab) => Promise<T>, options: UpOptions = {}): Promise<T> {
+export async function withLab<T>(file: string | { text: string; name?: string }, body: (lab: RunningLab) => Promise<T>, options: LabOptions = {}): Promise<T> {
 	const lab = await up(file, options);
 	try {
 		return await body(lab);

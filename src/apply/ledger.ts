@@ -1,5 +1,6 @@
 // The ledger: what a lab owns, written before anything is created, so `down` can always undo `up`.
 import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import { LabStateError } from "../errors.ts";
 import type { Lab } from "../resolve/lab.ts";
@@ -24,11 +25,37 @@ export interface Ledger {
 	/** The testbed process that wrote this state. */
 	pid: number;
 	createdAt: string;
+	/** Who brought the lab up (`currentUser()` of that `up`); absent in ledgers written before owners were kept. */
+	owner?: string;
 	namespaces: LedgerNamespace[];
 	/** The resolved lab, so every command works without the topology file. */
 	resolved: Lab;
 	/** The process that supervises the lab's programs, once one was started. */
 	supervisor?: { pid: number };
+}
+
+/**
+ * The user a testbed command acts for: the one who ran `sudo` (SUDO_USER), else the name of this
+ * process's user ("root" for root without sudo), else `uid N` for a uid with no name.
+ */
+export function currentUser(): string {
+	const sudo = process.env.SUDO_USER?.trim();
+	if (sudo) return sudo;
+	try {
+		return userInfo().username;
+	} catch {
+		return `uid ${process.getuid?.() ?? "?"}`;
+	}
+}
+
+/** The user who brought the lab up, as ls and the messages show it. */
+export function ownerOf(ledger: Ledger): string {
+	return ledger.owner ?? "unknown";
+}
+
+/** Whether the lab is someone else's: its owner is known and is not `user`. */
+export function ownedByOther(ledger: Ledger, user = currentUser()): boolean {
+	return ledger.owner !== undefined && ledger.owner !== user;
 }
 
 /** Root-only: ledgers, locks and batch files are nobody else's business. */

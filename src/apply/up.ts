@@ -1,17 +1,17 @@
 // Build a lab on the host: ledger first, one root `ip -batch`, then every namespace configured (configure.ts).
 // Any failure (or Ctrl-C) rolls back everything this call created.
 import { mkdirSync, writeFileSync } from "node:fs";
-import { ApplyError, LabStateError, MissingFeatureError, TestbedError } from "../errors.ts";
+import { ApplyError, LabStateError, MissingFeatureError } from "../errors.ts";
 import type { HostFeatures, Plan } from "../plan/operations.ts";
 import { planLab } from "../plan/plan.ts";
 import { renderPlan, stepContent } from "../render/batch.ts";
 import type { Lab } from "../resolve/lab.ts";
 import { detectFeatures } from "./features.ts";
-import { readLedger, removeLedger, writeLedger, type Ledger } from "./ledger.ts";
+import { currentUser, ownerOf, readLedger, removeLedger, writeLedger, type Ledger } from "./ledger.ts";
 import { lockLab } from "./lock.ts";
-import { netnsIdentity, netnsInode } from "./namespaces.ts";
+import { netnsIdentity } from "./namespaces.ts";
 import { stateDir } from "./state-files.ts";
-import { requireRoot, requireTools } from "./preflight.ts";
+import { labExistsError, requireFreeNamespaces, requireRoot, requireTools } from "./preflight.ts";
 import { configureNamespaces, runRootBatch, type ConfigureMethod, type ConfigureProfile } from "./configure.ts";
 import { teardownLedger } from "./teardown.ts";
 import { writeNameFiles } from "./node-env.ts";
@@ -45,6 +45,8 @@ export interface UpResult {
 	profile: ConfigureProfile;
 	/** The topology's programs, as they were when `up` returned (ready, or running without a readiness condition). */
 	programs: ProgramState[];
+	/** With `force`: the lab of this name that was up before and was taken down to make room. */
+	replaced?: { owner: string; createdAt: string };
 	timings: { rootMs: number; namespacesMs: number; totalMs: number };
 }
 
@@ -69,15 +71,12 @@ export async function upLab(lab: Lab, options: UpOptions = {}): Promise<UpResult
 	const lock = await lockLab(lab.name, options.lockWaitMs);
 	try {
 		const existing = readLedger(lab.name);
-		if (existing && !options.force)
-			throw new LabStateError(`lab "${lab.name}" is already ${existing.state === "up" ? "up" : `in state "${existing.state}"`} (since ${existing.createdAt}); use \`testbed down ${lab.name}\` or \`up --force\` to replace it`, "LAB_EXISTS");
+		if (existing && !options.force) throw labExistsError(lab, existing);
 		if (existing) {
 			await teardownLedger(existing);
 			removeLedger(lab.name);
 		}
-		const taken = plan.root.flatMap((op) => (op.op === "netns-add" && netnsInode(op.netns) !== null ? [op.netns] : []));
-		if (taken.length > 0)
-			throw new LabStateError(`namespace${taken.length > 1 ? "s" : ""} ${taken.join(", ")} already exist${taken.length > 1 ? "" : "s"} and testbed did not create ${taken.length > 1 ? "them" : "it"}; rename the lab or set \`prefix:\``, "NAMESPACE_EXISTS");
+		requireFreeNamespaces(lab, plan.root.flatMap((op) => (op.op === "netns-add" ? [op.netns] : [])));
 
 		const ledger: Ledger = {
 			format: 1,
@@ -86,12 +85,14 @@ export async function upLab(lab: Lab, options: UpOptions = {}): Promise<UpResult
 			state: "creating",
 			pid: process.pid,
 			createdAt: new Date().toISOString(),
+			owner: currentUser(),
 			namespaces: lab.nodes.map((node) => ({ name: node.netns, node: node.name, inode: null })),
 			resolved: lab,
 		};
 		writeLedger(ledger);
 		try {
-			return await build(lab, plan, ledger, started, options);
+			const result = await build(lab, plan, ledger, started, options);
+			return existing ? { ...result, replaced: { owner: ownerOf(existing), createdAt: existing.createdAt } } : result;
 		} catch (error) {
 			try {
 				await teardownLedger(ledger);
@@ -100,7 +101,7 @@ export async function upLab(lab: Lab, options: UpOptions = {}): Promise<UpResult
 				throw new LabStateError(`${(error as Error).message}\nrolling back failed too: ${(teardown as Error).message}\nthe ledger is kept; run \`testbed down ${lab.name}\``, "ROLLBACK_FAILED");
 			}
 			removeLedger(lab.name);
-			if (error instanceof TestbedError) throw error;
+			// Interrupted: whatever failed after the signal (a killed tool, a program not ready) failed because of it.
 			if (options.signal?.aborted) throw new ApplyError("interrupted: everything `up` had created was removed", { command: "up", stderr: "", rolledBack: true });
 			throw error;
 		}
@@ -134,6 +135,9 @@ async function build(lab: Lab, plan: Plan, ledger: Ledger, started: number, opti
 		programs = listPrograms(lab.name);
 		options.onProgramFailure?.(error);
 	}
+	// Ctrl-C while the programs started (their start waits for readiness, at most each one's `within:`,
+	// and does not watch the signal): the lab is rolled back, not left up.
+	if (signal?.aborted) throw new Error("interrupted");
 	ledger.state = "up";
 	writeLedger(ledger);
 	const done = performance.now();

@@ -17,6 +17,10 @@ import { leftovers, namespaceExists, rootTest } from "../helpers/host.ts";
 setFlagsFromString("--expose-gc");
 const collect = runInNewContext("gc") as () => void;
 
+// Every lab of this file is brought up (and `down --all` run) as a user of its own: `down --all` takes
+// down only the caller's labs, so labs of other tests running at the same time are left alone.
+process.env.SUDO_USER = "tb-chaos-tester";
+
 const crashPoints = Number(process.env.CRASH_POINTS ?? 20);
 const soakCycles = Number(process.env.SOAK_CYCLES ?? 50);
 const testbed = (args: string[]) => execa(process.execPath, ["bin/testbed.js", ...args], { reject: false });

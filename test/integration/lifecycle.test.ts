@@ -38,7 +38,7 @@ rootTest("up of a lab that is up says so; --force replaces it", async (t) => {
 	const lab = small("tb-twice");
 	try {
 		const first = await upLab(lab);
-		await t.throwsAsync(upLab(lab), { instanceOf: LabStateError, code: "LAB_EXISTS", message: /lab "tb-twice" is already up .*--force/ });
+		await t.throwsAsync(upLab(lab), { instanceOf: LabStateError, code: "LAB_EXISTS", message: /^lab "tb-twice" is already up, brought up by you \(\S+\) at .*\n.*--name NAME .*`testbed up … --force`/ });
 		const second = await upLab(lab, { force: true });
 		// New namespaces: the inode number may be the old one again (the kernel reuses them), the inode's birth is not.
 		t.not(`${second.ledger.namespaces[0].inode} ${second.ledger.namespaces[0].born}`, `${first.ledger.namespaces[0].inode} ${first.ledger.namespaces[0].born}`, "the namespaces are new");
@@ -64,10 +64,12 @@ rootTest("down works from the ledger after the topology file is gone", async (t)
 	t.deepEqual(leftovers("tb-nofile", lab.nodes.map((node) => node.netns)), []);
 });
 
-rootTest("an existing namespace testbed did not create stops up, and is left alone", async (t) => {
+rootTest("an existing namespace testbed did not create stops up, says it is foreign, and is left alone", async (t) => {
 	await execa("ip", ["netns", "add", "tb-foreign-a"]);
 	try {
-		await t.throwsAsync(upLab(small("tb-foreign")), { instanceOf: LabStateError, code: "NAMESPACE_EXISTS", message: /namespace tb-foreign-a already exists and testbed did not create it/ });
+		const error = await t.throwsAsync(upLab(small("tb-foreign")), { instanceOf: LabStateError, code: "NAMESPACE_EXISTS" });
+		t.regex(error!.message, /^namespace tb-foreign-a already exists and testbed did not create it: no lab on this host owns it$/m);
+		t.regex(error!.message, /--name NAME .*ip netns del tb-foreign-a/);
 		t.true(namespaceExists("tb-foreign-a"));
 		t.false(namespaceExists("tb-foreign-r"));
 	} finally {
@@ -75,20 +77,38 @@ rootTest("an existing namespace testbed did not create stops up, and is left alo
 	}
 });
 
-rootTest("down --all removes every lab in the ledger and nothing else", async (t) => {
+/** Run `body` as another user (SUDO_USER), as the owner checks see it. */
+async function asUser<T>(user: string, body: () => Promise<T>): Promise<T> {
+	const before = process.env.SUDO_USER;
+	process.env.SUDO_USER = user;
+	try {
+		return await body();
+	} finally {
+		if (before === undefined) delete process.env.SUDO_USER;
+		else process.env.SUDO_USER = before;
+	}
+}
+
+rootTest("down --all removes every lab of the caller in the ledger and nothing else", async (t) => {
+	// As a user of its own, so labs of other users on this host (other tests running now) are left alone.
 	await execa("ip", ["netns", "add", "tb-all-x-a"]); // looks like a lab's namespace, but is not in any ledger
 	try {
-		await upLab(small("tb-all-1"));
-		await upLab(small("tb-all-2"));
-		const results = await downAll();
-		t.true(results.some((result) => result.lab === "tb-all-1"));
-		t.true(results.some((result) => result.lab === "tb-all-2"));
+		await asUser("tb-all-tester", async () => {
+			await upLab(small("tb-all-1"));
+			await upLab(small("tb-all-2"));
+		});
+		await asUser("tb-all-other", () => upLab(small("tb-all-3")));
+		const { removed, leftAlone } = await asUser("tb-all-tester", () => downAll());
+		t.deepEqual(removed.map((result) => result.lab).filter((lab) => lab.startsWith("tb-all-")), ["tb-all-1", "tb-all-2"]);
+		t.deepEqual(leftAlone.filter((other) => other.lab.startsWith("tb-all-")), [{ lab: "tb-all-3", owner: "tb-all-other" }]);
+		t.true(namespaceExists("tb-all-3-a"), "another user's lab is left up");
 		t.true(namespaceExists("tb-all-x-a"));
 		t.deepEqual([...leftovers("tb-all-1", ["tb-all-1-a", "tb-all-1-r"]), ...leftovers("tb-all-2", ["tb-all-2-a", "tb-all-2-r"])], []);
 	} finally {
-		await Promise.all(["tb-all-1", "tb-all-2"].map((lab) => downLab(lab).catch(() => undefined)));
+		await Promise.all(["tb-all-1", "tb-all-2", "tb-all-3"].map((lab) => downLab(lab, { force: true }).catch(() => undefined)));
 		await execa("ip", ["netns", "del", "tb-all-x-a"]);
 	}
+	t.deepEqual(leftovers("tb-all-3", ["tb-all-3-a", "tb-all-3-r"]), []);
 });
 
 rootTest("a namespace replaced behind testbed's back is not deleted by down, also when the kernel gave it the old inode number", async (t) => {

@@ -7,6 +7,6 @@ export async function lsCommand(options: { json?: boolean }, io: Io): Promise<nu
 	const labs = labStatuses();
 	if (options.json) io.json(labs);
 	else if (labs.length === 0) io.out("no labs are up");
-	else io.out(table([["lab", "state", "nodes", "namespaces", "since", "file"], ...labs.map((lab) => [lab.lab, lab.state, String(lab.nodes), `${lab.namespaces.present}/${lab.namespaces.expected}`, lab.createdAt, lab.error ?? lab.file])]));
+	else io.out(table([["lab", "state", "owner", "nodes", "namespaces", "since", "file"], ...labs.map((lab) => [lab.lab, lab.state, lab.owner || "-", String(lab.nodes), `${lab.namespaces.present}/${lab.namespaces.expected}`, lab.createdAt, lab.error ?? lab.file])]));
 	return 0;
 }

@@ -1,12 +1,13 @@
 // `testbed up FILE`: build, then a short summary of nodes, addresses and NATs.
 import { upLab, type UpResult } from "../../apply/up.ts";
+import { currentUser } from "../../apply/ledger.ts";
 import { loadLab } from "../../load.ts";
 import { short } from "../../resolve/nat-behaviour.ts";
 import { table } from "../../report/table.ts";
 import type { Io } from "../io.ts";
 
-export async function upCommand(file: string, options: { json?: boolean; force?: boolean; keep?: boolean }, io: Io, signal: AbortSignal): Promise<number> {
-	const lab = loadLab(file, (warning) => io.err(warning));
+export async function upCommand(file: string, options: { json?: boolean; force?: boolean; keep?: boolean; name?: string }, io: Io, signal: AbortSignal): Promise<number> {
+	const lab = loadLab(file, { name: options.name, warn: (warning) => io.err(warning) });
 	// Progress only on a terminal, and not with --json: pipes and CI logs stay line-based and quiet.
 	const live = !options.json && Boolean(process.stderr.isTTY) && lab.nodes.length >= 20;
 	let shown = -1;
@@ -19,7 +20,17 @@ export async function upCommand(file: string, options: { json?: boolean; force?:
 			}
 		: undefined;
 	let programFailure: Error | undefined;
-	const result = await upLab(lab, { force: options.force, signal, onProgress, keep: options.keep, onProgramFailure: (error) => (programFailure = error) });
+	// Ctrl-C: say at once that it was heard; upLab stops at its next step and removes what it made.
+	const interrupted = () => io.err(`interrupted: stopping and removing what \`up\` of lab "${lab.name}" created…`);
+	signal.addEventListener("abort", interrupted, { once: true });
+	let result: UpResult;
+	try {
+		result = await upLab(lab, { force: options.force, signal, onProgress, keep: options.keep, onProgramFailure: (error) => (programFailure = error) });
+	} finally {
+		signal.removeEventListener("abort", interrupted);
+	}
+	// --force is the override; still say whose lab it replaced when that was another user's.
+	if (result.replaced && result.replaced.owner !== currentUser()) io.err(`replaced lab "${lab.name}" of user ${result.replaced.owner} (up since ${result.replaced.createdAt}): --force took it down`);
 	if (options.json) io.json({ ...upSummary(result), ...(programFailure ? { programFailure: programFailure.message } : {}) });
 	else io.out(renderUpSummary(result));
 	if (programFailure) {
@@ -33,6 +44,8 @@ export function upSummary(result: UpResult) {
 	return {
 		lab: result.lab.name,
 		file: result.lab.file,
+		owner: result.ledger.owner,
+		...(result.replaced ? { replaced: result.replaced } : {}),
 		timings: result.timings,
 		configured: result.profile,
 		programs: result.programs,
