@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ExecutionContext } from "ava";
 import { execa } from "execa";
-import { downLab } from "../../src/index.ts";
+import { LabStateError, downLab, up } from "../../src/index.ts";
 import { readLedger } from "../../src/apply/ledger.ts";
 import { processAlive } from "../../src/apply/lock.ts";
 import { netnsIdentity, sameNamespace } from "../../src/apply/namespaces.ts";
@@ -210,6 +210,30 @@ rootTest("Ctrl-C during up of one copy — while its namespaces are built, or wh
 			await assertIntact(t, "own-a", a);
 		} finally {
 			await cleanUp(t, { "own-a": classNamespaces("own-a"), "own-i": unitNamespaces("own-i"), "own-p": ["own-p-a"] });
+		}
+	});
+});
+
+rootTest("the library: up(file, { name }) brings a copy up under that name; downLab of another user's lab is refused (LAB_OWNED) unless force", async (t) => {
+	await withFiles({ "class.yml": classLab }, async (path) => {
+		try {
+			t.is((await as("alice", ["up", path("class.yml"), "--name", "own-a"])).exitCode, 0);
+			const lab = await up(path("class.yml"), { name: "own-l" });
+			try {
+				t.is(lab.name, "own-l");
+				t.deepEqual(lab.lab.nodes.map((node) => node.netns), ["own-l-owngw", "own-l-pc"]);
+				t.is((await lab.exec("pc", ["ping", "-c", "1", "-W", "2", "10.0.1.1"])).exitCode, 0);
+				t.is(readLedger("own-l")?.owner, process.env.SUDO_USER || "root");
+			} finally {
+				await lab.down();
+			}
+			t.deepEqual(leftovers("own-l", classNamespaces("own-l")), []);
+			const refused = await t.throwsAsync(downLab("own-a"), { instanceOf: LabStateError, code: "LAB_OWNED" });
+			t.regex(refused!.message, /^lab "own-a" is not yours: alice brought it up at /);
+			t.true(namespaceExists("own-a-pc"));
+			t.is((await downLab("own-a", { force: true })).owner, "alice");
+		} finally {
+			await cleanUp(t, { "own-a": classNamespaces("own-a"), "own-l": classNamespaces("own-l") });
 		}
 	});
 });
