@@ -44,7 +44,8 @@ export function labExistsError(lab: Lab, existing: Ledger): LabStateError {
 	const state = existing.state === "up" ? "up" : `in state "${existing.state}"`;
 	return new LabStateError(
 		`lab "${lab.name}" is already ${state}, brought up by ${ownerText(existing)} at ${existing.createdAt}\n` +
-			`run your own copy under another name: ${renameFix(lab)}; or replace it: \`testbed up … --force\` (or \`testbed down ${lab.name}\` first)`,
+			`run your own copy under another name: ${renameFix(lab)}; ` +
+			(ownedByOther(existing) ? `or, if ${ownerOf(existing)} agrees, replace theirs: \`testbed up … --force\`` : `or replace it: \`testbed up … --force\` (or \`testbed down ${lab.name}\` first)`),
 		"LAB_EXISTS",
 	);
 }

@@ -111,9 +111,10 @@ rootTest("a lab name reused: up says whose it is and how to run one's own copy; 
 			const again = await as("bob", ["up", path("class.yml"), "--name", "own-a"]);
 			t.is(again.exitCode, 1);
 			t.regex(again.stderr, /^testbed: lab "own-a" is already up, brought up by alice at \S+$/m);
-			t.regex(again.stderr, /^run your own copy under another name: testbed up \S*class\.yml --name NAME \(its namespaces become NAME-…\); or replace it: `testbed up … --force`/m);
+			t.regex(again.stderr, /^run your own copy under another name: testbed up \S*class\.yml --name NAME \(its namespaces become NAME-…\); or, if alice agrees, replace theirs: `testbed up … --force`$/m);
 			const mine = await as("alice", ["up", path("class.yml"), "--name", "own-a"]);
 			t.regex(mine.stderr, /brought up by you \(alice\) at/);
+			t.regex(mine.stderr, /; or replace it: `testbed up … --force` \(or `testbed down own-a` first\)$/m);
 
 			const replaced = await as("bob", ["up", path("class.yml"), "--name", "own-a", "--force"]);
 			t.is(replaced.exitCode, 0, replaced.stderr);
