@@ -1,13 +1,13 @@
 // What `testbed watch` shows of a running lab, read from the kernel in one sample: each NAT's live
-// table (nat-table.ts), how many unsolicited packets its filter dropped, and every link's packet
-// counters. Per namespace and sample: one `ip -s -j link`, and in a NAT also what `readNatTable` runs
-// (conntrack -L, one nft) and one nft for the drop counter. Then, pure: what changed between two
+// flows (conntrack, read as nat-table.ts reads it), how many unsolicited packets its filter dropped,
+// and every link's packet counters. One process per namespace read, and only as many namespaces as
+// cover every link (the NATs, then the routers they hang on). Then, pure: what changed between two
 // samples, as events (mappings created and expired, drops).
 import type { Lab, LabNode } from "../resolve/lab.ts";
 import { inNamespace } from "../render/batch.ts";
 import { run } from "../apply/run.ts";
 import type { JournalEntry } from "../apply/journal.ts";
-import { readNatTable, type NatFlow, type NatMapping } from "./nat-table.ts";
+import { parseConntrack, type NatFlow } from "./nat-table.ts";
 
 export interface NatSample {
 	name: string;
@@ -16,7 +16,6 @@ export interface NatSample {
 	filtering: string;
 	publicAddress: string;
 	flows: NatFlow[];
-	mappings: NatMapping[];
 	/** Packets its filter dropped since `up` (the counter on the input chain's drop rule). */
 	dropped: number;
 }
@@ -26,17 +25,15 @@ export interface Counters {
 	bytes: number;
 }
 
-/** One end of a link as the kernel sees it: what it sent into the link, and whether it is up. */
-export interface LinkEndSample {
-	node: string;
-	iface: string;
-	/** Undefined when the interface could not be read (its node's namespace is gone). */
-	sent?: Counters;
-	up?: boolean;
-}
-
 export interface LinkSample {
-	ends: [LinkEndSample, LinkEndSample];
+	ends: [{ node: string; iface: string }, { node: string; iface: string }];
+	/**
+	 * Packets each end sent into the link, both read at one end (its transmit and receive counters:
+	 * one namespace read covers the link); undefined when that end could not be read.
+	 */
+	packets?: [number, number];
+	/** Whether the link carries traffic (the read end's state: a veth is down when either end is). */
+	up?: boolean;
 }
 
 export interface LabSample {
@@ -69,14 +66,15 @@ export interface WatchView {
 }
 
 interface LinkStats {
-	sent: Counters;
+	sent: number;
+	received: number;
 	up: boolean;
 }
 
-/** `ip -s -j link` of one namespace → each interface's transmit counters and state. */
+/** `ip -s -j link` of one namespace → each interface's packet counters and state. */
 export function parseLinkStats(json: string): Map<string, LinkStats> {
 	const stats = new Map<string, LinkStats>();
-	let parsed: { ifname?: string; operstate?: string; flags?: string[]; stats64?: { tx?: { packets?: number; bytes?: number } } }[];
+	let parsed: { ifname?: string; operstate?: string; flags?: string[]; stats64?: { tx?: { packets?: number }; rx?: { packets?: number } } }[];
 	try {
 		parsed = JSON.parse(json);
 	} catch {
@@ -85,7 +83,7 @@ export function parseLinkStats(json: string): Map<string, LinkStats> {
 	for (const link of Array.isArray(parsed) ? parsed : []) {
 		if (!link.ifname) continue;
 		const up = link.operstate === "UP" || (link.operstate === "UNKNOWN" && (link.flags ?? []).includes("LOWER_UP"));
-		stats.set(link.ifname, { sent: { packets: link.stats64?.tx?.packets ?? 0, bytes: link.stats64?.tx?.bytes ?? 0 }, up });
+		stats.set(link.ifname, { sent: link.stats64?.tx?.packets ?? 0, received: link.stats64?.rx?.packets ?? 0, up });
 	}
 	return stats;
 }
@@ -99,41 +97,65 @@ export function parseDropCounter(json: string): number {
 	return 0;
 }
 
-/** The namespaces a sample reads interfaces in: every node at the end of a link. */
-function linkedNodes(lab: Lab): LabNode[] {
-	const names = new Set(lab.links.flatMap((link) => link.endpoints.map((end) => end.node)));
-	return lab.nodes.filter((node) => names.has(node.name));
+/**
+ * Which nodes a sample reads, and at which end each link is read: every NAT (its conntrack and drops
+ * are read anyway), then, while a link is left, the node at the end of the most links left (the
+ * first in file order on a tie). In a star of homes around one router: the NATs and the router.
+ */
+export function readingPlan(lab: Lab): { nodes: LabNode[]; readAt: (0 | 1)[] } {
+	const chosen = new Set(lab.nodes.filter((node) => node.nat).map((node) => node.name));
+	const left = () => lab.links.filter((link) => !link.endpoints.some((end) => chosen.has(end.node)));
+	for (let links = left(); links.length > 0; links = left()) {
+		const count = new Map<string, number>();
+		for (const link of links) for (const end of link.endpoints) count.set(end.node, (count.get(end.node) ?? 0) + 1);
+		const best = lab.nodes.filter((node) => count.has(node.name)).reduce((a, b) => (count.get(b.name)! > count.get(a.name)! ? b : a));
+		chosen.add(best.name);
+	}
+	return { nodes: lab.nodes.filter((node) => chosen.has(node.name)), readAt: lab.links.map((link) => (chosen.has(link.endpoints[0].node) ? 0 : 1)) };
 }
 
-/** Read the lab once: every NAT's table and drops, every link's counters. Commands run in parallel, one per namespace and tool. */
+/**
+ * One process per namespace and sample (`nsenter` becomes `sh`): its interfaces' counters and, in a
+ * NAT ($1 = nat), conntrack's table and the filter's drop rule, each part after a line $2.
+ */
+const sampleScript = `ip -s -j link show
+if [ "$1" = nat ]; then
+	printf '\n%s\n' "$2"; conntrack -L 2>/dev/null
+	printf '\n%s\n' "$2"; nft -j list chain ip testbed input 2>/dev/null
+fi
+exit 0`;
+const separator = "--testbed-watch--";
+
+/** Read the lab once: every NAT's flows and drops, every link's counters; the namespaces in parallel. */
 export async function sampleLab(lab: Lab, signal?: AbortSignal): Promise<LabSample> {
-	const nats = lab.nodes.filter((node) => node.nat);
-	const [tables, drops, interfaces] = await Promise.all([
-		Promise.all(nats.map((node) => readNatTable(lab, node.name))),
-		Promise.all(nats.map((node) => run(inNamespace(node.netns, ["nft", "-j", "list", "chain", "ip", "testbed", "input"]), { signal }))),
-		Promise.all(linkedNodes(lab).map(async (node) => [node.name, parseLinkStats((await run(inNamespace(node.netns, ["ip", "-s", "-j", "link", "show"]), { signal })).stdout)] as const)),
-	]);
-	const byNode = new Map(interfaces);
+	const plan = readingPlan(lab);
+	const outputs = await Promise.all(plan.nodes.map((node) => run(inNamespace(node.netns, ["sh", "-c", sampleScript, "sh", node.nat ? "nat" : "", separator]), { signal })));
+	const read = new Map(plan.nodes.map((node, index) => [node.name, outputs[index].stdout.split(`\n${separator}\n`)]));
+	const interfaces = new Map([...read].map(([name, [ip]]) => [name, parseLinkStats(ip ?? "")]));
 	return {
 		at: Date.now(),
-		nats: nats.map((node, index) => ({
-			name: node.name,
-			behaviour: tables[index].behaviour,
-			filtering: node.nat!.behaviour.filtering,
-			publicAddress: tables[index].publicAddress,
-			flows: tables[index].flows,
-			mappings: tables[index].mappings,
-			dropped: parseDropCounter(drops[index].stdout),
-		})),
-		links: lab.links.map((link) => ({
-			ends: link.endpoints.map((end) => {
-				const stats = byNode.get(end.node)?.get(end.iface);
-				return { node: end.node, iface: end.iface, ...(stats ? { sent: stats.sent, up: stats.up } : {}) };
-			}) as [LinkEndSample, LinkEndSample],
-		})),
+		nats: plan.nodes
+			.filter((node) => node.nat)
+			.map((node) => {
+				const [, conntrack = "", drops = ""] = read.get(node.name)!;
+				return {
+					name: node.name,
+					behaviour: node.nat!.behaviour.label,
+					filtering: node.nat!.behaviour.filtering,
+					publicAddress: node.nat!.publicAddress ?? "",
+					flows: parseConntrack(conntrack, node.nat!.publicAddress ?? ""),
+					dropped: parseDropCounter(drops),
+				};
+			}),
+		links: lab.links.map((link, index) => {
+			const at = plan.readAt[index];
+			const stats = interfaces.get(link.endpoints[at].node)?.get(link.endpoints[at].iface);
+			const ends = link.endpoints.map(({ node, iface }) => ({ node, iface })) as LinkSample["ends"];
+			if (!stats) return { ends };
+			return { ends, packets: at === 0 ? [stats.sent, stats.received] : [stats.received, stats.sent], up: stats.up };
+		}),
 	};
 }
-
 export const flowKey = (flow: NatFlow) => `${flow.proto} ${flow.inside} ${flow.public} ${flow.remote}`;
 
 /** What happened between two samples: flows that appeared or went in each NAT, and packets its filter dropped. */

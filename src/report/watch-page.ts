@@ -33,11 +33,14 @@ export function renderNats(view: WatchView): string {
 	return view.sample.nats.map(renderNat).join("");
 }
 
+const sameLink = (x: LinkSample, y: LinkSample) => x.ends.every((end, index) => end.node === y.ends[index].node && end.iface === y.ends[index].iface);
+
+/** Packets per second one way, from the two latest samples ("" when none moved). */
 function rate(link: LinkSample, side: 0 | 1, view: WatchView): string {
-	const now = link.ends[side].sent;
-	const before = view.previous?.links.find((old) => old.ends[0].node === link.ends[0].node && old.ends[0].iface === link.ends[0].iface && old.ends[1].node === link.ends[1].node && old.ends[1].iface === link.ends[1].iface)?.ends[side].sent;
-	if (!now || !before || !view.previous || !view.sample || view.sample.at <= view.previous.at) return "";
-	const perSecond = Math.round(Math.max(0, now.packets - before.packets) / ((view.sample.at - view.previous.at) / 1000));
+	const before = view.previous?.links.find((old) => sameLink(old, link))?.packets?.[side];
+	const now = link.packets?.[side];
+	if (now === undefined || before === undefined || !view.previous || !view.sample || view.sample.at <= view.previous.at) return "";
+	const perSecond = Math.round(Math.max(0, now - before) / ((view.sample.at - view.previous.at) / 1000));
 	return perSecond > 0 ? ` <span class="rate">+${esc(perSecond)}/s</span>` : "";
 }
 
@@ -45,11 +48,11 @@ export function renderLinks(view: WatchView): string {
 	if (!view.sample) return `<p class="none">reading the links…</p>`;
 	const rows = view.sample.links.map((link) => {
 		const [a, b] = link.ends;
-		const down = a.up === false || b.up === false;
-		const sent = (end: 0 | 1) => (link.ends[end].sent ? esc(link.ends[end].sent!.packets.toLocaleString("en-US")) : "?");
-		return `<tr class="${down ? "down" : "up"}"><td class="end">${esc(a.node)}<span class="iface">:${esc(a.iface)}</span></td><td class="count">${sent(0)} →${rate(link, 0, view)}</td><td class="count">← ${sent(1)}${rate(link, 1, view)}</td><td class="end">${esc(b.node)}<span class="iface">:${esc(b.iface)}</span></td><td class="state">${down ? "down" : ""}</td></tr>`;
+		const down = link.up === false;
+		const count = (side: 0 | 1) => (link.packets ? esc(link.packets[side].toLocaleString("en-US")) : "?");
+		return `<tr class="${down ? "down" : "up"}"><td class="end">${esc(a.node)}<span class="iface">:${esc(a.iface)}</span></td><td class="count">${count(0)} →${rate(link, 0, view)}</td><td class="count">← ${count(1)}${rate(link, 1, view)}</td><td class="end">${esc(b.node)}<span class="iface">:${esc(b.iface)}</span></td><td class="state">${down ? "down" : ""}</td></tr>`;
 	});
-	return `<table class="links"><thead><tr><th>end</th><th>packets sent</th><th>packets sent</th><th>end</th><th></th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
+	return `<table class="links"><thead><tr><th>end</th><th>packets</th><th>packets</th><th>end</th><th></th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
 }
 
 const flowText = (flow: NatFlow) => `${flow.inside} → ${flow.public} ↔ ${flow.remote}`;
@@ -113,8 +116,8 @@ body[data-state="connecting"] #live::before { content: "○ connecting…"; } bo
 #updated { color: var(--muted); margin-left: auto; } .problem { color: var(--bad); font-weight: bold; }
 main { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 0 1.5rem; }
 .left { min-width: 0; } .right { min-width: 0; }
-#picture svg { width: 100%; height: auto; max-height: 46vh; }
-table { border-collapse: collapse; width: 100%; } th { text-align: left; color: var(--muted); font-weight: normal; font-size: 0.8em; }
+#picture svg { width: 100%; height: auto; max-height: 42vh; }
+table { border-collapse: collapse; width: 100%; } table.flows { font-size: 0.85em; } th { text-align: left; color: var(--muted); font-weight: normal; font-size: 0.8em; }
 td, th { padding: 0.1rem 0.4rem; border-bottom: 1px solid var(--line); white-space: nowrap; }
 .addr, td.addr { font-family: "DejaVu Sans Mono", monospace; font-size: 0.92em; }
 td.arrow { color: var(--muted); padding: 0 0.1rem; } td.left { text-align: right; } tr.ending td.left { color: var(--bad); font-weight: bold; }
@@ -123,7 +126,7 @@ tr.inbound td.addr:first-child { color: var(--info); }
 td.count { font-family: "DejaVu Sans Mono", monospace; text-align: center; } .iface { color: var(--muted); } .rate { color: var(--good); font-weight: bold; }
 tr.down td { color: var(--bad); text-decoration: line-through; } tr.down td.state { text-decoration: none; font-weight: bold; }
 .none { color: var(--muted); font-style: italic; margin: 0.2rem 0; }
-#events { list-style: none; margin: 0; padding: 0; max-height: 86vh; overflow-y: auto; }
+#events { list-style: none; margin: 0; padding: 0; max-height: calc(100vh - 7rem); overflow-y: auto; }
 #events li { padding: 0.25rem 0.4rem; border-left: 0.4rem solid var(--line); margin-bottom: 0.25rem; }
 #events li time { color: var(--muted); font-family: "DejaVu Sans Mono", monospace; font-size: 0.85em; } #events .where { font-weight: bold; }
 #events li.created { border-color: var(--info); } #events li.expired { border-color: var(--line); color: var(--muted); } #events li.dropped { border-color: var(--bad); }
@@ -138,12 +141,12 @@ tr.down td { color: var(--bad); text-decoration: line-through; } tr.down td.stat
 <main>
 <div class="left">
 <div id="picture">${inlineSvg(view.svg)}</div>
+<h2>NAT mappings</h2>
+<div id="nats">${sections.nats}</div>
 <h2>Packets on each link</h2>
 <div id="links">${sections.links}</div>
 </div>
 <div class="right">
-<h2>NAT mappings</h2>
-<div id="nats">${sections.nats}</div>
 <h2>Events</h2>
 <ol id="events">${events}</ol>
 <p class="hint">nothing yet: punch in another terminal, e.g. <span class="addr">testbed punch ${esc(view.lab)} A B</span></p>

@@ -9,7 +9,8 @@ import test from "ava";
 import type { JournalEntry } from "../../src/apply/journal.ts";
 import type { NatFlow } from "../../src/inspect/nat-table.ts";
 import { startWatch, type WatchSource } from "../../src/inspect/watch.ts";
-import { parseDropCounter, parseLinkStats, sampleChanges, type LabSample } from "../../src/inspect/watch-sample.ts";
+import { parseDropCounter, parseLinkStats, readingPlan, sampleChanges, type LabSample } from "../../src/inspect/watch-sample.ts";
+import { loadLab } from "../../src/index.ts";
 import { watchPage } from "../../src/report/watch-page.ts";
 
 const flow = (port: number): NatFlow => ({ proto: "udp", inside: `192.168.1.2:${port}`, public: `198.51.100.2:${port}`, remote: "203.0.113.10:7777", direction: "outbound", state: "ASSURED", secondsLeft: 30 });
@@ -29,8 +30,8 @@ class FakeLab implements WatchSource {
 		if (this.hang) await once(signal, "abort");
 		return {
 			at: Date.now(),
-			nats: [{ name: "home1", behaviour: "port-restricted cone", filtering: "address-and-port-dependent", publicAddress: "198.51.100.2", flows: [...this.flows], mappings: [], dropped: this.dropped }],
-			links: [{ ends: [{ node: "alice", iface: "eth0", sent: { packets: this.samples, bytes: 0 }, up: true }, { node: "home1", iface: "lan", sent: { packets: 0, bytes: 0 }, up: true }] }],
+			nats: [{ name: "home1", behaviour: "port-restricted cone", filtering: "address-and-port-dependent", publicAddress: "198.51.100.2", flows: [...this.flows], dropped: this.dropped }],
+			links: [{ ends: [{ node: "alice", iface: "eth0" }, { node: "home1", iface: "lan" }], packets: [this.samples, 0], up: true }],
 		};
 	}
 	journal(): JournalEntry[] {
@@ -206,7 +207,7 @@ test("a port in use is said in words, and nothing is left listening", async (t) 
 });
 
 test("between two samples: mappings created and gone, drops counted (a reset counter counts from zero)", (t) => {
-	const sample = (at: number, flows: NatFlow[], dropped: number): LabSample => ({ at, nats: [{ name: "home1", behaviour: "", filtering: "address-dependent", publicAddress: "198.51.100.2", flows, mappings: [], dropped }], links: [] });
+	const sample = (at: number, flows: NatFlow[], dropped: number): LabSample => ({ at, nats: [{ name: "home1", behaviour: "", filtering: "address-dependent", publicAddress: "198.51.100.2", flows, dropped }], links: [] });
 	t.deepEqual(sampleChanges(sample(1, [flow(1)], 5), sample(2, [flow(1)], 5)), []);
 	t.deepEqual(sampleChanges(sample(1, [flow(1)], 5), sample(2, [{ ...flow(1), secondsLeft: 3 }, flow(2)], 7)), [
 		{ kind: "mapping-created", at: 2, nat: "home1", flow: flow(2) },
@@ -223,14 +224,28 @@ test("the kernel's JSON: ip -s -j link and the drop rule's counter", (t) => {
 	const ip = JSON.stringify([
 		{ ifname: "lo", operstate: "UNKNOWN", flags: ["LOOPBACK", "UP", "LOWER_UP"], stats64: { tx: { packets: 1, bytes: 2 } } },
 		{ ifname: "eth0", operstate: "UP", stats64: { rx: { packets: 9 }, tx: { packets: 12, bytes: 900 } } },
-		{ ifname: "wan", operstate: "DOWN", stats64: { tx: { packets: 3, bytes: 180 } } },
+		{ ifname: "wan", operstate: "LOWERLAYERDOWN", stats64: { tx: { packets: 3, bytes: 180 } } },
 	]);
 	const stats = parseLinkStats(ip);
-	t.deepEqual(stats.get("eth0"), { sent: { packets: 12, bytes: 900 }, up: true });
-	t.deepEqual(stats.get("wan"), { sent: { packets: 3, bytes: 180 }, up: false });
+	t.deepEqual(stats.get("eth0"), { sent: 12, received: 9, up: true });
+	t.deepEqual(stats.get("wan"), { sent: 3, received: 0, up: false });
 	t.true(stats.get("lo")!.up);
 	t.is(parseLinkStats("").size, 0);
 	const chain = JSON.stringify({ nftables: [{ metainfo: {} }, { rule: { expr: [{ match: {} }, { accept: null }] } }, { rule: { expr: [{ match: {} }, { counter: { packets: 7, bytes: 420 } }, { drop: null }] } }] });
 	t.is(parseDropCounter(chain), 7);
 	t.is(parseDropCounter("Error: No such file or directory"), 0);
+});
+
+test("a sample reads as few namespaces as cover every link: the NATs, then the router they hang on", (t) => {
+	const plan = readingPlan(loadLab(new URL("../../topologies/two-nats.yml", import.meta.url).pathname));
+	t.deepEqual(
+		plan.nodes.map((node) => node.name),
+		["internet", "home1", "home2"],
+	);
+	t.deepEqual(plan.readAt, [1, 1, 0, 0, 1], "alice–home1 and bob–home2 at the NAT, the uplinks at the NAT, stun–internet at the router");
+	const cgnat = readingPlan(loadLab(new URL("../../topologies/cgnat.yml", import.meta.url).pathname));
+	const lab = loadLab(new URL("../../topologies/cgnat.yml", import.meta.url).pathname);
+	const read = new Set(cgnat.nodes.map((node) => node.name));
+	t.true(lab.links.every((link, index) => read.has(link.endpoints[cgnat.readAt[index]].node)), "every link is read at an end whose namespace is read");
+	t.true(cgnat.nodes.length < lab.nodes.length);
 });
