@@ -1,6 +1,8 @@
-// A NAT's live state, from the kernel: conntrack flows through it and testbed's own mapping maps.
-import type { Lab, LabNode } from "../resolve/lab.ts";
-import { LabStateError } from "../errors.ts";
+// A node's live address translations, from the kernel: conntrack flows through it that something
+// translated, and, for a NAT testbed built, its own mapping maps. Any node: a router where students
+// added `iptables -t nat -A POSTROUTING -o eth1 -j MASQUERADE` by hand shows its translations too.
+import { requireNode, type Lab, type LabNode } from "../resolve/lab.ts";
+import { NodeNotFoundError } from "../errors.ts";
 import { inNamespace } from "../render/batch.ts";
 import { parseNatState } from "../render/nat-state.ts";
 import { run } from "../apply/run.ts";
@@ -26,25 +28,48 @@ export interface NatMapping {
 
 export interface NatTable {
 	lab: string;
+	/** The node's name (a NAT, or any node whose own rules translate). */
 	nat: string;
+	/** The NAT's public address; for a node testbed did not build as a NAT, the addresses its translations use ("" when none). */
 	publicAddress: string;
 	behaviour: string;
 	flows: NatFlow[];
 	mappings: NatMapping[];
 	at: string;
+	/** Whether the node is a NAT of the lab's file (false: translations by rules added by hand, or none). */
+	declared: boolean;
 }
 
+/** A flow nothing translated, sent to the node's own address and never answered: what a NAT without hairpin does with a packet from its inside to its public address. */
+export interface UnansweredFlow {
+	proto: string;
+	from: string;
+	to: string;
+	secondsLeft: number;
+}
+
+/** The NAT named `name`: an unknown node or a node that is not a NAT is a usage mistake, with the NATs there are. */
 export function natNode(lab: Lab, name: string): LabNode {
-	const node = lab.nodes.find((candidate) => candidate.name === name);
 	const nats = lab.nodes.filter((candidate) => candidate.nat).map((candidate) => candidate.name);
-	if (!node) throw new LabStateError(`lab "${lab.name}" has no node "${name}"; NATs: ${nats.join(", ") || "none"}`, "NODE_NOT_FOUND");
-	if (!node.nat) throw new LabStateError(`"${name}" in lab "${lab.name}" is a ${node.kind}, not a NAT; NATs: ${nats.join(", ") || "none"}`, "NODE_NOT_FOUND");
+	const node = lab.nodes.find((candidate) => candidate.name === name);
+	if (!node) throw new NodeNotFoundError(`lab "${lab.name}" has no node "${name}"; NATs: ${nats.join(", ") || "none"}`);
+	if (!node.nat) throw new NodeNotFoundError(`"${name}" in lab "${lab.name}" is a ${node.kind}, not a NAT; NATs: ${nats.join(", ") || "none"}`);
 	return node;
 }
 
-/** One line of `conntrack -L`: original tuple first, reply tuple second. */
-export function parseConntrack(text: string, publicAddress: string): NatFlow[] {
-	const flows: NatFlow[] = [];
+interface ConntrackLine {
+	proto: string;
+	secondsLeft: number;
+	state: string;
+	original: { src: string; dst: string; sport?: string; dport?: string };
+	reply: { src: string; dst: string; sport?: string; dport?: string };
+}
+
+const endpoint = (ip: string, port?: string) => (port ? `${ip}:${port}` : ip);
+
+/** Each line of `conntrack -L`: its original tuple first, its reply tuple second. */
+function conntrackLines(text: string): ConntrackLine[] {
+	const lines: ConntrackLine[] = [];
 	for (const line of text.split("\n")) {
 		const proto = /^(\w+)\s+\d+\s+(\d+)\s/.exec(line);
 		if (!proto) continue;
@@ -53,34 +78,62 @@ export function parseConntrack(text: string, publicAddress: string): NatFlow[] {
 		const [dst, replyDst] = fields("dst");
 		const [sport, replySport] = fields("sport");
 		const [dport, replyDport] = fields("dport");
-		if (!src || !replySrc) continue;
-		const endpoint = (ip: string, port?: string) => (port ? `${ip}:${port}` : ip);
+		if (!src || !dst || !replySrc || !replyDst) continue;
 		const state = /\[(ASSURED|UNREPLIED)\]/.exec(line)?.[1] ?? (/\s(ESTABLISHED|SYN_SENT|TIME_WAIT|CLOSE)\s/.exec(line)?.[1] ?? "seen both ways");
-		// Outbound: the original source is inside and the reply goes to the public address.
-		const outbound = replyDst === publicAddress && src !== publicAddress;
-		const inbound = dst === publicAddress && replySrc !== publicAddress;
-		if (!outbound && !inbound) continue; // the NAT box's own traffic
-		flows.push(
-			outbound
-				? { proto: proto[1], inside: endpoint(src, sport), public: endpoint(replyDst, replyDport), remote: endpoint(dst, dport), direction: "outbound", state, secondsLeft: Number(proto[2]) }
-				: { proto: proto[1], inside: endpoint(replySrc, replySport), public: endpoint(dst, dport), remote: endpoint(src, sport), direction: "inbound", state, secondsLeft: Number(proto[2]) },
-		);
+		lines.push({ proto: proto[1], secondsLeft: Number(proto[2]), state, original: { src, dst, sport, dport }, reply: { src: replySrc, dst: replyDst, sport: replySport, dport: replyDport } });
+	}
+	return lines;
+}
+
+/**
+ * The translated flows of `conntrack -L`: a reply addressed elsewhere than the original source is
+ * source NAT (the inside started it: outbound), a reply from elsewhere than the original destination
+ * is destination NAT (the outside started it, let in by a filter or a port forward: inbound).
+ * Untranslated flows — the node's own traffic, or traffic it only routes — are left out; with
+ * `publicAddress`, so is everything the NAT box itself sent from it.
+ */
+export function parseConntrack(text: string, publicAddress?: string): NatFlow[] {
+	const flows: NatFlow[] = [];
+	for (const { proto, secondsLeft, state, original: o, reply: r } of conntrackLines(text)) {
+		if (publicAddress && o.src === publicAddress) continue; // the NAT box's own traffic
+		const sourceNat = r.dst !== o.src || r.dport !== o.sport;
+		const destinationNat = r.src !== o.dst || r.sport !== o.dport;
+		if (sourceNat) flows.push({ proto, inside: endpoint(o.src, o.sport), public: endpoint(r.dst, r.dport), remote: endpoint(o.dst, o.dport), direction: "outbound", state, secondsLeft });
+		else if (destinationNat) flows.push({ proto, inside: endpoint(r.src, r.sport), public: endpoint(o.dst, o.dport), remote: endpoint(o.src, o.sport), direction: "inbound", state, secondsLeft });
 	}
 	return flows.sort((a, b) => a.public.localeCompare(b.public) || a.remote.localeCompare(b.remote));
 }
 
-export async function readNatTable(lab: Lab, name: string): Promise<NatTable> {
-	const node = natNode(lab, name);
-	const publicAddress = node.nat!.publicAddress ?? "";
-	const [conntrack, maps] = await Promise.all([run(inNamespace(node.netns, ["conntrack", "-L"])), run(inNamespace(node.netns, ["nft", "-j", "list", "map", "ip", "testbed", "public"]))]);
-	const mappings: NatMapping[] = (parseNatState(maps.stdout, ["public"]).get("public") ?? []).map((element) => ({ publicPort: Number(element.key[0]), inside: `${element.value![0]}:${element.value![1]}`, secondsLeft: element.secondsLeft ?? 0 }));
+/** Untranslated, unanswered flows to `address` from elsewhere: packets a NAT without hairpin took for itself (and no program wanted). */
+export function parseUnanswered(text: string, address: string): UnansweredFlow[] {
+	return conntrackLines(text)
+		.filter(({ state, original: o, reply: r }) => state === "UNREPLIED" && o.dst === address && o.src !== address && r.src === o.dst && r.dst === o.src && r.dport === o.sport)
+		.map(({ proto, secondsLeft, original: o }) => ({ proto, from: endpoint(o.src, o.sport), to: endpoint(o.dst, o.dport), secondsLeft }));
+}
+
+/** The node's table and, from the same read of conntrack, the unanswered flows to its public address (for `punch --explain`). */
+export async function readNatState(lab: Lab, node: LabNode, options: { mappings?: boolean } = {}): Promise<{ table: NatTable; unanswered: UnansweredFlow[] }> {
+	const maps = node.nat && options.mappings !== false ? run(inNamespace(node.netns, ["nft", "-j", "list", "map", "ip", "testbed", "public"])) : undefined;
+	const conntrack = (await run(inNamespace(node.netns, ["conntrack", "-L"]))).stdout;
+	const mappings: NatMapping[] = maps ? (parseNatState((await maps).stdout, ["public"]).get("public") ?? []).map((element) => ({ publicPort: Number(element.key[0]), inside: `${element.value![0]}:${element.value![1]}`, secondsLeft: element.secondsLeft ?? 0 })) : [];
+	const flows = parseConntrack(conntrack, node.nat?.publicAddress);
+	const publicAddress = node.nat ? (node.nat.publicAddress ?? "") : [...new Set(flows.map((flow) => flow.public.replace(/:\d+$/, "")))].join(", ");
 	return {
-		lab: lab.name,
-		nat: name,
-		publicAddress,
-		behaviour: node.nat!.behaviour.label,
-		flows: parseConntrack(conntrack.stdout, publicAddress),
-		mappings: mappings.sort((a, b) => a.publicPort - b.publicPort),
-		at: new Date().toISOString(),
+		table: {
+			lab: lab.name,
+			nat: node.name,
+			publicAddress,
+			behaviour: node.nat ? node.nat.behaviour.label : `a ${node.kind} with no NAT in the lab's file: translations by its own rules`,
+			flows,
+			mappings: mappings.sort((a, b) => a.publicPort - b.publicPort),
+			at: new Date().toISOString(),
+			declared: Boolean(node.nat),
+		},
+		unanswered: node.nat?.publicAddress ? parseUnanswered(conntrack, node.nat.publicAddress) : [],
 	};
+}
+
+/** The live table of any node of the lab (an unknown node is a usage mistake naming the nodes). */
+export async function readNatTable(lab: Lab, name: string): Promise<NatTable> {
+	return (await readNatState(lab, requireNode(lab, name))).table;
 }

@@ -1,6 +1,6 @@
 // Parsing conntrack's view of a NAT into mappings: inside → public ↔ remote.
 import test from "ava";
-import { parseConntrack } from "../../src/inspect/nat-table.ts";
+import { parseConntrack, parseUnanswered } from "../../src/inspect/nat-table.ts";
 
 const sample = `udp      17 118 src=192.168.1.2 dst=198.51.100.6 sport=53250 dport=41795 src=198.51.100.6 dst=198.51.100.2 sport=41795 dport=53250 mark=0 use=1
 udp      17 29 src=203.0.113.11 dst=198.51.100.2 sport=3000 dport=5000 [UNREPLIED] src=192.168.1.2 dst=203.0.113.11 sport=5000 dport=3000 mark=0 use=1
@@ -18,4 +18,28 @@ test("outbound and inbound flows, the NAT box's own flows left out", (t) => {
 
 test("garbage lines are ignored", (t) => {
 	t.deepEqual(parseConntrack("conntrack v1.4.7 (conntrack-tools): 0 flow entries have been shown.\n\nnonsense\n", "1.2.3.4"), []);
+});
+
+test("any node's translations: a router's hand-made MASQUERADE (ICMP and UDP), untranslated routed flows left out", (t) => {
+	const router = `icmp     1 28 src=10.1.1.2 dst=203.0.113.53 type=8 code=0 id=7 src=203.0.113.53 dst=198.51.100.2 type=0 code=0 id=7 mark=0 use=1
+udp      17 25 src=10.1.1.2 dst=203.0.113.53 sport=4000 dport=53 src=203.0.113.53 dst=198.51.100.2 sport=53 dport=4000 mark=0 use=1
+udp      17 25 src=10.1.1.3 dst=203.0.113.53 sport=5000 dport=53 src=203.0.113.53 dst=10.1.1.3 sport=53 dport=5000 mark=0 use=1
+`;
+	t.deepEqual(parseConntrack(router), [
+		{ proto: "icmp", inside: "10.1.1.2", public: "198.51.100.2", remote: "203.0.113.53", direction: "outbound", state: "seen both ways", secondsLeft: 28 },
+		{ proto: "udp", inside: "10.1.1.2:4000", public: "198.51.100.2:4000", remote: "203.0.113.53:53", direction: "outbound", state: "seen both ways", secondsLeft: 25 },
+	]);
+	const portOnly = "udp      17 25 src=10.1.1.2 dst=203.0.113.53 sport=4000 dport=53 src=203.0.113.53 dst=10.1.1.2 sport=53 dport=20000 mark=0 use=1\n";
+	t.is(parseConntrack(portOnly)[0]?.public, "10.1.1.2:20000", "a port changed is a translation too");
+	t.deepEqual(parseConntrack("udp      17 25 src=10.1.1.2 dst=203.0.113.53 sport=4000 dport=53 [UNREPLIED] src=203.0.113.53 dst=10.1.1.2 sport=53 dport=4000 mark=0 use=1\n"), []);
+});
+
+test("unanswered flows to the NAT's own public address: what a carrier NAT without hairpin keeps of its inside's packets", (t) => {
+	const carrier = `udp      17 49 src=100.64.0.6 dst=198.51.100.2 sport=37710 dport=54095 [UNREPLIED] src=198.51.100.2 dst=100.64.0.6 sport=54095 dport=37710 mark=0 use=1
+udp      17 49 src=100.64.0.6 dst=203.0.113.10 sport=37710 dport=7777 src=203.0.113.10 dst=198.51.100.2 sport=7777 dport=37710 [ASSURED] mark=0 use=1
+udp      17 40 src=198.51.100.2 dst=203.0.113.10 sport=6000 dport=3001 [UNREPLIED] src=203.0.113.10 dst=198.51.100.2 sport=3001 dport=6000 mark=0 use=1
+udp      17 40 src=100.64.0.2 dst=198.51.100.2 sport=3478 dport=3478 src=198.51.100.2 dst=100.64.0.2 sport=3478 dport=3478 mark=0 use=1
+`;
+	t.deepEqual(parseUnanswered(carrier, "198.51.100.2"), [{ proto: "udp", from: "100.64.0.6:37710", to: "198.51.100.2:54095", secondsLeft: 49 }]);
+	t.deepEqual(parseConntrack(carrier, "198.51.100.2").map((flow) => flow.inside), ["100.64.0.6:37710"], "only the translated flow to the rendezvous");
 });

@@ -1,13 +1,17 @@
-// `testbed nat-table LAB NODE [--watch] [--json]`: a NAT's live mappings, for watching a punch happen.
+// `testbed nat-table LAB NODE [--watch] [--json]`: a node's live translations (a NAT's mappings, or a
+// MASQUERADE students added by hand to a router), for watching a punch happen.
 import { setTimeout as sleep } from "node:timers/promises";
 import { requireLedger } from "../../apply/ledger.ts";
 import { requireRoot } from "../../apply/preflight.ts";
-import { readNatTable, natNode, type NatTable } from "../../inspect/nat-table.ts";
+import { readNatTable, type NatTable } from "../../inspect/nat-table.ts";
+import { requireNode } from "../../resolve/lab.ts";
 import { table } from "../../report/table.ts";
 import type { Io } from "../io.ts";
 
 export function renderNatTable(nat: NatTable): string {
-	const lines = [`nat ${nat.nat} (${nat.behaviour}) in lab "${nat.lab}", public ${nat.publicAddress} — ${nat.at}`, ""];
+	const when = nat.at ? ` — ${nat.at}` : "";
+	if (!nat.declared && nat.flows.length === 0) return `no translations on ${nat.nat} in lab "${nat.lab}": conntrack shows no flow whose address or port ${nat.nat} changed${when}\n`;
+	const lines = [nat.declared ? `nat ${nat.nat} (${nat.behaviour}) in lab "${nat.lab}", public ${nat.publicAddress}${when}` : `translations on ${nat.nat} (${nat.behaviour}) in lab "${nat.lab}", public ${nat.publicAddress}${when}`, ""];
 	if (nat.flows.length === 0) lines.push("no flows");
 	else
 		lines.push(
@@ -23,7 +27,7 @@ export function renderNatTable(nat: NatTable): string {
 export async function natTableCommand(labName: string, node: string, options: { json?: boolean; watch?: boolean; interval?: string }, io: Io, signal: AbortSignal): Promise<number> {
 	requireRoot("nat-table");
 	const lab = requireLedger(labName).resolved;
-	natNode(lab, node);
+	requireNode(lab, node);
 	if (!options.watch) {
 		const nat = await readNatTable(lab, node);
 		if (options.json) io.json(nat);

@@ -4,7 +4,8 @@
 import { HeldSession, type HeldEvent } from "../../drivers/held-session.ts";
 import { punch, PunchSession, type PunchResult } from "../../drivers/punch.ts";
 import type { PunchOutcome } from "../../vocabulary/punch.ts";
-import { explainPunch, renderExplanation, type Explanation } from "../../inspect/explain.ts";
+import { explainPunch, renderExplanation, summarizeExplanations, type Explanation } from "../../inspect/explain.ts";
+import { captureSides } from "../../inspect/nat-path.ts";
 import { requireLedger } from "../../apply/ledger.ts";
 import { requireRoot } from "../../apply/preflight.ts";
 import { ExitCode, UsageError } from "../../errors.ts";
@@ -13,25 +14,13 @@ import { percentile } from "../../expect/run.ts";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { startCapture, type Capture } from "../../inspect/capture.ts";
-import type { Lab, LabEvent, LabNode } from "../../resolve/lab.ts";
+import { requireNode, type Lab, type LabEvent } from "../../resolve/lab.ts";
 import { applyEvent } from "../../apply/apply-event.ts";
 import { detectFeatures } from "../../apply/features.ts";
 import { eventFromArguments } from "./event.ts";
-import { defaultPath } from "../../resolve/routing.ts";
 import { parseDuration } from "../../validate/units.ts";
 import { table } from "../../report/table.ts";
 import type { Io } from "../io.ts";
-
-/** Where to capture a peer's side: the outside of the first NAT in front of it, else its own link. */
-function sideOf(lab: Lab, peer: string): { node: LabNode; iface: string } | undefined {
-	const node = lab.nodes.find((candidate) => candidate.name === peer);
-	if (!node) return undefined;
-	const nat = defaultPath(lab, node).nats[0];
-	const natNode = nat ? lab.nodes.find((candidate) => candidate.name === nat) : undefined;
-	if (natNode?.nat) return { node: natNode, iface: natNode.nat.outside };
-	const link = node.interfaces.find((iface) => iface.type === "veth");
-	return link ? { node, iface: link.name } : undefined;
-}
 
 export async function punchCommand(labName: string, a: string, b: string, options: { json?: boolean; runs?: string; "no-relay"?: boolean; capture?: string; explain?: boolean; hold?: string; event?: string[]; keepalive?: string; "loss-after"?: string }, io: Io): Promise<number> {
 	requireRoot("punch");
@@ -50,16 +39,17 @@ export async function punchCommand(labName: string, a: string, b: string, option
 	const keepaliveMs = timing("keepalive", 10, 60_000);
 	const lossAfterMs = timing("loss-after", 100, 600_000);
 	const lab = requireLedger(labName).resolved;
+	requireNode(lab, a);
+	requireNode(lab, b);
 	const scheduled = (options.event ?? []).map((text, index) => scheduledEvent(lab, text, index === 0 ? Math.round(holdMs! / 3) : undefined));
 	const captures: Capture[] = [];
 	if (options.capture) {
 		mkdirSync(options.capture, { recursive: true });
-		const sides = [sideOf(lab, a), sideOf(lab, b)].filter((side): side is { node: LabNode; iface: string } => Boolean(side));
-		for (const side of sides.filter((side, index) => sides.findIndex((other) => other.node === side.node && other.iface === side.iface) === index))
-			captures.push(await startCapture(side.node, side.iface, { file: join(options.capture, `${side.node.name}-${side.iface}.pcap`) }));
+		// Every NAT between the pair, carrier NATs included: one pcap per NAT side.
+		for (const side of captureSides(lab, a, b)) captures.push(await startCapture(side.node, side.iface, { file: join(options.capture, `${side.node.name}-${side.iface}.pcap`) }));
 	}
 	let results: PunchResult[];
-	let explanation: Explanation | undefined;
+	let explanations: Explanation[] | undefined;
 	try {
 		if (holdMs !== undefined) {
 			const features = scheduled.length ? (await detectFeatures()).features : undefined;
@@ -76,12 +66,16 @@ export async function punchCommand(labName: string, a: string, b: string, option
 			return await holdAndReport(lab, a, b, { holdMs, relay: !options["no-relay"], json: options.json, labName, keepaliveMs, lossAfterMs, ...(scheduled.length ? { during } : {}) }, io);
 		}
 		if (options.explain) {
-			// One run, sampled: the NATs' tables and drop counters while it happens.
+			// Each run sampled: the tables and drop counters of every NAT between the pair while it happens.
 			const session = await PunchSession.start(lab);
+			results = [];
+			explanations = [];
 			try {
-				const explained = await explainPunch(lab, a, b, () => session.punch(a, b, { relay: !options["no-relay"] }));
-				results = [explained.result];
-				explanation = explained.explanation;
+				for (let index = 0; index < runs; index++) {
+					const explained = await explainPunch(lab, a, b, () => session.punch(a, b, { relay: !options["no-relay"] }));
+					results.push(explained.result);
+					explanations.push(explained.explanation);
+				}
 			} finally {
 				await session.close();
 			}
@@ -107,7 +101,9 @@ export async function punchCommand(labName: string, a: string, b: string, option
 		rttMs: percentile(connected.map((result) => result.rttMs!).filter((value) => value !== null), 50),
 		results,
 	};
-	if (options.json) io.json(explanation ? { ...summary, explanation } : summary);
+	// --explain: each run's explanation, and what they add up to; `explanation` is the only run's, as before runs could be explained.
+	const explained = explanations && { explanations, explained: summarizeExplanations(explanations), ...(runs === 1 ? { explanation: explanations[0] } : {}) };
+	if (options.json) io.json(explained ? { ...summary, ...explained } : summary);
 	else {
 		const rows = results.map((result, index) => [String(index + 1), result.outcome, result.timeToConnectMs === null ? "-" : `${result.timeToConnectMs < 10 ? result.timeToConnectMs.toFixed(1) : Math.round(result.timeToConnectMs)} ms`, String(result.packetsSent), result.rttMs === null ? "-" : `${result.rttMs.toFixed(2)} ms`, result.remote ? `${a} → ${result.remote.a}, ${b} → ${result.remote.b}` : result.error ?? ""]);
 		io.out(`punch ${a} ↔ ${b} in lab "${labName}" (theory for their NATs: ${summary.expected})\n`);
@@ -115,8 +111,21 @@ export async function punchCommand(labName: string, a: string, b: string, option
 		if (runs > 1)
 			io.out(`\nsuccess ${Math.round(summary.successRate * 100)}% (${Object.entries(summary.outcomes).map(([outcome, count]) => `${count} ${outcome}`).join(", ")}); time to connect p50 ${summary.timeToConnectMs.p50 ?? "-"} ms, p95 ${summary.timeToConnectMs.p95 ?? "-"} ms; rtt p50 ${summary.rttMs?.toFixed(2) ?? "-"} ms`);
 	}
-	if (explanation && !options.json) io.out(`\n${renderExplanation(explanation)}`);
+	if (explanations && !options.json) io.out(renderExplanations(explanations));
 	return connected.length === results.length ? ExitCode.ok : ExitCode.failure;
+}
+
+/** Each run's timeline and verdict; with several runs, a summary: which verdicts, in which runs, and where packets were dropped. */
+function renderExplanations(explanations: Explanation[]): string {
+	if (explanations.length === 1) return `\n${renderExplanation(explanations[0])}`;
+	const runs = (list: number[]) => (list.length === explanations.length ? `every run` : `run${list.length === 1 ? "" : "s"} ${list.join(", ")}`);
+	const parts = explanations.map((explanation, index) => `\n${renderExplanation(explanation, `run ${index + 1} of ${explanations.length}: why ${explanation.a} ↔ ${explanation.b} ended ${explanation.outcome}:`)}`);
+	const { verdicts, drops } = summarizeExplanations(explanations);
+	const lines = ["", `over ${explanations.length} runs:`];
+	for (const entry of verdicts) lines.push(`  ${runs(entry.runs)}: ${entry.verdict}`);
+	if (drops.length === 0) lines.push("  no NAT between them dropped a packet");
+	for (const drop of drops) lines.push(`  nat ${drop.nat} dropped ${drop.why === "filtering" ? "unsolicited packets (its filter)" : "packets from its inside to its own public address (no hairpin)"} in ${runs(drop.runs)}`);
+	return `${parts.join("")}${lines.join("\n")}\n`;
 }
 
 /**
