@@ -48,11 +48,12 @@ export async function doctor(): Promise<{ ok: boolean; kernel: string; checks: C
 		["nft", true, "nftables: NAT rules"],
 		["tc", false, "iproute2: link impairments"],
 		["conntrack", false, "conntrack: NAT tables (nat-table, probe)"],
-		["iptables", false, "iptables: optional"],
+		["iptables", false, "iptables-restore: `nat: { type: masquerade }` (the lecture's MASQUERADE rules), iptables -L inside nodes"],
 		["tcpdump", false, "packet captures"],
 	];
 	for (const [tool, required, what] of tools) {
-		const path = which(tool);
+		// A masquerade NAT is loaded with iptables-restore (the same package as iptables).
+		const path = which(tool === "iptables" ? "iptables-restore" : tool);
 		checks.push({ name: tool, ok: Boolean(path), required, detail: path ? `${path} (${what})` : `not found (${what})`, fix: installHint });
 	}
 	const helper = await helperCheck();

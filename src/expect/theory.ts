@@ -17,6 +17,12 @@ export interface NatModel {
 	hairpin: boolean;
 	/** Public address (a stand-in; only equality matters). */
 	publicIp: string;
+	/**
+	 * Plain MASQUERADE: an unsolicited packet that is filtered is still kept by conntrack (the NAT box
+	 * answers it itself), and an inside host's later packet back to that sender would clash with it,
+	 * so that flow gets another public port. testbed's nftables NATs drop such packets unkept.
+	 */
+	keepsUnsolicited?: boolean;
 }
 
 export interface PeerModel {
@@ -39,7 +45,16 @@ class NatState {
 	private nextPort = 40000;
 	private readonly mappings = new Map<string, { port: number; owner: string; sentTo: Set<string> }>();
 	private readonly byPort = new Map<number, { owner: string; sentTo: Set<string> }>();
+	/** keepsUnsolicited: each flow's public port once it exists, and the (public port, remote) pairs kept from unsolicited packets. */
+	private readonly flows = new Map<string, { port: number; owner: string; sentTo: Set<string> }>();
+	private readonly kept = new Set<string>();
 	constructor(readonly model: NatModel) {}
+
+	private newEntry(owner: string) {
+		const entry = { port: this.nextPort++, owner, sentTo: new Set<string>() };
+		this.byPort.set(entry.port, entry);
+		return entry;
+	}
 
 	/** Map an outgoing packet from `owner` to `destination`; returns the public source. */
 	outbound(owner: string, destination: Endpoint): Endpoint {
@@ -47,9 +62,16 @@ class NatState {
 		const mapKey = mapping === "endpoint-independent" ? owner : mapping === "address-dependent" ? `${owner}>${destination.ip}` : `${owner}>${key(destination)}`;
 		let entry = this.mappings.get(mapKey);
 		if (!entry) {
-			entry = { port: this.nextPort++, owner, sentTo: new Set() };
+			entry = this.newEntry(owner);
 			this.mappings.set(mapKey, entry);
-			this.byPort.set(entry.port, entry);
+		}
+		if (this.model.keepsUnsolicited) {
+			// A flow keeps the port it got; a new one whose port clashes with a kept packet gets another.
+			const flow = `${owner}>${key(destination)}`;
+			const existing = this.flows.get(flow);
+			if (existing) entry = existing;
+			else if (this.kept.has(`${entry.port}<${key(destination)}`)) entry = this.newEntry(owner);
+			this.flows.set(flow, entry);
 		}
 		entry.sentTo.add(key(destination));
 		return { ip: this.model.publicIp, port: entry.port };
@@ -58,16 +80,21 @@ class NatState {
 	/** An inbound packet from `source` to public `port`: the owner it reaches, or undefined (filtered). */
 	inbound(source: Endpoint, port: number, hairpinned: boolean): string | undefined {
 		const entry = this.byPort.get(port);
-		if (!entry) return undefined;
-		if (hairpinned) return this.model.hairpin ? entry.owner : undefined;
+		if (hairpinned) return entry && this.model.hairpin ? entry.owner : undefined;
+		const owner = entry && this.admits(entry, source) ? entry.owner : undefined;
+		if (!owner && this.model.keepsUnsolicited) this.kept.add(`${port}<${key(source)}`);
+		return owner;
+	}
+
+	private admits(entry: { sentTo: Set<string> }, source: Endpoint): boolean {
 		const { filtering } = this.model;
-		if (filtering === "endpoint-independent") return entry.owner;
-		if (filtering === "address-dependent") return [...entry.sentTo].some((sent) => sent.startsWith(`${source.ip}:`)) ? entry.owner : undefined;
-		return entry.sentTo.has(key(source)) ? entry.owner : undefined;
+		if (filtering === "endpoint-independent") return true;
+		if (filtering === "address-dependent") return [...entry.sentTo].some((sent) => sent.startsWith(`${source.ip}:`));
+		return entry.sentTo.has(key(source));
 	}
 }
 
-/** Simulate the algorithm between peers `a` and `b`; `rounds` of simultaneous sends. */
+/** Simulate the algorithm between peers `a` and `b`; `rounds` of simultaneous sends, `a`'s packet first in each. */
 export function simulatePunch(a: PeerModel, b: PeerModel, rounds = 6): ExpectedOutcome {
 	if (a.lan === b.lan) return "lan";
 	const nats = new Map<string, NatState>();
@@ -133,19 +160,35 @@ export function peerModel(lab: Lab, node: LabNode): PeerModel {
 		name: node.name,
 		// Peers whose outermost NAT is the same share its public address; inside, the innermost NAT
 		// decides hairpinning for peers that share it.
-		nat: { name: outer.name, mapping: composed.mapping, filtering: composed.filtering, hairpin: inner.nat!.behaviour.hairpin && path.nats.length === 1 ? true : outer.nat!.behaviour.hairpin, publicIp: outer.nat!.publicAddress ?? outer.name },
+		nat: {
+			name: outer.name,
+			mapping: composed.mapping,
+			filtering: composed.filtering,
+			hairpin: inner.nat!.behaviour.hairpin && path.nats.length === 1 ? true : outer.nat!.behaviour.hairpin,
+			publicIp: outer.nat!.publicAddress ?? outer.name,
+			keepsUnsolicited: path.nats.some((name) => lab.nodes.find((candidate) => candidate.name === name)!.nat!.behaviour.masquerade),
+		},
 		lan: `segment-${lanSegment}`,
 	};
 }
 
-/** The expected outcome for two lab peers. */
+/** The expected outcome for two lab peers (`a`'s packets arriving first where that matters; see expectedOutcomes). */
 export function expectedPunch(lab: Lab, a: string, b: string): ExpectedOutcome {
+	return expectedOutcomes(lab, a, b)[0];
+}
+
+/**
+ * Every outcome the pair may have: `a`'s packets arriving first, then `b`'s where that differs. It
+ * differs only where a NAT keeps unsolicited packets (plain MASQUERADE): whichever peer's first
+ * packet reaches the other's NAT before that NAT's own host has sent decides the outcome.
+ */
+export function expectedOutcomes(lab: Lab, a: string, b: string): ExpectedOutcome[] {
 	const node = (name: string) => lab.nodes.find((candidate) => candidate.name === name)!;
 	const [pa, pb] = [peerModel(lab, node(a)), peerModel(lab, node(b))];
 	// Behind the same innermost NAT, inside links are routed: host candidates work.
 	const innerA = defaultPath(lab, node(a)).nats[0];
-	if (innerA && innerA === defaultPath(lab, node(b)).nats[0]) return "lan";
-	return simulatePunch(pa, pb);
+	if (innerA && innerA === defaultPath(lab, node(b)).nats[0]) return ["lan"];
+	return [...new Set([simulatePunch(pa, pb), simulatePunch(pb, pa)])];
 }
 
 /** Peers of a lab: hosts behind at least one NAT. */

@@ -10,7 +10,9 @@ import test, { type ExecutionContext } from "ava";
 import { execa } from "execa";
 import { loadLabText } from "../../src/index.ts";
 import { which } from "../../src/apply/which.ts";
-import { inLab, rootTest } from "../helpers/host.ts";
+import { writeFileSync } from "node:fs";
+import { inLab, leftovers, rootTest } from "../helpers/host.ts";
+import { twoHomesText } from "../helpers/topologies.ts";
 
 const file = new URL("../../topologies/lecture-nat.yml", import.meta.url).pathname;
 const original = readFileSync(file, "utf8");
@@ -124,4 +126,31 @@ rootTest("lecture-nat with default-route: false: ping fails until the lecture's 
 		const after = await exec(["ping", "-c", "1", "-W", "2", "203.0.113.53"]);
 		t.is(after.exitCode, 0, after.stdout + after.stderr);
 	});
+});
+
+rootTest("two peers each behind plain MASQUERADE fall back to the relay, as theory says: the first packet to arrive is kept by the other's conntrack and shadows its mapping", async (t) => {
+	if (lacks(t, "iptables")) return;
+	const lab = loadLabText(twoHomesText("masq-punch", "{ type: masquerade }", "{ type: masquerade }"));
+	await inLab(t, lab, async () => {
+		const punch = await testbed(["punch", "masq-punch", "alice", "bob", "--runs", "3", "--json"]);
+		const summary = JSON.parse(punch.stdout || "{}") as { expected?: string; outcomes?: Record<string, number> };
+		t.is(summary.expected, "relayed", punch.stderr);
+		t.deepEqual(summary.outcomes, { relayed: 3 }, punch.stdout);
+	});
+});
+
+rootTest("up of a masquerade lab on a host without iptables-restore exits 4 naming the fix, and builds nothing", async (t) => {
+	const dir = mkdtempSync(join(tmpdir(), "masq-noipt-"));
+	const copy = join(dir, "lecture-nat.yml");
+	writeFileSync(copy, original.replace("name: lecture-nat\n", "name: masq-noipt\n"));
+	try {
+		const up = await execa(process.execPath, [join(import.meta.dirname, "../../bin/testbed.js"), "up", copy], { reject: false, env: { TESTBED_HIDE_TOOLS: "iptables-restore" } });
+		if (up.exitCode === 0) await testbed(["down", "masq-noipt"]);
+		t.is(up.exitCode, 4, up.stderr);
+		t.regex(up.stderr, /iptables-restore/);
+		t.regex(up.stderr, /apt-get install -y .*iptables/);
+	} finally {
+		rmSync(dir, { recursive: true, force: true });
+	}
+	t.deepEqual(leftovers("masq-noipt", ["masq-noipt-host", "masq-noipt-testnet", "masq-noipt-internet"]), []);
 });

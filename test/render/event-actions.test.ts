@@ -134,3 +134,16 @@ test("the lab after an event, as the ledger keeps it: a moved host's route and r
 	const reboot = topology("nat-reboot");
 	t.is(labAfter(reboot, event(reboot, "nat-reboot", "home1")), reboot, "NAT state is not part of the lab");
 });
+
+test("a masquerade NAT keeps no maps: nat-reboot and expire are its conntrack (and a pause), its iptables rules stay", (t) => {
+	const lab = topology("lecture-nat");
+	const host = lab.nodes.find((node) => node.name === "host")!;
+	t.deepEqual(natStateSets(host.name, host.nat!), []);
+	const reboot = describeActions(renderEvent(event(lab, "nat-reboot", "host"), { features: thisKernel, nat: host.nat }));
+	t.false(reboot.includes("flush "), reboot);
+	t.regex(reboot, /conntrack -F/);
+	t.regex(reboot, /delete table ip testbed-outage/);
+	const expire = describeActions(renderEvent(event(lab, "expire", "host", "--host", "testnet"), { features: thisKernel, nat: host.nat, natState: new Map() }));
+	t.false(expire.includes("delete element"), expire);
+	t.regex(expire, /conntrack -D -p udp --orig-src 10\.1\.1\.2/);
+});
