@@ -32,6 +32,7 @@ export const errorCodes = [
 	"SUPERVISOR_FAILED",
 	"GRAPH_RENDER",
 	"NOTHING_TO_TEST",
+	"PORT_IN_USE",
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

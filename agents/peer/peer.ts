@@ -168,7 +168,7 @@ export class PeerDriver {
 				() => this.toRendezvous(endpoint, { t: "register", tx, id: endpoint.name, host: endpoint.host, claim: endpoint.claim }),
 				() => {
 					endpoint.registering = undefined;
-					emit({ id: commandId, event: "error", error: `${endpoint.name}: the this.rendezvous at ${this.rendezvous.endpoint} did not answer within ${giveUpMs} ms` });
+					emit({ id: commandId, event: "error", error: `${endpoint.name}: the rendezvous at ${this.rendezvous.endpoint} did not answer within ${giveUpMs} ms` });
 				},
 			);
 			endpoint.registering = { commandId, tx, timer };
@@ -207,7 +207,7 @@ export class PeerDriver {
 				}),
 			() => {
 				endpoint.connecting = undefined;
-				emit({ id: commandId, event: "error", error: `${endpoint.name}: the this.rendezvous at ${this.rendezvous.endpoint} did not answer the connect within ${giveUpMs} ms` });
+				emit({ id: commandId, event: "error", error: `${endpoint.name}: the rendezvous at ${this.rendezvous.endpoint} did not answer the connect within ${giveUpMs} ms` });
 			},
 		);
 		endpoint.connecting = { commandId, tx, timer, target: target as string };

@@ -85,7 +85,8 @@ async function context(lab: Lab, event: LabEvent, features: HostFeatures, live: 
 		result.nat = node.nat;
 		if (event.kind !== "nat-reboot") {
 			const sets = natStateSets(node.name, node.nat!).map((set) => set.name);
-			const listed = live && process.getuid?.() === 0 ? await run(inNamespace(event.netns, ["nft", "-j", "list", "table", "ip", "testbed"])) : undefined;
+			// A masquerade NAT keeps no maps (its mappings are conntrack's alone): nothing to read.
+			const listed = sets.length > 0 && live && process.getuid?.() === 0 ? await run(inNamespace(event.netns, ["nft", "-j", "list", "table", "ip", "testbed"])) : undefined;
 			if (listed?.failed) throw new LabStateError(`cannot read the mappings of NAT "${node.name}": ${listed.stderr.trim()}`, "EVENT_FAILED");
 			result.natState = parseNatState(listed?.stdout ?? "{}", sets);
 		}

@@ -13,9 +13,12 @@ export function isRoot(): boolean {
 	return process.getuid?.() === 0;
 }
 
+/** Commands that only look at a lab (they still need root to enter its namespaces). */
+const readOnly = new Set(["watch", "nat-table", "ps", "logs", "probe", "reach", "capture"]);
+
 export function requireRoot(command: string): void {
 	if (!isRoot())
-		throw new MissingFeatureError(`\`testbed ${command}\` changes network namespaces and needs root; run it with sudo (validate and plan work without root)`, "root", "sudo testbed …");
+		throw new MissingFeatureError(`\`testbed ${command}\` ${readOnly.has(command) ? "reads the lab's network namespaces" : "changes network namespaces"} and needs root; run it with sudo (validate, plan and graph of a file work without root)`, "root", "sudo testbed …");
 }
 
 export function requireTools(plan: Plan): void {
@@ -23,6 +26,7 @@ export function requireTools(plan: Plan): void {
 	const needed = new Set(["ip", "sysctl", "nsenter", "setpriv"]);
 	if (ops.some((op) => op.op === "nat" || op.op === "nft-loss")) needed.add("nft");
 	if (ops.some((op) => op.op === "qdisc")) needed.add("tc");
+	if (ops.some((op) => op.op === "iptables")) needed.add("iptables-restore");
 	const missing = [...needed].filter((tool) => !which(tool));
 	if (missing.length > 0) throw new MissingFeatureError(`this host lacks ${missing.join(", ")}; install with: ${installHint}`, missing[0], installHint);
 }

@@ -23,7 +23,7 @@ const json: Record<string, OptionSpec> = { json: { type: "boolean" } };
 export const commands = {
 	init: {
 		usage: "testbed init [TEMPLATE] [-o FILE] [--name NAME] [--force]",
-		summary: "write a starter topology from the examples (templates: the files in topologies/)",
+		summary: "write a starter topology from the examples (templates: the files in topologies/); --name NAME writes NAME.yml as lab NAME, its namespaces renamed as `up --name` does",
 		options: { o: { type: "string", short: "o" }, force: { type: "boolean", short: "f" }, name: { type: "string" } },
 		positionals: [0, 1],
 		examples: [
@@ -55,7 +55,7 @@ export const commands = {
 	},
 	up: {
 		usage: "testbed up FILE [--name NAME] [--force] [--keep] [--json]",
-		summary: "build the lab and start its programs; --name runs a copy under another name (namespaces follow it); --keep: a program that fails does not take the lab down",
+		summary: "build the lab and start its programs; --name NAME runs a copy under another name: every namespace starts with NAME- (a fixed `netns: N` becomes NAME-N); --keep: a program that fails does not take the lab down",
 		options: { ...json, force: { type: "boolean", short: "f" }, keep: { type: "boolean" }, name: { type: "string" } },
 		positionals: [1, 1],
 		examples: [
@@ -66,13 +66,14 @@ export const commands = {
 	},
 	down: {
 		usage: "testbed down LAB|FILE | --all [--force] [--json]",
-		summary: "remove everything a lab created; a lab another user brought up needs --force",
+		summary: "remove everything a lab created; a lab another user brought up needs --force; --all takes only your own labs (with --force: every lab)",
 		options: { ...json, all: { type: "boolean" }, force: { type: "boolean", short: "f" } },
 		positionals: [0, 1],
 		examples: [
 			["sudo testbed down two-nats", "remove the lab two-nats"],
 			["sudo testbed down topologies/two-nats.yml", "the same, naming the lab by its file"],
 			["sudo testbed down --all", "remove every lab on this machine that you brought up"],
+			["sudo testbed down bob-lab --force", "remove a lab another user brought up (without --force the refusal names its owner)"],
 		],
 	},
 	ls: { usage: "testbed ls [--json]", summary: "labs on this host: state, owner, namespaces", options: json, positionals: [0, 0], examples: [["testbed ls", "one line per lab, with who brought it up"]] },
@@ -121,17 +122,18 @@ export const commands = {
 			["sudo testbed punch two-nats alice bob", "one punch: outcome, time to connect, RTT"],
 			["sudo testbed punch nat-matrix p-sym p-port --explain", "why it fell back to the relay: each NAT's mappings and drops, and a verdict"],
 			["sudo testbed punch two-nats alice bob --runs 10 --json", "ten punches, as JSON"],
+			["sudo testbed punch cgnat alice bob --explain --runs 3", "each run explained, then what the runs add up to (here: the carrier NAT does not hairpin)"],
 			["sudo testbed punch two-nats alice bob --hold 10s --event '@3s nat-reboot home1'", "keep the session open through a NAT reboot"],
 		],
 	},
 	"nat-table": {
 		usage: "testbed nat-table LAB NODE [--watch] [--interval MS] [--json]",
-		summary: "a NAT's live mappings: inside → public ↔ remote, state, seconds left",
+		summary: "a node's live translations from conntrack — a NAT's mappings, or a MASQUERADE added by hand to a router: inside → public ↔ remote, state, seconds left",
 		options: { ...json, watch: { type: "boolean", short: "w" }, interval: { type: "string" } },
 		positionals: [2, 2],
 		examples: [
 			["sudo testbed nat-table two-nats home1 --watch", "home1's mappings, redrawn as a punch creates them"],
-			["sudo testbed nat-table lecture-nat nat", "the translations of the lecture's MASQUERADE (any node where conntrack shows them)"],
+			["sudo testbed nat-table lecture-nat host", "the translations of the lecture's MASQUERADE (any node where conntrack shows them)"],
 		],
 	},
 	watch: {

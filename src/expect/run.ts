@@ -7,7 +7,7 @@ import type { Lab } from "../resolve/lab.ts";
 import { PunchSession, type PunchOptions, type PunchResult } from "../drivers/punch.ts";
 import { probeLab, type NatVerdict } from "../drivers/probe.ts";
 import { reachMatrix, type ReachMatrix, type ReachProto } from "../drivers/reach.ts";
-import { expectedPunch, labPeers } from "./theory.ts";
+import { expectedOutcomes, labPeers } from "./theory.ts";
 import { explainPunch, type Explanation } from "../inspect/explain.ts";
 
 export interface CheckResult {
@@ -80,11 +80,14 @@ export function percentile(values: number[], p: number): number | null {
 	return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-/** Which outcomes pass a punch between a and b: the written ones, else theory's (lan and hairpin count as each other). */
+/**
+ * Which outcomes pass a punch between a and b: the written ones, else theory's (lan and hairpin
+ * count as each other; where theory says it is a race — plain MASQUERADE against another NAT — either).
+ */
 export function acceptedOutcomes(lab: Lab, a: string, b: string, written?: PunchOutcome[]): PunchOutcome[] {
 	if (written) return written;
-	const predicted = expectedPunch(lab, a, b);
-	return predicted === "lan" || predicted === "hairpin" ? ["lan", "hairpin"] : [predicted];
+	const predicted = expectedOutcomes(lab, a, b);
+	return predicted.includes("lan") || predicted.includes("hairpin") ? ["lan", "hairpin"] : predicted;
 }
 
 export async function runChecks(lab: Lab, checks: LabCheck[], options: RunOptions = {}): Promise<CheckResult[]> {

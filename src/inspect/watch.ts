@@ -160,8 +160,8 @@ export async function startWatch(source: WatchSource, render: WatchRenderer, opt
 
 	await new Promise<void>((resolve, reject) => {
 		server.once("error", (error: NodeJS.ErrnoException) => {
-			if (error.code === "EADDRINUSE") reject(new TestbedError(`port ${options.port} on 127.0.0.1 is in use (another watch, or another program); give another --port, or leave it out for a free one`, "BAD_COMMAND"));
-			else if (error.code === "EACCES") reject(new TestbedError(`cannot listen on port ${options.port} of 127.0.0.1: ${error.message}`, "BAD_COMMAND"));
+			if (error.code === "EADDRINUSE") reject(new TestbedError(`port ${options.port} on 127.0.0.1 is in use (another watch, or another program); give another --port, or leave it out for a free one`, "PORT_IN_USE"));
+			else if (error.code === "EACCES") reject(new TestbedError(`cannot listen on port ${options.port} of 127.0.0.1: ${error.message}`, "PORT_IN_USE"));
 			else reject(error);
 		});
 		server.listen({ host: "127.0.0.1", port: options.port ?? 0 }, resolve);

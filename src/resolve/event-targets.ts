@@ -73,9 +73,15 @@ export function resolveEvent(lab: Lab, decl: EventDecl, report: EventReport): La
 	};
 	const routesThrough = (pair: [LinkEnd, LinkEnd]) =>
 		pair.map((end) => ({ netns: end.netns, routes: findNode(lab, end.node)!.routes.filter((route) => route.dev === end.iface) })).filter((entry) => entry.routes.length > 0);
-	const natNode = (name: Located<string>, mapped: boolean) =>
+	const natNode = (name: Located<string>, mapped: boolean, rebind = false) =>
 		node(name, "a node with `kind: nat`", (candidate) =>
-			!candidate.nat ? `is a ${candidate.kind}, not a nat` : mapped && candidate.nat.behaviour.oneToOne ? "is a one-to-one NAT: it keeps no mappings" : undefined,
+			!candidate.nat
+				? `is a ${candidate.kind}, not a nat`
+				: mapped && candidate.nat.behaviour.oneToOne
+					? "is a one-to-one NAT: it keeps no mappings"
+					: rebind && candidate.nat.behaviour.masquerade
+						? "is a masquerade NAT: the kernel gives a forgotten flow its old port again; use expire"
+						: undefined,
 		);
 
 	switch (decl.kind) {
@@ -112,7 +118,7 @@ export function resolveEvent(lab: Lab, decl: EventDecl, report: EventReport): La
 		}
 		case "rebind":
 		case "expire": {
-			const nat = natNode(decl.nat, true);
+			const nat = natNode(decl.nat, true, decl.kind === "rebind");
 			if (!nat) return undefined;
 			let host: { node: string; addresses: string[] } | undefined;
 			if (decl.host) {

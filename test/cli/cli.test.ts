@@ -124,7 +124,7 @@ test("init writes a starter topology that validates, with the schema comment poi
 		t.regex(again.stderr, /exists; use --force/);
 		const unknown = capture();
 		t.is(await main(["init", "nope"], unknown), 2);
-		t.regex(unknown.stderr, /templates: cgnat, flaky-uplink, lan, nat-matrix, nat-reboot, nat-zoo, roaming, seed-p2p, two-nats/);
+		t.regex(unknown.stderr, /templates: cgnat, flaky-uplink, lan, lecture-nat, nat-matrix, nat-reboot, nat-zoo, roaming, seed-p2p, two-nats/);
 	} finally {
 		rmSync(dir, { recursive: true });
 	}
@@ -133,8 +133,8 @@ test("init writes a starter topology that validates, with the schema comment poi
 // ── the CLI as a process ───────────────────────────────────────────────────────────────────────
 
 test("`testbed plan … | head -1` ends quietly: no EPIPE stack trace, exit 0", async (t) => {
-	// nat-zoo's plan is about 240 kB, far more than a pipe holds: the writes after `head` exits fail.
-	const result = spawnSync("bash", ["-c", `set -o pipefail; ${JSON.stringify(process.execPath)} bin/testbed.js plan topologies/nat-zoo.yml | head -1`], { encoding: "utf8" });
+	// nat-zoo's full plan is about 240 kB, far more than a pipe holds: the writes after `head` exits fail.
+	const result = spawnSync("bash", ["-c", `set -o pipefail; ${JSON.stringify(process.execPath)} bin/testbed.js plan topologies/nat-zoo.yml --full | head -1`], { encoding: "utf8" });
 	t.is(result.stdout, "# testbed plan for lab \"nat-zoo\" (topologies/nat-zoo.yml)\n");
 	t.is(result.stderr, "");
 	t.is(result.status, 0);

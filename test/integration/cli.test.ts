@@ -21,7 +21,7 @@ rootTest("exec passes stdin, stdout, stderr and the exit code through; unknown n
 		const inside = await testbed(["exec", "tb-exec", "a", "--", "sh", "-c", "readlink /proc/self/ns/net"]);
 		t.not(inside.stdout, (await execa("readlink", ["/proc/self/ns/net"])).stdout, "the command ran in the node's namespace");
 		const unknown = await testbed(["exec", "tb-exec", "zed", "--", "true"]);
-		t.is(unknown.exitCode, 1);
+		t.is(unknown.exitCode, 2, "an unknown node is a usage mistake");
 		t.regex(unknown.stderr, /lab "tb-exec" has no node "zed"; nodes: a/);
 	});
 });

@@ -146,4 +146,6 @@ test("a masquerade NAT keeps no maps: nat-reboot and expire are its conntrack (a
 	const expire = describeActions(renderEvent(event(lab, "expire", "host", "--host", "testnet"), { features: thisKernel, nat: host.nat, natState: new Map() }));
 	t.false(expire.includes("delete element"), expire);
 	t.regex(expire, /conntrack -D -p udp --orig-src 10\.1\.1\.2/);
+	const refused = t.throws(() => event(lab, "rebind", "host"), { instanceOf: EventError })!;
+	t.regex(refused.message, /"host" is a masquerade NAT: the kernel gives a forgotten flow its old port again; use expire/);
 });

@@ -9,7 +9,7 @@ import { captureSides } from "../../inspect/nat-path.ts";
 import { requireLedger } from "../../apply/ledger.ts";
 import { requireRoot } from "../../apply/preflight.ts";
 import { ExitCode, UsageError } from "../../errors.ts";
-import { expectedPunch } from "../../expect/theory.ts";
+import { expectedOutcomes, expectedPunch } from "../../expect/theory.ts";
 import { percentile } from "../../expect/run.ts";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -106,7 +106,7 @@ export async function punchCommand(labName: string, a: string, b: string, option
 	if (options.json) io.json(explained ? { ...summary, ...explained } : summary);
 	else {
 		const rows = results.map((result, index) => [String(index + 1), result.outcome, result.timeToConnectMs === null ? "-" : `${result.timeToConnectMs < 10 ? result.timeToConnectMs.toFixed(1) : Math.round(result.timeToConnectMs)} ms`, String(result.packetsSent), result.rttMs === null ? "-" : `${result.rttMs.toFixed(2)} ms`, result.remote ? `${a} → ${result.remote.a}, ${b} → ${result.remote.b}` : result.error ?? ""]);
-		io.out(`punch ${a} ↔ ${b} in lab "${labName}" (theory for their NATs: ${summary.expected})\n`);
+		io.out(`punch ${a} ↔ ${b} in lab "${labName}" (theory for their NATs: ${expectedOutcomes(lab, a, b).join(" or ")})\n`);
 		io.out(table([["run", "outcome", "time to connect", "packets", "rtt", "path (who sends where)"], ...rows]));
 		if (runs > 1)
 			io.out(`\nsuccess ${Math.round(summary.successRate * 100)}% (${Object.entries(summary.outcomes).map(([outcome, count]) => `${count} ${outcome}`).join(", ")}); time to connect p50 ${summary.timeToConnectMs.p50 ?? "-"} ms, p95 ${summary.timeToConnectMs.p95 ?? "-"} ms; rtt p50 ${summary.rttMs?.toFixed(2) ?? "-"} ms`);
