@@ -14,7 +14,8 @@ test("masking keeps addresses and words, and hides times, ports, counters and MA
 	t.is(maskLine("1    direct   39 ms     43   1.19 ms  p-full → 198.51.100.10:40702"), "# direct # ms # # ms p-full → 198.51.100.10:#");
 	t.is(maskLine("    7   420 MASQUERADE  all  --  *      enp6s0  10.1.1.0/24   0.0.0.0/0"), " # # MASQUERADE all -- * enp6s0 10.1.1.0/24 0.0.0.0/0");
 	t.is(maskLine("link/ether 3a:1f:00:aa:bb:cc brd ff:ff:ff:ff:ff:ff"), "link/ether ##:## brd ##:##");
-	t.is(maskLine("eth0@if12 lan1 p-sym 1,024 ports"), "eth0@if# lan1 p-sym # ports");
+	t.is(maskLine("eth0@if12 lan1 p-sym enp6s0 1,024 ports"), "eth0@if# lan1 p-sym enp6s0 # ports");
+	t.is(maskLine("2 received, 0% packet loss, time 202ms; left 29s"), "# received, #% packet loss, time #ms; left #s");
 });
 
 test("output agrees when only masked parts differ; `…` stands for any lines", (t) => {

@@ -40,7 +40,7 @@ const ipv4 = /\b(?:\d{1,3}\.){3}\d{1,3}(?:\/\d{1,2})?\b/g;
 
 /**
  * One line as compared: what changes from run to run is masked — every number that is not part
- * of an IPv4 address (times, ports, counters, pids, sizes) becomes `#`, MAC addresses `##:##`, and
+ * of an IPv4 address or a name (times, also `202ms`; ports, counters, pids, sizes) becomes `#`, MAC addresses `##:##`, and
  * runs of spaces one space (table columns widen with the numbers).
  */
 export function maskLine(line: string): string {
@@ -49,7 +49,7 @@ export function maskLine(line: string): string {
 		.replace(/\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b/gi, "##:##")
 		.replace(/@if\d+\b/g, "@if#")
 		.replace(ipv4, (address) => `\u0000${kept.push(address) - 1}\u0000`)
-		.replace(/(?<![\w\u0000])\d+(?:[.,]\d+)*(?![\w\u0000])/g, "#")
+		.replace(/(?<![\w\u0000])\d+(?:[.,]\d+)*/g, "#")
 		.replace(/\u0000(\d+)\u0000/g, (_, index: string) => kept[Number(index)]!)
 		.replace(/[ \t]+/g, " ")
 		.trimEnd();
