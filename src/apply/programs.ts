@@ -57,7 +57,7 @@ export function programSpec(lab: Lab, node: LabNode, program: Pick<LabProgram, "
 }
 
 /** One request to the lab's supervisor and its reply. */
-export function askSupervisor(lab: string, request: SupervisorRequest, timeoutMs = 600_000): Promise<SupervisorReply> {
+export function askSupervisor(lab: string, request: SupervisorRequest, timeoutMs = 600_000, signal?: AbortSignal): Promise<SupervisorReply> {
 	return new Promise((resolve, reject) => {
 		const socket = connect(supervisorSocket(lab));
 		let buffered = "";
@@ -65,6 +65,15 @@ export function askSupervisor(lab: string, request: SupervisorRequest, timeoutMs
 			socket.destroy();
 			reject(new LabStateError(`the supervisor of lab "${lab}" did not answer in ${Math.round(timeoutMs / 1000)} s`, "SUPERVISOR_FAILED"));
 		}, timeoutMs);
+		// Ctrl-C while waiting (programs getting ready): stop waiting now; the caller rolls back.
+		const onAbort = () => {
+			clearTimeout(timer);
+			socket.destroy();
+			reject(new Error("interrupted"));
+		};
+		if (signal?.aborted) return onAbort();
+		signal?.addEventListener("abort", onAbort, { once: true });
+		socket.on("close", () => signal?.removeEventListener("abort", onAbort));
 		socket.setEncoding("utf8");
 		socket.on("connect", () => socket.write(`${JSON.stringify(request)}\n`));
 		socket.on("data", (chunk: string) => {
@@ -129,13 +138,13 @@ export function programFailure(failed: ProgramState & { tail: string[] }, rolled
 }
 
 /** Start the topology's programs of every node (`up`, which holds the lock); throws the first failure. */
-export async function startLabPrograms(lab: Lab, ledger: Ledger): Promise<ProgramState[]> {
+export async function startLabPrograms(lab: Lab, ledger: Ledger, signal?: AbortSignal): Promise<ProgramState[]> {
 	const nodes = lab.nodes.filter((node) => node.programs?.length);
 	if (nodes.length === 0) return [];
 	for (const node of nodes) await ensureNodeEnv(lab, node, { locked: true });
 	await ensureSupervisor(lab, ledger);
 	const specs = nodes.flatMap((node) => node.programs!.map((program) => programSpec(lab, node, program)));
-	const reply = await askSupervisor(lab.name, { cmd: "start", programs: specs });
+	const reply = await askSupervisor(lab.name, { cmd: "start", programs: specs }, undefined, signal);
 	if (!reply.ok) throw reply.failed ? programFailure(reply.failed, true) : new ApplyError(`starting the programs of lab "${lab.name}" failed: ${reply.error}`, { command: "start programs", stderr: reply.error, rolledBack: true });
 	return reply.programs;
 }

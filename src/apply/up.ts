@@ -128,15 +128,14 @@ async function build(lab: Lab, plan: Plan, ledger: Ledger, started: number, opti
 	writeNameFiles(lab);
 	let programs: ProgramState[] = [];
 	try {
-		programs = await startLabPrograms(lab, ledger);
+		programs = await startLabPrograms(lab, ledger, signal);
 	} catch (error) {
 		if (!options.keep || !(error instanceof ApplyError)) throw error;
 		// --keep: the lab stays up as it is, with the failure said.
 		programs = listPrograms(lab.name);
 		options.onProgramFailure?.(error);
 	}
-	// Ctrl-C while the programs started (their start waits for readiness, at most each one's `within:`,
-	// and does not watch the signal): the lab is rolled back, not left up.
+	// Ctrl-C while the programs started (the wait for their readiness stops at once): the lab is rolled back, not left up.
 	if (signal?.aborted) throw new Error("interrupted");
 	ledger.state = "up";
 	writeLedger(ledger);

@@ -43,13 +43,14 @@ export const commands = {
 		],
 	},
 	plan: {
-		usage: "testbed plan FILE [--batch] [--full] [--json]",
+		usage: "testbed plan FILE [--name NAME] [--batch] [--full] [--json]",
 		summary: "print the exact ip / nft / iptables / sysctl commands `up` would run; no root needed",
-		options: { ...json, batch: { type: "boolean" }, full: { type: "boolean" } },
+		options: { ...json, batch: { type: "boolean" }, full: { type: "boolean" }, name: { type: "string" } },
 		positionals: [1, 1],
 		examples: [
 			["testbed plan topologies/lecture-nat.yml", "the commands of the lecture's NAT demo, namespace by namespace"],
 			["testbed plan topologies/two-nats.yml --full", "long lists (port pools) written out element by element"],
+			["testbed plan topologies/seed-p2p.yml --name ada", "the commands of ada's copy (`up --name ada`): every namespace starts with ada-"],
 			["testbed plan topologies/two-nats.yml --batch", "the batch files `up` feeds to ip -batch and nft -f"],
 		],
 	},

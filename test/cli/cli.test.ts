@@ -105,6 +105,13 @@ test("plan prints the commands grouped per namespace; an invalid file exits 3", 
 	const bad = capture();
 	t.is(await main(["plan", "test/fixtures/typo.yml"], bad), 3);
 	t.is(bad.stdout, "");
+	const renamed = capture();
+	t.is(await main(["plan", "topologies/seed-p2p.yml", "--name", "ada"], renamed), 0);
+	t.regex(renamed.stdout, /^ip netns add ada-unr$/m, "the fixed netns: unr follows the name");
+	t.notRegex(renamed.stdout, /^ip netns add (unr|seed-host)$/m);
+	const badName = capture();
+	t.is(await main(["plan", "topologies/seed-p2p.yml", "--name", "Bad_1"], badName), 2);
+	t.regex(badName.stderr, /--name "Bad_1" is not a valid lab name/);
 });
 
 test("init writes a starter topology that validates, with the schema comment pointing at this schema", async (t) => {

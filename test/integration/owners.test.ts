@@ -186,7 +186,8 @@ rootTest("Ctrl-C during up of one copy — while its namespaces are built, or wh
 	const units = 60;
 	const big = unitsTopology("own-big", units);
 	const unitNamespaces = (lab: string) => [`${lab}-internet`, ...Array.from({ length: units }, (_, i) => [`${lab}-nat${i}`, `${lab}-peer${i}`]).flat()];
-	const slow = 'name: own-slow\nnodes:\n  a:\n    programs:\n      late: { run: [sh, -c, "sleep 2; echo ready; exec sleep 600"], ready: { output: ready, within: 20s } }\n';
+	// A program that is never ready, with 5 minutes to become so: `up` must stop waiting at Ctrl-C (else this test times out).
+	const slow = 'name: own-slow\nnodes:\n  a:\n    programs:\n      late: { run: [sleep, "600"], ready: { output: ready, within: 5m } }\n';
 	await withFiles({ "class.yml": classLab, "big.yml": big, "slow.yml": slow }, async (path) => {
 		try {
 			t.is((await as("alice", ["up", path("class.yml"), "--name", "own-a"])).exitCode, 0);

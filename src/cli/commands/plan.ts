@@ -7,8 +7,8 @@ import { planLab } from "../../plan/plan.ts";
 import { renderBatchText, renderPlanText } from "../../render/plan-text.ts";
 import type { Io } from "../io.ts";
 
-export async function planCommand(file: string, options: { json?: boolean; batch?: boolean; full?: boolean }, io: Io): Promise<number> {
-	const lab = loadLab(file, (warning) => io.err(warning));
+export async function planCommand(file: string, options: { json?: boolean; batch?: boolean; full?: boolean; name?: string }, io: Io): Promise<number> {
+	const lab = loadLab(file, { name: options.name, warn: (warning) => io.err(warning) });
 	// plan changes nothing on the host: it uses the features `up` or `doctor` probed, never probes itself.
 	const known = cachedFeatures();
 	const plan = planLab(lab, known ?? allFeatures);
