@@ -16,6 +16,7 @@ test("masking keeps addresses and words, and hides times, ports, counters and MA
 	t.is(maskLine("link/ether 3a:1f:00:aa:bb:cc brd ff:ff:ff:ff:ff:ff"), "link/ether ##:## brd ##:##");
 	t.is(maskLine("eth0@if12 lan1 p-sym enp6s0 1,024 ports"), "eth0@if# lan1 p-sym enp6s0 # ports");
 	t.is(maskLine("2 received, 0% packet loss, time 202ms; left 29s"), "# received, #% packet loss, time #ms; left #s");
+	t.is(maskLine("nat host in lab \"ada\" — 2026-11-30T11:47:52.922Z"), "nat host in lab \"ada\" — #time#");
 });
 
 test("output agrees when only masked parts differ; `…` stands for any lines", (t) => {

@@ -40,12 +40,14 @@ const ipv4 = /\b(?:\d{1,3}\.){3}\d{1,3}(?:\/\d{1,2})?\b/g;
 
 /**
  * One line as compared: what changes from run to run is masked — every number that is not part
- * of an IPv4 address or a name (times, also `202ms`; ports, counters, pids, sizes) becomes `#`, MAC addresses `##:##`, and
+ * of an IPv4 address or a name (times, also `202ms`; ports, counters, pids, sizes) becomes `#`,
+ * timestamps `#time#`, MAC addresses `##:##`, and
  * runs of spaces one space (table columns widen with the numbers).
  */
 export function maskLine(line: string): string {
 	const kept: string[] = [];
 	return line
+		.replace(/\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\b/g, "#time#")
 		.replace(/\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b/gi, "##:##")
 		.replace(/@if\d+\b/g, "@if#")
 		.replace(ipv4, (address) => `\u0000${kept.push(address) - 1}\u0000`)

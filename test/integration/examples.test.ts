@@ -59,7 +59,11 @@ for (const example of examples) {
 				const forward = await inNamespace(node.netns, ["sysctl", "-n", "net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter"]);
 				t.is(forward.stdout, `${node.forwarding ? 1 : 0}\n0`, `${node.name}: ip_forward and rp_filter`);
 				const rules = await inNamespace(node.netns, ["nft", "list", "ruleset"]);
-				if (node.nat) t.regex(rules.stdout, new RegExp(`oifname "${node.nat.outside}" masquerade`), `${node.name}: masquerade`);
+				if (node.nat?.behaviour.masquerade) {
+					// The lecture's lines, through iptables(-nft): as iptables itself lists them.
+					const listed = await inNamespace(node.netns, ["iptables", "-t", "nat", "-S", "POSTROUTING"]);
+					t.regex(listed.stdout, new RegExp(`^-A POSTROUTING -s [0-9./]+ -o ${node.nat.outside} -j MASQUERADE$`, "m"), `${node.name}: the lecture's MASQUERADE line`);
+				} else if (node.nat) t.regex(rules.stdout, new RegExp(`oifname "${node.nat.outside}" masquerade`), `${node.name}: masquerade`);
 				else t.notRegex(rules.stdout, /table ip /, `${node.name}: no rules but impairments'`);
 				for (const iface of node.interfaces)
 					if (iface.impair?.loss && !features.netem) t.regex(rules.stdout, new RegExp(`table netdev testbed_impair_${iface.name.replaceAll(".", "\\.")} `), `${node.name}:${iface.name}: loss in nftables`);
@@ -67,7 +71,8 @@ for (const example of examples) {
 			}
 			// Real UDP: from behind a NAT out to public nodes works; in, without a prior packet, does not.
 			const inside = behindNat(lab);
-			const publicHosts = lab.nodes.filter((node) => node.kind === "host" && !inside.has(node.name)).map((node) => node.name);
+			// Public: hosts and routers on no NAT's inside (lecture-nat's world is a router).
+			const publicHosts = lab.nodes.filter((node) => (node.kind === "host" || node.kind === "router") && !inside.has(node.name)).map((node) => node.name);
 			const goesOut = (cell: { from: string; to: string }) => inside.has(cell.from) && publicHosts.includes(cell.to) && lab.name !== "seed";
 			// A lossy link (flaky-uplink.yml: 10% in bursts) can eat every probe of one round: a flow
 			// that must go out is tried again, up to three rounds; one answer is enough. A flow that must

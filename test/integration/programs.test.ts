@@ -83,7 +83,7 @@ ${network}`);
 		t.is(web.stdout, "200", web.stderr);
 		for (const [target, address] of [["server", "203.0.113.2"], ["home.public", "198.51.100.2"], ["home.lan", "192.168.1.1"]]) t.is((await testbed(["addr", "tb-prog", target])).stdout, address, target);
 		const unknown = await testbed(["addr", "tb-prog", "alise"]);
-		t.is(unknown.exitCode, 1);
+		t.is(unknown.exitCode, 2, "an unknown node is a usage mistake");
 		t.regex(unknown.stderr, /no node "alise"; did you mean "alice"/);
 
 		// Output, kept per program.
