@@ -552,14 +552,14 @@ async function expectCleanInChild(t: ExecutionContext, texts: string[], expectPr
 
 /**
  * The loader's time grows about linearly with the input: make(n) and make(k·n) load in one child,
- * three times each, alternating, and the fastest of each size is compared. Linear gives a ratio near
+ * twice each, alternating, and the faster of each size is compared. Linear gives a ratio near
  * k, quadratic near k²; the limit k²·0.6 (10 for k = 4) lies between with room for noise. Times
  * under a floor of 20 ms count as 20 ms, where a timer tick is a large part of the measurement.
  */
 async function expectLinear(t: ExecutionContext, what: string, make: (n: number) => string, n: number, expectProblem: boolean, k = 4): Promise<void> {
 	const small = make(n);
 	const big = make(k * n);
-	const texts = [small, big, small, big, small, big];
+	const texts = [small, big, small, big];
 	const report = await loadInChild(texts);
 	expectCleanReport(t, report, texts.length, expectProblem);
 	if (report.results.length !== texts.length) return;
