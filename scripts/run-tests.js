@@ -55,10 +55,12 @@ function runAva({ files, live }) {
 			const lines = pending.split("\n");
 			pending = lines.pop();
 			for (const line of lines) {
-				const file = /^(?:not )?ok \d+ - (.+?) › (.+?) › /.exec(line);
-				if (!file) continue;
+				// "ok 12 - validate › fuzz-topology › title" (ava drops the folder when all files share it).
+				const title = /^(?:not )?ok \d+ - (.+)$/.exec(line)?.[1];
+				const cut = title?.lastIndexOf(" › ") ?? -1;
+				if (cut < 0) continue;
 				const now = performance.now();
-				const key = `${file[1]}/${file[2]}`;
+				const key = `${live && !given.length ? "integration/" : ""}${title.slice(0, cut).replaceAll(" › ", "/")}`;
 				perFile.set(key, (perFile.get(key) ?? 0) + (now - last));
 				last = now;
 			}
