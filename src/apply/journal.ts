@@ -1,5 +1,5 @@
 // A lab's journal: one JSON line for each thing that happens to it while it is up — a punch started,
-// a punch ended, an event applied — appended by whoever did it (any process: `testbed punch` in one
+// a punch ended, a held session lost or back, an event applied — appended by whoever did it (any process: `testbed punch` in one
 // terminal, `testbed event` in another, the library) and tailed by `testbed watch`. It lives in the
 // lab's state dir, so `down` removes it; writing never creates that dir and never fails the caller.
 import { appendFileSync, closeSync, openSync, readSync, renameSync, statSync } from "node:fs";
@@ -9,7 +9,9 @@ import { journalPath } from "./state-files.ts";
 export type JournalEntry =
 	| { kind: "punch-started"; at: number; a: string; b: string; run: number }
 	| { kind: "punch-ended"; at: number; a: string; b: string; run: number; outcome: PunchOutcome; timeToConnectMs: number | null; rttMs: number | null; error?: string }
-	| { kind: "event"; at: number; event: string; label: string };
+	| { kind: "event"; at: number; event: string; label: string }
+	/** A held session (`punch --hold`, a file's steps): connected, lost, reconnected, rebound… (`side`: whose). */
+	| { kind: "held"; at: number; a: string; b: string; what: string; side?: string; path?: PunchOutcome; detail?: string };
 
 /** Past this size the journal starts again (the old one kept as journal.1.jsonl): a soak of punches cannot fill /run. */
 const rotateBytes = 1024 * 1024;
@@ -29,7 +31,7 @@ export function appendJournal(lab: string, entry: DistributiveOmit<JournalEntry,
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
-const kinds = new Set<string>(["punch-started", "punch-ended", "event"]);
+const kinds = new Set<string>(["punch-started", "punch-ended", "event", "held"]);
 
 /** Tails a journal: each read() returns the complete lines appended since the last one. */
 export class JournalReader {

@@ -3,6 +3,7 @@
 // the pair's events and outages, and can restart a side's process. Time comes from a Clock, so the
 // logic can be driven by a test's clock.
 import { randomBytes } from "node:crypto";
+import { appendJournal } from "../apply/journal.ts";
 import type { Lab } from "../resolve/lab.ts";
 import { defaultPath } from "../resolve/routing.ts";
 import type { PunchOutcome } from "../vocabulary/punch.ts";
@@ -10,6 +11,7 @@ import type { AgentEvent } from "./agent-process.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { peerNode, type PeerAgent } from "./peer-agent.ts";
 import { worsePath, type PunchOptions, type PunchSession } from "./punch.ts";
+
 
 /** The keepalive interval and loss timeout of a held session (ms). */
 export interface HoldTiming {
@@ -314,6 +316,8 @@ export class HeldSession {
 		let index = this.log.length;
 		while (index > 0 && this.log[index - 1].at > event.at) index--;
 		this.log.splice(index, 0, event);
+		// For `testbed watch`: the session's life, as it happens.
+		appendJournal(this.session.lab.name, { kind: "held", a: this.a, b: this.b, what: event.kind, ...(event.side ? { side: event.side } : {}), ...(event.path ? { path: event.path } : {}), ...(event.detail ? { detail: event.detail } : {}) });
 		for (const waiter of [...this.waiters]) waiter(event);
 	}
 }

@@ -98,12 +98,13 @@ export function parseDropCounter(json: string): number {
 }
 
 /**
- * Which nodes a sample reads, and at which end each link is read: every NAT (its conntrack and drops
- * are read anyway), then, while a link is left, the node at the end of the most links left (the
- * first in file order on a tie). In a star of homes around one router: the NATs and the router.
+ * Which nodes a sample reads, and at which end each link is read: every NAT and every router (their
+ * conntrack is read anyway: a router may translate by rules a student typed), then, while a link is
+ * left, the node at the end of the most links left (the first in file order on a tie). In a star of
+ * homes around one router: the NATs and the router.
  */
 export function readingPlan(lab: Lab): { nodes: LabNode[]; readAt: (0 | 1)[] } {
-	const chosen = new Set(lab.nodes.filter((node) => node.nat).map((node) => node.name));
+	const chosen = new Set(lab.nodes.filter((node) => node.nat || node.kind === "router").map((node) => node.name));
 	const left = () => lab.links.filter((link) => !link.endpoints.some((end) => chosen.has(end.node)));
 	for (let links = left(); links.length > 0; links = left()) {
 		const count = new Map<string, number>();
@@ -116,37 +117,33 @@ export function readingPlan(lab: Lab): { nodes: LabNode[]; readAt: (0 | 1)[] } {
 
 /**
  * One process per namespace and sample (`nsenter` becomes `sh`): its interfaces' counters and, in a
- * NAT ($1 = nat), conntrack's table and the filter's drop rule, each part after a line $2.
+ * NAT ($1 = nat) or a router ($1 = router), conntrack's table, and in a NAT the filter's drop rule,
+ * each part after a line $2.
  */
 const sampleScript = `ip -s -j link show
-if [ "$1" = nat ]; then
-	printf '\n%s\n' "$2"; conntrack -L 2>/dev/null
-	printf '\n%s\n' "$2"; nft -j list chain ip testbed input 2>/dev/null
-fi
+if [ "$1" = nat ] || [ "$1" = router ]; then printf '\n%s\n' "$2"; conntrack -L 2>/dev/null; fi
+if [ "$1" = nat ]; then printf '\n%s\n' "$2"; nft -j list chain ip testbed input 2>/dev/null; fi
 exit 0`;
 const separator = "--testbed-watch--";
 
 /** Read the lab once: every NAT's flows and drops, every link's counters; the namespaces in parallel. */
 export async function sampleLab(lab: Lab, signal?: AbortSignal): Promise<LabSample> {
 	const plan = readingPlan(lab);
-	const outputs = await Promise.all(plan.nodes.map((node) => run(inNamespace(node.netns, ["sh", "-c", sampleScript, "sh", node.nat ? "nat" : "", separator]), { signal })));
+	const role = (node: LabNode) => (node.nat ? "nat" : node.kind === "router" ? "router" : "");
+	const outputs = await Promise.all(plan.nodes.map((node) => run(inNamespace(node.netns, ["sh", "-c", sampleScript, "sh", role(node), separator]), { signal })));
 	const read = new Map(plan.nodes.map((node, index) => [node.name, outputs[index].stdout.split(`\n${separator}\n`)]));
 	const interfaces = new Map([...read].map(([name, [ip]]) => [name, parseLinkStats(ip ?? "")]));
 	return {
 		at: Date.now(),
-		nats: plan.nodes
-			.filter((node) => node.nat)
-			.map((node) => {
-				const [, conntrack = "", drops = ""] = read.get(node.name)!;
-				return {
-					name: node.name,
-					behaviour: node.nat!.behaviour.label,
-					filtering: node.nat!.behaviour.filtering,
-					publicAddress: node.nat!.publicAddress ?? "",
-					flows: parseConntrack(conntrack, node.nat!.publicAddress ?? ""),
-					dropped: parseDropCounter(drops),
-				};
-			}),
+		nats: plan.nodes.flatMap((node) => {
+			const [, conntrack = "", drops = ""] = read.get(node.name)!;
+			if (node.nat)
+				return [{ name: node.name, behaviour: node.nat.behaviour.label, filtering: node.nat.behaviour.filtering, publicAddress: node.nat.publicAddress ?? "", flows: parseConntrack(conntrack, node.nat.publicAddress ?? ""), dropped: parseDropCounter(drops) }];
+			// A router shows as a NAT only while it translates: rules typed by hand (`iptables … -j MASQUERADE`).
+			const flows = node.kind === "router" ? parseConntrack(conntrack) : [];
+			const publicAddress = [...new Set(flows.map((flow) => flow.public.replace(/:\d+$/, "")))].join(", ");
+			return flows.length ? [{ name: node.name, behaviour: "router translating by its own rules", filtering: "", publicAddress, flows, dropped: 0 }] : [];
+		}),
 		links: lab.links.map((link, index) => {
 			const at = plan.readAt[index];
 			const stats = interfaces.get(link.endpoints[at].node)?.get(link.endpoints[at].iface);
@@ -162,7 +159,9 @@ export const flowKey = (flow: NatFlow) => `${flow.proto} ${flow.inside} ${flow.p
 export function sampleChanges(before: LabSample, after: LabSample): WatchEvent[] {
 	const events: WatchEvent[] = [];
 	for (const nat of after.nats) {
-		const old = before.nats.find((candidate) => candidate.name === nat.name);
+		// A NAT of the file not in the earlier sample (it failed): no changes yet. A router that starts
+		// translating (a MASQUERADE typed by hand; no filtering of its own) had no table: its flows are new.
+		const old = before.nats.find((candidate) => candidate.name === nat.name) ?? (nat.filtering ? undefined : { flows: [], dropped: 0 });
 		if (!old) continue;
 		const had = new Map(old.flows.map((flow) => [flowKey(flow), flow]));
 		const has = new Map(nat.flows.map((flow) => [flowKey(flow), flow]));

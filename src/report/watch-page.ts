@@ -77,6 +77,12 @@ export function renderEventItem(event: WatchEvent, utcOffsetMinutes: number): st
 		}
 		case "event":
 			return item("event", "event", esc(event.label));
+		case "held": {
+			const who = event.side ? ` at ${esc(event.side)}` : "";
+			const kind = event.what === "lost" || event.what === "failed" ? "failed" : event.what === "connected" || event.what === "reconnected" ? "won" : "event";
+			const path = event.path ? `: <strong>${esc(event.path)}</strong>` : "";
+			return item(kind, "session", `${esc(event.a)} ↔ ${esc(event.b)} ${esc(event.what)}${who}${path}${event.detail ? ` (${esc(event.detail)})` : ""}`);
+		}
 	}
 }
 

@@ -218,6 +218,8 @@ test("between two samples: mappings created and gone, drops counted (a reset cou
 		{ kind: "dropped", at: 2, nat: "home1", packets: 1, filtering: "address-dependent" },
 	]);
 	t.deepEqual(sampleChanges({ at: 1, nats: [], links: [] }, sample(2, [flow(1)], 3)), [], "a NAT not in the earlier sample has no changes yet");
+	const router: LabSample = { at: 2, nats: [{ name: "r", behaviour: "router translating by its own rules", filtering: "", publicAddress: "198.51.100.2", flows: [flow(1)], dropped: 0 }], links: [] };
+	t.deepEqual(sampleChanges({ at: 1, nats: [], links: [] }, router), [{ kind: "mapping-created", at: 2, nat: "r", flow: flow(1) }], "a router that starts translating: its flows are new");
 });
 
 test("the kernel's JSON: ip -s -j link and the drop rule's counter", (t) => {

@@ -147,6 +147,13 @@ rootTest("nat-table of a plain router: no translations until a MASQUERADE is add
 		const host = await testbed(["nat-table", "insp-masq", "s"]);
 		t.is(host.exitCode, 0);
 		t.regex(host.stdout, /^no translations on s in lab "insp-masq"/);
+		// `testbed watch` reads the router's conntrack too: it shows as a NAT while it translates.
+		const { sampleLab } = await import("../../src/inspect/watch-sample.ts");
+		const sampled = (await sampleLab(lab)).nats.find((nat) => nat.name === "r");
+		t.truthy(sampled, "the router is on the watch page");
+		t.is(sampled?.behaviour, "router translating by its own rules");
+		t.is(sampled?.publicAddress, "198.51.100.1");
+		t.true(sampled!.flows.some((flow) => flow.remote === "198.51.100.2:4000"), JSON.stringify(sampled?.flows));
 
 		// An unknown node is a usage mistake (exit 2) in every command that takes one, with the nodes there are.
 		for (const argv of [

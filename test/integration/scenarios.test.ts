@@ -106,6 +106,12 @@ rootTest("testbed punch --hold --event: the reconnection time after a NAT reboot
 		t.true(report.marks[0].interrupted, "without port preservation the reboot breaks the session");
 		t.log(`reconnected ${report.marks[0].reconnectMs} ms after the reboot began (300 ms outage, loss after 800 ms)`);
 		t.true(report.marks[0].reconnectMs! > 300, `not before the 300 ms outage ended: ${report.marks[0].reconnectMs}`);
+		// What `testbed watch` shows of it: the session's life and the event, from the lab's journal.
+		const journal = readFileSync("/run/testbed/nat-reboot/journal.jsonl", "utf8").trim().split("\n").map((line) => JSON.parse(line) as { kind: string; what?: string; label?: string });
+		const told = journal.map((entry) => (entry.kind === "held" ? `held ${entry.what}` : entry.kind === "event" ? `event ${entry.label}` : entry.kind));
+		t.true(told.includes("held connected"), told.join(", "));
+		t.true(told.some((line) => line.startsWith("event nat-reboot home1")), told.join(", "));
+		t.true(told.includes("held reconnected") || told.includes("held migrated"), told.join(", "));
 	} finally {
 		await testbed(["down", "nat-reboot"]);
 	}

@@ -43,6 +43,8 @@ const events: WatchEvent[] = [
 	{ kind: "punch-ended", at: at + 500, a: "alice", b: "bob", run: 2, outcome: "relayed", timeToConnectMs: 3012, rttMs: null },
 	{ kind: "punch-ended", at: at + 600, a: "alice", b: "carol", run: 1, outcome: "failed", timeToConnectMs: null, rttMs: null, error: "alice.3: <no reply>" },
 	{ kind: "event", at: at + 700, event: "nat-reboot", label: "nat-reboot home1" },
+	{ kind: "held", at: at + 800, a: "alice", b: "bob", what: "lost", side: "alice", detail: "silent for 1500 ms" },
+	{ kind: "held", at: at + 1900, a: "alice", b: "bob", what: "reconnected", side: "alice", path: "direct" },
 	{ kind: "mapping-expired", at: at + 61_000, nat: "home1", flow },
 ];
 
