@@ -48,13 +48,16 @@ export function nodeEnvExists(lab: string, node: string): boolean {
  * Runs inside the new namespaces, in the node's network namespace; arguments, not text: $1 the
  * hostname, $2 hosts, $3 resolv.conf. It also drops this mount namespace's copies of the
  * namespaces other labs and nodes keep under /run/netns and /run/testbed (they would keep those
- * alive), and mounts a sysfs that shows the node's own interfaces.
+ * alive) — with one `umount`, not one per mount: a lab's nodes each copy every other node's and
+ * namespace's mounts, so a process per mount made `up` of 40 nodes with programs take 14 s — and
+ * mounts a sysfs that shows the node's own interfaces.
  */
 const setupScript = `hostname "$1" || exit 21
 mount --bind "$2" /etc/hosts || exit 22
 mount --bind "$3" /etc/resolv.conf || exit 23
 mount -t sysfs sysfs /sys 2>/dev/null
-for m in $(awk '$5 ~ "^/run/(netns|testbed)(/|$)" { print $5 }' /proc/self/mountinfo | sort -r); do umount -l "$m" 2>/dev/null; done
+set -- $(awk '$5 ~ "^/run/(netns|testbed)(/|$)" { print $5 }' /proc/self/mountinfo | sort -r)
+[ $# -eq 0 ] || umount -l "$@" 2>/dev/null
 exit 0`;
 
 /**

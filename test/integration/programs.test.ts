@@ -76,6 +76,10 @@ ${network}`);
 		t.is(names.exitCode, 0, names.stderr);
 		t.deepEqual(names.stdout.split("\n").map((line) => line.replace(/\s+/g, " ")), ["alice", "203.0.113.2 server", "192.168.1.2 alice", "192.168.1.1 home", "alice 203.0.113.2"]);
 		t.not(readFileSync("/etc/hosts", "utf8").includes("tb-prog"), true);
+		// A node's mount namespace keeps no copy of the namespaces under /run/netns and /run/testbed (it would keep them alive).
+		const copies = await testbed(["exec", "tb-prog", "alice", "--", "awk", '$5 ~ "^/run/(netns|testbed)(/|$)" { print $5 }', "/proc/self/mountinfo"]);
+		t.is(copies.exitCode, 0, copies.stderr);
+		t.is(copies.stdout, "", "no namespace mounts copied into the node");
 		// Through the NAT, by name, to the program: the UDP echo answers, the web server too.
 		const echo = await testbed(["exec", "tb-prog", "alice", "--", "python3", "-c", 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2); s.sendto(b"x", ("server", 9000)); print(s.recvfrom(10)[0].decode())']);
 		t.is(echo.stdout, "x", echo.stderr);
