@@ -111,13 +111,23 @@ export function parseUnanswered(text: string, address: string): UnansweredFlow[]
 		.map(({ proto, secondsLeft, original: o }) => ({ proto, from: endpoint(o.src, o.sport), to: endpoint(o.dst, o.dport), secondsLeft }));
 }
 
+/**
+ * A node's translations from its `conntrack -L` and the public address they use: a NAT of the file
+ * has its own (its own traffic from it left out); any other node, the addresses its flows were
+ * translated to ("" when none).
+ */
+export function nodeTranslations(node: LabNode, conntrack: string): { flows: NatFlow[]; publicAddress: string } {
+	const flows = parseConntrack(conntrack, node.nat?.publicAddress);
+	const publicAddress = node.nat ? (node.nat.publicAddress ?? "") : [...new Set(flows.map((flow) => flow.public.replace(/:\d+$/, "")))].join(", ");
+	return { flows, publicAddress };
+}
+
 /** The node's table and, from the same read of conntrack, the unanswered flows to its public address (for `punch --explain`). */
 export async function readNatState(lab: Lab, node: LabNode, options: { mappings?: boolean } = {}): Promise<{ table: NatTable; unanswered: UnansweredFlow[] }> {
 	const maps = node.nat && options.mappings !== false ? run(inNamespace(node.netns, ["nft", "-j", "list", "map", "ip", "testbed", "public"])) : undefined;
 	const conntrack = (await run(inNamespace(node.netns, ["conntrack", "-L"]))).stdout;
 	const mappings: NatMapping[] = maps ? (parseNatState((await maps).stdout, ["public"]).get("public") ?? []).map((element) => ({ publicPort: Number(element.key[0]), inside: `${element.value![0]}:${element.value![1]}`, secondsLeft: element.secondsLeft ?? 0 })) : [];
-	const flows = parseConntrack(conntrack, node.nat?.publicAddress);
-	const publicAddress = node.nat ? (node.nat.publicAddress ?? "") : [...new Set(flows.map((flow) => flow.public.replace(/:\d+$/, "")))].join(", ");
+	const { flows, publicAddress } = nodeTranslations(node, conntrack);
 	return {
 		table: {
 			lab: lab.name,

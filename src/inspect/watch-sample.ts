@@ -7,7 +7,7 @@ import type { Lab, LabNode } from "../resolve/lab.ts";
 import { inNamespace } from "../render/batch.ts";
 import { run } from "../apply/run.ts";
 import type { JournalEntry } from "../apply/journal.ts";
-import { parseConntrack, type NatFlow } from "./nat-table.ts";
+import { nodeTranslations, type NatFlow } from "./nat-table.ts";
 
 export interface NatSample {
 	name: string;
@@ -137,11 +137,9 @@ export async function sampleLab(lab: Lab, signal?: AbortSignal): Promise<LabSamp
 		at: Date.now(),
 		nats: plan.nodes.flatMap((node) => {
 			const [, conntrack = "", drops = ""] = read.get(node.name)!;
-			if (node.nat)
-				return [{ name: node.name, behaviour: node.nat.behaviour.label, filtering: node.nat.behaviour.filtering, publicAddress: node.nat.publicAddress ?? "", flows: parseConntrack(conntrack, node.nat.publicAddress ?? ""), dropped: parseDropCounter(drops) }];
+			const { flows, publicAddress } = nodeTranslations(node, conntrack);
+			if (node.nat) return [{ name: node.name, behaviour: node.nat.behaviour.label, filtering: node.nat.behaviour.filtering, publicAddress, flows, dropped: parseDropCounter(drops) }];
 			// A router shows as a NAT only while it translates: rules typed by hand (`iptables … -j MASQUERADE`).
-			const flows = node.kind === "router" ? parseConntrack(conntrack) : [];
-			const publicAddress = [...new Set(flows.map((flow) => flow.public.replace(/:\d+$/, "")))].join(", ");
 			return flows.length ? [{ name: node.name, behaviour: "router translating by its own rules", filtering: "", publicAddress, flows, dropped: 0 }] : [];
 		}),
 		links: lab.links.map((link, index) => {

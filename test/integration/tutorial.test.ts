@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { systemPath } from "../../src/apply/which.ts";
+import { checkFile } from "../../src/load.ts";
 import { labStatuses } from "../../src/apply/status.ts";
 import { leftovers, rootTest } from "../helpers/host.ts";
 import { compareOutput, readTranscript, type TranscriptStep } from "../helpers/transcript.ts";
@@ -66,10 +67,7 @@ rootTest("docs/tutorial.md: every command runs and prints what the tutorial show
 	}
 });
 
+/** The lab a file names (the tutorial's files are valid; checkFile never throws). */
 function labNameIn(file: string): string {
-	try {
-		return /^name:\s*(\S+)/m.exec(readFileSync(file, "utf8"))?.[1] ?? "";
-	} catch {
-		return "";
-	}
+	return checkFile(file).lab?.name ?? "";
 }
