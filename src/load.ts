@@ -7,6 +7,7 @@ import { checkLabName, renameDeclaration } from "./resolve/rename.ts";
 import { formatProblem, sortProblems, type Problem } from "./vocabulary/problems.ts";
 import { readTopology } from "./validate/read.ts";
 import { topologyWarnings } from "./validate/warnings.ts";
+import { hostPathProblems } from "./resolve/host-paths.ts";
 
 export interface Checked {
 	source: TopologySource;
@@ -36,6 +37,7 @@ export function checkSource(source: TopologySource, options: { name?: string } =
 	const decl = read && options.name !== undefined && problems.length === 0 ? renameDeclaration(read, options.name) : read;
 	const lab = decl ? resolveTopology(decl, problems) : undefined;
 	const warnings = decl ? topologyWarnings(decl) : [];
+	if (lab && problems.length === 0) problems.push(...hostPathProblems(lab));
 	if (decl !== read) for (const problem of problems) if (problem.code === "NAMESPACE_TOO_LONG") problem.fix = `use a shorter --name: every namespace of lab "${decl!.name.value}" starts with "${decl!.name.value}-"`;
 	return problems.length > 0 ? { source, problems: sortProblems(problems), warnings } : { source, lab, problems: [], warnings };
 }

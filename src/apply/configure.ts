@@ -3,7 +3,6 @@
 // processes that each enter many namespaces (configure-namespaces.py: rtnetlink and libnftables,
 // no program start per namespace); where the host cannot run the helper, each namespace gets one
 // `nsenter --net=… sh` that runs the tools themselves. Either way a failure names the file line.
-import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { ApplyError } from "../errors.ts";
 import { inNamespace, stepContent, type Batch, type Step } from "../render/batch.ts";
@@ -11,7 +10,7 @@ import type { Lab } from "../resolve/lab.ts";
 import { projectPath } from "../project.ts";
 import { iptablesFailedLine } from "../render/iptables.ts";
 import { diesWithParent, parallel, run, runStreaming } from "./run.ts";
-import { which } from "./which.ts";
+import { pythonPath } from "./which.ts";
 
 export interface ConfigureOptions {
 	signal?: AbortSignal;
@@ -59,15 +58,6 @@ export async function configureNamespaces(lab: Lab, batches: Batch[], options: C
 // ---- the helper ------------------------------------------------------------------------------
 
 const helperPath = () => projectPath("src", "apply", "configure-namespaces.py");
-
-/**
- * The system's python3 (Debian's, which `make` installs): a version manager's shim on PATH
- * (pyenv) costs a shell script and a lookup, 0.3 s, per start.
- */
-function pythonPath(): string | undefined {
-	if (!which("python3")) return undefined; // also how tests hide it (TESTBED_HIDE_TOOLS)
-	return existsSync("/usr/bin/python3") ? "/usr/bin/python3" : which("python3");
-}
 
 /** Whether the helper runs here (python3, ctypes, libnftables): what `testbed doctor` reports. */
 export async function helperCheck(): Promise<{ ok: boolean; detail: string }> {

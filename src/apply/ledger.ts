@@ -30,6 +30,8 @@ export interface Ledger {
 	namespaces: LedgerNamespace[];
 	/** The resolved lab, so every command works without the topology file. */
 	resolved: Lab;
+	/** cgroup directories of the lab's limits, the deepest first (node directories, then the lab's folders). */
+	cgroups?: string[];
 	/** The process that supervises the lab's programs, once one was started. */
 	supervisor?: { pid: number };
 }

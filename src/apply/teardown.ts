@@ -6,6 +6,7 @@ import { killProcessesIn, netnsIdentity, netnsInode, sameNamespace } from "./nam
 import { netnsPath, stateDir } from "./state-files.ts";
 import { run } from "./run.ts";
 import { unmountLab } from "./node-env.ts";
+import { removeCgroups } from "./cgroups.ts";
 import { stopSupervisor } from "./programs.ts";
 
 export interface TeardownResult {
@@ -60,13 +61,18 @@ export async function removeNamespaces(entries: LedgerNamespace[], since?: numbe
 }
 
 export async function teardownLedger(ledger: Ledger): Promise<TeardownResult> {
+	let cgroupsLeft: string[] = [];
 	// Programs first, through their supervisor (SIGTERM, then SIGKILL); then whatever else runs in
 	// the lab's namespaces. Once nothing runs in the lab: its nodes' namespace mounts, then its state files (rules as
 	// loaded, names, logs), then the network namespaces — whose clean-up the kernel goes on with
 	// after \`ip\` returns.
 	if (ledger.supervisor) await stopSupervisor(ledger);
-	return removeNamespaces(ledger.namespaces, Date.parse(ledger.createdAt), async () => {
+	const result = await removeNamespaces(ledger.namespaces, Date.parse(ledger.createdAt), async () => {
+		// Whatever still runs in a node's cgroups (it left the node's network namespace) is killed with them.
+		if (ledger.cgroups) cgroupsLeft = await removeCgroups(ledger.cgroups);
 		await unmountLab(ledger.lab);
 		rmSync(stateDir(ledger.lab), { recursive: true, force: true });
 	});
+	if (cgroupsLeft.length > 0) throw new LabStateError(`could not remove cgroups ${cgroupsLeft.join(", ")}: processes are still in them; kill them (\`cat DIR/cgroup.procs\`), \`rmdir\` the directories and run \`testbed down ${ledger.lab}\` again`, "TEARDOWN_FAILED");
+	return result;
 }

@@ -2,7 +2,7 @@
 // Any failure (or Ctrl-C) rolls back everything this call created.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { ApplyError, LabStateError, MissingFeatureError } from "../errors.ts";
-import type { HostFeatures, Plan } from "../plan/operations.ts";
+import type { CgroupController, HostFeatures, Plan } from "../plan/operations.ts";
 import { planLab } from "../plan/plan.ts";
 import { renderPlan, stepContent } from "../render/batch.ts";
 import type { Lab } from "../resolve/lab.ts";
@@ -14,7 +14,8 @@ import { stateDir } from "./state-files.ts";
 import { labExistsError, requireFreeNamespaces, requireRoot, requireTools } from "./preflight.ts";
 import { configureNamespaces, runRootBatch, type ConfigureMethod, type ConfigureProfile } from "./configure.ts";
 import { teardownLedger } from "./teardown.ts";
-import { writeNameFiles } from "./node-env.ts";
+import { isContainer, makeNodeEnvs, writeNameFiles } from "./node-env.ts";
+import { controllerFix, createCgroups, labCgroups, withHostLayout } from "./cgroups.ts";
 import { listPrograms, startLabPrograms } from "./programs.ts";
 import type { ProgramState } from "./supervisor-protocol.ts";
 
@@ -53,18 +54,20 @@ export interface UpResult {
 export async function upLab(lab: Lab, options: UpOptions = {}): Promise<UpResult> {
 	const started = performance.now();
 	requireRoot("up");
-	const features = options.features ?? (await detectFeatures()).features;
+	const features = withHostLayout(options.features ?? (await detectFeatures()).features);
 	const plan = planLab(lab, features);
 	if (plan.unmet.length > 0) {
 		// Every position that asks for what the host lacks, one per line; the fix for the first.
 		const first = plan.unmet[0];
 		const keys = first.keys?.join(", ") ?? "the impairment";
 		throw new MissingFeatureError(
-			plan.unmet.map((unmet) => `${lab.file}:${unmet.pos.line}:${unmet.pos.col}: this kernel has no ${unmet.feature}, needed for ${unmet.why}`).join("\n"),
+			plan.unmet.map((unmet) => `${lab.file}:${unmet.pos.line}:${unmet.pos.col}: this ${unmet.feature.startsWith("cgroup") ? "host has no" : "kernel has no"} ${unmet.feature}${unmet.feature.startsWith("cgroup") ? " controller" : ""}, needed for ${unmet.why}`).join("\n"),
 			first.feature,
 			first.feature === "netem"
 				? `remove ${keys}, or run on a kernel with sch_netem (\`modprobe sch_netem\`); without it loss, loss-burst, rate and limit still work; \`testbed doctor\` shows what this host has`
-				: `remove ${keys}, or load sch_tbf (\`modprobe sch_tbf\`); \`testbed doctor\` shows what this host has`,
+				: first.feature === "tbf"
+					? `remove ${keys}, or load sch_tbf (\`modprobe sch_tbf\`); \`testbed doctor\` shows what this host has`
+					: controllerFix(first.feature === "overlay" ? "overlay" : (first.feature.slice("cgroup ".length) as CgroupController)),
 		);
 	}
 	requireTools(plan);
@@ -89,6 +92,8 @@ export async function upLab(lab: Lab, options: UpOptions = {}): Promise<UpResult
 			namespaces: lab.nodes.map((node) => ({ name: node.netns, node: node.name, inode: null })),
 			resolved: lab,
 		};
+		const cgroups = labCgroups(plan.containers, features.cgroups, lab.name);
+		if (cgroups.length > 0) ledger.cgroups = cgroups;
 		writeLedger(ledger);
 		try {
 			const result = await build(lab, plan, ledger, started, options);
@@ -126,6 +131,11 @@ async function build(lab: Lab, plan: Plan, ledger: Ledger, started: number, opti
 	const rootDone = performance.now();
 	const profile = await configureNamespaces(lab, rendered.namespaces, { signal, onProgress, method: options.method });
 	writeNameFiles(lab);
+	// Nodes that are containers: their cgroups (files written from here), then their namespaces with private directories.
+	createCgroups(plan.containers, lab.file);
+	const containers = lab.nodes.filter(isContainer);
+	if (containers.length > 0) await makeNodeEnvs(lab, containers, signal);
+	if (signal?.aborted) throw new Error("interrupted");
 	let programs: ProgramState[] = [];
 	try {
 		programs = await startLabPrograms(lab, ledger, signal);

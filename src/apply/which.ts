@@ -1,6 +1,6 @@
 // Finding executables on PATH by looking at the file system (no `which` process), and the PATH
 // testbed gives the programs it starts.
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
 
 const extraDirs = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
@@ -29,4 +29,13 @@ export function systemPath(path = process.env.PATH ?? ""): string {
 	const dirs = path.split(":").filter((dir) => dir && !dir.includes("node_modules"));
 	for (const dir of ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]) if (!dirs.includes(dir)) dirs.push(dir);
 	return dirs.join(":");
+}
+
+/**
+ * The system's python3 (Debian's, which `make` installs) for testbed's helpers: a version manager's
+ * shim on PATH (pyenv) costs a shell script and a lookup, 0.3 s, per start.
+ */
+export function pythonPath(): string | undefined {
+	if (!which("python3")) return undefined; // also how tests hide it (TESTBED_HIDE_TOOLS)
+	return existsSync("/usr/bin/python3") ? "/usr/bin/python3" : which("python3");
 }

@@ -2,17 +2,30 @@
 import { createInterface } from "node:readline";
 import { spawnLongRunning } from "../apply/spawn.ts";
 import { inNamespace } from "../render/batch.ts";
+import { isContainer, nodeEntry } from "../apply/node-env.ts";
+import type { LabNode } from "../resolve/lab.ts";
 import { agentBundle } from "./bundle.ts";
 
+/**
+ * Where an agent runs: a network namespace's name, or the argv prefix that makes a process one of a
+ * node's (a node with private directories or limits: its cgroups and namespaces, as its programs).
+ */
+export type AgentPlace = string | string[];
 
-/** The command that runs an agent program inside a node's network namespace. */
-export function agentCommand(netns: string, node: string, agent: string, args: string[]): string[] {
-	return inNamespace(netns, [process.execPath, agentBundle(agent), "--node", node, ...args]);
+/** Where a node's agents run: with its programs when it is a container, else in its network namespace. */
+export function agentPlace(lab: string, node: LabNode): AgentPlace {
+	return isContainer(node) ? nodeEntry(lab, node) : node.netns;
+}
+
+/** The command that runs an agent program in its place. */
+export function agentCommand(place: AgentPlace, node: string, agent: string, args: string[]): string[] {
+	const argv = [process.execPath, agentBundle(agent), "--node", node, ...args];
+	return typeof place === "string" ? inNamespace(place, argv) : [...place, ...argv];
 }
 
 /** Run a one-shot agent (e.g. the STUN probe) and return the JSON line it ends with. */
-export async function runAgentOnce(netns: string, node: string, agent: string, args: string[], timeoutMs: number): Promise<AgentEvent> {
-	const child = spawnLongRunning(agentCommand(netns, node, agent, args));
+export async function runAgentOnce(place: AgentPlace, node: string, agent: string, args: string[], timeoutMs: number): Promise<AgentEvent> {
+	const child = spawnLongRunning(agentCommand(place, node, agent, args));
 	child.stdin.end();
 	let last: AgentEvent | undefined;
 	let stderr = "";
@@ -51,17 +64,17 @@ export class AgentProcess {
 	private stderr = "";
 
 	/**
-	 * `command`, when given, runs instead of the agent in `netns` (tests drive the JSON-lines protocol
+	 * `command`, when given, runs instead of the agent in `place` (tests drive the JSON-lines protocol
 	 * with a plain process that way, without a namespace or root).
 	 */
 	constructor(
-		readonly netns: string,
+		place: AgentPlace,
 		readonly node: string,
 		agent: string,
 		args: string[] = [],
 		command?: string[],
 	) {
-		this.child = spawnLongRunning(command ?? agentCommand(netns, node, agent, args));
+		this.child = spawnLongRunning(command ?? agentCommand(place, node, agent, args));
 		this.child.stdin.on("error", () => undefined); // writes after the agent died: the pending requests reject instead
 		this.child.stderr.on("data", (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4000)));
 		let onReady: (event: AgentEvent) => void;

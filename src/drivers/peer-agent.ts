@@ -2,7 +2,7 @@
 // through the rendezvous, status, events as they come, counters. Requests give up after a while.
 import type { LabNode, Lab } from "../resolve/lab.ts";
 import { LabStateError } from "../errors.ts";
-import { AgentProcess, type AgentEvent } from "./agent-process.ts";
+import { AgentProcess, agentPlace, type AgentEvent } from "./agent-process.ts";
 import type { PunchOptions } from "./punch.ts";
 
 /** A connect's pacing and deadlines, and for a held session its keepalive and loss timeout. */
@@ -35,8 +35,8 @@ export async function ask(agent: AgentProcess, command: Record<string, unknown>,
 export class PeerAgent {
 	private constructor(readonly agent: AgentProcess) {}
 
-	static async start(node: LabNode, rendezvous: string): Promise<PeerAgent> {
-		const agent = new AgentProcess(node.netns, node.name, "peer", ["--rendezvous", rendezvous]);
+	static async start(node: LabNode, rendezvous: string, lab?: string): Promise<PeerAgent> {
+		const agent = new AgentProcess(lab === undefined ? node.netns : agentPlace(lab, node), node.name, "peer", ["--rendezvous", rendezvous]);
 		await agent.started();
 		return new PeerAgent(agent);
 	}

@@ -5,7 +5,7 @@ import type { Lab, LabNode } from "../resolve/lab.ts";
 import { defaultPath, probeNodeFor, publicNodes } from "../resolve/routing.ts";
 import { attachHost, type AttachedHost } from "../apply/attach.ts";
 import { LabStateError } from "../errors.ts";
-import { AgentProcess, runAgentOnce } from "./agent-process.ts";
+import { AgentProcess, agentPlace, runAgentOnce } from "./agent-process.ts";
 
 export interface ExpectedBehaviour {
 	mapping: NatBehaviour;
@@ -132,7 +132,7 @@ export async function probeLab(lab: Lab, options: ProbeOptions = {}): Promise<Pr
 			stun = { node: attached.node, addresses: attached.addresses };
 		}
 		const [primary, alternate] = stun.addresses;
-		server = new AgentProcess(stun.node.netns, stun.node.name, "stun-server", ["--primary", primary, "--alternate", alternate, "--port", "3478", "--alt-port", "3479"]);
+		server = new AgentProcess(agentPlace(lab.name, stun.node), stun.node.name, "stun-server", ["--primary", primary, "--alternate", alternate, "--port", "3478", "--alt-port", "3479"]);
 		await server.started();
 		const verdicts = await Promise.all(nats.map((nat) => probeOne(lab, nat, primary, options)));
 		return {
@@ -163,7 +163,7 @@ async function probeOne(lab: Lab, nat: LabNode, server: string, options: ProbeOp
 	const args = ["--server", server, "--port", "3478", "--filter-wait-ms", "400"];
 	if (options.timeouts) args.push("--timeouts", "--max-timeout-s", String(maxS), "--timeout-step-s", String(stepS));
 	const started = performance.now();
-	const result = await runAgentOnce(from.netns, from.name, "stun-probe", args, (options.timeouts ? maxS * 1000 : 0) + 30_000);
+	const result = await runAgentOnce(agentPlace(lab.name, from), from.name, "stun-probe", args, (options.timeouts ? maxS * 1000 : 0) + 30_000);
 	const lifetime = result.mappingLifetime as { aliveS?: number; expiredS?: number | null } | undefined;
 	const measured: MeasuredBehaviour = {
 		mapping: String(result.mapping ?? "unknown"),

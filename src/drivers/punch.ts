@@ -5,7 +5,7 @@ import type { Lab, LabNode } from "../resolve/lab.ts";
 import { attachHost, type AttachedHost } from "../apply/attach.ts";
 import { appendJournal } from "../apply/journal.ts";
 import { LabStateError } from "../errors.ts";
-import { AgentProcess, type AgentEvent } from "./agent-process.ts";
+import { AgentProcess, agentPlace, type AgentEvent } from "./agent-process.ts";
 import { ask, PeerAgent, peerNode } from "./peer-agent.ts";
 import { publicRouter, rendezvousHost } from "./rendezvous-host.ts";
 import { pathRank, rendezvousPort, type PunchOutcome } from "../vocabulary/punch.ts";
@@ -73,7 +73,7 @@ export class PunchSession {
 				attached = await attachHost(lab, router, "tb-rdv", 1);
 				host = { node: attached.node, address: attached.addresses[0] };
 			}
-			server = new AgentProcess(host.node.netns, host.node.name, "rendezvous", ["--address", host.address, "--port", String(rendezvousPort)]);
+			server = new AgentProcess(agentPlace(lab.name, host.node), host.node.name, "rendezvous", ["--address", host.address, "--port", String(rendezvousPort)]);
 			await server.started();
 			return new PunchSession(lab, { node: host.node, endpoint: `${host.address}:${rendezvousPort}`, temporary: Boolean(attached) }, server, attached);
 		} catch (error) {
@@ -108,7 +108,7 @@ export class PunchSession {
 		const node = peerNode(this.lab, name);
 		let agent = this.peers.get(node.name);
 		if (!agent) {
-			agent = PeerAgent.start(node, this.rendezvous.endpoint);
+			agent = PeerAgent.start(node, this.rendezvous.endpoint, this.lab.name);
 			agent.catch(() => this.peers.delete(node.name));
 			this.peers.set(node.name, agent);
 		}

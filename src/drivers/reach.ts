@@ -2,7 +2,7 @@
 // ICMP answers come from the kernel, so for ICMP any answer from the address counts.
 import type { Lab, LabNode } from "../resolve/lab.ts";
 import { reachPort } from "../../agents/reach/protocol.ts";
-import { AgentProcess } from "./agent-process.ts";
+import { AgentProcess, agentPlace } from "./agent-process.ts";
 
 export interface ReachCell {
 	from: string;
@@ -34,7 +34,7 @@ export interface ReachOptions {
 
 export async function reachMatrix(lab: Lab, options: ReachOptions = {}): Promise<ReachMatrix> {
 	const nodes = lab.nodes.filter((node) => node.kind !== "switch" && (!options.nodes || options.nodes.includes(node.name)));
-	const agents = nodes.map((node) => new AgentProcess(node.netns, node.name, "reach", ["--port", String(reachPort)]));
+	const agents = nodes.map((node) => new AgentProcess(agentPlace(lab.name, node), node.name, "reach", ["--port", String(reachPort)]));
 	try {
 		await Promise.all(agents.map((agent) => agent.started()));
 		const replies = await Promise.all(

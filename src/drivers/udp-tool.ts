@@ -1,6 +1,6 @@
 // A handle on the UDP tool agent in one node: bind sockets, send, and see what arrives from where.
 import type { LabNode } from "../resolve/lab.ts";
-import { AgentProcess, type AgentEvent } from "./agent-process.ts";
+import { AgentProcess, agentPlace, type AgentEvent } from "./agent-process.ts";
 
 export interface Received {
 	sock: string;
@@ -48,12 +48,13 @@ export function missingRuns(received: Iterable<number>, sent: number): number[] 
 export class UdpTool {
 	private readonly agent: AgentProcess;
 
-	private constructor(readonly node: LabNode) {
-		this.agent = new AgentProcess(node.netns, node.name, "udp-tool");
+	private constructor(readonly node: LabNode, lab?: string) {
+		this.agent = new AgentProcess(lab === undefined ? node.netns : agentPlace(lab, node), node.name, "udp-tool");
 	}
 
-	static async start(node: LabNode): Promise<UdpTool> {
-		const tool = new UdpTool(node);
+	/** `lab`: the lab's name, so that a node with private directories or limits runs it as its programs run. */
+	static async start(node: LabNode, lab?: string): Promise<UdpTool> {
+		const tool = new UdpTool(node, lab);
 		await tool.agent.started();
 		return tool;
 	}

@@ -116,6 +116,33 @@ export interface NodeDecl {
 	nat?: NatDecl;
 	/** Programs started by `up`, in file order where `after:` allows. */
 	programs: ProgramDecl[];
+	/** Host directories the node sees privately (an OverlayFS over each), as written. */
+	private?: Located<string>[];
+	/** Files placed in those directories before the node starts. */
+	files?: FileDecl[];
+	/** The node's own cgroup: CPU, memory, process count, and the size of its private files. */
+	limits?: LimitsDecl;
+}
+
+/** A file placed in a node's private directory: text (address placeholders allowed), or a copy of a file next to the topology. */
+export interface FileDecl {
+	path: Located<string>;
+	text?: Located<string>;
+	from?: Located<string>;
+	/** Permission bits, e.g. 0o600; default 0o644. */
+	mode?: Located<number>;
+	pos: Pos;
+}
+
+export interface LimitsDecl {
+	pos: Pos;
+	/** Cores (0.25 = a quarter of one core). */
+	cpu?: Located<number>;
+	/** Bytes. */
+	memory?: Located<number>;
+	pids?: Located<number>;
+	/** Bytes the node's private files may take (its upper layers' tmpfs). */
+	disk?: Located<number>;
 }
 
 export interface InterfaceDecl {

@@ -1,6 +1,6 @@
 // The closed set of things `up` does to the kernel. A plan is a list of these; nothing here runs.
 import type { ImpairDecl } from "../parse/topology.ts";
-import type { LabNat } from "../resolve/lab.ts";
+import type { LabNat, LabNode } from "../resolve/lab.ts";
 import type { Pos } from "../vocabulary/problems.ts";
 
 interface Base {
@@ -39,7 +39,7 @@ export type QdiscKind = "netem" | "tbf" | "pfifo";
 
 /** What the host must support for a plan, and which file position asks for it. */
 export interface Requirement {
-	feature: "netem" | "tbf";
+	feature: "netem" | "tbf" | "overlay" | `cgroup ${CgroupController}`;
 	why: string;
 	/** The impairment keys (as written in YAML) that need the feature. */
 	keys?: string[];
@@ -60,6 +60,48 @@ export interface HostFeatures {
 	nftEgress?: boolean;
 	/** nftables sets written from the packet path (add/delete): burst loss without netem. */
 	nftBurst?: boolean;
+	/** OverlayFS (private directories). Read from the host at each run, never cached; absent means present. */
+	overlay?: boolean;
+	/** Where the cgroup controllers are mounted (limits). Read from the host at each run; absent: pure cgroup v2 at /sys/fs/cgroup. */
+	cgroups?: CgroupLayout;
+}
+
+/** The controllers `limits:` uses: cpu (cpu:), memory (memory:), pids (pids:). */
+export type CgroupController = "cpu" | "memory" | "pids";
+
+/**
+ * The host's cgroup hierarchies: for each controller, the mount that has it (cgroup v2's, or its own
+ * v1 hierarchy); `v2` is the cgroup2 mount even where it has no controllers (a hybrid host's
+ * `unified`): it still gives membership, `cgroup.kill` and CPU usage. `cpuacct`: a v1 hierarchy for
+ * CPU usage where there is no v2.
+ */
+export interface CgroupLayout {
+	v2?: string;
+	controllers: Partial<Record<CgroupController, { version: 1 | 2; mount: string }>>;
+	cpuacct?: string;
+}
+
+/** A node's cgroup directory in one hierarchy, and what `up` writes there (files of the directory, in order). */
+export interface CgroupDir {
+	dir: string;
+	version: 1 | 2;
+	/** Controllers of this hierarchy the node uses (empty: the v2 mount of a hybrid host, for membership). */
+	controllers: (CgroupController | "cpuacct")[];
+	/** `optional`: written where the file exists (swap accounting is a kernel option). */
+	writes: { file: string; value: string; optional?: boolean }[];
+}
+
+/** What makes a node a lightweight container (plan/container.ts): its cgroups and its private files. */
+export interface ContainerPlan {
+	node: string;
+	netns: string;
+	pos: Pos;
+	/** Every hierarchy's directory for the node, parents' `cgroup.subtree_control` first on v2. */
+	cgroups: CgroupDir[];
+	/** v2: controllers to enable in each parent (`+cpu` in cgroup.subtree_control) so the node's directory has them. */
+	enable: { dir: string; controllers: CgroupController[] }[];
+	/** The node's private directories (OverlayFS over each); absent without `private:`. */
+	private?: LabNode["private"];
 }
 
 export const allFeatures: HostFeatures = { dummy: true, netem: true, tbf: true, pfifo: true, nftEgress: true, nftBurst: true };
@@ -79,6 +121,8 @@ export interface Plan {
 	root: Operation[];
 	/** Done inside each namespace, one batch each, in parallel. */
 	namespaces: NamespacePlan[];
+	/** Nodes with private files or limits, in file order. */
+	containers: ContainerPlan[];
 	/** Features the plan needs that the host lacks. */
 	unmet: Requirement[];
 	/** Notes for the reader: fallbacks taken, behaviours not yet enforced. */

@@ -3,6 +3,7 @@ import type { Lab, LabInterface, LabNode } from "../resolve/lab.ts";
 import { overlaps } from "../validate/addresses.ts";
 import type { ImpairDecl } from "../parse/topology.ts";
 import type { HostFeatures, NamespacePlan, Operation, Plan, QdiscKind, Requirement } from "./operations.ts";
+import { planContainers } from "./container.ts";
 
 export function planLab(lab: Lab, features: HostFeatures): Plan {
 	const root: Operation[] = [];
@@ -22,7 +23,9 @@ export function planLab(lab: Lab, features: HostFeatures): Plan {
 	});
 	if (!features.dummy && lab.nodes.some((node) => node.interfaces.some((iface) => iface.type === "dummy")))
 		notes.push("this kernel has no dummy link type: dummy interfaces are empty bridges, which hold addresses the same way");
-	return { lab: lab.name, file: lab.file, features, root, namespaces, unmet, notes };
+	const containers = planContainers(lab, features);
+	unmet.push(...containers.unmet);
+	return { lab: lab.name, file: lab.file, features, root, namespaces, containers: containers.containers, unmet, notes };
 }
 
 /**
@@ -49,6 +52,7 @@ export function planAttachment(lab: Lab, host: LabNode, router: { node: LabNode;
 			{ netns: host.netns, node: host.name, kind: host.kind, operations: planNode(host, features, unmet) },
 			{ netns: router.node.netns, node: router.node.name, kind: router.node.kind, operations: routerOps },
 		],
+		containers: [],
 		unmet,
 		notes: [],
 	};

@@ -3,6 +3,7 @@
 import type { Plan } from "../plan/operations.ts";
 import { inNamespace, renderPlan, stepContent, type Batch, type BatchLine } from "./batch.ts";
 import { iptablesCommand } from "./iptables.ts";
+import { cgroupCommands, nodeEnvCommands } from "./container.ts";
 
 const yesNo = (value: boolean) => (value ? "yes" : "no");
 
@@ -57,6 +58,7 @@ export function renderPlanText(plan: Plan, displayFile: string, stateDir: string
 	out.push(`# ── root namespace: ${plan.root.length - links} namespaces, ${links} veth pair${links === 1 ? "" : "s"} (each end created inside its namespace)`);
 	for (const line of rendered.root.steps[0].lines) out.push(`ip ${line.text}`);
 	for (const batch of rendered.namespaces) out.push("", ...namespaceText(batch, options));
+	out.push(...containersText(plan, stateDir));
 	return `${out.join("\n")}\n`;
 }
 
@@ -83,6 +85,21 @@ function namespaceText(batch: Batch, options: PlanTextOptions): string[] {
 	return out;
 }
 
+/** Nodes that are lightweight containers: their cgroups, then their namespaces with their private directories. */
+function containersText(plan: Plan, stateDir: string): string[] {
+	const out: string[] = [];
+	const enabled = new Set<string>();
+	const nodes = new Map(plan.namespaces.map((ns) => [ns.node, ns]));
+	for (const container of plan.containers) {
+		const limits = container.cgroups.length > 0 ? "its own cgroups" : "";
+		const dirs = container.private ? `private ${container.private.dirs.map((dir) => dir.path).join(", ")} (OverlayFS: the host's directory is the lower layer, upper and work on a tmpfs)` : "";
+		out.push("", `# ── ${container.node}: ${[limits, dirs].filter(Boolean).join("; ")}`);
+		out.push(...cgroupCommands(container, enabled));
+		out.push(...nodeEnvCommands(stateDir, plan.lab, { name: container.node, netns: nodes.get(container.node)?.netns ?? container.netns, private: container.private }));
+	}
+	return out;
+}
+
 const shorten = (lines: string[], options: PlanTextOptions) => (options.full ? lines : collapseElements(lines));
 
 /** The exact tool runs of `up`, with what they read (a namespace's runs share one `nsenter --net` process tree). */
@@ -100,6 +117,10 @@ export function renderBatchText(plan: Plan, stateDir: string, options: PlanTextO
 			if (step.tool === "sysctl") out.push(argv.join(" "), "");
 			else out.push(`${argv.join(" ")} ${step.file ? "# reads" : "<<'EOF'"}`, ...shorten(stepContent(step).trimEnd().split("\n"), options), ...(step.file ? [] : ["EOF"]), "");
 		}
+	}
+	if (plan.containers.length > 0) {
+		out.push("# Nodes that are containers: testbed writes their cgroup files itself (no process), then one", "# `python3 src/apply/node-envs.py` makes every one's namespaces, tmpfs, layers and overlays (syscalls,", "# no process per mount) — the same work as these commands, which it runs instead where python3 is missing:");
+		out.push(...containersText(plan, stateDir), "");
 	}
 	return `${out.join("\n")}`;
 }

@@ -30,6 +30,27 @@ export interface LabNode {
 	nat?: LabNat;
 	/** Programs `up` starts in this node, in file order. */
 	programs?: LabProgram[];
+	/** Host directories the node sees through an OverlayFS of its own, and files placed there. */
+	private?: NodePrivate;
+	/** The node's own cgroup. */
+	limits?: NodeLimits;
+	pos: Pos;
+}
+
+export interface NodePrivate {
+	/** Parents before children; `key` names the directory's upper and work layers. */
+	dirs: { path: string; key: string; pos: Pos }[];
+	/** `dir` is the private directory the file is in, `relative` its path there; `from` is absolute. */
+	files: { path: string; dir: string; relative: string; text?: string; from?: string; mode: number; pos: Pos }[];
+	/** Size of the tmpfs that holds the upper layers: what the node's writes can take at most. */
+	diskBytes: number;
+}
+
+export interface NodeLimits {
+	/** Cores: 0.25 is a quarter of one. */
+	cpu?: number;
+	memoryBytes?: number;
+	pids?: number;
 	pos: Pos;
 }
 

@@ -5,6 +5,7 @@
 import { resolve as resolvePath } from "node:path";
 import type { ExpectDecl, Located, NodeDecl, TopologyDecl } from "../parse/topology.ts";
 import { resolveChecks, resolvePrograms } from "./commands.ts";
+import { resolveContainers } from "./container.ts";
 import { contains } from "../validate/addresses.ts";
 import type { Pos, Problem } from "../vocabulary/problems.ts";
 import { maxNamespaceLength } from "../vocabulary/names.ts";
@@ -44,6 +45,7 @@ export function resolveTopology(decl: TopologyDecl, problems: Problem[]): Lab {
 	for (const node of nodes.values()) if (declOf.get(node.name)!.defaultRoute?.value !== false) addDefaultRoute(node, segments);
 	const lab: Lab = { name: decl.name.value, file: decl.file.startsWith("<") ? decl.file : resolvePath(decl.file), nodes: [...nodes.values()], links };
 	for (const [name, programs] of resolvePrograms(lab, decl, problem)) nodes.get(name)!.programs = programs;
+	resolveContainers(lab, decl, problem);
 	if (decl.expect) lab.expect = checksOf(lab, decl.expect, nodes, context);
 	if (decl.steps) lab.steps = resolveSteps(lab, decl.steps, problem);
 	return lab;

@@ -7,6 +7,7 @@ import { isCidr, isIpv4 } from "./addresses.ts";
 import { topologyKeys } from "./topology-keys.ts";
 import type { YamlReader } from "./yaml-reader.ts";
 import { readPrograms } from "./read-programs.ts";
+import { readContainer } from "./read-container.ts";
 
 export function readNode(r: YamlReader, pair: Pair, nodes: NodeDecl[]): void {
 	const keyNode = pair.key as YamlNode;
@@ -40,6 +41,7 @@ export function readNode(r: YamlReader, pair: Pair, nodes: NodeDecl[]): void {
 		if (nat) node.nat = readNat(r, nat);
 		const programs = entries.get("programs");
 		if (programs) node.programs = readPrograms(r, programs, name);
+		readContainer(r, node, entries);
 	}
 	nodes.push(node);
 }

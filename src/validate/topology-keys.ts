@@ -4,7 +4,9 @@
 /** The keys each part of a topology file may have (the JSON Schema is checked against these). */
 export const topologyKeys = {
 	top: ["$schema", "name", "prefix", "description", "nodes", "links", "expect", "steps"],
-	node: ["kind", "netns", "interfaces", "routes", "default-route", "nat", "description", "programs"],
+	node: ["kind", "netns", "interfaces", "routes", "default-route", "nat", "description", "programs", "private", "files", "limits"],
+	file: ["text", "from", "mode"],
+	limits: ["cpu", "memory", "pids", "disk"],
 	program: ["run", "env", "cwd", "ready", "after"],
 	ready: ["udp", "tcp", "output", "file", "within"],
 	iface: ["name", "type", "address", "addresses"],

@@ -42,6 +42,9 @@ export const problemCodes = [
 	"BAD_STEP",
 	"BAD_PROGRAM",
 	"BAD_PLACEHOLDER",
+	"BAD_PRIVATE",
+	"BAD_FILE",
+	"BAD_LIMIT",
 	// Warnings: the file is valid, but probably not what its author meant.
 	"NODE_WITHOUT_LINKS",
 ] as const;

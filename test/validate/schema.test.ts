@@ -247,6 +247,8 @@ const schemaObjectOf: Record<string, () => SchemaNode | undefined> = {
 	matrixCheck: () => definitions.matrixCheck,
 	matrix: () => definitions.matrix,
 	matrixException: () => definitions.matrixException,
+	file: () => definitions.file,
+	limits: () => definitions.limits,
 };
 
 test("every key the reader accepts is in the schema, and no other", (t) => {

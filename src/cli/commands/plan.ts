@@ -1,5 +1,6 @@
 // `testbed plan FILE`: the exact commands, without root.
 import { cachedFeatures } from "../../apply/features.ts";
+import { withHostLayout } from "../../apply/cgroups.ts";
 import { stateDir } from "../../apply/state-files.ts";
 import { loadLab } from "../../load.ts";
 import { allFeatures } from "../../plan/operations.ts";
@@ -11,7 +12,7 @@ export async function planCommand(file: string, options: { json?: boolean; batch
 	const lab = loadLab(file, { name: options.name, warn: (warning) => io.err(warning) });
 	// plan changes nothing on the host: it uses the features `up` or `doctor` probed, never probes itself.
 	const known = cachedFeatures();
-	const plan = planLab(lab, known ?? allFeatures);
+	const plan = planLab(lab, withHostLayout(known ?? allFeatures));
 	if (!known) plan.notes.unshift("host features not probed yet: assuming a kernel with dummy and netem; `sudo testbed doctor` probes them");
 	if (options.json) io.json(plan);
 	else {

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+# Give many nodes their own mount and UTS namespaces from one process — the lecture's OverlayFS
+# lesson, applied: for each node, a tmpfs of the node's disk size holds an upper and a work
+# directory per private directory (the files the topology places are written into the upper
+# layer first), then the node's new mount namespace mounts an OverlayFS over each private
+# directory (the host's directory is the read-only lower layer), binds the lab's hosts and
+# resolv.conf over /etc's, shows the node's interfaces in /sys, and drops its copies of the
+# namespaces other labs and nodes keep under /run (they would keep them alive). The namespaces
+# are kept by bind mounts of their nsfs files (`NODE.mnt`, `NODE.uts`), as `unshare --mount=FILE`
+# keeps them, so that every process of the node (programs, exec, shell, agents) enters the same.
+#
+# Why a helper: `unshare … sh -c` with a `mount` per layer costs five to ten program starts per
+# node (about 100 ms on a small VM); here a node costs about a millisecond. node-env.ts starts it
+# and does the same with those programs where python3 is missing.
+#
+# Input (stdin, JSON): {"nodes": [{"node", "netns", "uts", "mnt", "hostname", "hosts", "resolv",
+#   "fs": null | {"tmpfs", "size", "name", "dirs": [{"path", "upper", "work"}],
+#   "files": [{"path", "dir", "relative", "upper_root", "text" | "from", "mode"}]}}]}
+# (render/container.ts writes it: `dir` is the private directory a file is in, `relative` its path
+# there, `upper_root` that directory's upper layer).
+# Output (stdout, one JSON object per line): {"done": NODE} per node, or at the first failure
+#   {"failed": NODE, "step": TEXT, "error": TEXT} and exit 1.
+# argv[1] is the parent's pid: the helper dies with it. Nothing it is given goes through a shell.
+import ctypes
+import json
+import os
+import shutil
+import sys
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWNET = 0x00020000, 0x04000000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x1000, 0x4000, 0x40000
+MNT_DETACH = 2
+PR_SET_PDEATHSIG = 1
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+
+
+def emit(value):
+    sys.stdout.write(json.dumps(value) + "\n")
+    sys.stdout.flush()
+
+
+class Failure(Exception):
+    def __init__(self, step, error):
+        super().__init__(error)
+        self.step, self.error = step, error
+
+
+def check(result, step):
+    if result != 0:
+        raise Failure(step, os.strerror(ctypes.get_errno()))
+
+
+def enc(text):
+    return None if text is None else text.encode()
+
+
+def mount(source, target, fstype, flags, data, step):
+    check(libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), step)
+
+
+def setns(fd, kind, step):
+    check(libc.setns(fd, kind), step)
+
+
+def make_dirs_like(upper_root, relative_dir, lower_root):
+    """Create upper_root/relative_dir, each new level with the owner and mode of the host's
+    directory it stands for (a merged directory shows the upper's attributes)."""
+    path, lower = upper_root, lower_root
+    for part in [p for p in relative_dir.split("/") if p]:
+        path, lower = os.path.join(path, part), os.path.join(lower, part)
+        if os.path.isdir(path):
+            continue
+        os.mkdir(path, 0o755)
+        try:
+            stat = os.stat(lower)
+            os.chown(path, stat.st_uid, stat.st_gid)
+            os.chmod(path, stat.st_mode & 0o7777)
+        except OSError:
+            pass
+
+
+def prepare_layers(fs):
+    """The node's tmpfs (in the host's namespace, under the lab's private folder), its layers, its files."""
+    os.makedirs(fs["tmpfs"], mode=0o700, exist_ok=True)
+    mount(fs["name"], fs["tmpfs"], "tmpfs", MS_NOSUID | MS_NODEV, "size=%d,mode=0755" % fs["size"], "mount tmpfs " + fs["tmpfs"])
+    for layer in fs["dirs"]:
+        for path in (layer["upper"], layer["work"]):
+            os.makedirs(path, mode=0o755, exist_ok=True)
+        # The upper directory's attributes are the merged directory's: the host's.
+        try:
+            stat = os.stat(layer["path"])
+            os.chown(layer["upper"], stat.st_uid, stat.st_gid)
+            os.chmod(layer["upper"], stat.st_mode & 0o7777)
+        except OSError as error:
+            raise Failure("private directory " + layer["path"], error.strerror)
+    for file in fs["files"]:
+        try:
+            upper_root, relative = file["upper_root"], file["relative"]
+            make_dirs_like(upper_root, os.path.dirname(relative), file["dir"])
+            target = os.path.join(upper_root, relative)
+            if "text" in file:
+                with open(target, "w", encoding="utf-8") as out:
+                    out.write(file["text"])
+            else:
+                shutil.copyfile(file["from"], target)
+            os.chmod(target, file["mode"])
+        except OSError as error:
+            raise Failure("file " + file["path"], error.strerror or str(error))
+
+
+def drop_copies():
+    """Detach this namespace's copies of /run/netns and /run/testbed: the topmost mounts there
+    (one detach takes every mount below it)."""
+    points = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as info:
+        for line in info:
+            point = line.split(" ")[4].encode().decode("unicode_escape")
+            if point in ("/run/netns", "/run/testbed") or point.startswith(("/run/netns/", "/run/testbed/")):
+                points.append(point)
+    top = [p for p in points if not any(p != q and p.startswith(q + "/") for q in points)]
+    for point in sorted(set(top)):
+        libc.umount2(point.encode(), MNT_DETACH)
+
+
+def make_env(job, home_mnt, home_uts):
+    if job["fs"]:
+        prepare_layers(job["fs"])
+    netns = os.open(job["netns"], os.O_RDONLY)
+    try:
+        setns(netns, CLONE_NEWNET, "enter network namespace " + job["netns"])
+    finally:
+        os.close(netns)
+    check(libc.unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare mount and UTS namespaces")
+    try:
+        mount(None, "/", None, MS_REC | MS_PRIVATE, None, "make / private")
+        name = job["hostname"].encode()
+        check(libc.sethostname(name, len(name)), "hostname")
+        if job["fs"]:
+            for layer in job["fs"]["dirs"]:
+                options = "lowerdir=%s,upperdir=%s,workdir=%s" % (layer["path"], layer["upper"], layer["work"])
+                mount("testbed", layer["path"], "overlay", 0, options, "mount overlay on " + layer["path"])
+        mount(job["hosts"], "/etc/hosts", None, MS_BIND, None, "bind /etc/hosts")
+        mount(job["resolv"], "/etc/resolv.conf", None, MS_BIND, None, "bind /etc/resolv.conf")
+        libc.mount(b"sysfs", b"/sys", b"sysfs", 0, None)  # the node's interfaces in /sys; not fatal
+        drop_copies()
+        own_mnt = os.open("/proc/self/ns/mnt", os.O_RDONLY)
+        own_uts = os.open("/proc/self/ns/uts", os.O_RDONLY)
+    finally:
+        setns(home_mnt, CLONE_NEWNS, "return to the host's mount namespace")
+        setns(home_uts, CLONE_NEWUTS, "return to the host's UTS namespace")
+    try:
+        for fd, path in ((own_mnt, job["mnt"]), (own_uts, job["uts"])):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            mount("/proc/self/fd/%d" % fd, path, None, MS_BIND, None, "keep namespace at " + path)
+    finally:
+        os.close(own_mnt)
+        os.close(own_uts)
+
+
+def main():
+    libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
+    if len(sys.argv) > 1 and os.getppid() != int(sys.argv[1]):
+        sys.exit(1)  # the parent died before prctl took effect
+    jobs = json.load(sys.stdin)["nodes"]
+    home_mnt = os.open("/proc/self/ns/mnt", os.O_RDONLY)
+    home_uts = os.open("/proc/self/ns/uts", os.O_RDONLY)
+    for job in jobs:
+        try:
+            make_env(job, home_mnt, home_uts)
+        except Failure as failure:
+            emit({"failed": job["node"], "step": failure.step, "error": failure.error})
+            sys.exit(1)
+        except OSError as error:
+            emit({"failed": job["node"], "step": "setup", "error": str(error)})
+            sys.exit(1)
+        emit({"done": job["node"]})
+
+
+main()
