@@ -175,6 +175,18 @@ function tryWrite(path: string, value: string): void {
 	} catch {}
 }
 
+/** The file that counts a node's OOM kills (v2 memory.events, v1 memory.oom_control), where it has a memory limit. */
+export function oomCounterFile(lab: string, node: LabNode): string | undefined {
+	if (node.limits?.memoryBytes === undefined) return undefined;
+	const memory = cgroupDirs(cgroupLayout(), lab, node).find((cgroup) => cgroup.controllers.includes("memory"));
+	return memory && `${memory.dir}/${memory.version === 2 ? "memory.events" : "memory.oom_control"}`;
+}
+
+/** The OOM kills counted in such a file (0 where it cannot be read). */
+export function oomKills(file: string): number {
+	return Number(/^oom_kill (\d+)$/m.exec(readText(file) ?? "")?.[1] ?? 0);
+}
+
 /** What a node's processes use now, read from its cgroup files; undefined where the host has no such counter. */
 export interface NodeUsage {
 	/** CPU time used since the node's cgroup was made, microseconds. */

@@ -11,6 +11,8 @@ import type { Lab, LabNode } from "../resolve/lab.ts";
 import { readLedger, writeLedger, type Ledger } from "./ledger.ts";
 import { lockLab, processAlive } from "./lock.ts";
 import { ensureNodeEnv, inNode } from "./node-env.ts";
+import { oomCounterFile } from "./cgroups.ts";
+import { formatSize } from "../validate/units.ts";
 import { NodeProcess } from "./node-process.ts";
 import { stateDir } from "./state-files.ts";
 import { spawnDaemon } from "./spawn.ts";
@@ -53,7 +55,14 @@ export function programSpec(lab: Lab, node: LabNode, program: Pick<LabProgram, "
 		...(program.ready ? { ready: program.ready } : {}),
 		after: program.after ?? [],
 		...(program.detached ? { detached: true } : {}),
+		...oomWatch(lab.name, node),
 	};
+}
+
+/** Where the supervisor sees that the kernel's OOM killer ended a program (a node with a memory limit). */
+function oomWatch(lab: string, node: LabNode): Pick<ProgramSpec, "oom"> {
+	const counter = oomCounterFile(lab, node);
+	return counter ? { oom: { counter, limit: formatSize(node.limits!.memoryBytes!) } } : {};
 }
 
 /** One request to the lab's supervisor and its reply. */

@@ -19,6 +19,8 @@ export interface ProgramSpec {
 	after: string[];
 	/** Started by `exec --detach` rather than the topology. */
 	detached?: boolean;
+	/** The node's memory limit: the file that counts its OOM kills, and the limit for messages. */
+	oom?: { counter: string; limit: string };
 }
 
 export type ProgramStatus = "waiting" | "starting" | "running" | "ready" | "exited" | "stopped" | "failed";
@@ -36,6 +38,8 @@ export interface ProgramState {
 	signal?: string | null;
 	/** Why it failed: exited before it was ready, not ready in time, could not start. */
 	error?: string;
+	/** Killed by the kernel's OOM killer (its node's memory limit): the reason, for ps and logs. */
+	oomKilled?: string;
 	log: string;
 	detached?: boolean;
 }

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { stateDir } from "./state-files.ts";
 import { CappedLog, logPath, logTail } from "./program-logs.ts";
 import { portBound } from "./ports.ts";
+import { oomKills } from "./cgroups.ts";
 import { programsFile, stopGraceMs, supervisorSocket, type ProgramSpec, type ProgramState, type SupervisorReply, type SupervisorRequest } from "./supervisor-protocol.ts";
 
 interface Running {
@@ -25,6 +26,8 @@ interface Running {
 	deadline?: number;
 	timer?: NodeJS.Timeout;
 	killTimer?: NodeJS.Timeout;
+	/** The node's OOM kills when it started (see ProgramSpec.oom). */
+	oomKills?: number;
 	/** Resolves when the program has ended. */
 	ended: Promise<void>;
 	end: () => void;
@@ -114,6 +117,7 @@ export class Supervisor {
 		}
 		running.child = child;
 		state.pid = child.pid;
+		running.oomKills = spec.oom ? oomKills(spec.oom.counter) : 0;
 		const output = (chunk: Buffer) => {
 			running.log.write(chunk);
 			if (running.pattern && state.status === "starting") {
@@ -183,9 +187,14 @@ export class Supervisor {
 	private ended(running: Running, code: number | null, signal: NodeJS.Signals | null): void {
 		clearInterval(running.timer);
 		clearTimeout(running.killTimer);
-		const { state } = running;
+		const { state, spec } = running;
 		state.exitCode = code;
 		state.signal = signal;
+		// SIGKILL while the node's OOM counter went up: the kernel's OOM killer, inside the node's cgroup.
+		if ((signal === "SIGKILL" || code === 137) && spec.oom && oomKills(spec.oom.counter) > (running.oomKills ?? 0)) {
+			state.oomKilled = `killed by the kernel's OOM killer: node ${spec.node} reached its memory limit (${spec.oom.limit})`;
+			running.log.write(Buffer.from(`testbed: ${state.oomKilled}\n`));
+		}
 		state.endedAt = new Date().toISOString();
 		if (state.status !== "failed" && state.status !== "stopped") state.status = "exited";
 		running.end();

@@ -60,6 +60,10 @@ const commandLoaders: Record<CommandName, () => Promise<Runner>> = {
 		const { punchCommand } = await import("./commands/punch.ts");
 		return (line, io) => punchCommand(line.positionals[0], line.positionals[1], line.positionals[2], line.options as Options, io);
 	},
+	diff: async () => {
+		const { diffCommand } = await import("./commands/diff.ts");
+		return (line, io) => diffCommand(line.positionals[0], line.positionals[1], line.options as Options, io);
+	},
 	"nat-table": async () => {
 		const { natTableCommand } = await import("./commands/nat-table.ts");
 		return (line, io, signal) => natTableCommand(line.positionals[0], line.positionals[1], line.options as Options, io, signal);

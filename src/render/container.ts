@@ -4,7 +4,7 @@
 // Pure: paths are computed from the lab's state folder, nothing is read or written.
 import type { ContainerPlan } from "../plan/operations.ts";
 import type { LabNode } from "../resolve/lab.ts";
-import { formatSize } from "../validate/read-container.ts";
+import { formatSize } from "../validate/units.ts";
 
 /** Where a node's namespaces and layers are kept while the lab is up (under the lab's state folder). */
 export function nodeEnvPaths(stateDir: string, node: string) {

@@ -5,6 +5,7 @@
 import { isMap, isScalar, type Node as YamlNode, type Pair } from "yaml";
 import type { FileDecl, LimitsDecl, Located, NodeDecl } from "../parse/topology.ts";
 import { topologyKeys } from "./topology-keys.ts";
+import { parseSize } from "./units.ts";
 import type { YamlReader } from "./yaml-reader.ts";
 
 /** Directories a node may not make private: the kernel's views and testbed's own state live there. */
@@ -15,22 +16,6 @@ export const limitBounds = { cpuMin: 0.01, cpuMax: 1024, memoryMin: 4 * 1024 ** 
 
 /** The size of a node's private files when `limits: { disk }` does not say: a ceiling, not an allocation. */
 export const defaultDiskBytes = 64 * 1024 ** 2;
-
-/** "128M", "1G", "512k", "64MiB" or a number of bytes → bytes (binary units, as cgroups and Docker read them). */
-export function parseSize(value: unknown): number | undefined {
-	if (typeof value === "number") return Number.isInteger(value) && value >= 0 ? value : undefined;
-	if (typeof value !== "string") return undefined;
-	const match = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?\s*$/i.exec(value);
-	if (!match) return undefined;
-	const scale = { k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[(match[2] ?? "").toLowerCase() as "k"] ?? 1;
-	return Math.round(Number(match[1]) * scale);
-}
-
-/** Bytes the way a file would say them: 128M, 1.5G, 4096. */
-export function formatSize(bytes: number): string {
-	for (const [unit, size] of [["G", 1024 ** 3], ["M", 1024 ** 2], ["K", 1024]] as const) if (bytes >= size && (bytes % size === 0 || bytes >= 10 * size)) return `${Number((bytes / size).toFixed(1))}${unit}`;
-	return String(bytes);
-}
 
 /**
  * A path as a node sees it, checked: absolute, no `.`/`..` segments, none of the characters OverlayFS

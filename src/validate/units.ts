@@ -44,6 +44,22 @@ export function describeImpairment(impair: ImpairDecl): string {
 	return parts.join(" ");
 }
 
+/** "128M", "1G", "512k", "64MiB" or a number of bytes → bytes (binary units, as cgroups and Docker read them). */
+export function parseSize(value: unknown): number | undefined {
+	if (typeof value === "number") return Number.isInteger(value) && value >= 0 ? value : undefined;
+	if (typeof value !== "string") return undefined;
+	const match = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?\s*$/i.exec(value);
+	if (!match) return undefined;
+	const scale = { k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[(match[2] ?? "").toLowerCase() as "k"] ?? 1;
+	return Math.round(Number(match[1]) * scale);
+}
+
+/** Bytes the way a file would say them: 128M, 1.5G, 4096. */
+export function formatSize(bytes: number): string {
+	for (const [unit, size] of [["G", 1024 ** 3], ["M", 1024 ** 2], ["K", 1024]] as const) if (bytes >= size && (bytes % size === 0 || bytes >= 10 * size)) return `${Number((bytes / size).toFixed(1))}${unit}`;
+	return String(bytes);
+}
+
 /** "1%", "0.5%" or a number → percent in 0..100. */
 export function parsePercent(value: unknown): number | undefined {
 	const number = typeof value === "number" ? value : typeof value === "string" ? (/^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(value)?.[1] ?? NaN) : NaN;

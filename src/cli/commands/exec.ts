@@ -4,6 +4,8 @@
 import { NodeNotFoundError, UsageError } from "../../errors.ts";
 import { requireLedger } from "../../apply/ledger.ts";
 import { ensureNodeEnv, inNode } from "../../apply/node-env.ts";
+import { oomCounterFile, oomKills } from "../../apply/cgroups.ts";
+import { formatSize } from "../../validate/units.ts";
 import { requireRoot } from "../../apply/preflight.ts";
 import { runAttached } from "../../apply/terminal.ts";
 import { commandText, nodeEnvironment } from "../../resolve/commands.ts";
@@ -48,7 +50,11 @@ export async function execCommand(labName: string, nodeName: string, command: st
 		return 0;
 	}
 	await ensureNodeEnv(lab, node);
-	return runAttached(inNode(lab.name, node, command, process.cwd()), { ...nodeEnvironment(lab, node.name), ...env }, { timeoutMs });
+	const oom = oomCounterFile(lab.name, node);
+	const before = oom ? oomKills(oom) : 0;
+	const code = await runAttached(inNode(lab.name, node, command, process.cwd()), { ...nodeEnvironment(lab, node.name), ...env }, { timeoutMs });
+	if (oom && code === 137 && oomKills(oom) > before) io.err(`testbed: killed by the kernel's OOM killer: node ${node.name} reached its memory limit (${formatSize(node.limits!.memoryBytes!)})`);
+	return code;
 }
 
 export async function shellCommand(labName: string, nodeName: string): Promise<number> {
