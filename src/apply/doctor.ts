@@ -1,5 +1,8 @@
 // `testbed doctor`: what this host supports, and the fix for what it lacks.
-import type { HostFeatures } from "../plan/operations.ts";
+import { existsSync, readdirSync } from "node:fs";
+import type { CgroupController, CgroupLayout, HostFeatures } from "../plan/operations.ts";
+import { cgroupLayout, controllerFix, overlaySupported } from "./cgroups.ts";
+import { ledgerPath } from "./state-files.ts";
 import { impairmentKinds, impairmentMethod, type ImpairmentKind } from "../plan/plan.ts";
 import { helperCheck } from "./configure.ts";
 import { cachedFeatures, detectFeatures, type KernelFeatures } from "./features.ts";
@@ -81,5 +84,39 @@ export async function doctor(): Promise<{ ok: boolean; kernel: string; checks: C
 			checks.push({ name: feature, ok, required, detail: ok ? what : `${what}: ${report.errors[feature] ?? "missing"}`, fix });
 		}
 	}
+	checks.push(...containerChecks());
 	return { ok: checks.every((check) => check.ok || !check.required), kernel, checks, impairments: impairmentChecks(features, { tc: Boolean(which("tc")) }) };
+}
+
+/** What nodes as lightweight containers need: OverlayFS (`private:`), and each controller `limits:` uses — v2 or v1, as this host mounts it. */
+export function containerChecks(): Check[] {
+	const layout = cgroupLayout();
+	const checks: Check[] = [];
+	const overlay = overlaySupported();
+	checks.push({ name: "overlay", ok: overlay, required: false, detail: overlay ? "OverlayFS: nodes' `private:` directories" : "no OverlayFS: labs with `private:` stop with exit 4", fix: controllerFix("overlay") });
+	const uses: Record<CgroupController, string> = { cpu: "`limits: { cpu }` (CFS quota)", memory: "`limits: { memory }` (and OOM kills)", pids: "`limits: { pids }` (a fork bomb stops there)" };
+	for (const controller of ["cpu", "memory", "pids"] as const) {
+		const where = layout.controllers[controller];
+		checks.push({ name: `cgroup ${controller}`, ok: Boolean(where), required: false, detail: where ? `cgroup v${where.version} at ${where.mount}: ${uses[controller]}` : `not mounted: labs with ${uses[controller]} stop with exit 4`, fix: controllerFix(controller) });
+	}
+	if (layout.v2 && !Object.values(layout.controllers).some((where) => where?.version === 2)) checks.push({ name: "cgroup v2", ok: true, required: false, detail: `${layout.v2} (no controllers; used for membership, cgroup.kill and CPU usage)` });
+	const stray = strayCgroups(layout);
+	if (stray.length > 0) checks.push({ name: "cgroups left", ok: false, required: false, detail: `testbed cgroups of labs that are not up: ${stray.join(", ")}`, fix: "remove them with `rmdir` (after `cat DIR/cgroup.procs` is empty), or `testbed down LAB` if the lab's ledger is back" });
+	return checks;
+}
+
+/** `testbed/LAB` cgroup folders for which no ledger exists (a crash that lost its ledger). */
+function strayCgroups(layout: CgroupLayout): string[] {
+	const mounts = new Set([layout.v2, layout.cpuacct, ...Object.values(layout.controllers).map((where) => where?.mount)].filter((mount): mount is string => Boolean(mount)));
+	const stray: string[] = [];
+	for (const mount of mounts) {
+		let labs: string[] = [];
+		try {
+			labs = readdirSync(`${mount}/testbed`, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+		} catch {
+			continue;
+		}
+		for (const lab of labs) if (!existsSync(ledgerPath(lab))) stray.push(`${mount}/testbed/${lab}`);
+	}
+	return stray;
 }

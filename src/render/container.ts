@@ -55,7 +55,7 @@ export function nodeEnvCommands(stateDir: string, lab: string, node: Pick<LabNod
 	const job = nodeEnvJob(stateDir, lab, node);
 	const out: string[] = [];
 	if (job.fs) {
-		out.push(`mount -t tmpfs -o size=${formatSize(job.fs.size)},mode=0755,nosuid,nodev ${job.fs.name} ${job.fs.tmpfs}   # the node's writes: ${formatSize(job.fs.size)} at most`);
+		out.push(`mount -t tmpfs -o size=${job.fs.size % 1024 ** 2 === 0 ? `${job.fs.size / 1024 ** 2}M` : job.fs.size},mode=0755,nosuid,nodev ${job.fs.name} ${job.fs.tmpfs}   # the node's writes: ${formatSize(job.fs.size)} at most`);
 		out.push(`mkdir -p ${job.fs.dirs.flatMap((dir) => [dir.upper, dir.work]).join(" ")}`);
 		for (const file of job.fs.files) {
 			const target = `${file.upper_root}/${file.relative}`;

@@ -13,7 +13,7 @@
 // - on every link, each end's interface and addresses (the end nearer the public side first),
 //   and its impairments and MTU, with impaired links drawn in red.
 import type { Lab, LabLink, LabNode } from "../resolve/lab.ts";
-import { describeImpairment } from "../validate/units.ts";
+import { describeImpairment, formatSize } from "../validate/units.ts";
 import { contains } from "../validate/addresses.ts";
 /** A side of the lab: the public one, the inside of one NAT, or what a node cannot route to. */
 export interface GraphRegion {
@@ -204,7 +204,14 @@ export function regionId(nat: string | undefined): string {
 export function nodeLines(node: LabNode): string[] {
 	const kind = node.nat ? `NAT ${node.nat.behaviour.label}` : node.kind;
 	const dummies = node.interfaces.filter((iface) => iface.type === "dummy" && iface.addresses.length > 0).map((iface) => `${iface.name} ${iface.addresses.map((address) => address.cidr).join(", ")}`);
-	return [node.name, kind, ...dummies];
+	return [node.name, kind, ...dummies, ...containerLines(node)];
+}
+
+/** A node's limits and private directories, one line each: "0.25 cpu · 128M · 64 pids", "private /etc /tmp". */
+export function containerLines(node: LabNode): string[] {
+	const limits = node.limits ? [node.limits.cpu === undefined ? "" : `${node.limits.cpu} cpu`, node.limits.memoryBytes === undefined ? "" : formatSize(node.limits.memoryBytes), node.limits.pids === undefined ? "" : `${node.limits.pids} pids`].filter(Boolean).join(" · ") : "";
+	const dirs = node.private ? `private ${node.private.dirs.map((dir) => dir.path).join(" ")}` : "";
+	return [limits, dirs].filter(Boolean);
 }
 
 /** The link label's words for an impairment (the same as `testbed event` labels). */

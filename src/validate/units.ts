@@ -56,7 +56,7 @@ export function parseSize(value: unknown): number | undefined {
 
 /** Bytes the way a file would say them: 128M, 1.5G, 4096. */
 export function formatSize(bytes: number): string {
-	for (const [unit, size] of [["G", 1024 ** 3], ["M", 1024 ** 2], ["K", 1024]] as const) if (bytes >= size && (bytes % size === 0 || bytes >= 10 * size)) return `${Number((bytes / size).toFixed(1))}${unit}`;
+	for (const [unit, size] of [["G", 1024 ** 3], ["M", 1024 ** 2], ["K", 1024]] as const) if (bytes >= size) return `${Number((bytes / size).toFixed(1))}${unit}`;
 	return String(bytes);
 }
 

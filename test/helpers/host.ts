@@ -57,7 +57,31 @@ export async function hostSnapshot(): Promise<Record<string, string>> {
 		.map((line) => line.split(" ")[4])
 		.sort()
 		.join("\n");
-	return { links, addresses, routes, rules, nft, iptables, sysctls, netns, mounts };
+	return { links, addresses, routes, rules, nft, iptables, sysctls, netns, mounts, cgroups: testbedCgroups().join("\n") };
+}
+
+/** Every cgroup directory under a `testbed/` folder of any hierarchy (v2 at /sys/fs/cgroup, or each v1 one below it). */
+export function testbedCgroups(): string[] {
+	const found: string[] = [];
+	const roots = ["/sys/fs/cgroup", ...(existsSync("/sys/fs/cgroup") ? readdirSync("/sys/fs/cgroup").map((name) => `/sys/fs/cgroup/${name}`) : [])];
+	const walk = (dir: string, depth: number) => {
+		let entries: import("node:fs").Dirent[] = [];
+		try {
+			entries = readdirSync(dir, { withFileTypes: true });
+		} catch {
+			return;
+		}
+		for (const entry of entries)
+			if (entry.isDirectory()) {
+				found.push(`${dir}/${entry.name}`);
+				if (depth < 2) walk(`${dir}/${entry.name}`, depth + 1);
+			}
+	};
+	for (const root of roots) if (existsSync(`${root}/testbed`)) {
+		found.push(`${root}/testbed`);
+		walk(`${root}/testbed`, 0);
+	}
+	return found.sort();
 }
 
 export function namespaceExists(name: string): boolean {
@@ -68,7 +92,8 @@ export function namespaceExists(name: string): boolean {
 export function leftovers(lab: string, namespaces: string[]): string[] {
 	const left = namespaces.filter(namespaceExists).map((name) => `namespace ${name}`);
 	for (const path of [`/run/testbed/${lab}.json`, `/run/testbed/${lab}.lock`, `/run/testbed/${lab}`]) if (existsSync(path)) left.push(path);
-	for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) if (line.split(" ")[4]?.startsWith(`/run/testbed/${lab}/`)) left.push(`mount ${line.split(" ")[4]}`);
+	for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) if (line.split(" ")[4]?.startsWith(`/run/testbed/${lab}/`) || line.includes(` testbed-${lab}-`)) left.push(`mount ${line.split(" ")[4]}`);
+	for (const dir of testbedCgroups()) if (dir.endsWith(`/testbed/${lab}`) || dir.includes(`/testbed/${lab}/`)) left.push(`cgroup ${dir}`);
 	for (const pid of readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))) {
 		try {
 			const command = readFileSync(`/proc/${pid}/cmdline`, "utf8");
