@@ -1,7 +1,12 @@
 // Generated topologies for tests and benchmarks: N units of one peer behind its own NAT, all NATs on one router.
-export function unitsTopology(name: string, units: number): string {
+/**
+ * `units` of a NAT and a peer behind it, all on one internet router. `containers`: every other peer
+ * is a lightweight container (private /etc and /tmp with a file placed, cpu, memory and pids limits).
+ */
+export function unitsTopology(name: string, units: number, options: { containers?: boolean } = {}): string {
 	const lines = [`name: ${name}`, "nodes:", "  internet: { kind: router }"];
-	for (let i = 0; i < units; i++) lines.push(`  nat${i}: { kind: nat }`, `  peer${i}: {}`);
+	const container = '{ private: [/etc, /tmp], files: { /etc/peer.conf: "peer = ${internet}\\n" }, limits: { cpu: 0.5, memory: 64M, pids: 64, disk: 4M } }';
+	for (let i = 0; i < units; i++) lines.push(`  nat${i}: { kind: nat }`, `  peer${i}: ${options.containers && i % 2 === 0 ? container : "{}"}`);
 	lines.push("links:");
 	for (let i = 0; i < units; i++) {
 		lines.push(`  - { endpoints: [peer${i}:eth0, nat${i}:lan], subnet: 10.${Math.floor(i / 256)}.${i % 256}.0/24 }`);

@@ -33,10 +33,10 @@ function withFile<T>(text: string, body: (file: string) => Promise<T>): Promise<
 	return body(file).finally(() => rmSync(dir, { recursive: true }));
 }
 
-rootTest(`SIGKILL of up at ${crashPoints} points of a build, then down (or down --all): nothing left`, async (t) => {
+rootTest(`SIGKILL of up at ${crashPoints} points of a build (half the peers containers: overlays, files, cgroups), then down (or down --all): nothing left`, async (t) => {
 	const units = 30;
 	const namespaces = unitNamespaces("tb-crash", units);
-	await withFile(unitsTopology("tb-crash", units), async (file) => {
+	await withFile(unitsTopology("tb-crash", units, { containers: true }), async (file) => {
 		// A full CLI up, timed from the moment its ledger appears (Node's start-up comes before that):
 		// the kill points are spread over the build itself.
 		const poll = async () => {
