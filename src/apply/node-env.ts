@@ -90,14 +90,15 @@ async function prepareEnvFolder(lab: Lab): Promise<void> {
 	if (made.exitCode !== 0) throw new ApplyError(`cannot prepare ${dir} for node namespaces: ${made.stderr}`, { command: `mount --bind ${dir} ${dir}`, stderr: made.stderr, rolledBack: false });
 }
 
-type EnvLine = { done: string } | { failed: string; step: string; error: string };
+type EnvLine = { done: string; ms: number } | { failed: string; step: string; error: string } | { unavailable: string };
 
 /**
  * Make the namespaces of nodes that are containers (their private directories mounted, their files
  * placed): with node-envs.py, one process for all of them; without python3, a few processes per node.
  */
 export async function makeNodeEnvs(lab: Lab, nodes: LabNode[], signal?: AbortSignal): Promise<void> {
-	const todo = nodes.filter((node) => !nodeEnvExists(lab.name, node.name));
+	const mounted = new Set(mountPoints());
+	const todo = nodes.filter((node) => !mounted.has(mntPath(lab.name, node.name)));
 	if (todo.length === 0) return;
 	await prepareEnvFolder(lab);
 	const python = pythonPath();
@@ -107,6 +108,7 @@ export async function makeNodeEnvs(lab: Lab, nodes: LabNode[], signal?: AbortSig
 	}
 	const argv = diesWithParent([python, "-I", "-S", projectPath("src", "apply", "node-envs.py"), String(process.pid)]);
 	let failure: Extract<EnvLine, { failed: string }> | undefined;
+	let unavailable = false;
 	const result = await runStreaming(argv, {
 		input: JSON.stringify({ nodes: todo.map((node) => nodeEnvJob(stateDir(lab.name), lab.name, node)) }),
 		signal,
@@ -114,12 +116,18 @@ export async function makeNodeEnvs(lab: Lab, nodes: LabNode[], signal?: AbortSig
 			try {
 				const line = JSON.parse(text) as EnvLine;
 				if ("failed" in line) failure ??= line;
+				if ("unavailable" in line) unavailable = true;
 			} catch {}
 		},
 	});
 	if (failure) {
 		const node = todo.find((candidate) => candidate.name === failure!.failed)!;
 		throw envError(lab, node, failure.step, failure.error);
+	}
+	// A kernel older than the mount API (Linux 5.2): nothing was made; the tools do it.
+	if (unavailable) {
+		for (const node of todo) await makeNodeEnvWithTools(lab, node);
+		return;
 	}
 	if (result.exitCode !== 0) throw new ApplyError(`making the nodes' private directories failed: ${result.stderr.trim() || `exit ${result.exitCode}`}`, { command: argv.join(" "), stderr: result.stderr, rolledBack: false });
 }
@@ -218,14 +226,17 @@ export function inNode(lab: string, node: LabNode, argv: string[], cwd: string):
 	return [...nodeEntry(lab, node, cwd), ...argv];
 }
 
-/** Unmount everything mounted under the lab's state folder (node namespaces, the folder itself), deepest first. */
+/**
+ * Unmount everything mounted under the lab's state folder (node namespaces, their layers, the folder
+ * itself): the topmost mounts, lazily — one detach takes every mount below it (umount(8) per mount
+ * reads the whole mount table each time: 0.6 s for the 600 mounts of 200 container nodes).
+ */
 export async function unmountLab(lab: string): Promise<string[]> {
 	const prefix = `${stateDir(lab)}/`;
-	const mounts = mountPoints()
-		.filter((path) => path.startsWith(prefix))
-		.sort((a, b) => b.length - a.length);
+	const mounts = mountPoints().filter((path) => path.startsWith(prefix));
 	if (mounts.length === 0) return [];
-	const result = await run(["umount", "--lazy", ...mounts]);
+	const top = [...new Set(mounts.filter((path) => !mounts.some((other) => other !== path && path.startsWith(`${other}/`))))];
+	const result = await run(["umount", "--lazy", ...top]);
 	const left = mountPoints().filter((path) => path.startsWith(prefix));
 	if (left.length > 0) throw new ApplyError(`could not unmount ${left.join(", ")}: ${result.stderr}`, { command: `umount --lazy ${left.join(" ")}`, stderr: result.stderr, rolledBack: false });
 	return mounts;

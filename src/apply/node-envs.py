@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 # Give many nodes their own mount and UTS namespaces from one process — the lecture's OverlayFS
-# lesson, applied: for each node, a tmpfs of the node's disk size holds an upper and a work
-# directory per private directory (the files the topology places are written into the upper
-# layer first), then the node's new mount namespace mounts an OverlayFS over each private
-# directory (the host's directory is the read-only lower layer), binds the lab's hosts and
-# resolv.conf over /etc's, shows the node's interfaces in /sys, and drops its copies of the
-# namespaces other labs and nodes keep under /run (they would keep them alive). The namespaces
+# lesson, applied. Each node's mount namespace is copied from one template (the host's, without
+# the namespaces and layers other labs and nodes keep under /run: copies would keep them alive, and
+# copying them for every node is quadratic). In it, a tmpfs of the node's disk size holds an upper
+# and a work directory per private directory (the files the topology places are written into the
+# upper layer first); an OverlayFS is mounted over each private directory (the host's directory is
+# the read-only lower layer); the lab's hosts and resolv.conf are bound over /etc's, and /sys shows
+# the node's interfaces. A copy of the tmpfs mount goes to the host's namespace (open_tree and
+# move_mount), under the lab's folder, where `testbed diff` reads the upper layers. The namespaces
 # are kept by bind mounts of their nsfs files (`NODE.mnt`, `NODE.uts`), as `unshare --mount=FILE`
 # keeps them, so that every process of the node (programs, exec, shell, agents) enters the same.
 #
@@ -18,24 +20,31 @@
 #   "files": [{"path", "dir", "relative", "upper_root", "text" | "from", "mode"}]}}]}
 # (render/container.ts writes it: `dir` is the private directory a file is in, `relative` its path
 # there, `upper_root` that directory's upper layer).
-# Output (stdout, one JSON object per line): {"done": NODE} per node, or at the first failure
-#   {"failed": NODE, "step": TEXT, "error": TEXT} and exit 1.
+# Output (stdout, one JSON object per line): {"done": NODE, "ms": MILLISECONDS} per node, or at the first failure
+#   {"failed": NODE, "step": TEXT, "error": TEXT} and exit 1; {"unavailable": TEXT} and exit 3 on a
+#   kernel without the mount API (Linux 5.2), before anything is made.
 # argv[1] is the parent's pid: the helper dies with it. Nothing it is given goes through a shell.
 import ctypes
 import json
 import os
 import shutil
 import sys
+import time
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWNET = 0x00020000, 0x04000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x1000, 0x4000, 0x40000
 MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
+# The mount API of Linux 5.2 (the same numbers on every architecture): a copy of a mount as a file
+# descriptor, attached again in another mount namespace.
+SYS_OPEN_TREE, SYS_MOVE_MOUNT = 428, 429
+OPEN_TREE_CLONE, O_CLOEXEC, MOVE_MOUNT_F_EMPTY_PATH, AT_FDCWD = 1, 0o2000000, 4, -100
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+libc.syscall.restype = ctypes.c_long
 
 
 def emit(value):
@@ -84,8 +93,7 @@ def make_dirs_like(upper_root, relative_dir, lower_root):
 
 
 def prepare_layers(fs):
-    """The node's tmpfs (in the host's namespace, under the lab's private folder), its layers, its files."""
-    os.makedirs(fs["tmpfs"], mode=0o700, exist_ok=True)
+    """The node's tmpfs, mounted in its own mount namespace (no other node's namespace copies it), its layers, its files."""
     mount(fs["name"], fs["tmpfs"], "tmpfs", MS_NOSUID | MS_NODEV, "size=%d,mode=0755" % fs["size"], "mount tmpfs " + fs["tmpfs"])
     for layer in fs["dirs"]:
         for path in (layer["upper"], layer["work"]):
@@ -112,53 +120,79 @@ def prepare_layers(fs):
             raise Failure("file " + file["path"], error.strerror or str(error))
 
 
-def drop_copies():
-    """Detach this namespace's copies of /run/netns and /run/testbed: the topmost mounts there
-    (one detach takes every mount below it)."""
-    points = []
+def mount_points():
+    """(mount point, filesystem type) of this mount namespace, octal escapes decoded."""
+    found = []
     with open("/proc/self/mountinfo", encoding="utf-8") as info:
         for line in info:
-            point = line.split(" ")[4].encode().decode("unicode_escape")
-            if point in ("/run/netns", "/run/testbed") or point.startswith(("/run/netns/", "/run/testbed/")):
-                points.append(point)
-    top = [p for p in points if not any(p != q and p.startswith(q + "/") for q in points)]
-    for point in sorted(set(top)):
+            fields = line.split(" ")
+            found.append((fields[4].encode().decode("unicode_escape"), fields[fields.index("-") + 1]))
+    return found
+
+
+def under_run(point):
+    return point in ("/run/netns", "/run/testbed") or point.startswith(("/run/netns/", "/run/testbed/"))
+
+
+def make_template():
+    """A mount namespace to copy every node's from: the host's, private, without its copies of the
+    namespaces and layers kept under /run/netns and /run/testbed (they would keep them alive). Made
+    once: a node's namespace copied from the host's would copy every namespace and layer made
+    before it — quadratic in the lab's size."""
+    check(libc.unshare(CLONE_NEWNS), "unshare the template mount namespace")
+    mount(None, "/", None, MS_REC | MS_PRIVATE, None, "make / private")
+    points = {point for point, _ in mount_points() if under_run(point)}
+    # The topmost ones: one detach takes every mount below it.
+    for point in sorted(p for p in points if not any(p.startswith(q + "/") for q in points)):
         libc.umount2(point.encode(), MNT_DETACH)
+    return os.open("/proc/self/ns/mnt", os.O_RDONLY)
 
 
-def make_env(job, home_mnt, home_uts):
-    if job["fs"]:
-        prepare_layers(job["fs"])
-    netns = os.open(job["netns"], os.O_RDONLY)
+def make_env(job, home_mnt, home_uts, template):
+    netns = os.open(job["netns"], os.O_RDONLY)  # in the host's namespace: the template has no /run/netns
     try:
         setns(netns, CLONE_NEWNET, "enter network namespace " + job["netns"])
     finally:
         os.close(netns)
+    setns(template, CLONE_NEWNS, "enter the template mount namespace")
     check(libc.unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare mount and UTS namespaces")
+    layers = None
     try:
-        mount(None, "/", None, MS_REC | MS_PRIVATE, None, "make / private")
         name = job["hostname"].encode()
         check(libc.sethostname(name, len(name)), "hostname")
-        if job["fs"]:
-            for layer in job["fs"]["dirs"]:
+        fs = job["fs"]
+        if fs:
+            prepare_layers(fs)
+            for layer in fs["dirs"]:
                 options = "lowerdir=%s,upperdir=%s,workdir=%s" % (layer["path"], layer["upper"], layer["work"])
                 mount("testbed", layer["path"], "overlay", 0, options, "mount overlay on " + layer["path"])
+            # A copy of the layers' mount for the host (where `testbed diff` reads them); the node's
+            # own goes from its view (each overlay keeps its own reference).
+            layers = libc.syscall(SYS_OPEN_TREE, AT_FDCWD, fs["tmpfs"].encode(), OPEN_TREE_CLONE | O_CLOEXEC)
+            if layers < 0:
+                raise Failure("open_tree " + fs["tmpfs"], os.strerror(ctypes.get_errno()))
+            libc.umount2(fs["tmpfs"].encode(), MNT_DETACH)
         mount(job["hosts"], "/etc/hosts", None, MS_BIND, None, "bind /etc/hosts")
         mount(job["resolv"], "/etc/resolv.conf", None, MS_BIND, None, "bind /etc/resolv.conf")
         libc.mount(b"sysfs", b"/sys", b"sysfs", 0, None)  # the node's interfaces in /sys; not fatal
-        drop_copies()
         own_mnt = os.open("/proc/self/ns/mnt", os.O_RDONLY)
         own_uts = os.open("/proc/self/ns/uts", os.O_RDONLY)
     finally:
         setns(home_mnt, CLONE_NEWNS, "return to the host's mount namespace")
         setns(home_uts, CLONE_NEWUTS, "return to the host's UTS namespace")
     try:
+        if layers is not None:
+            moved = libc.syscall(SYS_MOVE_MOUNT, layers, b"", AT_FDCWD, job["fs"]["tmpfs"].encode(), MOVE_MOUNT_F_EMPTY_PATH)
+            if moved < 0:
+                raise Failure("move_mount " + job["fs"]["tmpfs"], os.strerror(ctypes.get_errno()))
         for fd, path in ((own_mnt, job["mnt"]), (own_uts, job["uts"])):
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
             mount("/proc/self/fd/%d" % fd, path, None, MS_BIND, None, "keep namespace at " + path)
     finally:
         os.close(own_mnt)
         os.close(own_uts)
+        if layers is not None:
+            os.close(layers)
 
 
 def main():
@@ -166,18 +200,28 @@ def main():
     if len(sys.argv) > 1 and os.getppid() != int(sys.argv[1]):
         sys.exit(1)  # the parent died before prctl took effect
     jobs = json.load(sys.stdin)["nodes"]
+    if any(job["fs"] for job in jobs) and libc.syscall(SYS_OPEN_TREE, -1, b"", 0) < 0 and ctypes.get_errno() == 38:
+        emit({"unavailable": "this kernel has no open_tree (Linux 5.2)"})
+        sys.exit(3)
     home_mnt = os.open("/proc/self/ns/mnt", os.O_RDONLY)
     home_uts = os.open("/proc/self/ns/uts", os.O_RDONLY)
-    for job in jobs:
-        try:
-            make_env(job, home_mnt, home_uts)
-        except Failure as failure:
-            emit({"failed": job["node"], "step": failure.step, "error": failure.error})
-            sys.exit(1)
-        except OSError as error:
-            emit({"failed": job["node"], "step": "setup", "error": str(error)})
-            sys.exit(1)
-        emit({"done": job["node"]})
-
+    current = jobs[0]
+    try:
+        for job in jobs:
+            if job["fs"]:
+                os.makedirs(job["fs"]["tmpfs"], mode=0o700, exist_ok=True)
+        template = make_template()
+        setns(home_mnt, CLONE_NEWNS, "return to the host's mount namespace")
+        for job in jobs:
+            current = job
+            begun = time.monotonic()
+            make_env(job, home_mnt, home_uts, template)
+            emit({"done": job["node"], "ms": round((time.monotonic() - begun) * 1000, 2)})
+    except Failure as failure:
+        emit({"failed": current["node"], "step": failure.step, "error": failure.error})
+        sys.exit(1)
+    except OSError as error:
+        emit({"failed": current["node"], "step": "setup", "error": str(error)})
+        sys.exit(1)
 
 main()

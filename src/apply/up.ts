@@ -129,12 +129,23 @@ async function build(lab: Lab, plan: Plan, ledger: Ledger, started: number, opti
 	}
 	writeLedger(ledger);
 	const rootDone = performance.now();
-	const profile = await configureNamespaces(lab, rendered.namespaces, { signal, onProgress, method: options.method });
 	writeNameFiles(lab);
-	// Nodes that are containers: their cgroups (files written from here), then their namespaces with private directories.
+	// Nodes that are containers: their cgroups (files written from here), and their namespaces with
+	// private directories, made while the namespaces' links and rules are configured (neither needs the other).
 	createCgroups(plan.containers, lab.file);
 	const containers = lab.nodes.filter(isContainer);
-	if (containers.length > 0) await makeNodeEnvs(lab, containers, signal);
+	const stop = new AbortController();
+	const envs = containers.length > 0 ? makeNodeEnvs(lab, containers, signal ? AbortSignal.any([signal, stop.signal]) : stop.signal) : Promise.resolve();
+	let profile: ConfigureProfile;
+	try {
+		profile = await configureNamespaces(lab, rendered.namespaces, { signal, onProgress, method: options.method });
+	} catch (error) {
+		// Rolled back next: the helper stops first (and its error, if any, is the lesser one).
+		stop.abort();
+		await envs.catch(() => undefined);
+		throw error;
+	}
+	await envs;
 	if (signal?.aborted) throw new Error("interrupted");
 	let programs: ProgramState[] = [];
 	try {

@@ -1,12 +1,14 @@
 // Generated topologies for tests and benchmarks: N units of one peer behind its own NAT, all NATs on one router.
 /**
  * `units` of a NAT and a peer behind it, all on one internet router. `containers`: every other peer
- * is a lightweight container (private /etc and /tmp with a file placed, cpu, memory and pids limits).
+ * is a lightweight container (private /etc and /tmp with a file placed, cpu, memory and pids limits);
+ * "all": every node is.
  */
-export function unitsTopology(name: string, units: number, options: { containers?: boolean } = {}): string {
-	const lines = [`name: ${name}`, "nodes:", "  internet: { kind: router }"];
-	const container = '{ private: [/etc, /tmp], files: { /etc/peer.conf: "peer = ${internet}\\n" }, limits: { cpu: 0.5, memory: 64M, pids: 64, disk: 4M } }';
-	for (let i = 0; i < units; i++) lines.push(`  nat${i}: { kind: nat }`, `  peer${i}: ${options.containers && i % 2 === 0 ? container : "{}"}`);
+export function unitsTopology(name: string, units: number, options: { containers?: boolean | "all" } = {}): string {
+	const container = 'private: [/etc, /tmp], files: { /etc/peer.conf: "peer = ${internet}\\n" }, limits: { cpu: 0.5, memory: 64M, pids: 64, disk: 4M }';
+	const all = options.containers === "all";
+	const lines = [`name: ${name}`, "nodes:", `  internet: { kind: router${all ? `, ${container}` : ""} }`];
+	for (let i = 0; i < units; i++) lines.push(`  nat${i}: { kind: nat${all ? `, ${container}` : ""} }`, `  peer${i}: ${all || (options.containers && i % 2 === 0) ? `{ ${container} }` : "{}"}`);
 	lines.push("links:");
 	for (let i = 0; i < units; i++) {
 		lines.push(`  - { endpoints: [peer${i}:eth0, nat${i}:lan], subnet: 10.${Math.floor(i / 256)}.${i % 256}.0/24 }`);
