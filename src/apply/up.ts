@@ -130,16 +130,20 @@ async function build(lab: Lab, plan: Plan, ledger: Ledger, started: number, opti
 	writeLedger(ledger);
 	const rootDone = performance.now();
 	writeNameFiles(lab);
-	// Nodes that are containers: their cgroups (files written from here), and their namespaces with
-	// private directories, made while the namespaces' links and rules are configured (neither needs the other).
-	createCgroups(plan.containers, lab.file);
+	// Nodes that are containers: their namespaces with private directories, made while the
+	// namespaces' links and rules are configured (neither needs the other), and their cgroups,
+	// written from here while both helpers work.
 	const containers = lab.nodes.filter(isContainer);
 	const stop = new AbortController();
 	const envs = containers.length > 0 ? makeNodeEnvs(lab, containers, signal ? AbortSignal.any([signal, stop.signal]) : stop.signal) : Promise.resolve();
+	envs.catch(() => undefined); // awaited below; a failure while the links are configured is not unhandled meanwhile
+	const configured = configureNamespaces(lab, rendered.namespaces, { signal, onProgress, method: options.method });
 	let profile: ConfigureProfile;
 	try {
-		profile = await configureNamespaces(lab, rendered.namespaces, { signal, onProgress, method: options.method });
+		createCgroups(plan.containers, lab.file);
+		profile = await configured;
 	} catch (error) {
+		await configured.catch(() => undefined);
 		// Rolled back next: the helper stops first (and its error, if any, is the lesser one).
 		stop.abort();
 		await envs.catch(() => undefined);

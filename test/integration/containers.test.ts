@@ -156,7 +156,7 @@ links:
 	});
 });
 
-rootTest("without python3 (the tools path): a container node gets its overlays, files and cgroups all the same; a missing controller is refused before anything is created", async (t) => {
+rootTest("without python3 (the tools path): a container node gets its overlays, files and cgroups all the same; a missing controller is refused before anything is created; a kernel error midway rolls back mounts and cgroups", async (t) => {
 	const text = `name: tb-nopy
 nodes:
   a:
@@ -195,4 +195,12 @@ links:
 	t.regex(error!.message, /nomem\.yml:3:8: this host has no cgroup memory controller, needed for node a's `memory:` limit/);
 	t.regex((error as MissingFeatureError).fix ?? "", /memory controller/);
 	t.false(namespaceExists("tb-nomem-a"));
+	// The kernel refuses a route while the container nodes' namespaces and cgroups are being made: all of it goes.
+	const rejected = readFileSync("test/fixtures/rejected-midway.yml", "utf8")
+		.replace("  b: {}", '  b: { private: [/etc], files: { /etc/x: "y" }, limits: { cpu: 0.5, pids: 16 } }')
+		.replace("  r: { kind: router }", "  r: { kind: router, private: [/tmp], limits: { memory: 32M } }");
+	const midway = loadLabText(rejected, "rejected.yml");
+	t.truthy(midway.nodes.find((node) => node.name === "b")!.private);
+	await t.throwsAsync(upLab(midway), { message: /File exists[\s\S]*everything `up` had created was removed/ });
+	t.deepEqual(leftovers("tb-reject", midway.nodes.map((node) => node.netns)), []);
 });
