@@ -79,12 +79,12 @@ export async function ensureNodeEnv(lab: Lab, node: LabNode, options: { locked?:
 }
 
 /** The lab's name files, and the folder that keeps node namespaces: bind-mounted onto itself, private (once per lab). */
-async function prepareEnvFolder(lab: Lab): Promise<void> {
+async function prepareEnvFolder(lab: Lab, mounted = mountPoints()): Promise<void> {
 	if (!existsSync(hostsPath(lab.name)) || !existsSync(resolvPath(lab.name))) writeNameFiles(lab);
 	const dir = envDir(lab.name);
 	// Namespace files can be kept only on a mount that does not share its mounts (and the nodes'
 	// tmpfs layers below it are then nobody else's either).
-	if (mountPoints().includes(dir)) return;
+	if (mounted.includes(dir)) return;
 	mkdirSync(dir, { recursive: true, mode: 0o700 });
 	const made = await run(["sh", "-c", 'mount --bind "$1" "$1" && mount --make-private "$1"', "testbed-ns-folder", dir]);
 	if (made.exitCode !== 0) throw new ApplyError(`cannot prepare ${dir} for node namespaces: ${made.stderr}`, { command: `mount --bind ${dir} ${dir}`, stderr: made.stderr, rolledBack: false });
@@ -97,20 +97,24 @@ type EnvLine = { done: string; ms: number } | { failed: string; step: string; er
  * placed): with node-envs.py, one process for all of them; without python3, a few processes per node.
  */
 export async function makeNodeEnvs(lab: Lab, nodes: LabNode[], signal?: AbortSignal): Promise<void> {
-	const mounted = new Set(mountPoints());
-	const todo = nodes.filter((node) => !mounted.has(mntPath(lab.name, node.name)));
+	const mounted = mountPoints();
+	const made = new Set(mounted);
+	const todo = nodes.filter((node) => !made.has(mntPath(lab.name, node.name)));
 	if (todo.length === 0) return;
-	await prepareEnvFolder(lab);
 	const python = pythonPath();
 	if (!python) {
+		await prepareEnvFolder(lab, mounted);
 		for (const node of todo) await makeNodeEnvWithTools(lab, node);
 		return;
 	}
+	// The helper makes the folder a private mount of its own where it is not yet (one process less).
+	if (!existsSync(hostsPath(lab.name)) || !existsSync(resolvPath(lab.name))) writeNameFiles(lab);
+	mkdirSync(envDir(lab.name), { recursive: true, mode: 0o700 });
 	const argv = diesWithParent([python, "-I", "-S", projectPath("src", "apply", "node-envs.py"), String(process.pid)]);
 	let failure: Extract<EnvLine, { failed: string }> | undefined;
 	let unavailable = false;
 	const result = await runStreaming(argv, {
-		input: JSON.stringify({ nodes: todo.map((node) => nodeEnvJob(stateDir(lab.name), lab.name, node)) }),
+		input: JSON.stringify({ folder: made.has(envDir(lab.name)) ? null : envDir(lab.name), nodes: todo.map((node) => nodeEnvJob(stateDir(lab.name), lab.name, node)) }),
 		signal,
 		onLine: (text) => {
 			try {
@@ -126,6 +130,7 @@ export async function makeNodeEnvs(lab: Lab, nodes: LabNode[], signal?: AbortSig
 	}
 	// A kernel older than the mount API (Linux 5.2): nothing was made; the tools do it.
 	if (unavailable) {
+		await prepareEnvFolder(lab);
 		for (const node of todo) await makeNodeEnvWithTools(lab, node);
 		return;
 	}

@@ -15,7 +15,8 @@
 # node (about 100 ms on a small VM); here a node costs about a millisecond. node-env.ts starts it
 # and does the same with those programs where python3 is missing.
 #
-# Input (stdin, JSON): {"nodes": [{"node", "netns", "uts", "mnt", "hostname", "hosts", "resolv",
+# Input (stdin, JSON): {"folder": the lab's folder of node namespaces to make a private mount first,
+#   or null, "nodes": [{"node", "netns", "uts", "mnt", "hostname", "hosts", "resolv",
 #   "fs": null | {"tmpfs", "size", "name", "dirs": [{"path", "upper", "work"}],
 #   "files": [{"path", "dir", "relative", "upper_root", "text" | "from", "mode"}]}}]}
 # (render/container.ts writes it: `dir` is the private directory a file is in, `relative` its path
@@ -199,7 +200,8 @@ def main():
     libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
     if len(sys.argv) > 1 and os.getppid() != int(sys.argv[1]):
         sys.exit(1)  # the parent died before prctl took effect
-    jobs = json.load(sys.stdin)["nodes"]
+    request = json.load(sys.stdin)
+    jobs = request["nodes"]
     if any(job["fs"] for job in jobs) and libc.syscall(SYS_OPEN_TREE, -1, b"", 0) < 0 and ctypes.get_errno() == 38:
         emit({"unavailable": "this kernel has no open_tree (Linux 5.2)"})
         sys.exit(3)
@@ -207,6 +209,11 @@ def main():
     home_uts = os.open("/proc/self/ns/uts", os.O_RDONLY)
     current = jobs[0]
     try:
+        folder = request.get("folder")
+        if folder:
+            # Namespace files can be kept only on a mount that does not share its mounts.
+            mount(folder, folder, None, MS_BIND, None, "bind " + folder + " onto itself")
+            mount(None, folder, None, MS_PRIVATE, None, "make " + folder + " private")
         for job in jobs:
             if job["fs"]:
                 os.makedirs(job["fs"]["tmpfs"], mode=0o700, exist_ok=True)
