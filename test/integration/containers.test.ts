@@ -102,14 +102,17 @@ rootTest("limits: a busy loop with cpu 0.25 gets 20–30% of one core; past memo
 	const text = `name: tb-limits
 nodes:
   r: { kind: router }
-  small: { limits: { cpu: 0.25, memory: 48M, pids: 24 } }
+  small: { limits: { cpu: 0.25 } }
+  tiny: { limits: { memory: 48M, pids: 24 } }
   other: {}
 links:
   - { endpoints: [small:eth0, r:e0], subnet: 10.9.0.0/24 }
   - { endpoints: [other:eth0, r:e1], subnet: 10.9.1.0/24 }
+  - { endpoints: [tiny:eth0, r:e2], subnet: 10.9.2.0/24 }
 `;
 	const lab = loadLabText(text, "limits.yml");
 	const small = lab.nodes.find((node) => node.name === "small")!;
+	const tiny = lab.nodes.find((node) => node.name === "tiny")!;
 	await inLab(t, lab, async () => {
 		// CPU: the cgroup's own counter over the loop's run — not a clock of ours.
 		const loopSeconds = 2;
@@ -130,25 +133,25 @@ links:
 		const keeper = await testbed(["exec", "--detach", "tb-limits", "other", "--", "sleep", "60"]);
 		t.is(keeper.exitCode, 0, keeper.stderr);
 		const hog = ["python3", "-c", "a = bytearray(200 * 1024 * 1024)"];
-		const attached = await testbed(["exec", "tb-limits", "small", "--", ...hog]);
+		const attached = await testbed(["exec", "tb-limits", "tiny", "--", ...hog]);
 		t.is(attached.exitCode, 137, "killed by SIGKILL");
-		t.regex(attached.stderr, /killed by the kernel's OOM killer: node small reached its memory limit \(48M\)/);
-		t.is((await testbed(["exec", "--detach", "tb-limits", "small", "--", ...hog])).exitCode, 0);
-		const ps = await until(
-			async () => JSON.parse((await testbed(["ps", "tb-limits", "--json"])).stdout) as { programs: { node: string; status: string; oomKilled?: string }[]; nodes: { node: string; usage?: { oomKills?: number; memoryLimitBytes?: number } }[] },
-			(report) => report.programs.some((program) => program.node === "small" && program.status === "exited"),
-		);
-		t.regex(ps.programs.find((program) => program.node === "small")?.oomKilled ?? "", /OOM killer/, "ps marks the program OOM");
+		t.regex(attached.stderr, /killed by the kernel's OOM killer: node tiny reached its memory limit \(48M\)/);
+		t.is((await testbed(["exec", "--detach", "tb-limits", "tiny", "--", ...hog])).exitCode, 0);
+		// The supervisor writes the verdict into the program's log as the program ends.
+		t.regex((await until(() => testbed(["logs", "tb-limits", "tiny"]), (result) => /OOM killer/.test(result.stdout))).stdout, /testbed: killed by the kernel's OOM killer: node tiny reached its memory limit \(48M\)/);
+		const ps = JSON.parse((await testbed(["ps", "tb-limits", "--json"])).stdout) as { programs: { node: string; status: string; oomKilled?: string }[]; nodes: { node: string; usage?: { oomKills?: number; memoryLimitBytes?: number } }[] };
+		t.regex(ps.programs.find((program) => program.node === "tiny")?.oomKilled ?? "", /OOM killer/, "ps marks the program OOM");
+		t.is(ps.programs.find((program) => program.node === "tiny")?.status, "exited");
 		t.is(ps.programs.find((program) => program.node === "other")?.status, "running", "the other node's program goes on");
-		t.true((ps.nodes.find((node) => node.node === "small")?.usage?.oomKills ?? 0) >= 2, "the node's cgroup counted both kills");
-		t.regex((await testbed(["logs", "tb-limits", "small"])).stdout, /testbed: killed by the kernel's OOM killer/);
-		t.regex((await testbed(["ps", "tb-limits"])).stdout, /exited \(SIGKILL, OOM\)[\s\S]*small +[\d.]+% of 25%/);
+		t.true((ps.nodes.find((node) => node.node === "tiny")?.usage?.oomKills ?? 0) >= 2, "the node's cgroup counted both kills");
+		t.is(ps.nodes.find((node) => node.node === "tiny")?.usage?.memoryLimitBytes, 48 * 1024 ** 2);
+		t.regex((await testbed(["ps", "tb-limits"])).stdout, /exited \(SIGKILL, OOM\)[\s\S]*small +[\d.]+% of 25%[\s\S]*tiny +[\d.]+% +[\d.]+[KM]? of 48M +\d+ of 24 +2/);
 
 		// pids: 100 sleeps from one shell stop at 24 processes in the node; the other node and the host fork on.
-		const bomb = await testbed(["exec", "tb-limits", "small", "--", "sh", "-c", "for i in $(seq 100); do sleep 30 </dev/null >/dev/null 2>&1 & done"]);
+		const bomb = await testbed(["exec", "tb-limits", "tiny", "--", "sh", "-c", "for i in $(seq 100); do sleep 30 </dev/null >/dev/null 2>&1 & done"]);
 		t.not(bomb.exitCode, 0);
 		t.regex(bomb.stderr, /fork|Resource temporarily unavailable/i);
-		const pids = cgroupDirs(cgroupLayout(), lab.name, small).find((cgroup) => cgroup.controllers.includes("pids"))!;
+		const pids = cgroupDirs(cgroupLayout(), lab.name, tiny).find((cgroup) => cgroup.controllers.includes("pids"))!;
 		t.true(Number(readFileSync(`${pids.dir}/pids.current`, "utf8")) <= 24, "at most 24 processes");
 		t.regex(readFileSync(`${pids.dir}/pids.events`, "utf8"), /max [1-9]/, "the kernel refused forks");
 		t.is((await testbed(["exec", "tb-limits", "other", "--", "sh", "-c", "for i in 1 2 3 4 5 6 7 8; do true & done; wait; echo ok"])).stdout, "ok");
