@@ -8,9 +8,12 @@ import type { CgroupController, CgroupLayout, ContainerPlan, HostFeatures } from
 import type { LabNode } from "../resolve/lab.ts";
 
 /**
- * The cgroup hierarchies in a mountinfo text. `v2Controllers(mount)` reads a cgroup2 mount's
- * `cgroup.controllers`. A controller bound to a v1 hierarchy is not available in v2 (the kernel
- * lets a controller live in one hierarchy only), so v2 wins only where it lists the controller.
+ * The cgroup hierarchies in a mountinfo text. `v2Controllers(mount)` reads what a cgroup2 mount's
+ * root hands down to its children (`cgroup.subtree_control`): what testbed's own directories can
+ * enable. A controller bound to a v1 hierarchy is not available in v2 (the kernel lets a controller
+ * live in one hierarchy only), so v2 wins only where it hands the controller down. testbed never
+ * changes the host's root: a controller the root does not hand down is missing (`doctor` says how
+ * to enable it).
  */
 export function parseCgroupLayout(mountinfo: string, v2Controllers: (mount: string) => string[]): CgroupLayout {
 	const layout: CgroupLayout = { controllers: {} };
@@ -42,7 +45,7 @@ export function cgroupLayout(): CgroupLayout {
 	try {
 		mountinfo = readFileSync("/proc/self/mountinfo", "utf8");
 	} catch {}
-	cachedLayout = parseCgroupLayout(mountinfo, (mount) => readText(`${mount}/cgroup.controllers`)?.split(/\s+/).filter(Boolean) ?? []);
+	cachedLayout = parseCgroupLayout(mountinfo, (mount) => readText(`${mount}/cgroup.subtree_control`)?.split(/\s+/).filter(Boolean) ?? []);
 	return cachedLayout;
 }
 

@@ -17,7 +17,7 @@ import { nodeEnvJob, nodeEnvPaths } from "../render/container.ts";
 import type { Lab, LabNode } from "../resolve/lab.ts";
 import { joinFiles } from "./cgroups.ts";
 import { lockLab } from "./lock.ts";
-import { netnsPath, stateDir } from "./state-files.ts";
+import { netnsPath, runDir, stateDir } from "./state-files.ts";
 import { diesWithParent, run, runStreaming } from "./run.ts";
 import { pythonPath } from "./which.ts";
 
@@ -114,7 +114,7 @@ export async function makeNodeEnvs(lab: Lab, nodes: LabNode[], signal?: AbortSig
 	let failure: Extract<EnvLine, { failed: string }> | undefined;
 	let unavailable = false;
 	const result = await runStreaming(argv, {
-		input: JSON.stringify({ folder: made.has(envDir(lab.name)) ? null : envDir(lab.name), nodes: todo.map((node) => nodeEnvJob(stateDir(lab.name), lab.name, node)) }),
+		input: JSON.stringify({ folder: made.has(envDir(lab.name)) ? null : envDir(lab.name), roots: ["/run/netns", runDir()], nodes: todo.map((node) => nodeEnvJob(stateDir(lab.name), lab.name, node)) }),
 		signal,
 		onLine: (text) => {
 			try {

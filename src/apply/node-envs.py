@@ -16,7 +16,8 @@
 # and does the same with those programs where python3 is missing.
 #
 # Input (stdin, JSON): {"folder": the lab's folder of node namespaces to make a private mount first,
-#   or null, "nodes": [{"node", "netns", "uts", "mnt", "hostname", "hosts", "resolv",
+#   or null, "roots": the folders whose mounts no node keeps a copy of (/run/netns, testbed's run
+#   folder), "nodes": [{"node", "netns", "uts", "mnt", "hostname", "hosts", "resolv",
 #   "fs": null | {"tmpfs", "size", "name", "dirs": [{"path", "upper", "work"}],
 #   "files": [{"path", "dir", "relative", "upper_root", "text" | "from", "mode"}]}}]}
 # (render/container.ts writes it: `dir` is the private directory a file is in, `relative` its path
@@ -28,6 +29,7 @@
 import ctypes
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -121,31 +123,36 @@ def prepare_layers(fs):
             raise Failure("file " + file["path"], error.strerror or str(error))
 
 
+def unescape(field):
+    """A mountinfo field: octal escapes (\\040) decoded; bytes that are not UTF-8 kept as they are."""
+    return re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), field).decode("utf-8", "surrogateescape")
+
+
 def mount_points():
-    """(mount point, filesystem type) of this mount namespace, octal escapes decoded."""
+    """(mount point, filesystem type) of this mount namespace."""
     found = []
-    with open("/proc/self/mountinfo", encoding="utf-8") as info:
+    with open("/proc/self/mountinfo", "rb") as info:
         for line in info:
-            fields = line.split(" ")
-            found.append((fields[4].encode().decode("unicode_escape"), fields[fields.index("-") + 1]))
+            fields = line.split(b" ")
+            found.append((unescape(fields[4]), fields[fields.index(b"-") + 1].decode("ascii", "replace")))
     return found
 
 
-def under_run(point):
-    return point in ("/run/netns", "/run/testbed") or point.startswith(("/run/netns/", "/run/testbed/"))
+def under(point, roots):
+    return any(point == root or point.startswith(root + "/") for root in roots)
 
 
-def make_template():
+def make_template(roots):
     """A mount namespace to copy every node's from: the host's, private, without its copies of the
     namespaces and layers kept under /run/netns and /run/testbed (they would keep them alive). Made
     once: a node's namespace copied from the host's would copy every namespace and layer made
     before it — quadratic in the lab's size."""
     check(libc.unshare(CLONE_NEWNS), "unshare the template mount namespace")
     mount(None, "/", None, MS_REC | MS_PRIVATE, None, "make / private")
-    points = {point for point, _ in mount_points() if under_run(point)}
+    points = {point for point, _ in mount_points() if under(point, roots)}
     # The topmost ones: one detach takes every mount below it.
     for point in sorted(p for p in points if not any(p.startswith(q + "/") for q in points)):
-        libc.umount2(point.encode(), MNT_DETACH)
+        check(libc.umount2(os.fsencode(point), MNT_DETACH), "detach the template's copy of " + point)
     return os.open("/proc/self/ns/mnt", os.O_RDONLY)
 
 
@@ -217,7 +224,7 @@ def main():
         for job in jobs:
             if job["fs"]:
                 os.makedirs(job["fs"]["tmpfs"], mode=0o700, exist_ok=True)
-        template = make_template()
+        template = make_template(request["roots"])
         setns(home_mnt, CLONE_NEWNS, "return to the host's mount namespace")
         for job in jobs:
             current = job
@@ -227,8 +234,8 @@ def main():
     except Failure as failure:
         emit({"failed": current["node"], "step": failure.step, "error": failure.error})
         sys.exit(1)
-    except OSError as error:
-        emit({"failed": current["node"], "step": "setup", "error": str(error)})
+    except Exception as error:  # noqa: BLE001 — whatever it is, the node and the words reach the user
+        emit({"failed": current["node"], "step": "setup", "error": "%s: %s" % (type(error).__name__, error)})
         sys.exit(1)
 
 main()

@@ -134,20 +134,27 @@ async function build(lab: Lab, plan: Plan, ledger: Ledger, started: number, opti
 	// namespaces' links and rules are configured (neither needs the other), and their cgroups,
 	// written from here while both helpers work.
 	const containers = lab.nodes.filter(isContainer);
-	const stop = new AbortController();
-	const envs = containers.length > 0 ? makeNodeEnvs(lab, containers, signal ? AbortSignal.any([signal, stop.signal]) : stop.signal) : Promise.resolve();
-	envs.catch(() => undefined); // awaited below; a failure while the links are configured is not unhandled meanwhile
-	const configured = configureNamespaces(lab, rendered.namespaces, { signal, onProgress, method: options.method });
+	// Either helper failing stops the other: the lab is rolled back, and the first failure is the one said.
+	const stopEnvs = new AbortController();
+	const stopConfigure = new AbortController();
+	const envs = containers.length > 0 ? makeNodeEnvs(lab, containers, signal ? AbortSignal.any([signal, stopEnvs.signal]) : stopEnvs.signal) : Promise.resolve();
+	let envFailure: unknown;
+	envs.catch((error: unknown) => {
+		envFailure = error;
+		stopConfigure.abort();
+	});
+	const configured = configureNamespaces(lab, rendered.namespaces, { signal: signal ? AbortSignal.any([signal, stopConfigure.signal]) : stopConfigure.signal, onProgress, method: options.method });
 	let profile: ConfigureProfile;
 	try {
 		createCgroups(plan.containers, lab.file);
 		profile = await configured;
 	} catch (error) {
-		await configured.catch(() => undefined);
-		// Rolled back next: the helper stops first (and its error, if any, is the lesser one).
-		stop.abort();
-		await envs.catch(() => undefined);
-		throw error;
+		// The namespaces' helper failing on its own stopped the links' (their "interrupted" is not the cause).
+		const cause = envFailure ?? error;
+		stopEnvs.abort();
+		stopConfigure.abort();
+		await Promise.allSettled([configured, envs]);
+		throw cause;
 	}
 	await envs;
 	if (signal?.aborted) throw new Error("interrupted");

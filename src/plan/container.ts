@@ -46,7 +46,7 @@ export function cgroupDirs(layout: CgroupLayout, lab: string, node: LabNode): Cg
 	const byMount = new Map<string, CgroupDir>();
 	const dirOf = (mount: string, version: 1 | 2) => {
 		let dir = byMount.get(mount);
-		if (!dir) byMount.set(mount, (dir = { dir: `${labCgroup(mount, lab)}/${node.name}`, version, controllers: [], writes: [] }));
+		if (!dir) byMount.set(mount, (dir = { dir: `${labCgroup(mount, lab)}/${node.name}`, mount, version, controllers: [], writes: [] }));
 		return dir;
 	};
 	if (layout.v2) dirOf(layout.v2, 2);
@@ -63,7 +63,7 @@ export function cgroupDirs(layout: CgroupLayout, lab: string, node: LabNode): Cg
 
 /** Every directory a lab's limits make, the lab's folders last (the order they are removed in is the reverse). */
 export function labCgroupFolders(layout: CgroupLayout, lab: string, containers: ContainerPlan[]): string[] {
-	const mounts = new Set(containers.flatMap((container) => container.cgroups.map((cgroup) => cgroup.dir.slice(0, cgroup.dir.lastIndexOf("/testbed/")))));
+	const mounts = new Set(containers.flatMap((container) => container.cgroups.map((cgroup) => cgroup.mount)));
 	return [...mounts].flatMap((mount) => [`${mount}/testbed`, labCgroup(mount, lab)]);
 }
 
@@ -79,7 +79,8 @@ export function planContainers(lab: Lab, features: HostFeatures): { containers: 
 			for (const controller of ["cpu", "memory", "pids"] as const)
 				if (controllerOf[controller](node.limits) && !layout.controllers[controller]) unmet.push({ feature: `cgroup ${controller}`, why: `node ${node.name}'s \`${controller}:\` limit`, keys: [`limits.${controller}`], pos: node.limits.pos });
 			const v2 = (["cpu", "memory", "pids"] as const).filter((controller) => layout.controllers[controller]?.version === 2);
-			if (v2.length > 0 && layout.v2) for (const dir of [layout.v2, `${layout.v2}/testbed`, labCgroup(layout.v2, lab.name)]) enable.push({ dir, controllers: v2 });
+			// The host's own root is not testbed's to change: a controller must be enabled there already (see cgroups.ts).
+			if (v2.length > 0 && layout.v2) for (const dir of [`${layout.v2}/testbed`, labCgroup(layout.v2, lab.name)]) enable.push({ dir, controllers: v2 });
 		}
 		containers.push({ node: node.name, netns: node.netns, pos: node.pos, cgroups: cgroupDirs(layout, lab.name, node), enable, ...(node.private ? { private: node.private } : {}) });
 	}

@@ -84,6 +84,8 @@ export interface CgroupLayout {
 /** A node's cgroup directory in one hierarchy, and what `up` writes there (files of the directory, in order). */
 export interface CgroupDir {
 	dir: string;
+	/** The hierarchy's mount point the directory is in. */
+	mount: string;
 	version: 1 | 2;
 	/** Controllers of this hierarchy the node uses (empty: the v2 mount of a hybrid host, for membership). */
 	controllers: (CgroupController | "cpuacct")[];
@@ -98,7 +100,7 @@ export interface ContainerPlan {
 	pos: Pos;
 	/** Every hierarchy's directory for the node, parents' `cgroup.subtree_control` first on v2. */
 	cgroups: CgroupDir[];
-	/** v2: controllers to enable in each parent (`+cpu` in cgroup.subtree_control) so the node's directory has them. */
+	/** v2: controllers to enable in testbed's own parents (`+cpu` in cgroup.subtree_control) so the node's directory has them; never the host's root. */
 	enable: { dir: string; controllers: CgroupController[] }[];
 	/** The node's private directories (OverlayFS over each); absent without `private:`. */
 	private?: LabNode["private"];

@@ -94,6 +94,13 @@ function readFiles(r: YamlReader, pair: Pair, node: NodeDecl): FileDecl[] {
 			r.problem("BAD_FILE", pos, `file "${checked.path}" is placed twice`, "remove one of them");
 			continue;
 		}
+		// A file where a directory must be: another private directory below it, or another file below it.
+		const below = dirs.find((dir) => dir.value === checked.path || dir.value.startsWith(`${checked.path}/`))?.value ?? files.find((file) => file.path.value.startsWith(`${checked.path}/`))?.path.value;
+		const above = files.find((file) => checked.path.startsWith(`${file.path.value}/`))?.path.value;
+		if (below || above) {
+			r.problem("BAD_FILE", pos, `file "${checked.path}" ${below === checked.path ? "is a private directory" : below ? `is a directory of "${below}"` : `would be inside file "${above}"`}: a path cannot be a file and a directory`, "place files only, each at a path no other file or private directory is under");
+			continue;
+		}
 		const value = r.resolve(entry.value as YamlNode);
 		const file: FileDecl = { path: { value: checked.path, pos }, pos };
 		if (isScalar(value) && typeof value.value === "string") file.text = { value: value.value, pos: r.textPos(value) };

@@ -58,12 +58,15 @@ test("the lab's folders are removed last; v2 parents enable the controllers", (t
 	const features: HostFeatures = { dummy: true, netem: true, tbf: true, cgroups: pureV2, overlay: true };
 	const { containers, unmet } = planContainers(lab, features);
 	t.deepEqual(unmet, []);
+	// Never the host's root: what it does not hand down already is missing (up: exit 4), not changed.
 	t.deepEqual(containers[0].enable, [
-		{ dir: "/sys/fs/cgroup", controllers: ["cpu", "memory", "pids"] },
 		{ dir: "/sys/fs/cgroup/testbed", controllers: ["cpu", "memory", "pids"] },
 		{ dir: "/sys/fs/cgroup/testbed/box", controllers: ["cpu", "memory", "pids"] },
 	]);
 	t.deepEqual(labCgroupFolders(pureV2, "box", containers), ["/sys/fs/cgroup/testbed", "/sys/fs/cgroup/testbed/box"]);
+	// A lab named "testbed" (its folder is testbed/testbed): the folders are still the right two.
+	const named = loadLabText("name: testbed\nnodes:\n  a: { limits: { pids: 8 } }\n  b: {}\nlinks:\n  - { endpoints: [a:eth0, b:eth0], subnet: 10.0.0.0/24 }\n");
+	t.deepEqual(labCgroupFolders(pureV2, "testbed", planContainers(named, features).containers), ["/sys/fs/cgroup/testbed", "/sys/fs/cgroup/testbed/testbed"]);
 	t.deepEqual(planContainers(lab, { ...features, cgroups: layoutOf(hybrid) }).containers[0].enable, [], "v1 controllers need nothing enabled");
 });
 

@@ -1,5 +1,8 @@
 // A node's private directories, files and limits resolved: layers named, files placed in their
 // innermost directory with placeholders replaced; what the host lacks found at load, with line:col.
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import test from "ava";
 import { checkSource } from "../../src/load.ts";
 import { parseSource } from "../../src/parse/source.ts";
@@ -32,4 +35,24 @@ test("a private directory missing on this host, one that is a file, and a `from:
 		],
 	);
 	t.regex(problems[0].fix!, /mkdir -p \/nonexistent-tb-dir/);
+});
+
+test("symbolic links: a private directory through one (/var/run is /run) and a file below one in the host's layer are refused, naming the real path", (t) => {
+	const root = mkdtempSync(join(tmpdir(), "tb-links-"));
+	try {
+		mkdirSync(join(root, "real/certs"), { recursive: true });
+		symlinkSync(join(root, "real"), join(root, "link"));
+		symlinkSync("real/certs", join(root, "real/current"));
+		const { problems } = check(twoNodes(`{ private: [${root}/link, ${root}/real], files: { ${root}/real/current/me.pem: "x", ${root}/real/certs: "a directory" } }`));
+		t.deepEqual(
+			problems.map((problem) => `${problem.code} ${problem.message}`),
+			[
+				`BAD_PRIVATE private directory "${root}/link" is ${root}/real on this host (a symbolic link on the way)`,
+				`BAD_FILE file "${root}/real/current/me.pem" cannot be placed: ${root}/real/current is a symbolic link on this host`,
+				`BAD_FILE file "${root}/real/certs" cannot be placed: ${root}/real/certs is a directory on this host`,
+			],
+		);
+	} finally {
+		rmSync(root, { recursive: true, force: true });
+	}
 });
