@@ -178,16 +178,28 @@ function tryWrite(path: string, value: string): void {
 	} catch {}
 }
 
+/** The files a node's use is read from, per cgroup version (v1 CPU time comes from cpuacct, in ns). */
+const usageFiles = {
+	2: { memory: "memory.current", oom: "memory.events" },
+	1: { memory: "memory.usage_in_bytes", oom: "memory.oom_control" },
+} as const;
+
 /** The file that counts a node's OOM kills (v2 memory.events, v1 memory.oom_control), where it has a memory limit. */
 export function oomCounterFile(lab: string, node: LabNode): string | undefined {
 	if (node.limits?.memoryBytes === undefined) return undefined;
 	const memory = cgroupDirs(cgroupLayout(), lab, node).find((cgroup) => cgroup.controllers.includes("memory"));
-	return memory && `${memory.dir}/${memory.version === 2 ? "memory.events" : "memory.oom_control"}`;
+	return memory && `${memory.dir}/${usageFiles[memory.version].oom}`;
 }
 
 /** The OOM kills counted in such a file (0 where it cannot be read). */
 export function oomKills(file: string): number {
-	return Number(/^oom_kill (\d+)$/m.exec(readText(file) ?? "")?.[1] ?? 0);
+	return counter(file, "oom_kill") ?? 0;
+}
+
+/** A "NAME VALUE" line of a cgroup's key-value file (cpu.stat, memory.events, …). */
+function counter(path: string, name: string): number | undefined {
+	const match = new RegExp(`^${name} (\\d+)$`, "m").exec(readText(path) ?? "");
+	return match ? Number(match[1]) : undefined;
 }
 
 /** What a node's processes use now, read from its cgroup files; undefined where the host has no such counter. */
@@ -206,29 +218,20 @@ export function nodeUsage(lab: string, node: LabNode): NodeUsage | undefined {
 	const dirs = cgroupDirs(cgroupLayout(), lab, node);
 	if (dirs.length === 0 || !dirs.some((cgroup) => existsSync(cgroup.dir))) return undefined;
 	const usage: NodeUsage = {};
-	for (const cgroup of dirs) {
-		const read = (file: string) => readText(`${cgroup.dir}/${file}`);
-		const field = (file: string, name: string) => {
-			const match = new RegExp(`^${name} (\\d+)$`, "m").exec(read(file) ?? "");
-			return match ? Number(match[1]) : undefined;
-		};
-		if (cgroup.version === 2) {
-			usage.cpuUs ??= field("cpu.stat", "usage_usec");
-			if (cgroup.controllers.includes("cpu")) usage.throttled ??= field("cpu.stat", "nr_throttled");
-			if (cgroup.controllers.includes("memory")) {
-				usage.memoryBytes ??= numberOf(read("memory.current"));
-				usage.oomKills ??= field("memory.events", "oom_kill");
-			}
-			if (cgroup.controllers.includes("pids")) usage.pids ??= numberOf(read("pids.current"));
-		} else {
-			if (cgroup.controllers.includes("cpuacct")) usage.cpuUs ??= numberOf(read("cpuacct.usage")) === undefined ? undefined : Math.round(numberOf(read("cpuacct.usage"))! / 1000);
-			if (cgroup.controllers.includes("cpu")) usage.throttled ??= field("cpu.stat", "nr_throttled");
-			if (cgroup.controllers.includes("memory")) {
-				usage.memoryBytes ??= numberOf(read("memory.usage_in_bytes"));
-				usage.oomKills ??= field("memory.oom_control", "oom_kill");
-			}
-			if (cgroup.controllers.includes("pids")) usage.pids ??= numberOf(read("pids.current"));
+	for (const { dir, version, controllers } of dirs) {
+		const files = usageFiles[version];
+		// v2's cpu.stat counts usage in every cgroup, with or without the cpu controller.
+		if (version === 2) usage.cpuUs ??= counter(`${dir}/cpu.stat`, "usage_usec");
+		if (controllers.includes("cpuacct")) {
+			const ns = numberOf(readText(`${dir}/cpuacct.usage`));
+			if (ns !== undefined) usage.cpuUs ??= Math.round(ns / 1000);
 		}
+		if (controllers.includes("cpu")) usage.throttled ??= counter(`${dir}/cpu.stat`, "nr_throttled");
+		if (controllers.includes("memory")) {
+			usage.memoryBytes ??= numberOf(readText(`${dir}/${files.memory}`));
+			usage.oomKills ??= counter(`${dir}/${files.oom}`, "oom_kill");
+		}
+		if (controllers.includes("pids")) usage.pids ??= numberOf(readText(`${dir}/pids.current`));
 	}
 	return usage;
 }

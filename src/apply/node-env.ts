@@ -68,23 +68,24 @@ export async function ensureNodeEnv(lab: Lab, node: LabNode, options: { locked?:
 		if (nodeEnvExists(lab.name, node.name)) return;
 		if (isContainer(node)) return await makeNodeEnvs(lab, [node]);
 		await prepareEnvFolder(lab);
-		for (const path of [utsPath(lab.name, node.name), mntPath(lab.name, node.name)]) closeSync(openSync(path, "a", 0o600));
-		const argv = ["nsenter", `--net=${netnsPath(node.netns)}`, "unshare", `--uts=${utsPath(lab.name, node.name)}`, `--mount=${mntPath(lab.name, node.name)}`, "--propagation", "private", "--", "sh", "-c", setupScript, "testbed-node", node.name, hostsPath(lab.name), resolvPath(lab.name)];
-		const made = await run(argv);
-		if (made.exitCode !== 0)
-			throw new ApplyError(`cannot give node "${node.name}" its hostname and names: ${made.stderr.trim() || `exit ${made.exitCode}`}`, { command: argv.join(" "), namespace: node.netns, stderr: made.stderr, rolledBack: false });
+		await makeNodeEnvWithTools(lab, node);
 	} finally {
 		lock?.release();
 	}
 }
 
-/** The lab's name files, and the folder that keeps node namespaces: bind-mounted onto itself, private (once per lab). */
-async function prepareEnvFolder(lab: Lab, mounted = mountPoints()): Promise<void> {
+/** The lab's name files, where they are missing. */
+function ensureNameFiles(lab: Lab): void {
 	if (!existsSync(hostsPath(lab.name)) || !existsSync(resolvPath(lab.name))) writeNameFiles(lab);
+}
+
+/** The lab's name files, and the folder that keeps node namespaces: bind-mounted onto itself, private (once per lab). */
+async function prepareEnvFolder(lab: Lab, mounted = new Set(mountPoints())): Promise<void> {
+	ensureNameFiles(lab);
 	const dir = envDir(lab.name);
 	// Namespace files can be kept only on a mount that does not share its mounts (and the nodes'
 	// tmpfs layers below it are then nobody else's either).
-	if (mounted.includes(dir)) return;
+	if (mounted.has(dir)) return;
 	mkdirSync(dir, { recursive: true, mode: 0o700 });
 	const made = await run(["sh", "-c", 'mount --bind "$1" "$1" && mount --make-private "$1"', "testbed-ns-folder", dir]);
 	if (made.exitCode !== 0) throw new ApplyError(`cannot prepare ${dir} for node namespaces: ${made.stderr}`, { command: `mount --bind ${dir} ${dir}`, stderr: made.stderr, rolledBack: false });
@@ -97,9 +98,8 @@ type EnvLine = { done: string; ms: number } | { failed: string; step: string; er
  * placed): with node-envs.py, one process for all of them; without python3, a few processes per node.
  */
 export async function makeNodeEnvs(lab: Lab, nodes: LabNode[], signal?: AbortSignal): Promise<void> {
-	const mounted = mountPoints();
-	const made = new Set(mounted);
-	const todo = nodes.filter((node) => !made.has(mntPath(lab.name, node.name)));
+	const mounted = new Set(mountPoints());
+	const todo = nodes.filter((node) => !mounted.has(mntPath(lab.name, node.name)));
 	if (todo.length === 0) return;
 	const python = pythonPath();
 	if (!python) {
@@ -108,13 +108,13 @@ export async function makeNodeEnvs(lab: Lab, nodes: LabNode[], signal?: AbortSig
 		return;
 	}
 	// The helper makes the folder a private mount of its own where it is not yet (one process less).
-	if (!existsSync(hostsPath(lab.name)) || !existsSync(resolvPath(lab.name))) writeNameFiles(lab);
+	ensureNameFiles(lab);
 	mkdirSync(envDir(lab.name), { recursive: true, mode: 0o700 });
 	const argv = diesWithParent([python, "-I", "-S", projectPath("src", "apply", "node-envs.py"), String(process.pid)]);
 	let failure: Extract<EnvLine, { failed: string }> | undefined;
 	let unavailable = false;
 	const result = await runStreaming(argv, {
-		input: JSON.stringify({ folder: made.has(envDir(lab.name)) ? null : envDir(lab.name), roots: ["/run/netns", runDir()], nodes: todo.map((node) => nodeEnvJob(stateDir(lab.name), lab.name, node)) }),
+		input: JSON.stringify({ folder: mounted.has(envDir(lab.name)) ? null : envDir(lab.name), roots: ["/run/netns", runDir()], nodes: todo.map((node) => nodeEnvJob(stateDir(lab.name), lab.name, node)) }),
 		signal,
 		onLine: (text) => {
 			try {
@@ -140,7 +140,8 @@ export async function makeNodeEnvs(lab: Lab, nodes: LabNode[], signal?: AbortSig
 function envError(lab: Lab, node: LabNode, step: string, error: string): ApplyError {
 	const pos = node.private?.dirs[0]?.pos ?? node.pos;
 	const source = `${lab.file}:${pos.line}:${pos.col}`;
-	return new ApplyError(`${source}: giving node "${node.name}" its private directories failed\n  step:   ${step}\n  kernel: ${error}`, { command: step, namespace: node.netns, stderr: error, source, rolledBack: false });
+	const what = node.private ? "its private directories" : "its hostname and names";
+	return new ApplyError(`${source}: giving node "${node.name}" ${what} failed\n  step:   ${step}\n  kernel: ${error}`, { command: step, namespace: node.netns, stderr: error, source, rolledBack: false });
 }
 
 /**
@@ -163,7 +164,10 @@ set -- $(awk '$5 ~ "^/run/(netns|testbed)(/|$)" { print $5 }' /proc/self/mountin
 [ $# -eq 0 ] || umount -l "$@" 2>/dev/null
 exit 0`;
 
-/** A container node's namespaces without python3: `mount` for its tmpfs, its files written here, `unshare … sh` for the rest. */
+/**
+ * A node's namespaces made with processes: for a container node without python3, `mount` for its
+ * tmpfs and its files written here first; then `unshare … sh` for the rest (every plain node's way).
+ */
 async function makeNodeEnvWithTools(lab: Lab, node: LabNode): Promise<void> {
 	const job = nodeEnvJob(stateDir(lab.name), lab.name, node);
 	const overlays: string[] = [];

@@ -2,7 +2,7 @@
 // Any failure (or Ctrl-C) rolls back everything this call created.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { ApplyError, LabStateError, MissingFeatureError } from "../errors.ts";
-import type { CgroupController, HostFeatures, Plan } from "../plan/operations.ts";
+import type { CgroupController, HostFeatures, Plan, Requirement } from "../plan/operations.ts";
 import { planLab } from "../plan/plan.ts";
 import { renderPlan, stepContent } from "../render/batch.ts";
 import type { Lab } from "../resolve/lab.ts";
@@ -60,15 +60,7 @@ export async function upLab(lab: Lab, options: UpOptions = {}): Promise<UpResult
 		// Every position that asks for what the host lacks, one per line; the fix for the first.
 		const first = plan.unmet[0];
 		const keys = first.keys?.join(", ") ?? "the impairment";
-		throw new MissingFeatureError(
-			plan.unmet.map((unmet) => `${lab.file}:${unmet.pos.line}:${unmet.pos.col}: this ${unmet.feature.startsWith("cgroup") ? "host has no" : "kernel has no"} ${unmet.feature}${unmet.feature.startsWith("cgroup") ? " controller" : ""}, needed for ${unmet.why}`).join("\n"),
-			first.feature,
-			first.feature === "netem"
-				? `remove ${keys}, or run on a kernel with sch_netem (\`modprobe sch_netem\`); without it loss, loss-burst, rate and limit still work; \`testbed doctor\` shows what this host has`
-				: first.feature === "tbf"
-					? `remove ${keys}, or load sch_tbf (\`modprobe sch_tbf\`); \`testbed doctor\` shows what this host has`
-					: controllerFix(first.feature === "overlay" ? "overlay" : (first.feature.slice("cgroup ".length) as CgroupController)),
-		);
+		throw new MissingFeatureError(plan.unmet.map((unmet) => `${lab.file}:${unmet.pos.line}:${unmet.pos.col}: ${lacking(unmet.feature)}, needed for ${unmet.why}`).join("\n"), first.feature, missingFix(first.feature, keys));
 	}
 	requireTools(plan);
 	const lock = await lockLab(lab.name, options.lockWaitMs);
@@ -113,6 +105,18 @@ export async function upLab(lab: Lab, options: UpOptions = {}): Promise<UpResult
 	} finally {
 		lock.release();
 	}
+}
+
+/** What the host lacks, in words: a kernel feature, or a cgroup controller. */
+function lacking(feature: Requirement["feature"]): string {
+	return feature.startsWith("cgroup ") ? `this host has no ${feature} controller` : `this kernel has no ${feature}`;
+}
+
+/** How to get a missing feature, or do without it. */
+function missingFix(feature: Requirement["feature"], keys: string): string {
+	if (feature === "netem") return `remove ${keys}, or run on a kernel with sch_netem (\`modprobe sch_netem\`); without it loss, loss-burst, rate and limit still work; \`testbed doctor\` shows what this host has`;
+	if (feature === "tbf") return `remove ${keys}, or load sch_tbf (\`modprobe sch_tbf\`); \`testbed doctor\` shows what this host has`;
+	return controllerFix(feature === "overlay" ? "overlay" : (feature.slice("cgroup ".length) as CgroupController));
 }
 
 async function build(lab: Lab, plan: Plan, ledger: Ledger, started: number, options: UpOptions): Promise<UpResult> {
