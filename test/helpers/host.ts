@@ -23,32 +23,46 @@ export function rootTest(title: string, implementation: (t: ExecutionContext) =>
 		return;
 	}
 	test.serial(title, async (t) => {
-		const before = await hostSnapshot();
+		// The state the previous test of this file ended with is the state this one starts from: its
+		// tests run one after another (serial) and nothing runs between them, so the snapshot taken
+		// after one serves as the one before the next (a change made between them is still caught, and
+		// charged to this test). The first test of a file takes its own.
+		const before = lastSnapshot ?? (await hostSnapshot());
+		lastSnapshot = undefined;
 		try {
 			await implementation(t);
 		} finally {
-			const changes = hostChanges(before, await hostSnapshot());
+			const after = await hostSnapshot();
+			lastSnapshot = after;
+			const changes = hostChanges(before, after);
 			if (changes.length > 0) t.fail(`the root namespace changed:\n  ${changes.slice(0, 20).join("\n  ")}`);
 		}
 	});
 }
+
+/** The snapshot the last root test of this file ended with (see rootTest). */
+let lastSnapshot: Record<string, string> | undefined;
 
 async function text(argv: string[]): Promise<string> {
 	const result = await execa(argv[0], argv.slice(1), { reject: false });
 	return `${result.exitCode}\n${result.stdout}`;
 }
 
-/** Everything of the root namespace a lab must never change. */
+/**
+ * Everything of the root namespace a lab must never change. Three programs at once (`ip` lists links,
+ * addresses, routes of every family and table, and rules in one batch) and the rest read from /proc
+ * and /run directly: it is taken twice around every integration test.
+ */
 export async function hostSnapshot(): Promise<Record<string, string>> {
-	const [links, addresses, routes, rules, nft, iptables, sysctls] = await Promise.all([
-		text(["ip", "-j", "link", "show"]),
-		text(["ip", "-j", "address", "show"]),
-		text(["ip", "-j", "route", "show", "table", "all"]),
-		text(["ip", "-j", "rule", "show"]),
+	const ipObjects = ["links", "addresses", "routes", "rules"];
+	const [ip, nft, iptables] = await Promise.all([
+		execa("ip", ["-j", "-force", "-batch", "-"], { input: "link show\naddress show\nroute show table all\nrule show\n", reject: false }),
 		text(["nft", "list", "ruleset"]),
 		text(["iptables-save"]).then((out) => out.split("\n").filter((line) => !line.startsWith("#")).map((line) => line.replace(/\[\d+:\d+\]/, "")).join("\n")),
-		text(["sysctl", "-a", "--pattern", "^net\\.ipv[46]\\."]),
 	]);
+	// One line of JSON per object; anything else (an error) is kept whole, so that it differs from a good snapshot.
+	const lines = ip.stdout.split("\n");
+	const listed = ip.exitCode === 0 && lines.length === ipObjects.length ? Object.fromEntries(ipObjects.map((key, index) => [key, lines[index]])) : { ip: `${ip.exitCode}\n${ip.stdout}\n${ip.stderr}` };
 	const netns = existsSync("/run/netns") ? readdirSync("/run/netns").sort().join(" ") : "";
 	// Mount points (a lab's node namespaces are kept by bind mounts under its state folder).
 	const mounts = readFileSync("/proc/self/mountinfo", "utf8")
@@ -57,7 +71,30 @@ export async function hostSnapshot(): Promise<Record<string, string>> {
 		.map((line) => line.split(" ")[4])
 		.sort()
 		.join("\n");
-	return { links, addresses, routes, rules, nft, iptables, sysctls, netns, mounts, cgroups: testbedCgroups().join("\n") };
+	return { ...listed, nft, iptables, sysctls: netSysctls(), netns, mounts, cgroups: testbedCgroups().join("\n") };
+}
+
+/**
+ * Every IPv4 and IPv6 sysctl of the root namespace, as `sysctl -a --pattern '^net\.ipv[46]\.'` prints
+ * them (read from /proc/sys directly: the same files, without a program to start), with the same
+ * deprecated jiffies twins of the *_ms neighbour settings left out.
+ */
+function netSysctls(): string {
+	const lines: string[] = [];
+	const walk = (dir: string) => {
+		for (const entry of readdirSync(dir, { withFileTypes: true })) {
+			const path = `${dir}/${entry.name}`;
+			if (entry.isDirectory()) walk(path);
+			else if (!(dir.includes("/neigh/") && (entry.name === "base_reachable_time" || entry.name === "retrans_time")))
+				try {
+					lines.push(`${path.slice("/proc/sys/".length).replaceAll("/", ".")} = ${readFileSync(path, "utf8").trim().replace(/\s+/g, "\t")}`);
+				} catch {
+					// write-only (route.flush) or unreadable here (stable_secret before it is set): sysctl skips them too
+				}
+		}
+	};
+	for (const family of ["ipv4", "ipv6"]) if (existsSync(`/proc/sys/net/${family}`)) walk(`/proc/sys/net/${family}`);
+	return lines.sort().join("\n");
 }
 
 /** Every cgroup directory under a `testbed/` folder of any hierarchy (v2 at /sys/fs/cgroup, or each v1 one below it). */
