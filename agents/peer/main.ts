@@ -12,7 +12,11 @@
 // changed). An endpoint opened with a `claim` can be opened again by a new process (a restart) with
 // the same claim: it takes the id over at the rendezvous.
 //
-//   node --import tsx agents/peer/main.ts --node NAME --rendezvous IP:PORT
+//   node --import tsx agents/peer/main.ts --node NAME --rendezvous IP:PORT [--proto udp|tcp]
+//
+// With --proto tcp every endpoint is a TCP port: a connection to the rendezvous (the same port on
+// the rendezvous host, over TCP) from it, a listener on it, and simultaneous-open dials from it to the
+// peer's candidates (agents/peer/transport.ts); the messages are the same, framed (punch/stream.ts).
 //
 // stdin (JSON lines):
 //   {"id":1,"cmd":"open","endpoint":"alice.3","claim":"<32 hex>"?,"keepaliveMs":1000?}
@@ -46,8 +50,13 @@ async function main(): Promise<void> {
 		emit({ event: "fatal", error: "usage: peer --node NAME --rendezvous IP:PORT" });
 		process.exit(2);
 	}
-	const peer = new PeerDriver(node, { ...target, endpoint: endpointOf(target.address, target.port) });
-	emit({ event: "ready", node, rendezvous: endpointOf(target.address, target.port) });
+	const proto = argument("--proto") ?? "udp";
+	if (proto !== "udp" && proto !== "tcp") {
+		emit({ event: "fatal", error: "--proto must be udp or tcp" });
+		process.exit(2);
+	}
+	const peer = new PeerDriver(node, { ...target, endpoint: endpointOf(target.address, target.port) }, undefined, proto);
+	emit({ event: "ready", node, rendezvous: endpointOf(target.address, target.port), proto });
 	for await (const command of commands()) {
 		try {
 			peer.handle(command as Record<string, unknown>);

@@ -1,9 +1,8 @@
-// The peer agent's logic: many independent endpoints in one process, each a fresh UDP socket
-// registered with the rendezvous under its own id; commands from the driver (open, connect, close,
+// The peer agent's logic: many independent endpoints in one process, each a fresh UDP socket (or, for
+// TCP punching, a TCP port: see transport.ts) registered with the rendezvous under its own id; commands from the driver (open, connect, close,
 // status, stats) and datagrams from the network go through a PeerDriver. The session logic is
 // agents/punch/session.ts; main.ts reads commands and runs one PeerDriver.
 import { randomBytes } from "node:crypto";
-import { createSocket, type Socket } from "node:dgram";
 import { networkInterfaces } from "node:os";
 import {
 	type DecodeReason,
@@ -23,6 +22,7 @@ import {
 } from "../punch/protocol.ts";
 import { PunchStateMachine, keepaliveMs as defaultKeepaliveMs, relayVia, type RoundParams, type SessionAction, type SessionDrop } from "../punch/session.ts";
 import { emit } from "../agent-io.ts";
+import { TcpTransport, UdpTransport, type Proto, type Transport } from "./transport.ts";
 
 /** The agent's clock: milliseconds on a monotonic clock, and the wall time (ms since the epoch) it starts at. */
 export interface AgentClock {
@@ -42,7 +42,7 @@ interface Pending {
 
 interface PeerEndpoint {
 	name: string;
-	socket: Socket;
+	transport: Transport;
 	host: Endpoint[];
 	local: Endpoint;
 	reflexive?: Endpoint;
@@ -60,6 +60,8 @@ interface PeerEndpoint {
 	refreshTx?: string;
 	repunchTx?: string;
 	closed: boolean;
+	/** Its transport is closed (and its counters added to the agent's). */
+	released?: boolean;
 }
 
 const retryMs = 200;
@@ -74,17 +76,24 @@ function hostAddresses(): string[] {
 		.map((entry) => entry.address)
 		.slice(0, maxHostCandidates);
 }
+const addCounters = (sum: Record<string, number>, more: Record<string, number>) => {
+	for (const [name, value] of Object.entries(more)) sum[name] = (sum[name] ?? 0) + value;
+	return sum;
+};
 const isWholeIn = (value: unknown, limits: { min: number; max: number }) => Number.isInteger(value) && (value as number) >= limits.min && (value as number) <= limits.max;
 
 /** One peer agent: its endpoints (sockets registered with the rendezvous), their sessions, its counters. */
 export class PeerDriver {
 	private readonly endpoints = new Map<string, PeerEndpoint>();
 	private readonly stats = { received: 0, sent: 0, sendFailures: 0, dropped: {} as Partial<Record<DropReason, number>> };
+	/** What closed endpoints' TCP transports counted (open ones are added when asked). */
+	private readonly tcpCounters: Record<string, number> = {};
 
 	constructor(
 		readonly node: string,
 		private readonly rendezvous: { address: string; port: number; endpoint: Endpoint },
 		private readonly clock: AgentClock = systemAgentClock,
+		readonly proto: Proto = "udp",
 	) {}
 
 	/** The agent's clock as wall time (ms since the epoch, sub-ms): comparable between processes. */
@@ -108,7 +117,7 @@ export class PeerDriver {
 		const bytes = encode(message);
 		if (!bytes || endpoint.closed) return done?.();
 		this.stats.sent++;
-		endpoint.socket.send(bytes, to.port, to.address, (error) => {
+		endpoint.transport.send(to, bytes, (error) => {
 			if (error) this.stats.sendFailures++;
 			done?.();
 		});
@@ -141,38 +150,37 @@ export class PeerDriver {
 		if (claim !== undefined && !isNonce(claim)) return emit({ id: commandId, event: "error", error: "claim must be 32 lowercase hex digits" });
 		if (!isWholeIn(keepaliveMs, keepaliveLimits)) return emit({ id: commandId, event: "error", error: `keepaliveMs must be an integer ${keepaliveLimits.min}..${keepaliveLimits.max}` });
 		if (this.endpoints.has(name as string)) return emit({ id: commandId, event: "error", error: `endpoint ${name} is open already` });
-		const socket = createSocket({ type: "udp4", recvBufferSize: 1 << 20 });
-		const endpoint: PeerEndpoint = { name: name as string, socket, host: [], local: "", claim: claim as string | undefined, keepaliveMs: keepaliveMs as number, closed: false };
-		this.endpoints.set(endpoint.name, endpoint);
-		let bound = false;
-		socket.on("error", (error) => {
-			// After binding, an ICMP error for one send must not end the agent; before, the open failed.
-			if (bound) return;
-			this.release(endpoint);
-			emit({ id: commandId, event: "error", error: `${endpoint.name}: cannot bind a UDP socket: ${error.message}` });
-		});
-		socket.on("message", (data, rinfo) => {
+		const receive = (data: Buffer, from: Endpoint) => {
 			try {
-				this.receive(endpoint, data, endpointOf(rinfo.address, rinfo.port));
+				this.receive(endpoint, data, from);
 			} catch {
 				this.drop("internal-error");
 			}
-		});
-		socket.bind({ port: 0, address: "0.0.0.0" }, () => {
-			bound = true;
-			const port = socket.address().port;
-			endpoint.host = hostAddresses().map((address) => endpointOf(address, port));
-			endpoint.local = endpoint.host[0] ?? endpointOf("0.0.0.0", port);
-			const tx = newTx();
-			const timer = this.retrying(
-				() => this.toRendezvous(endpoint, { t: "register", tx, id: endpoint.name, host: endpoint.host, claim: endpoint.claim }),
-				() => {
-					endpoint.registering = undefined;
-					emit({ id: commandId, event: "error", error: `${endpoint.name}: the rendezvous at ${this.rendezvous.endpoint} did not answer within ${giveUpMs} ms` });
-				},
-			);
-			endpoint.registering = { commandId, tx, timer };
-		});
+		};
+		const transport = this.proto === "tcp" ? new TcpTransport(this.rendezvous, receive, () => this.clock.now()) : new UdpTransport(receive);
+		const endpoint: PeerEndpoint = { name: name as string, transport, host: [], local: "", claim: claim as string | undefined, keepaliveMs: keepaliveMs as number, closed: false };
+		this.endpoints.set(endpoint.name, endpoint);
+		transport.open().then(
+			() => {
+				if (endpoint.closed) return;
+				endpoint.host = hostAddresses().map((address) => endpointOf(address, transport.port));
+				endpoint.local = endpoint.host[0] ?? endpointOf("0.0.0.0", transport.port);
+				const tx = newTx();
+				const timer = this.retrying(
+					() => this.toRendezvous(endpoint, { t: "register", tx, id: endpoint.name, host: endpoint.host, claim: endpoint.claim }),
+					() => {
+						endpoint.registering = undefined;
+						emit({ id: commandId, event: "error", error: `${endpoint.name}: the rendezvous at ${this.rendezvous.endpoint} did not answer within ${giveUpMs} ms` });
+					},
+				);
+				endpoint.registering = { commandId, tx, timer };
+			},
+			(error: Error) => {
+				this.release(endpoint);
+				const what = this.proto === "tcp" ? `cannot connect to the rendezvous at ${this.rendezvous.endpoint} over TCP` : "cannot bind a UDP socket";
+				emit({ id: commandId, event: "error", error: `${endpoint.name}: ${what}: ${error.message}` });
+			},
+		);
 	}
 
 	private connect(commandId: unknown, endpoint: PeerEndpoint, command: Record<string, unknown>): void {
@@ -239,9 +247,10 @@ export class PeerDriver {
 		if (endpoint.registering) clearInterval(endpoint.registering.timer);
 		if (endpoint.connecting) clearInterval(endpoint.connecting.timer);
 		this.endpoints.delete(endpoint.name);
-		try {
-			endpoint.socket.close();
-		} catch {}
+		if (endpoint.released) return;
+		endpoint.released = true;
+		addCounters(this.tcpCounters, endpoint.transport.counters());
+		endpoint.transport.close();
 	}
 
 	// ── datagrams ──────────────────────────────────────────────────────────────
@@ -342,8 +351,7 @@ export class PeerDriver {
 	/** The registration as it is now: host candidates on this socket's port (a move changes them). */
 	private register(endpoint: PeerEndpoint): void {
 		if (endpoint.closed || !endpoint.token) return;
-		const port = endpoint.socket.address().port;
-		endpoint.host = hostAddresses().map((address) => endpointOf(address, port));
+		endpoint.host = hostAddresses().map((address) => endpointOf(address, endpoint.transport.port));
 		endpoint.local = endpoint.host[0] ?? endpoint.local;
 		endpoint.refreshTx = newTx();
 		this.toRendezvous(endpoint, { t: "register", tx: endpoint.refreshTx, id: endpoint.name, host: endpoint.host, token: endpoint.token });
@@ -461,7 +469,8 @@ export class PeerDriver {
 			const droppedTotal = Object.values(this.stats.dropped).reduce((sum, count) => sum + (count ?? 0), 0);
 			const sessions = [...this.endpoints.values()].filter((endpoint) => endpoint.session).length;
 			const connected = [...this.endpoints.values()].filter((endpoint) => endpoint.session?.phase === "connected").length;
-			return emit({ id, event: "stats", received: this.stats.received, sent: this.stats.sent, sendFailures: this.stats.sendFailures, endpoints: this.endpoints.size, sessions, connected, dropped: { ...this.stats.dropped }, droppedTotal });
+			const tcp = this.proto === "tcp" ? { tcp: [...this.endpoints.values()].reduce((sum, endpoint) => addCounters(sum, endpoint.transport.counters()), { ...this.tcpCounters }) } : {};
+			return emit({ id, event: "stats", received: this.stats.received, sent: this.stats.sent, sendFailures: this.stats.sendFailures, endpoints: this.endpoints.size, sessions, connected, dropped: { ...this.stats.dropped }, droppedTotal, ...tcp });
 		}
 		if (command.cmd === "open") return this.open(id, command);
 		const endpoint = typeof command.endpoint === "string" ? this.endpoints.get(command.endpoint) : undefined;

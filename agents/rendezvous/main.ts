@@ -5,16 +5,22 @@
 // source is rate-limited. The wire format is agents/punch/protocol.ts; the logic is
 // agents/punch/rendezvous-core.ts.
 //
+// The same service answers over TCP on the same port (for TCP hole punching): each connection carries
+// framed messages (agents/punch/stream.ts), its remote endpoint is the peer's reflexive endpoint, and a
+// second core keeps the TCP registrations apart from the UDP ones.
+//
 //   node --import tsx agents/rendezvous/main.ts --node NAME --address IP [--port 7777]
 //
 // stdin (JSON lines): {"id":1,"cmd":"stats"}
 // stdout (JSON lines): {"event":"ready",node,address,port} · {"id":1,"event":"stats",received,registrations,
-//   sessions,starts,relayed,errorsSent,dropped:{reason:count},droppedTotal} · {"event":"fatal",error}
+//   sessions,starts,relayed,errorsSent,dropped:{reason:count},droppedTotal,tcp:{…the same for TCP, connections,
+//   refusedConnections,brokenStreams}} · {"event":"fatal",error}
 // Exits when stdin closes.
 import { createSocket } from "node:dgram";
-import { isIPv4 } from "node:net";
+import { createServer, isIPv4, type Socket } from "node:net";
 import { RendezvousCore, type Outgoing } from "../punch/rendezvous-core.ts";
-import { endpointOf, splitEndpoint } from "../punch/protocol.ts";
+import { endpointOf, splitEndpoint, type Endpoint } from "../punch/protocol.ts";
+import { FrameReader, frame } from "../punch/stream.ts";
 import { argument, commands, emit } from "../agent-io.ts";
 import { rendezvousPort } from "../../src/vocabulary/punch.ts";
 
@@ -47,16 +53,73 @@ async function main(): Promise<void> {
 		socket.once("error", reject);
 		socket.bind({ address, port }, () => resolve());
 	});
-	const timer = setInterval(() => transmit(core.tick(performance.now())), 25);
+	const tcp = await serveTcp(address, port);
+	const timer = setInterval(() => {
+		transmit(core.tick(performance.now()));
+		tcp.tick();
+	}, 25);
 	emit({ event: "ready", node, address, port });
 
 	for await (const command of commands()) {
-		if (command?.cmd === "stats") emit({ id: command.id, event: "stats", ...core.stats(), sendFailures });
+		if (command?.cmd === "stats") emit({ id: command.id, event: "stats", ...core.stats(), sendFailures, tcp: tcp.stats() });
 		else emit({ id: command?.id, event: "error", error: `unknown command ${String(command?.cmd)}` });
 	}
 	clearInterval(timer);
 	socket.close();
+	tcp.close();
 	process.exit(0);
+}
+
+/** Connections the TCP side holds at most; more are refused (counted). */
+const maxTcpConnections = 4096;
+
+/** The rendezvous over TCP: a core of its own, one connection per peer endpoint, framed messages. */
+async function serveTcp(address: string, port: number) {
+	const core = new RendezvousCore();
+	const connections = new Map<Endpoint, Socket>();
+	const counters = { connections: 0, refusedConnections: 0, brokenStreams: 0, sendFailures: 0 };
+	const transmit = (out: Outgoing[]) => {
+		for (const { to, bytes } of out) {
+			const connection = connections.get(to);
+			if (connection && !connection.destroyed) connection.write(frame(bytes));
+			else counters.sendFailures++;
+		}
+	};
+	const server = createServer({ noDelay: true }, (connection) => {
+		const from = endpointOf(connection.remoteAddress ?? "", connection.remotePort ?? 0);
+		if (connections.size >= maxTcpConnections) {
+			counters.refusedConnections++;
+			return connection.destroy();
+		}
+		// The same endpoint again (the peer's old connection died and it dialed anew): the new one counts.
+		connections.get(from)?.destroy();
+		counters.connections++;
+		connections.set(from, connection);
+		const reader = new FrameReader();
+		connection.on("data", (chunk: Buffer) => {
+			for (const data of reader.push(chunk)) transmit(core.handle(data, from, performance.now()));
+			if (reader.broken) {
+				counters.brokenStreams++;
+				connection.destroy();
+			}
+		});
+		connection.on("error", () => undefined);
+		connection.on("close", () => {
+			if (connections.get(from) === connection) connections.delete(from);
+		});
+	});
+	await new Promise<void>((resolve, reject) => {
+		server.once("error", reject);
+		server.listen({ host: address, port, exclusive: true }, () => resolve());
+	});
+	return {
+		tick: () => transmit(core.tick(performance.now())),
+		stats: () => ({ ...core.stats(), ...counters, open: connections.size }),
+		close: () => {
+			server.close();
+			for (const connection of connections.values()) connection.destroy();
+		},
+	};
 }
 
 main().catch((error) => {

@@ -4,9 +4,10 @@ import type { LabNode, Lab } from "../resolve/lab.ts";
 import { LabStateError } from "../errors.ts";
 import { AgentProcess, agentPlace, type AgentEvent } from "./agent-process.ts";
 import type { PunchOptions } from "./punch.ts";
+import type { PunchProto } from "../vocabulary/punch.ts";
 
 /** A connect's pacing and deadlines, and for a held session its keepalive and loss timeout. */
-export type ConnectOptions = Required<PunchOptions> & { keepaliveMs?: number; lossAfterMs?: number };
+export type ConnectOptions = Required<Omit<PunchOptions, "proto">> & { keepaliveMs?: number; lossAfterMs?: number };
 
 const requestTimeoutMs = 10_000;
 
@@ -35,8 +36,8 @@ export async function ask(agent: AgentProcess, command: Record<string, unknown>,
 export class PeerAgent {
 	private constructor(readonly agent: AgentProcess) {}
 
-	static async start(node: LabNode, rendezvous: string, lab?: string): Promise<PeerAgent> {
-		const agent = new AgentProcess(lab === undefined ? node.netns : agentPlace(lab, node), node.name, "peer", ["--rendezvous", rendezvous]);
+	static async start(node: LabNode, rendezvous: string, lab?: string, proto: PunchProto = "udp"): Promise<PeerAgent> {
+		const agent = new AgentProcess(lab === undefined ? node.netns : agentPlace(lab, node), node.name, "peer", ["--rendezvous", rendezvous, ...(proto === "udp" ? [] : ["--proto", proto])]);
 		await agent.started();
 		return new PeerAgent(agent);
 	}

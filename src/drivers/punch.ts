@@ -1,4 +1,4 @@
-// `punch`: UDP hole punching between lab nodes. One rendezvous agent on a public host (or on a
+// `punch`: UDP or TCP hole punching between lab nodes. One rendezvous agent on a public host (or on a
 // temporary host attached for the purpose) and, lazily, one peer agent per node; every punch uses
 // fresh endpoints ("alice.7", "bob.7"), so runs and pairs are independent of each other.
 import type { Lab, LabNode } from "../resolve/lab.ts";
@@ -8,7 +8,7 @@ import { LabStateError } from "../errors.ts";
 import { AgentProcess, agentPlace, type AgentEvent } from "./agent-process.ts";
 import { ask, PeerAgent, peerNode } from "./peer-agent.ts";
 import { publicRouter, rendezvousHost } from "./rendezvous-host.ts";
-import { pathRank, rendezvousPort, type PunchOutcome } from "../vocabulary/punch.ts";
+import { pathRank, rendezvousPort, type PunchOutcome, type PunchProto } from "../vocabulary/punch.ts";
 
 export interface PunchResult {
 	/** The two nodes; a started the session, b was told by the rendezvous. */
@@ -35,6 +35,8 @@ export interface PunchOptions {
 	deadlineMs?: number;
 	/** Fall back to the rendezvous relay when no direct path confirms (default true). */
 	relay?: boolean;
+	/** UDP datagrams (default), or TCP simultaneous open (each node gets a second peer agent). */
+	proto?: PunchProto;
 }
 
 interface Attempt {
@@ -102,15 +104,16 @@ export class PunchSession {
 		return this.peer(node.name);
 	}
 
-	/** The peer agent of a node, started on first use. */
-	peer(name: string): Promise<PeerAgent> {
+	/** The peer agent of a node for a protocol, started on first use. */
+	peer(name: string, proto: PunchProto = "udp"): Promise<PeerAgent> {
 		if (this.closed) return Promise.reject(new Error("the punch session is closed"));
 		const node = peerNode(this.lab, name);
-		let agent = this.peers.get(node.name);
+		const key = proto === "udp" ? node.name : `${node.name}/${proto}`;
+		let agent = this.peers.get(key);
 		if (!agent) {
-			agent = PeerAgent.start(node, this.rendezvous.endpoint, this.lab.name);
-			agent.catch(() => this.peers.delete(node.name));
-			this.peers.set(node.name, agent);
+			agent = PeerAgent.start(node, this.rendezvous.endpoint, this.lab.name, proto);
+			agent.catch(() => this.peers.delete(key));
+			this.peers.set(key, agent);
 		}
 		return agent;
 	}
@@ -127,7 +130,8 @@ export class PunchSession {
 
 	/** Punch all pairs at once: every endpoint is opened first, then every connect goes out together. */
 	async punchMany(pairs: [string, string][], options: PunchOptions = {}): Promise<PunchResult[]> {
-		const settings: Required<PunchOptions> = { intervalMs: options.intervalMs ?? 20, deadlineMs: options.deadlineMs ?? 3000, relay: options.relay ?? true };
+		const settings = { intervalMs: options.intervalMs ?? 20, deadlineMs: options.deadlineMs ?? 3000, relay: options.relay ?? true };
+		const proto = options.proto ?? "udp";
 		for (const name of pairs.flat()) peerNode(this.lab, name);
 		const attempts: Attempt[] = pairs.map(([a, b]) => ({ a, b, ...this.newEndpoints(a, b) }));
 		for (const { a, b, run } of attempts) appendJournal(this.lab.name, { kind: "punch-started", a, b, run });
@@ -137,7 +141,7 @@ export class PunchSession {
 			await Promise.all(
 				attempts.map(async (attempt) => {
 					try {
-						const [agentA, agentB] = await Promise.all([this.peer(attempt.a), this.peer(attempt.b)]);
+						const [agentA, agentB] = await Promise.all([this.peer(attempt.a, proto), this.peer(attempt.b, proto)]);
 						await Promise.all(
 							[
 								[agentA, attempt.endpointA],
@@ -157,7 +161,7 @@ export class PunchSession {
 			await Promise.all(
 				attempts.map(async (attempt) => {
 					if (attempt.error) return;
-					const [agentA, agentB] = await Promise.all([this.peer(attempt.a), this.peer(attempt.b)]);
+					const [agentA, agentB] = await Promise.all([this.peer(attempt.a, proto), this.peer(attempt.b, proto)]);
 					const reply = await agentA.connect(attempt.endpointA, attempt.endpointB, settings);
 					if (reply.event !== "started") {
 						attempt.error = String(reply.error ?? `unexpected reply ${reply.event}`);

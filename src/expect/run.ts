@@ -1,6 +1,6 @@
 // Run the checks of a lab (its `expect:` list, or theory for every pair of peers) and compare
 // measured with expected. The lab must be up; this starts and stops the agents it needs.
-import type { PunchOutcome } from "../vocabulary/punch.ts";
+import { punchProtos, type PunchOutcome, type PunchProto } from "../vocabulary/punch.ts";
 import type { LabCheck, UserCheck } from "../resolve/commands.ts";
 import { runUserChecks, type ProgramRun } from "./user-checks.ts";
 import type { Lab } from "../resolve/lab.ts";
@@ -19,6 +19,8 @@ export interface CheckResult {
 	ok: boolean;
 	/** Where the check is written (absent for checks from theory). */
 	line?: number;
+	/** Punch checks: the transport (absent: UDP). */
+	proto?: PunchProto;
 	/** Extra facts: per-run punch results, probe verdict. */
 	runs?: PunchResult[];
 	stats?: { successRate: number; p50Ms: number | null; p95Ms: number | null; rttMs: number | null };
@@ -64,13 +66,14 @@ export interface RunOptions {
 	onCheck?: (check: CheckResult) => void;
 }
 
-/** Checks for a lab without `expect:`: every pair of peers, expecting what theory says. */
-export function theoryChecks(lab: Lab): LabCheck[] {
+/** Checks for a lab without `expect:`: every pair of peers, expecting what theory says, for each protocol asked (UDP by default). */
+export function theoryChecks(lab: Lab, protos: readonly PunchProto[] = ["udp"]): LabCheck[] {
 	const peers = labPeers(lab);
 	const checks: LabCheck[] = [];
 	const at = { line: 0, col: 0 };
-	for (let i = 0; i < peers.length; i++)
-		for (let j = i + 1; j < peers.length; j++) checks.push({ kind: "punch", pos: at, a: { value: peers[i], pos: at }, b: { value: peers[j], pos: at } });
+	for (const proto of protos)
+		for (let i = 0; i < peers.length; i++)
+			for (let j = i + 1; j < peers.length; j++) checks.push({ kind: "punch", pos: at, a: { value: peers[i], pos: at }, b: { value: peers[j], pos: at }, ...(proto === "udp" ? {} : { proto }) });
 	return checks;
 }
 
@@ -84,9 +87,9 @@ export function percentile(values: number[], p: number): number | null {
  * Which outcomes pass a punch between a and b: the written ones, else theory's (lan and hairpin
  * count as each other; where theory says it is a race — plain MASQUERADE against another NAT — either).
  */
-export function acceptedOutcomes(lab: Lab, a: string, b: string, written?: PunchOutcome[]): PunchOutcome[] {
+export function acceptedOutcomes(lab: Lab, a: string, b: string, written?: PunchOutcome[], proto: PunchProto = "udp"): PunchOutcome[] {
 	if (written) return written;
-	const predicted = expectedOutcomes(lab, a, b);
+	const predicted = expectedOutcomes(lab, a, b, proto);
 	return predicted.includes("lan") || predicted.includes("hairpin") ? ["lan", "hairpin"] : predicted;
 }
 
@@ -106,18 +109,22 @@ export async function runChecks(lab: Lab, checks: LabCheck[], options: RunOption
 			const maxRuns = Math.max(...punches.map(({ check }) => check.runs?.value ?? options.runs ?? 1));
 			const perCheck = new Map<number, PunchResult[]>();
 			for (let run = 0; run < maxRuns; run++) {
-				const due = punches.filter(({ check }) => run < (check.runs?.value ?? options.runs ?? 1));
-				const outcomes = await session.punchMany(
-					due.map(({ check }) => [check.a.value, check.b.value] as [string, string]),
-					options.punch,
-				);
-				due.forEach(({ index }, k) => perCheck.set(index, [...(perCheck.get(index) ?? []), { ...outcomes[k], run }]));
+				// UDP punches all at once, then TCP's (each protocol has its own peer agents).
+				for (const proto of punchProtos) {
+					const due = punches.filter(({ check }) => (check.proto ?? "udp") === proto && run < (check.runs?.value ?? options.runs ?? 1));
+					if (due.length === 0) continue;
+					const outcomes = await session.punchMany(
+						due.map(({ check }) => [check.a.value, check.b.value] as [string, string]),
+						{ ...options.punch, proto },
+					);
+					due.forEach(({ index }, k) => perCheck.set(index, [...(perCheck.get(index) ?? []), { ...outcomes[k], run }]));
+				}
 			}
 			for (const { check, index } of punches) {
 				const result = judgePunch(lab, check, perCheck.get(index) ?? []);
 				// A failed punch gets one more run, sampled, to say why.
 				if (!result.ok && options.explain !== false)
-					result.explanation = (await explainPunch(lab, check.a.value, check.b.value, () => session.punch(check.a.value, check.b.value, options.punch))).explanation;
+					result.explanation = (await explainPunch(lab, check.a.value, check.b.value, () => session.punch(check.a.value, check.b.value, { ...options.punch, proto: check.proto ?? "udp" }))).explanation;
 				record(index, result);
 			}
 		} finally {
@@ -150,7 +157,7 @@ export async function runChecks(lab: Lab, checks: LabCheck[], options: RunOption
 }
 
 function judgePunch(lab: Lab, check: Extract<LabCheck, { kind: "punch" }>, runs: PunchResult[]): CheckResult {
-	const accepted = acceptedOutcomes(lab, check.a.value, check.b.value, check.result?.value);
+	const accepted = acceptedOutcomes(lab, check.a.value, check.b.value, check.result?.value, check.proto);
 	const times = runs.filter((run) => run.timeToConnectMs !== null && run.outcome !== "failed").map((run) => run.timeToConnectMs!);
 	const rtts = runs.filter((run) => run.rttMs !== null).map((run) => run.rttMs!);
 	const outcomes = [...new Set(runs.map((run) => run.outcome))];
@@ -165,8 +172,9 @@ function judgePunch(lab: Lab, check: Extract<LabCheck, { kind: "punch" }>, runs:
 				: "no run completed"
 		: undefined;
 	return {
-		name: `punch ${check.a.value} ↔ ${check.b.value}`,
+		name: `punch ${check.a.value} ↔ ${check.b.value}${check.proto && check.proto !== "udp" ? ` (${check.proto})` : ""}`,
 		kind: "punch",
+		...(check.proto && check.proto !== "udp" ? { proto: check.proto } : {}),
 		expected: accepted.join(" or ") + (check.maxTimeMs ? ` within ${check.maxTimeMs.value} ms` : ""),
 		measured: outcomes.join("/") || "nothing",
 		ok,

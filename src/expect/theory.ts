@@ -6,7 +6,7 @@ import type { NatBehaviour } from "../parse/topology.ts";
 import type { Lab, LabNode } from "../resolve/lab.ts";
 import { defaultPath } from "../resolve/routing.ts";
 import { composeBehaviour } from "../drivers/probe.ts";
-import { rendezvousPort } from "../vocabulary/punch.ts";
+import { rendezvousPort, type PunchProto } from "../vocabulary/punch.ts";
 
 export type ExpectedOutcome = "lan" | "hairpin" | "direct" | "relayed";
 
@@ -23,6 +23,12 @@ export interface NatModel {
 	 * so that flow gets another public port. testbed's nftables NATs drop such packets unkept.
 	 */
 	keepsUnsolicited?: boolean;
+	/**
+	 * For TCP: the NAT answers an unsolicited SYN with a reset (plain MASQUERADE's box, or
+	 * `unsolicited-tcp: rst`). The peer whose SYN comes too early sees its attempt refused, and its
+	 * own NAT forgets that connection; whether a later SYN gets through is a race (RFC 5382 REQ-4).
+	 */
+	resetsUnsolicited?: boolean;
 }
 
 export interface PeerModel {
@@ -167,28 +173,36 @@ export function peerModel(lab: Lab, node: LabNode): PeerModel {
 			hairpin: inner.nat!.behaviour.hairpin && path.nats.length === 1 ? true : outer.nat!.behaviour.hairpin,
 			publicIp: outer.nat!.publicAddress ?? outer.name,
 			keepsUnsolicited: path.nats.some((name) => lab.nodes.find((candidate) => candidate.name === name)!.nat!.behaviour.masquerade),
+			resetsUnsolicited: path.nats.some((name) => lab.nodes.find((candidate) => candidate.name === name)!.nat!.behaviour.unsolicitedTcp === "rst"),
 		},
 		lan: `segment-${lanSegment}`,
 	};
 }
 
 /** The expected outcome for two lab peers (`a`'s packets arriving first where that matters; see expectedOutcomes). */
-export function expectedPunch(lab: Lab, a: string, b: string): ExpectedOutcome {
-	return expectedOutcomes(lab, a, b)[0];
+export function expectedPunch(lab: Lab, a: string, b: string, proto: PunchProto = "udp"): ExpectedOutcome {
+	return expectedOutcomes(lab, a, b, proto)[0];
 }
 
 /**
  * Every outcome the pair may have: `a`'s packets arriving first, then `b`'s where that differs. It
  * differs only where a NAT keeps unsolicited packets (plain MASQUERADE): whichever peer's first
  * packet reaches the other's NAT before that NAT's own host has sent decides the outcome.
+ *
+ * TCP punches by simultaneous open: each side listens on the port it dials from, so a SYN from an
+ * unexpected port is accepted (the peer-reflexive candidate of UDP). Through NATs that drop
+ * unsolicited SYNs the outcome is UDP's; where a NAT on either path answers them with a reset, a
+ * direct path is a race the relay may win.
  */
-export function expectedOutcomes(lab: Lab, a: string, b: string): ExpectedOutcome[] {
+export function expectedOutcomes(lab: Lab, a: string, b: string, proto: PunchProto = "udp"): ExpectedOutcome[] {
 	const node = (name: string) => lab.nodes.find((candidate) => candidate.name === name)!;
 	const [pa, pb] = [peerModel(lab, node(a)), peerModel(lab, node(b))];
 	// Behind the same innermost NAT, inside links are routed: host candidates work.
 	const innerA = defaultPath(lab, node(a)).nats[0];
 	if (innerA && innerA === defaultPath(lab, node(b)).nats[0]) return ["lan"];
-	return [...new Set([simulatePunch(pa, pb), simulatePunch(pb, pa)])];
+	const outcomes = new Set([simulatePunch(pa, pb), simulatePunch(pb, pa)]);
+	if (proto === "tcp" && (pa.nat?.resetsUnsolicited || pb.nat?.resetsUnsolicited) && outcomes.has("direct")) outcomes.add("relayed");
+	return [...outcomes];
 }
 
 /** Peers of a lab: hosts behind at least one NAT. */

@@ -20,7 +20,8 @@ export interface NatFlow {
 }
 
 export interface NatMapping {
-	/** From testbed's maps: public port → inside endpoint, with seconds to live. */
+	/** From testbed's maps: protocol and public port → inside endpoint, with seconds to live. */
+	proto: string;
 	publicPort: number;
 	inside: string;
 	secondsLeft: number;
@@ -126,7 +127,7 @@ export function nodeTranslations(node: LabNode, conntrack: string): { flows: Nat
 export async function readNatState(lab: Lab, node: LabNode, options: { mappings?: boolean } = {}): Promise<{ table: NatTable; unanswered: UnansweredFlow[] }> {
 	const maps = node.nat && options.mappings !== false ? run(inNamespace(node.netns, ["nft", "-j", "list", "map", "ip", "testbed", "public"])) : undefined;
 	const conntrack = (await run(inNamespace(node.netns, ["conntrack", "-L"]))).stdout;
-	const mappings: NatMapping[] = maps ? (parseNatState((await maps).stdout, ["public"]).get("public") ?? []).map((element) => ({ publicPort: Number(element.key[0]), inside: `${element.value![0]}:${element.value![1]}`, secondsLeft: element.secondsLeft ?? 0 })) : [];
+	const mappings: NatMapping[] = maps ? (parseNatState((await maps).stdout, ["public"]).get("public") ?? []).map((element) => ({ proto: String(element.key[0]), publicPort: Number(element.key[1]), inside: `${element.value![0]}:${element.value![1]}`, secondsLeft: element.secondsLeft ?? 0 })) : [];
 	const { flows, publicAddress } = nodeTranslations(node, conntrack);
 	return {
 		table: {

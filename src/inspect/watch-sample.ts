@@ -88,13 +88,16 @@ export function parseLinkStats(json: string): Map<string, LinkStats> {
 	return stats;
 }
 
-/** The packets counted by the first rule with a counter in `nft -j list chain …` (the NAT's drop rule). */
+/** The packets counted by every rule with a counter in `nft -j list chain …` (the NAT's unsolicited drops, and resets where it answers with one). */
 export function parseDropCounter(json: string): number {
 	try {
 		const parsed = JSON.parse(json) as { nftables?: { rule?: { expr?: Record<string, { packets?: number }>[] } }[] };
-		for (const item of parsed.nftables ?? []) for (const expr of item.rule?.expr ?? []) if (expr.counter?.packets !== undefined) return expr.counter.packets;
-	} catch {}
-	return 0;
+		let packets = 0;
+		for (const item of parsed.nftables ?? []) for (const expr of item.rule?.expr ?? []) packets += expr.counter?.packets ?? 0;
+		return packets;
+	} catch {
+		return 0;
+	}
 }
 
 /**

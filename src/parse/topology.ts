@@ -1,6 +1,6 @@
 // The topology file as declared: plain data with the source position of every value.
 import type { Pos } from "../vocabulary/problems.ts";
-import type { PunchOutcome } from "../vocabulary/punch.ts";
+import type { PunchOutcome, PunchProto } from "../vocabulary/punch.ts";
 
 export interface Located<T> {
 	value: T;
@@ -61,7 +61,7 @@ export type StepDecl = { pos: Pos; atMs?: number } & (
 
 /** One check of `testbed test`, as written. */
 export type ExpectDecl =
-	| { kind: "punch"; pos: Pos; a: Located<string>; b: Located<string>; result?: Located<PunchOutcome[]>; runs?: Located<number>; maxTimeMs?: Located<number> }
+	| { kind: "punch"; pos: Pos; a: Located<string>; b: Located<string>; proto?: PunchProto; result?: Located<PunchOutcome[]>; runs?: Located<number>; maxTimeMs?: Located<number> }
 	| { kind: "reach"; pos: Pos; from: Located<string>; to: Located<string>; proto: "udp" | "tcp" | "icmp"; result: boolean }
 	| { kind: "probe"; pos: Pos; nat: Located<string>; mapping?: NatBehaviour; filtering?: NatBehaviour; hairpin?: boolean; portPreservation?: boolean }
 	/** The user's program on one node: passes on exit status `exit` within the time, its output matching `output` if given. */
@@ -160,6 +160,9 @@ export interface RouteDecl {
 	pos: Pos;
 }
 
+export const unsolicitedTcpAnswers = ["drop", "rst"] as const;
+export type UnsolicitedTcp = (typeof unsolicitedTcpAnswers)[number];
+
 export interface NatDecl {
 	pos: Pos;
 	type?: Located<string>;
@@ -169,6 +172,10 @@ export interface NatDecl {
 	portPreservation?: Located<boolean>;
 	/** Seconds. */
 	udpTimeout?: Located<number>;
+	/** Seconds an idle established TCP connection's mapping lives. */
+	tcpTimeout?: Located<number>;
+	/** An unsolicited inbound TCP SYN: dropped silently, or answered with a reset. */
+	unsolicitedTcp?: Located<UnsolicitedTcp>;
 	outside?: Located<string>;
 }
 

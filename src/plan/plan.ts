@@ -126,9 +126,13 @@ function sysctls(node: LabNode): [string, string][] {
 	];
 	for (const iface of node.interfaces) settings.push([`net.ipv4.conf.${sysctlName(iface)}.rp_filter`, "0"]);
 	if (node.nat) {
-		// Conntrack forgets an idle UDP flow after the NAT's udp-timeout, like the mapping maps do.
-		const timeout = String(node.nat.behaviour.udpTimeout);
+		// Conntrack forgets an idle flow after the NAT's timeouts, like the mapping maps do: UDP after
+		// udp-timeout, an established TCP connection after tcp-timeout, one opening or closing sooner.
+		const b = node.nat.behaviour;
+		const timeout = String(b.udpTimeout);
 		settings.push(["net.netfilter.nf_conntrack_udp_timeout", timeout], ["net.netfilter.nf_conntrack_udp_timeout_stream", timeout]);
+		settings.push(["net.netfilter.nf_conntrack_tcp_timeout_established", String(b.tcpTimeout)]);
+		for (const state of ["syn_sent", "syn_recv", "fin_wait", "close_wait", "last_ack"]) settings.push([`net.netfilter.nf_conntrack_tcp_timeout_${state}`, String(b.tcpTransitoryTimeout)]);
 	}
 	return settings;
 }

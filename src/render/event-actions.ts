@@ -87,7 +87,7 @@ export function renderEvent(event: LabEvent, context: EventContext): EventAction
 		case "expire": {
 			const forget = forgetMappings(event, context.natState ?? new Map());
 			return [
-				{ kind: "run", why: `the NAT pauses and ${event.kind === "rebind" ? "drops the mappings (their public ports stay taken, so new ones are handed out)" : "forgets the mappings (as after the udp-timeout)"}`, commands: [nft(event.netns, stopForwarding + forget.nft)] },
+				{ kind: "run", why: `the NAT pauses and ${event.kind === "rebind" ? "drops the mappings (their public ports stay taken, so new ones are handed out)" : "forgets the mappings (as after their idle timeout)"}`, commands: [nft(event.netns, stopForwarding + forget.nft)] },
 				{ kind: "run", why: "and their connection tracking entries", commands: forget.conntrack.map((argv) => ({ netns: event.netns, argv, mayFail: true })) },
 				{ kind: "run", why: "the NAT forwards again", commands: [forwardAgain(event.netns)] },
 			];
@@ -109,14 +109,14 @@ export function renderEvent(event: LabEvent, context: EventContext): EventAction
 /**
  * Which elements to delete for rebind/expire, and the conntrack entries that go with them. An
  * element belongs to the host when its inside endpoint (the key of eim/adm/seen, the value of
- * public/adf) has one of the host's addresses. Rebind keeps the public ports in `used`, so the next
+ * public/adf) has one of the host's addresses; the keys of public and used are protocol . port. Rebind keeps the public ports in `used`, so the next
  * packet is mapped to a fresh port; expire frees them, so port preservation may hand out the same one.
  */
 export function forgetMappings(event: Extract<LabEvent, { kind: "rebind" | "expire" }>, state: NatState): { nft: string; conntrack: string[][] } {
 	const addresses = event.host ? new Set(event.host.addresses) : undefined;
 	const ours = (ip: string | number | undefined) => addresses === undefined || addresses.has(String(ip));
 	const lines: string[] = [];
-	const freed = new Set<number>();
+	const freed = new Set<string>();
 	const element = (parts: (string | number)[]) => parts.join(" . ");
 	for (const [name, elements] of state) {
 		if (name === "used") continue;
@@ -124,11 +124,12 @@ export function forgetMappings(event: Extract<LabEvent, { kind: "rebind" | "expi
 			const inside = name === "public" || name === "adf" ? entry.value : entry.key;
 			if (!inside || !ours(inside[0])) continue;
 			lines.push(`delete element ip testbed ${name} { ${element(entry.key)} }`);
-			if (name === "public") freed.add(Number(entry.key[0]));
+			if (name === "public") freed.add(element(entry.key));
 		}
 	}
-	if (event.kind === "expire") for (const entry of state.get("used") ?? []) if (freed.has(Number(entry.key[0]))) lines.push(`delete element ip testbed used { ${entry.key[0]} }`);
-	const conntrack = addresses === undefined ? [["conntrack", "-F"]] : [...addresses].flatMap((address) => [["conntrack", "-D", "-p", "udp", "--orig-src", address], ["conntrack", "-D", "-p", "udp", "--reply-src", address]]);
+	if (event.kind === "expire") for (const entry of state.get("used") ?? []) if (freed.has(element(entry.key))) lines.push(`delete element ip testbed used { ${element(entry.key)} }`);
+	// The host's flows of every protocol (a TCP connection holds its mapping as a UDP flow does).
+	const conntrack = addresses === undefined ? [["conntrack", "-F"]] : [...addresses].flatMap((address) => [["conntrack", "-D", "--orig-src", address], ["conntrack", "-D", "--reply-src", address]]);
 	return { nft: lines.join("\n") + (lines.length ? "\n" : ""), conntrack };
 }
 

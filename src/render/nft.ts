@@ -1,11 +1,13 @@
 // nftables rules for a NAT box with a declared RFC 4787 behaviour, as the text `nft -f` reads.
 //
-// UDP mappings are kept in the kernel, in nftables dynamic maps learned from outgoing packets after
-// source NAT (the `learn` chain): which public port an inside endpoint has (EIM), per remote address
-// (ADM), which inside endpoint owns a public port (for EIF filtering and hairpinning), and which
-// remote addresses it has sent to (ADF). New flows are mapped by the `udp-mapping` chain from those
-// maps; inbound packets that start a new flow are let in only through the filtering maps.
-// APDF needs no map: conntrack lets exactly the replies in. Other protocols are masqueraded.
+// UDP and TCP mappings are kept in the kernel, in nftables dynamic maps learned from outgoing packets
+// after source NAT (the `learn` chain): which public port an inside endpoint has (EIM), per remote
+// address (ADM), which inside endpoint owns a public port (for EIF filtering and hairpinning), and
+// which remote addresses it has sent to (ADF). Every key carries the protocol: a UDP and a TCP
+// mapping of the same port are independent (RFC 4787, RFC 5382). New flows are mapped by the
+// `mapping` chain from those maps; inbound packets that start a new flow are let in only through the
+// filtering maps. APDF needs no map: conntrack lets exactly the replies in (and a TCP simultaneous
+// open: the peer's SYN is the reply of ours). Other protocols (ICMP) are masqueraded.
 import type { LabNat } from "../resolve/lab.ts";
 import { gilbert } from "./tc.ts";
 
@@ -42,7 +44,8 @@ function header(node: string, nat: LabNat): string[] {
 	const b = nat.behaviour;
 	return [
 		`# nat ${node}: ${b.label} — mapping ${b.mapping}, filtering ${b.filtering},`,
-		`# hairpin ${b.hairpin ? "on" : "off"}, port preservation ${b.portPreservation ? "on" : "off"}, udp timeout ${b.udpTimeout}s; public ${nat.publicAddress} on ${nat.outside}`,
+		`# hairpin ${b.hairpin ? "on" : "off"}, port preservation ${b.portPreservation ? "on" : "off"}, udp timeout ${b.udpTimeout}s, tcp timeout ${b.tcpTimeout}s (closing ${b.tcpTransitoryTimeout}s),`,
+		`# unsolicited tcp ${b.unsolicitedTcp === "rst" ? "answered with a reset" : "dropped"}; public ${nat.publicAddress} on ${nat.outside}`,
 	];
 }
 
@@ -84,83 +87,94 @@ function mappedNat(node: string, nat: LabNat): string {
 	const pub = nat.publicAddress;
 	const out = `"${nat.outside}"`;
 	const inside = quoted(nat.inside);
-	const timeout = `${b.udpTimeout}s`;
-	const map = (name: string, type: string, why: string) => [`\t# ${why}`, `\tmap ${name} {`, `\t\ttype ${type}`, `\t\tflags dynamic,timeout`, `\t\ttimeout ${timeout}`, `\t}`];
-	const set = (name: string, type: string, why: string) => [`\t# ${why}`, `\tset ${name} {`, `\t\ttype ${type}`, `\t\tflags dynamic,timeout`, `\t\ttimeout ${timeout}`, `\t}`];
+	const both = "meta l4proto { tcp, udp }";
+	const map = (name: string, type: string, why: string) => [`\t# ${why}`, `\tmap ${name} {`, `\t\ttype ${type}`, `\t\tflags dynamic,timeout`, `\t}`];
+	const set = (name: string, type: string, why: string) => [`\t# ${why}`, `\tset ${name} {`, `\t\ttype ${type}`, `\t\tflags dynamic,timeout`, `\t}`];
 	const inbound = b.filtering !== "address-and-port-dependent" || b.hairpin;
 	const remap = `numgen inc mod ${remapPorts.count} map @remap-pool`;
 	const range = `${remapPorts.first}-${remapPorts.first + remapPorts.count - 1}`;
+	// An inside endpoint (address, protocol, port): mappings are per protocol (RFC 4787, RFC 5382).
+	const endpoint = "ip saddr . meta l4proto . th sport";
 
-	// How a new outgoing UDP flow gets its public port.
+	// How a new outgoing flow gets its public port.
 	const mapping: string[] = [];
-	if (b.mapping === "endpoint-independent") mapping.push(`\t\tmeta l4proto udp ip saddr . udp sport @eim snat ip to ${pub} : ip saddr . udp sport map @eim comment "this endpoint's mapping, whatever the destination"`);
-	if (b.mapping === "address-dependent") mapping.push(`\t\tmeta l4proto udp ip saddr . udp sport . ct original ip daddr @adm snat ip to ${pub} : ip saddr . udp sport . ct original ip daddr map @adm comment "this endpoint's mapping for this remote address"`);
-	if (b.mapping !== "endpoint-independent") mapping.push(`\t\tmeta l4proto udp ip saddr . udp sport @seen jump remap comment "a new destination: a new public port"`);
+	if (b.mapping === "endpoint-independent") mapping.push(`\t\t${both} ${endpoint} @eim snat ip to ${pub} : ${endpoint} map @eim comment "this endpoint's mapping, whatever the destination"`);
+	if (b.mapping === "address-dependent") mapping.push(`\t\t${both} ${endpoint} . ct original ip daddr @adm snat ip to ${pub} : ${endpoint} . ct original ip daddr map @adm comment "this endpoint's mapping for this remote address"`);
+	if (b.mapping !== "endpoint-independent") mapping.push(`\t\t${endpoint} @seen jump remap comment "a new destination: a new public port"`);
 	if (b.portPreservation) {
-		mapping.push(`\t\tmeta l4proto udp udp sport @used jump remap comment "port taken by another mapping or by the NAT itself"`);
-		mapping.push(`\t\tmeta l4proto udp udp sport ${range} jump remap comment "ports of the remap range are never preserved"`);
-		mapping.push(`\t\tsnat ip to ${pub} comment "port preservation: keep the inside port"`);
+		mapping.push(`\t\tmeta l4proto . th sport @used jump remap comment "port taken by another mapping or by the NAT itself"`);
+		mapping.push(`\t\tth sport ${range} jump remap comment "ports of the remap range are never preserved"`);
+		mapping.push(`\t\t${both} snat ip to ${pub} comment "port preservation: keep the inside port"`);
 	} else mapping.push(`\t\tjump remap comment "no port preservation"`);
 
 	// What the learn chain remembers, from the original direction of our own mappings and from the
-	// reply direction of flows let in by a filter map.
-	const learn = (saddr: string, sport: string): string[] => {
-		const endpoint = `${saddr} . ${sport}`;
-		const rules = [`update @public { udp sport : ${endpoint} }`];
-		if (b.mapping === "endpoint-independent") rules.push(`update @eim { ${endpoint} : udp sport }`);
-		if (b.mapping === "address-dependent") rules.push(`update @adm { ${endpoint} . ip daddr : udp sport }`);
-		if (b.mapping !== "endpoint-independent") rules.push(`update @seen { ${endpoint} }`);
-		if (b.filtering === "address-dependent") rules.push(`update @adf { udp sport . ip daddr : ${endpoint} }`);
+	// reply direction of flows let in by a filter map; each element lives as long as the protocol's
+	// idle timeout (a TCP connection that closes: the transitory one).
+	const learn = (saddr: string, sport: string, timeout: string): string[] => {
+		const inner = `${saddr} . ${sport}`;
+		const rules = [`update @public { meta l4proto . th sport timeout ${timeout} : ${inner} }`];
+		if (b.mapping === "endpoint-independent") rules.push(`update @eim { ${saddr} . meta l4proto . ${sport} timeout ${timeout} : th sport }`);
+		if (b.mapping === "address-dependent") rules.push(`update @adm { ${saddr} . meta l4proto . ${sport} . ip daddr timeout ${timeout} : th sport }`);
+		if (b.mapping !== "endpoint-independent") rules.push(`update @seen { ${saddr} . meta l4proto . ${sport} timeout ${timeout} }`);
+		if (b.filtering === "address-dependent") rules.push(`update @adf { meta l4proto . th sport . ip daddr timeout ${timeout} : ${inner} }`);
 		return rules;
 	};
-	const learnOriginal = learn("ct original ip saddr", "ct original proto-src");
-	const learnReply = learn("ct reply ip saddr", "ct reply proto-src");
+	const learned = (protocol: string, timeout: number, match = ""): string[] => [
+		...learn("ct original ip saddr", "ct original proto-src", `${timeout}s`).map((rule) => `\t\toifname ${out} meta l4proto ${protocol} ${match}ct direction original ct status snat ${rule}`),
+		...learn("ct reply ip saddr", "ct reply proto-src", `${timeout}s`).map((rule) => `\t\toifname ${out} meta l4proto ${protocol} ${match}ct direction reply ct status dnat ${rule}`),
+		`\t\toifname ${out} meta l4proto ${protocol} ${match}update @used { meta l4proto . th sport timeout ${timeout}s }`,
+	];
 
 	const filters: string[] = [];
 	if (b.filtering === "endpoint-independent")
-		filters.push(`\t\tiifname ${out} ip daddr ${pub} meta l4proto udp udp dport @public dnat ip to udp dport map @public comment "EIF: anyone may send to a live mapping"`);
+		filters.push(`\t\tiifname ${out} ip daddr ${pub} ${both} meta l4proto . th dport @public dnat ip to meta l4proto . th dport map @public comment "EIF: anyone may send to a live mapping"`);
 	if (b.filtering === "address-dependent")
-		filters.push(`\t\tiifname ${out} ip daddr ${pub} meta l4proto udp udp dport . ip saddr @adf dnat ip to udp dport . ip saddr map @adf comment "ADF: only addresses the inside endpoint sent to"`);
-	if (b.hairpin) filters.push(`\t\tiifname ${inside} ip daddr ${pub} meta l4proto udp udp dport @public dnat ip to udp dport map @public comment "hairpin: inside to a public mapping of this NAT"`);
+		filters.push(`\t\tiifname ${out} ip daddr ${pub} ${both} meta l4proto . th dport . ip saddr @adf dnat ip to meta l4proto . th dport . ip saddr map @adf comment "ADF: only addresses the inside endpoint sent to"`);
+	if (b.hairpin) filters.push(`\t\tiifname ${inside} ip daddr ${pub} ${both} meta l4proto . th dport @public dnat ip to meta l4proto . th dport map @public comment "hairpin: inside to a public mapping of this NAT"`);
+
+	const unsolicited =
+		b.unsolicitedTcp === "rst"
+			? [`\t\tiifname ${out} meta l4proto tcp ct state new counter reject with tcp reset comment "unsolicited SYN: answered with a reset"`, `\t\tiifname ${out} meta l4proto udp ct state new counter drop comment "unsolicited: dropped before conntrack keeps it, so it cannot shadow a later mapping"`]
+			: [`\t\tiifname ${out} ${both} ct state new counter drop comment "unsolicited: dropped before conntrack keeps it, so it cannot shadow a later mapping (a SYN gets no answer, RFC 5382 REQ-4)"`];
 
 	return [
 		...header(node, nat),
 		`table ip testbed {`,
-		...map("public", "inet_service : ipv4_addr . inet_service", "public port → the inside endpoint that owns it"),
-		...(b.mapping === "endpoint-independent" ? map("eim", "ipv4_addr . inet_service : inet_service", "inside endpoint → its public port (endpoint-independent mapping)") : []),
-		...(b.mapping === "address-dependent" ? map("adm", "ipv4_addr . inet_service . ipv4_addr : inet_service", "inside endpoint . remote address → public port (address-dependent mapping)") : []),
-		...(b.mapping !== "endpoint-independent" ? set("seen", "ipv4_addr . inet_service", "inside endpoints that already have a mapping") : []),
-		...(b.filtering === "address-dependent" ? map("adf", "inet_service . ipv4_addr : ipv4_addr . inet_service", "public port . remote address it was sent to → inside endpoint (address-dependent filtering)") : []),
-		...set("used", "inet_service", "public ports in use, by mappings or by the NAT box itself"),
+		...map("public", "inet_proto . inet_service : ipv4_addr . inet_service", "protocol . public port → the inside endpoint that owns it"),
+		...(b.mapping === "endpoint-independent" ? map("eim", "ipv4_addr . inet_proto . inet_service : inet_service", "inside endpoint → its public port (endpoint-independent mapping)") : []),
+		...(b.mapping === "address-dependent" ? map("adm", "ipv4_addr . inet_proto . inet_service . ipv4_addr : inet_service", "inside endpoint . remote address → public port (address-dependent mapping)") : []),
+		...(b.mapping !== "endpoint-independent" ? set("seen", "ipv4_addr . inet_proto . inet_service", "inside endpoints that already have a mapping") : []),
+		...(b.filtering === "address-dependent" ? map("adf", "inet_proto . inet_service . ipv4_addr : ipv4_addr . inet_service", "protocol . public port . remote address it was sent to → inside endpoint (address-dependent filtering)") : []),
+		...set("used", "inet_proto . inet_service", "protocol . public ports in use, by mappings or by the NAT box itself"),
 		...remapPool(),
 		...forward(nat, inbound),
 		`\tchain input {`,
 		`\t\ttype filter hook input priority filter; policy accept;`,
-		`\t\tiifname ${out} meta l4proto udp ct state new socket wildcard 0 accept comment "the NAT box's own services"`,
-		`\t\tiifname ${out} meta l4proto udp ct state new socket wildcard 1 accept`,
-		`\t\tiifname ${out} meta l4proto udp ct state new counter drop comment "unsolicited: dropped before conntrack keeps it, so it cannot shadow a later mapping"`,
+		`\t\tiifname ${out} ${both} ct state new socket wildcard 0 accept comment "the NAT box's own services"`,
+		`\t\tiifname ${out} ${both} ct state new socket wildcard 1 accept`,
+		...unsolicited,
 		`\t}`,
 		`\tchain dstnat {`,
 		`\t\ttype nat hook prerouting priority dstnat; policy accept;`,
 		...filters,
 		`\t}`,
 		`\tchain remap {`,
-		`\t\tmeta l4proto udp snat ip to ${pub} : ${remap} comment "a fresh public port from ${range}"`,
+		`\t\t${both} snat ip to ${pub} : ${remap} comment "a fresh public port from ${range}"`,
 		`\t}`,
-		`\tchain udp-mapping {`,
+		`\tchain mapping {`,
 		...mapping,
 		`\t}`,
 		`\tchain srcnat {`,
 		`\t\ttype nat hook postrouting priority srcnat; policy accept;`,
-		`\t\toifname ${out} meta l4proto udp ip saddr != ${pub} jump udp-mapping`,
-		...(b.hairpin ? [`\t\tiifname ${inside} oifname ${inside} meta l4proto udp ct original ip daddr ${pub} jump udp-mapping comment "hairpin: the peer sees our public endpoint"`] : []),
+		`\t\toifname ${out} ${both} ip saddr != ${pub} jump mapping`,
+		...(b.hairpin ? [`\t\tiifname ${inside} oifname ${inside} ${both} ct original ip daddr ${pub} jump mapping comment "hairpin: the peer sees our public endpoint"`] : []),
 		`\t\toifname ${out} masquerade`,
 		`\t}`,
 		`\tchain learn {`,
 		`\t\ttype filter hook postrouting priority srcnat + 10; policy accept;`,
-		...learnOriginal.map((rule) => `\t\toifname ${out} meta l4proto udp ct direction original ct status snat ${rule}`),
-		...learnReply.map((rule) => `\t\toifname ${out} meta l4proto udp ct direction reply ct status dnat ${rule}`),
-		`\t\toifname ${out} meta l4proto udp update @used { udp sport }`,
+		...learned("udp", b.udpTimeout),
+		...learned("tcp", b.tcpTimeout, "tcp flags & (fin | rst) == 0 "),
+		...learned("tcp", b.tcpTransitoryTimeout, "tcp flags & (fin | rst) != 0 "),
 		`\t}`,
 		`}`,
 		``,

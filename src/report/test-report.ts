@@ -78,9 +78,16 @@ export function checkName(check: CheckResult): string {
 
 /** A NAT × NAT style matrix for punch checks: rows and columns are peers, cells expected/measured. */
 export function renderPunchMatrix(report: TestReport): string {
-	const punches = report.checks.filter((check) => check.kind === "punch");
+	const all = report.checks.filter((check) => check.kind === "punch");
+	const protos = [...new Set(all.map((check) => check.proto ?? "udp"))];
+	// One matrix per protocol, headed by it when there are several.
+	if (protos.length > 1) return protos.map((proto) => `${proto.toUpperCase()}\n${matrixOf(all.filter((check) => (check.proto ?? "udp") === proto))}`).join("\n");
+	return matrixOf(all);
+}
+
+function matrixOf(punches: CheckResult[]): string {
 	if (punches.length < 3) return "";
-	const pairOf = (check: CheckResult) => check.name.replace(/^punch /, "").split(" ↔ ");
+	const pairOf = (check: CheckResult) => check.name.replace(/^punch /, "").replace(/ \(\w+\)$/, "").split(" ↔ ");
 	const peers = [...new Set(punches.flatMap(pairOf))];
 	const short: Record<string, string> = { direct: "direct", lan: "lan", hairpin: "hairpin", relayed: "relay", failed: "FAIL" };
 	const cell = (a: string, b: string) => {

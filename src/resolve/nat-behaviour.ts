@@ -1,5 +1,5 @@
 // What a declared NAT means in RFC 4787 terms: classic names and device presets map onto mapping × filtering.
-import type { NatBehaviour, NatDecl } from "../parse/topology.ts";
+import type { NatBehaviour, NatDecl, UnsolicitedTcp } from "../parse/topology.ts";
 
 export interface NatBehaviourSpec {
 	/** The name the user wrote, or the pair spelled out. */
@@ -10,6 +10,15 @@ export interface NatBehaviourSpec {
 	portPreservation: boolean;
 	/** Seconds an idle UDP mapping lives. */
 	udpTimeout: number;
+	/** Seconds an idle established TCP connection (and its mapping) lives. */
+	tcpTimeout: number;
+	/** Seconds a TCP connection that is opening or closing lives (RFC 5382: at least 4 minutes, never more than tcpTimeout). */
+	tcpTransitoryTimeout: number;
+	/**
+	 * What an unsolicited inbound SYN gets: dropped silently (RFC 5382 REQ-4: no answer, so that a
+	 * simultaneous open can still happen), or a reset — what a NAT box whose own stack sees the SYN does.
+	 */
+	unsolicitedTcp: UnsolicitedTcp;
 	/** Static 1:1 address translation (no port mapping at all). */
 	oneToOne: boolean;
 	/**
@@ -38,6 +47,10 @@ export const natPresets: Record<string, { mapping: NatBehaviour; filtering: NatB
 	masquerade: { mapping: EIM, filtering: APDM, hairpin: false, meaning: "the lecture's iptables MASQUERADE: EIM + APDF while ports do not collide, no hairpin" },
 };
 
+/** RFC 5382 REQ-5: an established TCP connection's mapping lives at least 2 h 4 min idle; a transitory one 4 min. */
+export const defaultTcpTimeout = 7440;
+export const tcpTransitoryTimeout = 240;
+
 /** Default when a nat node declares nothing: what Linux masquerade gives. */
 export const defaultNatType = "port-restricted";
 
@@ -51,8 +64,10 @@ export function natBehaviour(decl: NatDecl | undefined): { spec: NatBehaviourSpe
 	if (type === "one-to-one" && decl?.hairpin?.value) conflicts.push("a one-to-one NAT has no hairpin setting");
 	if (type === "one-to-one" && decl?.portPreservation?.value === false) conflicts.push("a one-to-one NAT always keeps ports");
 	if (type === "masquerade" && decl?.hairpin?.value) conflicts.push("plain MASQUERADE has no hairpin (that needs a DNAT rule); use type home-router");
+	if (type === "masquerade" && decl?.unsolicitedTcp?.value === "drop") conflicts.push("plain MASQUERADE leaves an unsolicited SYN to the NAT box, which answers it with a reset; use type port-restricted to drop it");
 	if (type === "masquerade" && decl?.portPreservation?.value === false) conflicts.push("plain MASQUERADE keeps the inside port when it is free; use type symmetric for random ports");
 	const mapping = decl?.mapping?.value ?? preset?.mapping ?? EIM;
+	const tcpTimeout = decl?.tcpTimeout?.value ?? defaultTcpTimeout;
 	const filtering = decl?.filtering?.value ?? preset?.filtering ?? APDM;
 	return {
 		spec: {
@@ -62,6 +77,9 @@ export function natBehaviour(decl: NatDecl | undefined): { spec: NatBehaviourSpe
 			hairpin: decl?.hairpin?.value ?? preset?.hairpin ?? true,
 			portPreservation: decl?.portPreservation?.value ?? mapping !== APDM,
 			udpTimeout: decl?.udpTimeout?.value ?? 120,
+			tcpTimeout,
+			tcpTransitoryTimeout: Math.min(tcpTransitoryTimeout, tcpTimeout),
+			unsolicitedTcp: decl?.unsolicitedTcp?.value ?? (type === "masquerade" ? "rst" : "drop"),
 			oneToOne: type === "one-to-one",
 			masquerade: type === "masquerade",
 		},

@@ -2,7 +2,7 @@
 // checks of the user's programs.
 import { isScalar, isSeq, type Node as YamlNode, type Pair } from "yaml";
 import { natBehaviours, type ExpectDecl, type Located, type CheckVerdict } from "../parse/topology.ts";
-import { punchOutcomes, type PunchOutcome } from "../vocabulary/punch.ts";
+import { punchOutcomes, punchProtos, type PunchOutcome } from "../vocabulary/punch.ts";
 import { closest, parseDuration } from "./units.ts";
 import { topologyKeys, defaultCheckWithinMs } from "./topology-keys.ts";
 import type { YamlReader } from "./yaml-reader.ts";
@@ -30,6 +30,8 @@ export function readExpect(r: YamlReader, pair: Pair): ExpectDecl[] {
 			const nodes = pairOf(entries, "punch");
 			if (!nodes) continue;
 			const check: ExpectDecl = { kind: "punch", pos, a: nodes[0], b: nodes[1] };
+			const proto = r.choice(entries.get("proto"), "proto", punchProtos)?.value;
+			if (proto) check.proto = proto;
 			const result = entries.get("result");
 			if (result) {
 				const node = r.resolve(result.value as YamlNode);

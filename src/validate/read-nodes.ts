@@ -1,6 +1,6 @@
 // Reading `nodes:`: each node's kind, namespace, interfaces, routes, NAT and programs.
 import { isMap, isScalar, type Node as YamlNode, type Pair } from "yaml";
-import { natBehaviours, natTypes, nodeKinds, type InterfaceDecl, type Located, type NatBehaviour, type NatDecl, type NodeDecl, type RouteDecl } from "../parse/topology.ts";
+import { natBehaviours, natTypes, nodeKinds, unsolicitedTcpAnswers, type UnsolicitedTcp, type InterfaceDecl, type Located, type NatBehaviour, type NatDecl, type NodeDecl, type RouteDecl } from "../parse/topology.ts";
 import { netnsNamePattern, nodeNamePattern } from "../vocabulary/names.ts";
 import { parseDuration } from "./units.ts";
 import { isCidr, isIpv4 } from "./addresses.ts";
@@ -86,6 +86,22 @@ function readRoute(r: YamlReader, item: YamlNode): RouteDecl[] {
 	return to && (via || dev) && !badVia ? [{ to, via, dev, pos: r.pos(map) }] : [];
 }
 
+/** The longest timeouts a NAT may declare (conntrack's own defaults: 5 days for TCP). */
+const maxUdpTimeoutS = 86_400;
+const maxTcpTimeoutS = 432_000;
+
+/** A whole number of seconds from 1 s to `maxS`, e.g. `30s`, `2h`. */
+function readTimeout(r: YamlReader, pair: Pair | undefined, key: string, example: string, maxS: number): Located<number> | undefined {
+	if (!pair) return undefined;
+	const node = r.resolve(pair.value as YamlNode);
+	const value = isScalar(node) ? parseDuration(node.value, "s") : undefined;
+	if (value === undefined || value < 1000 || value % 1000 !== 0 || value > maxS * 1000) {
+		r.problem("BAD_VALUE", r.pos(node ?? pair.key), `${key} must be a whole number of seconds from 1s to ${maxS / 3600}h`, `write e.g. \`${key}: ${example}\``);
+		return undefined;
+	}
+	return { value: value / 1000, pos: r.pos(node!) };
+}
+
 function readNat(r: YamlReader, pair: Pair): NatDecl | undefined {
 	const map = r.map(r.resolve(pair.value as YamlNode), "nat", "write `nat: { type: port-restricted }`");
 	if (!map) return { pos: r.pos(pair.key as YamlNode) };
@@ -97,13 +113,8 @@ function readNat(r: YamlReader, pair: Pair): NatDecl | undefined {
 	nat.hairpin = r.boolean(entries.get("hairpin"), "hairpin");
 	nat.portPreservation = r.boolean(entries.get("port-preservation"), "port-preservation");
 	nat.outside = r.string(entries.get("outside"), "outside");
-	const timeout = entries.get("udp-timeout");
-	if (timeout) {
-		const node = r.resolve(timeout.value as YamlNode);
-		const value = isScalar(node) ? parseDuration(node.value, "s") : undefined;
-		if (value === undefined || value < 1000 || value % 1000 !== 0)
-			r.problem("BAD_VALUE", r.pos(node ?? timeout.key), "udp-timeout must be a whole number of seconds, at least 1s", "write e.g. `udp-timeout: 30s`");
-		else nat.udpTimeout = { value: value / 1000, pos: r.pos(node!) };
-	}
+	nat.udpTimeout = readTimeout(r, entries.get("udp-timeout"), "udp-timeout", "30s", maxUdpTimeoutS);
+	nat.tcpTimeout = readTimeout(r, entries.get("tcp-timeout"), "tcp-timeout", "2h", maxTcpTimeoutS);
+	nat.unsolicitedTcp = r.choice(entries.get("unsolicited-tcp"), "unsolicited-tcp", unsolicitedTcpAnswers) as Located<UnsolicitedTcp> | undefined;
 	return nat;
 }

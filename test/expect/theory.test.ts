@@ -1,7 +1,7 @@
 // Expected hole-punching outcomes, from the declared NATs alone.
 import test from "ava";
-import { expectedPunch, labPeers, simulatePunch, type NatModel, type PeerModel } from "../../src/expect/theory.ts";
-import { loadLab } from "../../src/load.ts";
+import { expectedOutcomes, expectedPunch, labPeers, simulatePunch, type NatModel, type PeerModel } from "../../src/expect/theory.ts";
+import { loadLab, loadLabText } from "../../src/load.ts";
 
 const EI = "endpoint-independent";
 const AD = "address-dependent";
@@ -52,4 +52,20 @@ test("nat-matrix: peers, LAN pairs and the symmetric cases", (t) => {
 	t.is(expectedPunch(lab, "p-sym", "p-rest"), "direct");
 	t.is(expectedPunch(lab, "p-sym", "p-cg"), "relayed", "home router behind a carrier NAT acts as port-restricted");
 	t.is(expectedPunch(lab, "p-full", "p-cg"), "direct");
+});
+
+test("TCP: through NATs that drop unsolicited SYNs, the same table as UDP (a listener on the dialing port is the peer-reflexive candidate)", (t) => {
+	const lab = loadLab(new URL("../../topologies/nat-matrix.yml", import.meta.url).pathname);
+	const peers = labPeers(lab);
+	for (const a of peers) for (const b of peers) if (a < b) t.deepEqual(expectedOutcomes(lab, a, b, "tcp"), expectedOutcomes(lab, a, b, "udp"), `${a} ↔ ${b}`);
+});
+
+test("TCP: a NAT that answers unsolicited SYNs with a reset makes a direct path a race the relay may win; UDP does not care", (t) => {
+	const text = (answer: string) =>
+		`name: t\nnodes:\n  r: { kind: router }\n  n1: { kind: nat, nat: { type: port-restricted, unsolicited-tcp: ${answer} } }\n  n2: { kind: nat, nat: { type: symmetric } }\n  n3: { kind: nat }\n  a: {}\n  b: {}\n  c: {}\nlinks:\n  - { endpoints: [a:eth0, n1:lan], subnet: 10.0.1.0/24 }\n  - { endpoints: [b:eth0, n2:lan], subnet: 10.0.2.0/24 }\n  - { endpoints: [c:eth0, n3:lan], subnet: 10.0.3.0/24 }\n  - { endpoints: [n1:wan, r:e1], subnet: 198.51.100.0/30 }\n  - { endpoints: [n2:wan, r:e2], subnet: 198.51.100.4/30 }\n  - { endpoints: [n3:wan, r:e3], subnet: 198.51.100.8/30 }\n`;
+	const rst = loadLabText(text("rst"));
+	t.deepEqual(expectedOutcomes(rst, "a", "c", "tcp"), ["direct", "relayed"]);
+	t.deepEqual(expectedOutcomes(rst, "a", "c", "udp"), ["direct"]);
+	t.deepEqual(expectedOutcomes(rst, "a", "b", "tcp"), ["relayed"], "port-restricted ↔ symmetric stays relayed");
+	t.deepEqual(expectedOutcomes(loadLabText(text("drop")), "a", "c", "tcp"), ["direct"]);
 });

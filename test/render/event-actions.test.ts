@@ -53,22 +53,33 @@ test("every event kind, as the commands it runs (the lecture's commands, for tea
 
 test("rebind keeps the host's old public ports taken; expire frees them; other hosts' mappings stay", (t) => {
 	const lab = topology("nat-reboot");
+	// As `nft -j` lists them: keys are protocol . port; alice has a UDP and a TCP mapping on port 20001.
 	const state = parseNatState(
 		JSON.stringify({
 			nftables: [
-				{ map: { name: "public", elem: [[{ elem: { val: 20001 } }, { concat: ["192.168.1.2", 40000] }], [20002, { concat: ["192.168.1.9", 40001] }]] } },
-				{ set: { name: "used", elem: [20001, 20002] } },
+				{
+					map: {
+						name: "public",
+						elem: [
+							[{ elem: { val: { concat: ["udp", 20001] } } }, { concat: ["192.168.1.2", 40000] }],
+							[{ concat: ["tcp", 20001] }, { concat: ["192.168.1.2", 40000] }],
+							[{ concat: ["udp", 20002] }, { concat: ["192.168.1.9", 40001] }],
+						],
+					},
+				},
+				{ set: { name: "used", elem: [{ concat: ["udp", 20001] }, { concat: ["tcp", 20001] }, { concat: ["udp", 20002] }, { concat: ["tcp", 20002] }] } },
 			],
 		}),
 		["public", "eim", "used"],
 	);
 	const rebind = event(lab, "rebind", "home1", "--host=alice") as Extract<LabEvent, { kind: "rebind" }>;
 	const expire = event(lab, "expire", "home1", "--host=alice") as Extract<LabEvent, { kind: "expire" }>;
-	t.is(forgetMappings(rebind, state).nft, "delete element ip testbed public { 20001 }\n");
-	t.is(forgetMappings(expire, state).nft, "delete element ip testbed public { 20001 }\ndelete element ip testbed used { 20001 }\n");
+	const forgotten = "delete element ip testbed public { udp . 20001 }\ndelete element ip testbed public { tcp . 20001 }\n";
+	t.is(forgetMappings(rebind, state).nft, forgotten);
+	t.is(forgetMappings(expire, state).nft, forgotten + "delete element ip testbed used { udp . 20001 }\ndelete element ip testbed used { tcp . 20001 }\n");
 	t.deepEqual(forgetMappings(rebind, state).conntrack, [
-		["conntrack", "-D", "-p", "udp", "--orig-src", "192.168.1.2"],
-		["conntrack", "-D", "-p", "udp", "--reply-src", "192.168.1.2"],
+		["conntrack", "-D", "--orig-src", "192.168.1.2"],
+		["conntrack", "-D", "--reply-src", "192.168.1.2"],
 	]);
 });
 
@@ -145,7 +156,7 @@ test("a masquerade NAT keeps no maps: nat-reboot and expire are its conntrack (a
 	t.regex(reboot, /delete table ip testbed-outage/);
 	const expire = describeActions(renderEvent(event(lab, "expire", "host", "--host", "testnet"), { features: thisKernel, nat: host.nat, natState: new Map() }));
 	t.false(expire.includes("delete element"), expire);
-	t.regex(expire, /conntrack -D -p udp --orig-src 10\.1\.1\.2/);
+	t.regex(expire, /conntrack -D --orig-src 10\.1\.1\.2/);
 	const refused = t.throws(() => event(lab, "rebind", "host"), { instanceOf: EventError })!;
 	t.regex(refused.message, /"host" is a masquerade NAT: the kernel gives a forgotten flow its old port again; use expire/);
 });

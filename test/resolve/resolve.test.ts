@@ -121,7 +121,12 @@ test("contradictory NAT settings are validation errors with positions", (t) => {
 	t.deepEqual(problems("{ type: masquerade, mapping: address-and-port-dependent }"), ['BAD_NAT 4:32 nat "n": type masquerade has mapping endpoint-independent, not address-and-port-dependent']);
 	t.deepEqual(problems("{ type: masquerade, filtering: address-and-port-dependent, hairpin: false, udp-timeout: 30s }"), [], "what it is, spelt out");
 	t.deepEqual(problems("{ typ: full-cone }"), ['UNKNOWN_KEY 4:26 unknown key "typ" in nat; did you mean "type"?']);
-	t.deepEqual(problems("{ udp-timeout: 0.5s }"), ["BAD_VALUE 4:39 udp-timeout must be a whole number of seconds, at least 1s"]);
+	t.deepEqual(problems("{ udp-timeout: 0.5s }"), ["BAD_VALUE 4:39 udp-timeout must be a whole number of seconds from 1s to 24h"]);
+	t.deepEqual(problems("{ tcp-timeout: 0s }"), ["BAD_VALUE 4:39 tcp-timeout must be a whole number of seconds from 1s to 120h"]);
+	t.deepEqual(problems("{ tcp-timeout: 121h }"), ["BAD_VALUE 4:39 tcp-timeout must be a whole number of seconds from 1s to 120h"]);
+	t.deepEqual(problems("{ unsolicited-tcp: reset }"), ['BAD_VALUE 4:43 unsolicited-tcp "reset" is not one of: drop, rst; did you mean "rst"?']);
+	t.deepEqual(problems("{ type: masquerade, unsolicited-tcp: drop }"), ['BAD_NAT 4:32 nat "n": plain MASQUERADE leaves an unsolicited SYN to the NAT box, which answers it with a reset; use type port-restricted to drop it']);
+	t.deepEqual(problems("{ type: home-router, tcp-timeout: 3s, unsolicited-tcp: rst }"), [], "any NAT may answer with resets");
 });
 
 test("a one-to-one NAT translates exactly one inside host", (t) => {

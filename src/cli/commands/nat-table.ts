@@ -20,7 +20,7 @@ export function renderNatTable(nat: NatTable): string {
 				...nat.flows.map((flow) => [flow.proto, flow.inside, "→", flow.public, "↔", flow.remote, flow.direction === "outbound" ? "inside" : "outside", flow.state, `${flow.secondsLeft}s`]),
 			]),
 		);
-	if (nat.mappings.length > 0) lines.push("", "mappings (testbed's map: public port → inside endpoint):", table([["public", "inside", "left"], ...nat.mappings.map((mapping) => [`${nat.publicAddress}:${mapping.publicPort}`, mapping.inside, `${mapping.secondsLeft}s`])]));
+	if (nat.mappings.length > 0) lines.push("", "mappings (testbed's map: protocol, public port → inside endpoint):", table([["proto", "public", "inside", "left"], ...nat.mappings.map((mapping) => [mapping.proto, `${nat.publicAddress}:${mapping.publicPort}`, mapping.inside, `${mapping.secondsLeft}s`])]));
 	return `${lines.join("\n")}\n`;
 }
 

@@ -3,7 +3,7 @@
 // reconnected…) with times from the connection, and how long each interruption lasted.
 import { HeldSession, type HeldEvent } from "../../drivers/held-session.ts";
 import { punch, PunchSession, type PunchResult } from "../../drivers/punch.ts";
-import type { PunchOutcome } from "../../vocabulary/punch.ts";
+import { punchProtoOf, punchProtos, type PunchOutcome } from "../../vocabulary/punch.ts";
 import { explainPunch, renderExplanation, summarizeExplanations, type Explanation } from "../../inspect/explain.ts";
 import { captureSides } from "../../inspect/nat-path.ts";
 import { requireLedger } from "../../apply/ledger.ts";
@@ -22,11 +22,14 @@ import { parseDuration } from "../../validate/units.ts";
 import { table } from "../../report/table.ts";
 import type { Io } from "../io.ts";
 
-export async function punchCommand(labName: string, a: string, b: string, options: { json?: boolean; runs?: string; "no-relay"?: boolean; capture?: string; explain?: boolean; hold?: string; event?: string[]; keepalive?: string; "loss-after"?: string }, io: Io): Promise<number> {
+export async function punchCommand(labName: string, a: string, b: string, options: { json?: boolean; proto?: string; runs?: string; "no-relay"?: boolean; capture?: string; explain?: boolean; hold?: string; event?: string[]; keepalive?: string; "loss-after"?: string }, io: Io): Promise<number> {
 	requireRoot("punch");
 	const runs = options.runs === undefined ? 1 : Number(options.runs);
 	if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new UsageError(`--runs must be a whole number from 1 to 1000, not "${options.runs}"`);
+	const proto = options.proto === undefined ? "udp" : punchProtoOf(options.proto);
+	if (!proto) throw new UsageError(`--proto takes ${punchProtos.join(" or ")}, not "${options.proto}"`);
 	const holdMs = options.hold === undefined ? undefined : parseHold(options.hold);
+	if (holdMs !== undefined && proto === "tcp") throw new UsageError("--hold holds a UDP session; TCP punching (--proto tcp) punches and reports, it does not hold yet");
 	if (holdMs !== undefined && (options.runs !== undefined || options.explain)) throw new UsageError("--hold punches once and holds the session: it does not go with --runs or --explain");
 	if (options.event?.length && holdMs === undefined) throw new UsageError("--event needs --hold: the session must be held open while the event happens");
 	const timing = (key: "keepalive" | "loss-after", low: number, high: number): number | undefined => {
@@ -72,14 +75,14 @@ export async function punchCommand(labName: string, a: string, b: string, option
 			explanations = [];
 			try {
 				for (let index = 0; index < runs; index++) {
-					const explained = await explainPunch(lab, a, b, () => session.punch(a, b, { relay: !options["no-relay"] }));
+					const explained = await explainPunch(lab, a, b, () => session.punch(a, b, { relay: !options["no-relay"], proto }));
 					results.push(explained.result);
 					explanations.push(explained.explanation);
 				}
 			} finally {
 				await session.close();
 			}
-		} else results = await punch(lab, a, b, { runs, relay: !options["no-relay"] });
+		} else results = await punch(lab, a, b, { runs, relay: !options["no-relay"], proto });
 	} finally {
 		await new Promise((resolve) => setTimeout(resolve, captures.length ? 200 : 0));
 		for (const capture of captures) {
@@ -93,7 +96,8 @@ export async function punchCommand(labName: string, a: string, b: string, option
 		lab: labName,
 		a,
 		b,
-		expected: expectedPunch(lab, a, b),
+		proto,
+		expected: expectedPunch(lab, a, b, proto),
 		runs: results.length,
 		successRate: results.length ? connected.length / results.length : 0,
 		outcomes: Object.fromEntries([...new Set(results.map((result) => result.outcome))].map((outcome) => [outcome, results.filter((result) => result.outcome === outcome).length])),
@@ -106,7 +110,7 @@ export async function punchCommand(labName: string, a: string, b: string, option
 	if (options.json) io.json(explained ? { ...summary, ...explained } : summary);
 	else {
 		const rows = results.map((result, index) => [String(index + 1), result.outcome, result.timeToConnectMs === null ? "-" : `${result.timeToConnectMs < 10 ? result.timeToConnectMs.toFixed(1) : Math.round(result.timeToConnectMs)} ms`, String(result.packetsSent), result.rttMs === null ? "-" : `${result.rttMs.toFixed(2)} ms`, result.remote ? `${a} → ${result.remote.a}, ${b} → ${result.remote.b}` : result.error ?? ""]);
-		io.out(`punch ${a} ↔ ${b} in lab "${labName}" (theory for their NATs: ${expectedOutcomes(lab, a, b).join(" or ")})\n`);
+		io.out(`punch ${a} ↔ ${b} over ${proto.toUpperCase()} in lab "${labName}" (theory for their NATs: ${expectedOutcomes(lab, a, b, proto).join(" or ")})\n`);
 		io.out(table([["run", "outcome", "time to connect", "packets", "rtt", "path (who sends where)"], ...rows]));
 		if (runs > 1)
 			io.out(`\nsuccess ${Math.round(summary.successRate * 100)}% (${Object.entries(summary.outcomes).map(([outcome, count]) => `${count} ${outcome}`).join(", ")}); time to connect p50 ${summary.timeToConnectMs.p50 ?? "-"} ms, p95 ${summary.timeToConnectMs.p95 ?? "-"} ms; rtt p50 ${summary.rttMs?.toFixed(2) ?? "-"} ms`);

@@ -7,6 +7,11 @@ import { downLab } from "../../apply/down.ts";
 import { upLab } from "../../apply/up.ts";
 import { runChecks, theoryChecks, type TestReport } from "../../expect/run.ts";
 import { ExitCode, LabStateError, TestbedError, UsageError } from "../../errors.ts";
+import { punchProtoOf } from "../../vocabulary/punch.ts";
+
+const usage = (message: string): never => {
+	throw new UsageError(message);
+};
 import { loadLab } from "../../load.ts";
 import { checkName, renderJunit, renderProgramMatrix, renderPunchMatrix, renderTestText } from "../../report/test-report.ts";
 import { detectFeatures } from "../../apply/features.ts";
@@ -26,7 +31,7 @@ function natsOf(lab: Lab, name: string): string {
  * `testbed test FILE`: up, the checks, down. `testbed test LAB` (a lab that is up): the checks of
  * its file, as it was when the lab came up, against the running lab; it stays up.
  */
-export async function testCommand(target: string, options: { json?: boolean; runs?: string; junit?: string; html?: string; keep?: boolean; force?: boolean }, io: Io, signal: AbortSignal): Promise<number> {
+export async function testCommand(target: string, options: { json?: boolean; runs?: string; proto?: string; junit?: string; html?: string; keep?: boolean; force?: boolean }, io: Io, signal: AbortSignal): Promise<number> {
 	const runs = options.runs === undefined ? 1 : Number(options.runs);
 	if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new UsageError(`--runs must be a whole number from 1 to 1000, not "${options.runs}"`);
 	const running = !existsSync(target) && /^[a-z][a-z0-9-]*$/.test(target) ? readLedger(target) : undefined;
@@ -39,7 +44,9 @@ export async function testCommand(target: string, options: { json?: boolean; run
 	const { lab, notes } = running ? { lab: declared, notes: [] as string[] } : withinHostFeatures(declared, features);
 	// Without `expect:` or `steps:`, every pair of peers is punched and compared with theory.
 	const fromTheory = !lab.expect?.length && !lab.steps?.length;
-	const checks = fromTheory ? theoryChecks(lab) : (lab.expect ?? []);
+	const protos = (options.proto ?? "udp").split(",").map((text) => punchProtoOf(text.trim()) ?? usage(`--proto takes udp, tcp or udp,tcp, not "${options.proto}"`));
+	if (options.proto !== undefined && !fromTheory) throw new UsageError(`--proto chooses the protocols of theory's checks; ${target} has \`expect:\` or \`steps:\` — write \`proto: tcp\` on its punch checks instead`);
+	const checks = fromTheory ? theoryChecks(lab, [...new Set(protos)]) : (lab.expect ?? []);
 	// Nothing to check is a mistake, not a pass: no `expect:`, no `steps:` and no two peers to punch.
 	if (fromTheory && checks.length === 0)
 		throw new TestbedError(`lab "${lab.name}" has nothing to test: no \`expect:\` checks, no \`steps:\`, and not two peers (hosts behind a NAT) to punch between; add checks, e.g. \`expect: [{ run: ${lab.nodes[0]?.name ?? "alice"}, command: [hostname] }]\``, "NOTHING_TO_TEST");
