@@ -2,11 +2,14 @@
 // discovery against a testbed STUN server, or any RFC 5780 server) and prints one JSON line:
 // {"event":"result", natDetected, mapping, filtering, hairpin, portPreservation, mappedAddress, …}.
 //
-//   node --import tsx agents/stun-probe/main.ts --server IP [--port 3478] [--local-port P]
+// With --proto tcp: the same over TCP against testbed's STUN server (agents/stun/tcp-probe.ts).
+//
+//   node --import tsx agents/stun-probe/main.ts --server IP [--port 3478] [--proto udp|tcp] [--local-port P]
 //        [--timeout-ms 500] [--filter-wait-ms 400] [--interval-ms 100]
 //        [--timeouts [--max-timeout-s 10] [--timeout-step-s 1]]
 import { isIPv4 } from "node:net";
 import { probeNat } from "../stun/probe.ts";
+import { probeNatTcp } from "../stun/tcp-probe.ts";
 import { argument, emit } from "../agent-io.ts";
 
 function usage(problem: string): never {
@@ -28,6 +31,13 @@ const positive = (value: number) => value > 0;
 async function main(): Promise<void> {
 	const server = argument("--server");
 	if (!server || !isIPv4(server)) usage("--server must be an IPv4 address");
+	const proto = argument("--proto") ?? "udp";
+	if (proto !== "udp" && proto !== "tcp") usage("--proto must be udp or tcp");
+	if (proto === "tcp") {
+		const result = await probeNatTcp({ server: { address: server, port: number("--port", 3478, (value) => isPort(value) && value > 0, "a port number") }, timeoutMs: number("--timeout-ms", 1000, positive, "a positive number") });
+		emit({ ...result, proto });
+		process.exit(result.error ? 1 : 0);
+	}
 	const result = await probeNat({
 		server: { address: server, port: number("--port", 3478, (value) => isPort(value) && value > 0, "a port number") },
 		localPort: number("--local-port", 0, isPort, "a port number"),

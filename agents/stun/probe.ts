@@ -98,6 +98,26 @@ export function localIpv4Addresses(): string[] {
 		.map((info) => info!.address);
 }
 
+/** A result that knows nothing yet: the probe fills it in as its tests answer. */
+export function unknownResult(server: Endpoint, localPort: number, localAddresses: string[], timings: ProbeResult["timings"], tests: ProbeResult["tests"]): ProbeResult {
+	return {
+		event: "result",
+		server: text(server),
+		localPort,
+		localAddresses,
+		mappedAddress: null,
+		otherAddress: null,
+		natDetected: null,
+		mapping: "unknown",
+		filtering: "unknown",
+		natType: "unknown",
+		hairpin: null,
+		portPreservation: null,
+		timings,
+		tests,
+	};
+}
+
 export async function probeNat(options: ProbeOptions): Promise<ProbeResult> {
 	const started = performance.now();
 	const answerTiming: Timing = { waitMs: options.timeoutMs ?? 500, intervalMs: options.intervalMs ?? 100 };
@@ -116,22 +136,7 @@ export async function probeNat(options: ProbeOptions): Promise<ProbeResult> {
 	const client = await StunClient.open(options.localPort ?? 0);
 	const localPort = client.localPort;
 	const localAddresses = localIpv4Addresses();
-	const result: ProbeResult = {
-		event: "result",
-		server: text(options.server),
-		localPort,
-		localAddresses,
-		mappedAddress: null,
-		otherAddress: null,
-		natDetected: null,
-		mapping: "unknown",
-		filtering: "unknown",
-		natType: "unknown",
-		hairpin: null,
-		portPreservation: null,
-		timings,
-		tests,
-	};
+	const result = unknownResult(options.server, localPort, localAddresses, timings, tests);
 	try {
 		// Test I (mapping and filtering): a plain Binding to the primary address and port.
 		const first = await timed("testI", () => client.request(options.server, {}, answerTiming));

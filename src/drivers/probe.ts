@@ -1,5 +1,6 @@
 // `probe`: RFC 5780 behaviour discovery from a node behind each NAT, against a two-address STUN
-// server on the public side, compared with what the file declares.
+// server on the public side, compared with what the file declares; over UDP, or over TCP (the same
+// server answers STUN over TCP and connects back for the filtering tests).
 import type { NatBehaviour } from "../parse/topology.ts";
 import type { Lab, LabNode } from "../resolve/lab.ts";
 import { defaultPath, probeNodeFor, publicNodes } from "../resolve/routing.ts";
@@ -14,6 +15,8 @@ export interface ExpectedBehaviour {
 	hairpin: boolean | null;
 	portPreservation: boolean;
 	udpTimeoutS: number;
+	/** TCP: what a filtered SYN gets; null through several NATs (the outer one may answer first). */
+	unsolicitedTcp: "drop" | "rst" | null;
 }
 
 export interface MeasuredBehaviour {
@@ -23,6 +26,8 @@ export interface MeasuredBehaviour {
 	portPreservation: boolean | null;
 	mappedAddress?: string;
 	natDetected: boolean | null;
+	/** TCP: what a SYN the filter refused got (null: no test was refused). */
+	unsolicitedTcp?: "drop" | "rst" | null;
 	/** With --timeouts: the mapping survived `aliveS` idle seconds and not `expiredS`. */
 	lifetime?: { aliveS: number; expiredS: number | null };
 	error?: string;
@@ -48,6 +53,7 @@ export interface ProbeReport {
 	lab: string;
 	server: { node: string; addresses: string[]; temporary: boolean };
 	timeouts: boolean;
+	proto: "udp" | "tcp";
 	nats: NatVerdict[];
 	ok: boolean;
 	durationMs: number;
@@ -65,6 +71,7 @@ export function composeBehaviour(lab: Lab, layers: string[]): ExpectedBehaviour 
 		hairpin: specs.length === 1 ? specs[0].hairpin && !specs[0].oneToOne : null,
 		portPreservation: specs.every((spec) => spec.oneToOne || spec.portPreservation),
 		udpTimeoutS: Math.min(...specs.map((spec) => spec.udpTimeout)),
+		unsolicitedTcp: specs.length === 1 ? specs[0].unsolicitedTcp : null,
 	};
 }
 
@@ -76,6 +83,7 @@ export function judge(expected: ExpectedBehaviour, measured: MeasuredBehaviour, 
 	if (measured.filtering !== expected.filtering) mismatches.push(`filtering: declared ${expected.filtering}, measured ${measured.filtering}`);
 	if (expected.hairpin !== null && measured.hairpin !== expected.hairpin) mismatches.push(`hairpin: declared ${onOff(expected.hairpin)}, measured ${measured.hairpin === null ? "unknown" : onOff(measured.hairpin)}`);
 	if (measured.portPreservation !== expected.portPreservation) mismatches.push(`port preservation: declared ${onOff(expected.portPreservation)}, measured ${measured.portPreservation === null ? "unknown" : onOff(measured.portPreservation)}`);
+	if (expected.unsolicitedTcp !== null && measured.unsolicitedTcp && measured.unsolicitedTcp !== expected.unsolicitedTcp) mismatches.push(`unsolicited SYN: declared ${expected.unsolicitedTcp}, measured ${measured.unsolicitedTcp}`);
 	if (measured.lifetime) {
 		const { aliveS, expiredS } = measured.lifetime;
 		if (expected.udpTimeoutS < aliveS - stepS || (expiredS !== null && expected.udpTimeoutS > expiredS + stepS) || (expiredS === null && expected.udpTimeoutS <= aliveS - stepS))
@@ -91,6 +99,8 @@ export interface ProbeOptions {
 	timeouts?: boolean;
 	/** Only these NATs. */
 	nats?: string[];
+	/** Over UDP (default) or TCP. */
+	proto?: "udp" | "tcp";
 }
 
 /** A public host with two addresses to serve STUN from, or undefined. */
@@ -139,6 +149,7 @@ export async function probeLab(lab: Lab, options: ProbeOptions = {}): Promise<Pr
 			lab: lab.name,
 			server: { node: stun.node.name, addresses: stun.addresses, temporary: Boolean(attached) },
 			timeouts: Boolean(options.timeouts),
+			proto: options.proto ?? "udp",
 			nats: verdicts,
 			ok: verdicts.every((verdict) => verdict.ok),
 			durationMs: Math.round(performance.now() - started),
@@ -160,7 +171,7 @@ async function probeOne(lab: Lab, nat: LabNode, server: string, options: ProbeOp
 	const expected = composeBehaviour(lab, layers);
 	const stepS = Math.max(1, Math.round(expected.udpTimeoutS / 10));
 	const maxS = Math.ceil(expected.udpTimeoutS * 1.5) + stepS;
-	const args = ["--server", server, "--port", "3478", "--filter-wait-ms", "400"];
+	const args = ["--server", server, "--port", "3478", ...(options.proto === "tcp" ? ["--proto", "tcp"] : ["--filter-wait-ms", "400"])];
 	if (options.timeouts) args.push("--timeouts", "--max-timeout-s", String(maxS), "--timeout-step-s", String(stepS));
 	const started = performance.now();
 	const result = await runAgentOnce(agentPlace(lab.name, from), from.name, "stun-probe", args, (options.timeouts ? maxS * 1000 : 0) + 30_000);
@@ -171,6 +182,7 @@ async function probeOne(lab: Lab, nat: LabNode, server: string, options: ProbeOp
 		hairpin: (result.hairpin as boolean | null | undefined) ?? null,
 		portPreservation: (result.portPreservation as boolean | null | undefined) ?? null,
 		natDetected: (result.natDetected as boolean | null | undefined) ?? null,
+		...(options.proto === "tcp" ? { unsolicitedTcp: (result.unsolicitedTcp as "drop" | "rst" | null | undefined) ?? null } : {}),
 		mappedAddress: result.mappedAddress ? `${(result.mappedAddress as { address: string }).address}:${(result.mappedAddress as { port: number }).port}` : undefined,
 		lifetime: lifetime && typeof lifetime.aliveS === "number" ? { aliveS: lifetime.aliveS, expiredS: lifetime.expiredS ?? null } : undefined,
 		error: result.event === "fatal" ? String(result.error) : (result.error as string | undefined),

@@ -10,11 +10,12 @@ function cell(expected: string, measured: string, compared = true): string {
 	return expected === measured ? `${measured} ✓` : `${expected}≠${measured} ✗`;
 }
 
-function row(verdict: NatVerdict, timeouts: boolean): string[] {
+function row(verdict: NatVerdict, timeouts: boolean, tcp: boolean): string[] {
 	const { expected, measured } = verdict;
 	const base = [verdict.nat, verdict.declared, verdict.from ?? "-"];
-	if (!measured) return [...base, "-", "-", "-", "-", ...(timeouts ? ["-"] : []), verdict.note ? "skipped" : "?"];
-	if (measured.error) return [...base, "-", "-", "-", "-", ...(timeouts ? ["-"] : []), `error ✗`];
+	const extra = (timeouts ? 1 : 0) + (tcp ? 1 : 0);
+	if (!measured) return [...base, "-", "-", "-", "-", ...Array(extra).fill("-"), verdict.note ? "skipped" : "?"];
+	if (measured.error) return [...base, "-", "-", "-", "-", ...Array(extra).fill("-"), `error ✗`];
 	const lifetime = measured.lifetime ? `${measured.lifetime.aliveS}–${measured.lifetime.expiredS ?? "∞"}s (${expected.udpTimeoutS}s)` : "-";
 	return [
 		...base,
@@ -22,17 +23,19 @@ function row(verdict: NatVerdict, timeouts: boolean): string[] {
 		cell(short[expected.filtering], short[measured.filtering] ?? measured.filtering),
 		cell(onOff(expected.hairpin), onOff(measured.hairpin), expected.hairpin !== null),
 		cell(onOff(expected.portPreservation), onOff(measured.portPreservation)),
+		...(tcp ? [measured.unsolicitedTcp ? cell(expected.unsolicitedTcp ?? "", measured.unsolicitedTcp, expected.unsolicitedTcp !== null) : "-"] : []),
 		...(timeouts ? [lifetime] : []),
 		verdict.ok ? "ok" : "MISMATCH",
 	];
 }
 
 export function renderProbeText(report: ProbeReport): string {
-	const header = ["nat", "declared", "probed from", "mapping", "filtering", "hairpin", "port pres.", ...(report.timeouts ? ["lifetime (declared)"] : []), "verdict"];
+	const tcp = report.proto === "tcp";
+	const header = ["nat", "declared", "probed from", "mapping", "filtering", "hairpin", "port pres.", ...(tcp ? ["unsolicited SYN"] : []), ...(report.timeouts ? ["lifetime (declared)"] : []), "verdict"];
 	const lines = [
-		`NAT behaviour in lab "${report.lab}": declared vs measured (RFC 5780 discovery against ${report.server.temporary ? "a temporary" : "the"} STUN server on ${report.server.node}, ${report.server.addresses.join(" / ")})`,
+		`NAT behaviour in lab "${report.lab}"${tcp ? " over TCP" : ""}: declared vs measured (RFC 5780 discovery${tcp ? " with testbed's connect-back filtering test" : ""} against ${report.server.temporary ? "a temporary" : "the"} STUN server on ${report.server.node}, ${report.server.addresses.join(" / ")})`,
 		"",
-		table([header, ...report.nats.map((verdict) => row(verdict, report.timeouts))]),
+		table([header, ...report.nats.map((verdict) => row(verdict, report.timeouts, tcp))]),
 		"",
 	];
 	for (const verdict of report.nats) {

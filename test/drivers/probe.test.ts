@@ -25,8 +25,8 @@ test("each NAT is probed from a host right behind it, else from a NAT box right 
 
 test("layered NATs compose: the most dependent behaviour wins, hairpin is not predicted", (t) => {
 	const lab = topology("nat-zoo");
-	t.deepEqual(composeBehaviour(lab, ["nat-full-cone"]), { mapping: "endpoint-independent", filtering: "endpoint-independent", hairpin: true, portPreservation: true, udpTimeoutS: 120 });
-	t.like(composeBehaviour(lab, ["nat-full-cone", "nat-symmetric"]), { mapping: "address-and-port-dependent", filtering: "address-and-port-dependent", hairpin: null, portPreservation: false });
+	t.deepEqual(composeBehaviour(lab, ["nat-full-cone"]), { mapping: "endpoint-independent", filtering: "endpoint-independent", hairpin: true, portPreservation: true, udpTimeoutS: 120, unsolicitedTcp: "drop" });
+	t.like(composeBehaviour(lab, ["nat-full-cone", "nat-symmetric"]), { mapping: "address-and-port-dependent", filtering: "address-and-port-dependent", hairpin: null, portPreservation: false, unsolicitedTcp: null });
 	t.like(composeBehaviour(lab, ["mad-fei", "mei-fad"]), { mapping: "address-dependent", filtering: "address-dependent" });
 });
 
@@ -39,7 +39,7 @@ const measured = (overrides: Partial<MeasuredBehaviour>): MeasuredBehaviour => (
 	durationMs: 1,
 	...overrides,
 });
-const expected = { mapping: "endpoint-independent", filtering: "address-and-port-dependent", hairpin: true, portPreservation: true, udpTimeoutS: 30 } as const;
+const expected = { mapping: "endpoint-independent", filtering: "address-and-port-dependent", hairpin: true, portPreservation: true, udpTimeoutS: 30, unsolicitedTcp: "drop" } as const;
 
 test("judge: equal is ok; each difference is named", (t) => {
 	t.deepEqual(judge(expected, measured({}), 3), []);
@@ -49,6 +49,13 @@ test("judge: equal is ok; each difference is named", (t) => {
 	]);
 	t.deepEqual(judge({ ...expected, hairpin: null }, measured({ hairpin: false }), 3), [], "hairpin not compared through layers");
 	t.deepEqual(judge(expected, measured({ error: "no answer" }), 3), ["probe failed: no answer"]);
+});
+
+test("judge: over TCP, what a filtered SYN got is compared when measured and predictable", (t) => {
+	t.deepEqual(judge(expected, measured({ unsolicitedTcp: "rst" }), 3), ["unsolicited SYN: declared drop, measured rst"]);
+	t.deepEqual(judge(expected, measured({ unsolicitedTcp: "drop" }), 3), []);
+	t.deepEqual(judge(expected, measured({ unsolicitedTcp: null }), 3), [], "no test was refused (an endpoint-independent filter)");
+	t.deepEqual(judge({ ...expected, unsolicitedTcp: null }, measured({ unsolicitedTcp: "rst" }), 3), [], "through several NATs the outer one answers first");
 });
 
 test("judge: the declared udp-timeout must lie in the measured bracket, give or take a step", (t) => {

@@ -1,16 +1,19 @@
-// `testbed probe LAB [--timeouts] [--nat NAME]`: exit 1 when any NAT does not behave as declared.
+// `testbed probe LAB [--proto udp|tcp] [--timeouts] [--nat NAME]`: exit 1 when any NAT does not behave as declared.
 import { probeLab } from "../../drivers/probe.ts";
 import { requireLedger } from "../../apply/ledger.ts";
 import { requireRoot } from "../../apply/preflight.ts";
-import { ExitCode } from "../../errors.ts";
+import { ExitCode, UsageError } from "../../errors.ts";
 import { renderProbeText } from "../../report/probe-text.ts";
 import type { Io } from "../io.ts";
 
-export async function probeCommand(labName: string, options: { json?: boolean; timeouts?: boolean; nat?: string }, io: Io): Promise<number> {
+export async function probeCommand(labName: string, options: { json?: boolean; timeouts?: boolean; nat?: string; proto?: string }, io: Io): Promise<number> {
+	const proto = options.proto ?? "udp";
+	if (proto !== "udp" && proto !== "tcp") throw new UsageError(`--proto takes udp or tcp, not "${options.proto}"`);
+	if (proto === "tcp" && options.timeouts) throw new UsageError("--timeouts measures UDP mappings' lifetimes; TCP's follows tcp-timeout (hours) and is not probed");
 	requireRoot("probe");
 	const ledger = requireLedger(labName);
 	if (!options.json && process.stderr.isTTY) io.err(`probing ${ledger.resolved.nodes.filter((node) => node.nat).length} NATs${options.timeouts ? " (with --timeouts this takes up to 1.5 × the longest udp-timeout)" : ""}…`);
-	const report = await probeLab(ledger.resolved, { timeouts: options.timeouts, nats: options.nat ? options.nat.split(",") : undefined });
+	const report = await probeLab(ledger.resolved, { timeouts: options.timeouts, nats: options.nat ? options.nat.split(",") : undefined, proto });
 	if (options.json) io.json(report);
 	else io.out(renderProbeText(report));
 	return report.ok ? ExitCode.ok : ExitCode.failure;
