@@ -32,7 +32,8 @@ for (const example of examples) {
 		const before = await hostSnapshot();
 		const namespaces = lab.nodes.map((node) => node.netns);
 		await inLab(t, lab, async () => {
-			for (const node of lab.nodes) {
+			// Every node's kernel view is read at once (nodes are independent; assertions do not depend on their order).
+			await Promise.all(lab.nodes.map(async (node) => {
 				const links = await ipJson<IpAddr[]>(node.netns, ["address", "show"]);
 				for (const iface of node.interfaces) {
 					const seen = links.find((link) => link.ifname === iface.name);
@@ -68,7 +69,7 @@ for (const example of examples) {
 				for (const iface of node.interfaces)
 					if (iface.impair?.loss && !features.netem) t.regex(rules.stdout, new RegExp(`table netdev testbed_impair_${iface.name.replaceAll(".", "\\.")} `), `${node.name}:${iface.name}: loss in nftables`);
 				if (!node.nat && !node.interfaces.some((iface) => iface.impair?.loss)) t.is(rules.stdout.trim(), "", `${node.name}: no rules`);
-			}
+			}));
 			// Real UDP: from behind a NAT out to public nodes works; in, without a prior packet, does not.
 			const inside = behindNat(lab);
 			// Public: hosts and routers on no NAT's inside (lecture-nat's world is a router).
