@@ -12,15 +12,23 @@ rootTest("nat-table shows the mappings a punch creates; --watch prints each chan
 		const empty = JSON.parse((await testbed(["nat-table", "two-nats", "home1", "--json"])).stdout);
 		t.deepEqual(empty.flows, []);
 		const watch = execa(process.execPath, ["bin/testbed.js", "nat-table", "two-nats", "home1", "--watch", "--interval", "100", "--json"], { reject: false });
-		await sleep(800);
+		// Until watch printed its first state (the empty table), then until a state shows the punch's
+		// flow (it polls every 100 ms); the guards only stop a hang, the assertions below decide.
+		let printed = "";
+		watch.stdout!.on("data", (chunk: Buffer) => void (printed += chunk.toString()));
+		const until = async (done: () => boolean, guardMs: number) => {
+			for (const started = Date.now(); !done() && Date.now() - started < guardMs; ) await sleep(20);
+		};
+		await until(() => printed.includes("\n"), 10_000);
 		t.is((await testbed(["punch", "two-nats", "alice", "bob"])).exitCode, 0);
-		await sleep(400);
+		const alicesFlow = (state: { flows: { inside: string; remote: string }[] }) => state.flows.some((flow) => flow.inside.startsWith("192.168.1.2:") && flow.remote.startsWith("198.51.100.6:"));
+		await until(() => printed.endsWith("\n") && alicesFlow(JSON.parse(printed.trim().split("\n").at(-1)!)), 5000);
 		watch.kill("SIGINT");
 		const states = (await watch).stdout.split("\n").filter(Boolean).map((line) => JSON.parse(line));
 		t.true(states.length >= 2, `watch printed ${states.length} states`);
 		t.deepEqual(states[0].flows, []);
 		const last = states.at(-1);
-		t.true(last.flows.some((flow: { inside: string; remote: string }) => flow.inside.startsWith("192.168.1.2:") && flow.remote.startsWith("198.51.100.6:")), "alice's flow to bob's public address");
+		t.true(alicesFlow(last), "alice's flow to bob's public address");
 		t.true(last.mappings.some((mapping: { inside: string }) => mapping.inside.startsWith("192.168.1.2:")));
 		const notNat = await testbed(["nat-table", "two-nats", "alice"]);
 		t.is(notNat.exitCode, 0, notNat.stderr);
