@@ -70,7 +70,9 @@ async function rebind(netns: string, inside: string): Promise<void> {
 	await frozen(netns, async () => {
 		const deletions: string[] = [];
 		for (const [key] of await elements("eim")) if (concat(key)[0] === inside) deletions.push(`delete element ip testbed eim { ${concat(key).join(" . ")} }`);
-		for (const [key, value] of await elements("public")) if (concat(value)[0] === inside) deletions.push(`delete element ip testbed public { ${String(bare(key))} }`);
+		// @public's key is the protocol and the public port (a concatenation since NAT rules cover TCP too).
+		const keyText = (key: unknown) => (concat(key).length ? concat(key).join(" . ") : String(bare(key)));
+		for (const [key, value] of await elements("public")) if (concat(value)[0] === inside) deletions.push(`delete element ip testbed public { ${keyText(key)} }`);
 		if (deletions.length) await nsenter(netns, ["nft", deletions.join("; ")]);
 		await nsenter(netns, ["conntrack", "-D", "-p", "udp", "-s", inside], true);
 	});
