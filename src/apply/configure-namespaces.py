@@ -66,7 +66,7 @@ NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 NLM_F_CAPPED, NLM_F_ACK_TLVS = 0x100, 0x200
 RTM_NEWLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 20, 24
 IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_INFO_KIND = 3, 4, 10, 18, 1
-IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS, IFA_F_NOPREFIXROUTE = 1, 2, 8, 0x200
+IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS, IFA_F_NODAD, IFA_F_NOPREFIXROUTE = 1, 2, 8, 0x02, 0x200
 RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
 RT_TABLE_MAIN, RTPROT_BOOT, RTN_UNICAST = 254, 3, 1
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, RT_SCOPE_HOST = 0, 253, 254
@@ -178,7 +178,7 @@ def ip_operation(rtnl, op):
         text, prefix = op["cidr"].split("/")
         family, packed = address(text)
         scope = RT_SCOPE_HOST if family == socket.AF_INET and text.startswith("127.") else RT_SCOPE_UNIVERSE
-        flags = IFA_F_NOPREFIXROUTE if op.get("noPrefixRoute") else 0
+        flags = (IFA_F_NOPREFIXROUTE if op.get("noPrefixRoute") else 0) | (IFA_F_NODAD if op.get("nodad") else 0)
         body = struct.pack("=BBBBI", family, int(prefix), flags & 0xFF, scope, ifindex(op["iface"]))
         body += attr(IFA_LOCAL, packed) + attr(IFA_ADDRESS, packed)
         if flags:

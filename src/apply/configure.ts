@@ -32,9 +32,30 @@ export interface ConfigureProfile {
 	toolMs?: Record<Step["tool"], number>;
 }
 
-/** The root namespace's batch: namespaces and veth pairs, one `ip -batch`. */
+/**
+ * The root namespace's batch: namespaces and veth pairs, one `ip -batch`. Sysctls a namespace needs
+ * before its links exist (IPv6 labs: no duplicate address detection) are `netns exec … sysctl`
+ * lines of that batch as `plan` shows them; with the helper they are written in between, by one
+ * process, instead of a process per namespace.
+ */
 export async function runRootBatch(lab: Lab, batch: Batch, signal?: AbortSignal): Promise<void> {
 	const ip = batch.steps[0];
+	const early = ip.lines.filter((line) => line.op.op === "sysctl");
+	const python = early.length ? pythonPath() : undefined;
+	if (!python) return runIpBatch(lab, batch, ip, signal);
+	const made = ip.lines.filter((line) => line.op.op === "netns-add");
+	await runIpBatch(lab, batch, { ...ip, lines: made }, signal);
+	const job = early.map((line) => ({ netns: (line.op as { netns: string }).netns, ip: [], nft: null, iptables: null, sysctl: (line.op as { settings: [string, string][] }).settings, tc: null }));
+	const result = await run([python, "-I", "-S", helperPath(), String(process.pid)], { input: JSON.stringify({ namespaces: job }), signal });
+	const failed = /"failed": "([^"]*)".*"error": "([^"]*)"/.exec(result.stdout);
+	if (result.exitCode !== 0) {
+		const line = early.find((entry) => (entry.op as { netns: string }).netns === failed?.[1]) ?? early[0];
+		throw stepError(lab, batch, ip, line, failed?.[2] ?? (result.stderr || `exit ${result.exitCode}`), result.exitCode ?? 1);
+	}
+	await runIpBatch(lab, batch, { ...ip, lines: ip.lines.filter((line) => line.op.op !== "netns-add" && line.op.op !== "sysctl") }, signal);
+}
+
+async function runIpBatch(lab: Lab, batch: Batch, ip: Step, signal?: AbortSignal): Promise<void> {
 	const argv = diesWithParent(ip.argv);
 	if (signal?.aborted) throw interrupted(argv);
 	const result = await run(argv, { signal, input: stepContent(ip) });

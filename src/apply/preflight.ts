@@ -24,7 +24,7 @@ export function requireRoot(command: string): void {
 export function requireTools(plan: Plan): void {
 	const ops = [...plan.root, ...plan.namespaces.flatMap((ns) => ns.operations)];
 	const needed = new Set(["ip", "sysctl", "nsenter", "setpriv"]);
-	if (ops.some((op) => op.op === "nat" || op.op === "nft-loss")) needed.add("nft");
+	if (ops.some((op) => op.op === "nat" || op.op === "firewall6" || op.op === "nft-loss")) needed.add("nft");
 	if (ops.some((op) => op.op === "qdisc")) needed.add("tc");
 	if (ops.some((op) => op.op === "iptables")) needed.add("iptables-restore");
 	const missing = [...needed].filter((tool) => !which(tool));

@@ -114,6 +114,8 @@ export interface NodeDecl {
 	/** false: no automatic default route (`default-route: false`); only `routes:` are added. */
 	defaultRoute?: Located<boolean>;
 	nat?: NatDecl;
+	/** A NAT's IPv6 side: routed, not translated, behind a stateful firewall with this filtering. */
+	ipv6?: { pos: Pos; filtering?: Located<NatBehaviour> };
 	/** Programs started by `up`, in file order where `after:` allows. */
 	programs: ProgramDecl[];
 	/** Host directories the node sees privately (an OverlayFS over each), as written. */
@@ -207,8 +209,12 @@ export interface LinkDecl {
 	pos: Pos;
 	endpoints: [EndpointDecl, EndpointDecl];
 	subnet?: Located<string>;
+	/** The IPv6 prefix the endpoints' automatic IPv6 addresses come from. */
+	subnet6?: Located<string>;
 	/** One per endpoint; null where the endpoint gets no (or an automatic) address. */
 	addresses?: (Located<string> | null)[];
+	/** The IPv6 addresses written in `addresses:` (an entry may hold one of each family), one per endpoint. */
+	addresses6?: (Located<string> | null)[];
 	addressesPos?: Pos;
 	/** Both directions. */
 	impair?: ImpairDecl;

@@ -19,10 +19,13 @@ export type Operation = Base &
 		| { op: "link-master"; netns: string; iface: string; master: string }
 		| { op: "link-mtu"; netns: string; iface: string; mtu: number }
 		| { op: "link-up"; netns: string; iface: string }
-		| { op: "address-add"; netns: string; iface: string; cidr: string; noPrefixRoute: boolean }
+		/** An IPv6 address is added `nodad`: usable at once, not after a second and a half of duplicate address detection. */
+		| { op: "address-add"; netns: string; iface: string; cidr: string; noPrefixRoute: boolean; nodad?: boolean }
 		| { op: "sysctl"; netns: string; settings: [key: string, value: string][] }
 		| { op: "route-add"; netns: string; to: string; via?: string; dev: string; auto: boolean }
 		| { op: "nat"; netns: string; nat: LabNat }
+		/** A NAT's IPv6 side: a stateful firewall (nftables, whether its IPv4 side is nftables or iptables). */
+		| { op: "firewall6"; netns: string; nat: LabNat }
 		/** One iptables rule as the lecture types it after `iptables -t TABLE` (`nat: { type: masquerade }`). */
 		| { op: "iptables"; netns: string; table: "nat" | "filter"; rule: string }
 		| { op: "qdisc"; netns: string; iface: string; impair: ImpairDecl; qdisc: QdiscKind }

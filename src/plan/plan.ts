@@ -1,6 +1,7 @@
 // Plan: a Lab becomes the exact list of operations `up` performs. Pure: same lab and features, same plan.
 import type { Lab, LabInterface, LabNode } from "../resolve/lab.ts";
 import { overlaps } from "../validate/addresses.ts";
+import { contains6 } from "../validate/addresses6.ts";
 import type { ImpairDecl } from "../parse/topology.ts";
 import type { HostFeatures, NamespacePlan, Operation, Plan, QdiscKind, Requirement } from "./operations.ts";
 import { planContainers } from "./container.ts";
@@ -12,6 +13,11 @@ export function planLab(lab: Lab, features: HostFeatures): Plan {
 	const netnsOf = new Map(lab.nodes.map((node) => [node.name, node.netns]));
 
 	for (const node of lab.nodes) root.push({ op: "netns-add", netns: node.netns, node: node.name, pos: node.pos });
+	// Before its links exist: no duplicate address detection in a namespace with IPv6, or each new
+	// interface's link-local address stays tentative for a second or two, and until then neighbour
+	// discovery (so the first packets) fails. Global addresses are added `nodad` as well.
+	for (const node of lab.nodes)
+		if (node.ipv6) root.push({ op: "sysctl", netns: node.netns, settings: [["net.ipv6.conf.default.accept_dad", "0"], ["net.ipv6.conf.all.accept_dad", "0"]], node: node.name, pos: node.pos });
 	for (const link of lab.links) {
 		const [a, b] = link.endpoints;
 		root.push({ op: "veth-add", a: { netns: netnsOf.get(a.node)!, iface: a.iface }, b: { netns: netnsOf.get(b.node)!, iface: b.iface }, ...(link.down ? { down: true } : {}), pos: link.pos });
@@ -75,17 +81,23 @@ function planNode(node: LabNode, features: HostFeatures, unmet: Requirement[]): 
 	// An interface whose link starts unplugged (`state: down`) stays down until an event brings it up.
 	for (const iface of node.interfaces) if (!iface.down) ops.push({ op: "link-up", netns: ns, iface: iface.name, pos: iface.pos, ...at });
 	const linkNetworks = node.interfaces.filter((iface) => iface.type === "veth").flatMap((iface) => iface.addresses.map((address) => address.network));
+	const linkPrefixes6 = node.interfaces.filter((iface) => iface.type === "veth").flatMap((iface) => (iface.addresses6 ?? []).map((address) => address.network));
 	for (const iface of node.interfaces) {
 		for (const address of iface.addresses) {
 			// A dummy address inside a link's subnet only holds the address: no competing prefix route.
 			const noPrefixRoute = iface.type === "dummy" && linkNetworks.some((network) => overlaps(network, address.network));
 			ops.push({ op: "address-add", netns: ns, iface: iface.name, cidr: address.cidr, noPrefixRoute, pos: iface.pos, ...at });
 		}
+		for (const address of iface.addresses6 ?? []) {
+			const noPrefixRoute = iface.type === "dummy" && linkPrefixes6.some((prefix) => contains6(prefix, address.ip));
+			ops.push({ op: "address-add", netns: ns, iface: iface.name, cidr: address.cidr, noPrefixRoute, nodad: true, pos: iface.pos, ...at });
+		}
 	}
 	ops.push({ op: "sysctl", netns: ns, settings: sysctls(node), pos: node.pos, ...at });
 	for (const route of node.routes) ops.push({ op: "route-add", netns: ns, to: route.to, via: route.via, dev: route.dev, auto: route.auto, pos: route.pos, ...at });
 	if (node.nat?.behaviour.masquerade) ops.push(...masqueradeRules(node));
 	else if (node.nat) ops.push({ op: "nat", netns: ns, nat: node.nat, pos: node.nat.pos, ...at });
+	if (node.nat?.firewall6) ops.push({ op: "firewall6", netns: ns, nat: node.nat, pos: node.nat.pos, ...at });
 	for (const iface of node.interfaces) {
 		if (!iface.impair) continue;
 		const impair = iface.impair;
@@ -125,6 +137,8 @@ function sysctls(node: LabNode): [string, string][] {
 		["net.ipv4.conf.default.rp_filter", "0"],
 	];
 	for (const iface of node.interfaces) settings.push([`net.ipv4.conf.${sysctlName(iface)}.rp_filter`, "0"]);
+	// IPv6 only where the node has IPv6 addresses: a lab without IPv6 sets exactly what it did before.
+	if (node.ipv6) settings.push(["net.ipv6.conf.all.forwarding", node.forwarding ? "1" : "0"]);
 	if (node.nat) {
 		// Conntrack forgets an idle flow after the NAT's timeouts, like the mapping maps do: UDP after
 		// udp-timeout, an established TCP connection after tcp-timeout, one opening or closing sooner.

@@ -7,6 +7,7 @@ import type { HostFeatures, NamespacePlan, Operation, Plan } from "../plan/opera
 import { impairmentSupport, planImpairment } from "../plan/plan.ts";
 import { MissingFeatureError } from "../errors.ts";
 import { renderLossChange, renderLossRules, renderNatRules } from "./nft.ts";
+import { renderFirewall6 } from "./firewall6.ts";
 import { renderQdisc, renderQdiscChange } from "./tc.ts";
 import { iptablesCommand, renderIptablesRestore, type IptablesOperation } from "./iptables.ts";
 
@@ -68,6 +69,7 @@ function renderNamespace(ns: NamespacePlan, stateDir: string): Batch {
 	for (const op of ns.operations) {
 		if (op.op === "sysctl") for (const [key, value] of op.settings) sysctl.push({ text: `${key} = ${value}`, op });
 		else if (op.op === "nat") for (const text of renderNatRules(ns.node, op.nat).trimEnd().split("\n")) nft.push({ text, op });
+		else if (op.op === "firewall6") for (const text of renderFirewall6(ns.node, op.nat).trimEnd().split("\n")) nft.push({ text, op });
 		else if (op.op === "nft-loss") for (const text of renderLossRules(op.iface, op).trimEnd().split("\n")) nft.push({ text, op });
 		else if (op.op === "iptables") iptables.push(op);
 		else if (op.op === "qdisc") for (const text of renderQdisc(op.iface, op.impair, op.qdisc)) tc.push({ text, op });
@@ -102,12 +104,13 @@ export function ipLine(op: Operation): string {
 		case "link-up":
 			return `link set dev ${op.iface} up`;
 		case "address-add":
-			return `address add ${op.cidr} dev ${op.iface}${op.noPrefixRoute ? " noprefixroute" : ""}`;
+			return `address add ${op.cidr} dev ${op.iface}${op.noPrefixRoute ? " noprefixroute" : ""}${op.nodad ? " nodad" : ""}`;
 		case "route-add":
 			return `route add ${op.to}${op.via ? ` via ${op.via}` : ""} dev ${op.dev}`;
 		case "sysctl":
 			return `netns exec ${op.netns} sysctl -q -w ${op.settings.map(([key, value]) => `${key}=${value}`).join(" ")}`;
 		case "nat":
+		case "firewall6":
 			return `netns exec ${op.netns} nft -f -`;
 		case "iptables":
 			return `netns exec ${op.netns} ${iptablesCommand(op)}`;

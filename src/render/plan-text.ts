@@ -55,7 +55,9 @@ export function renderPlanText(plan: Plan, displayFile: string, stateDir: string
 	for (const unmet of plan.unmet) out.push(`# MISSING: ${unmet.feature} for ${unmet.why} (line ${unmet.pos.line}); \`up\` will stop with exit code 4`);
 	const links = plan.root.filter((op) => op.op === "veth-add").length;
 	out.push("");
-	out.push(`# ── root namespace: ${plan.root.length - links} namespaces, ${links} veth pair${links === 1 ? "" : "s"} (each end created inside its namespace)`);
+	const namespaces = plan.root.filter((op) => op.op === "netns-add").length;
+	const early = plan.root.some((op) => op.op === "sysctl") ? "; IPv6 duplicate address detection off before any link exists" : "";
+	out.push(`# ── root namespace: ${namespaces} namespaces, ${links} veth pair${links === 1 ? "" : "s"} (each end created inside its namespace)${early}`);
 	for (const line of rendered.root.steps[0].lines) out.push(`ip ${line.text}`);
 	for (const batch of rendered.namespaces) out.push("", ...namespaceText(batch, options));
 	out.push(...containersText(plan, stateDir));

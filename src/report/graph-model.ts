@@ -170,7 +170,7 @@ export function labGraph(lab: Lab): LabGraph {
 
 /** Whether `node` has a route to `ip`: a subnet of one of its interfaces, a declared route, or a default route. */
 function routesTo(node: LabNode, ip: string): boolean {
-	return node.interfaces.some((iface) => iface.addresses.some((address) => contains(address.network, ip))) || node.routes.some((route) => route.to === "default" || contains(route.to.includes("/") ? route.to : `${route.to}/32`, ip));
+	return node.interfaces.some((iface) => iface.addresses.some((address) => contains(address.network, ip))) || node.routes.some((route) => route.family !== 6 && (route.to === "default" || contains(route.to.includes("/") ? route.to : `${route.to}/32`, ip)));
 }
 
 /**

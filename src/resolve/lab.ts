@@ -1,5 +1,5 @@
 // The resolved lab: every default applied, every name and address decided. Plan reads only this.
-import type { ImpairDecl, NatDecl, NodeKind } from "../parse/topology.ts";
+import type { ImpairDecl, NatBehaviour, NatDecl, NodeKind } from "../parse/topology.ts";
 import type { PunchOutcome } from "../vocabulary/punch.ts";
 import type { InterfaceAddress } from "../validate/addresses.ts";
 import type { Pos } from "../vocabulary/problems.ts";
@@ -25,6 +25,8 @@ export interface LabNode {
 	netns: string;
 	/** ip_forward: routers and NATs forward, hosts and switches do not. */
 	forwarding: boolean;
+	/** The node has IPv6 addresses (so its IPv6 forwarding is set, and agents may use IPv6). */
+	ipv6?: boolean;
 	interfaces: LabInterface[];
 	routes: LabRoute[];
 	nat?: LabNat;
@@ -59,6 +61,8 @@ export interface LabInterface {
 	/** veth: one end of a link; dummy: an address holder; bridge: a switch's own device. */
 	type: "veth" | "dummy" | "bridge";
 	addresses: InterfaceAddress[];
+	/** IPv6 addresses (global ones: the link-local address is the kernel's). */
+	addresses6?: InterfaceAddress[];
 	/** For veth: index into Lab.links and the other end. */
 	link?: number;
 	peer?: { node: string; iface: string };
@@ -79,6 +83,8 @@ export interface LabRoute {
 	/** Gateway; absent for a device route. */
 	via?: string;
 	dev: string;
+	/** An IPv6 route (absent: IPv4). */
+	family?: 6;
 	/** Added by testbed (single-homed host, NAT uplink) rather than declared. */
 	auto: boolean;
 	pos: Pos;
@@ -93,6 +99,8 @@ export interface LabNat {
 	oneToOneHost?: string;
 	behaviour: NatBehaviourSpec;
 	declared?: NatDecl;
+	/** Its IPv6 side, when it has one: routed, behind a stateful firewall that filters as declared. */
+	firewall6?: { filtering: NatBehaviour };
 	pos: Pos;
 }
 

@@ -2,6 +2,7 @@
 // a veth pair whose ends become interfaces (with their impairments); switches join links into segments.
 import type { ImpairDecl, LinkDecl, TopologyDecl } from "../parse/topology.ts";
 import { interfaceAddress, isCidr } from "../validate/addresses.ts";
+import { interfaceAddress6, isCidr6 } from "../validate/addresses6.ts";
 import type { LabInterface, LabLink, LabNode } from "./lab.ts";
 import type { Resolving } from "./resolve.ts";
 
@@ -15,8 +16,12 @@ for (const node of decl.nodes) {
 			problem("ADDRESS_ON_SWITCH", iface.pos, `switch "${node.name}" cannot hold interfaces with addresses`, "put the dummy interface on a host, router or nat");
 			continue;
 		}
-		if (addInterface(labNode, { name: iface.name.value, type: "dummy", addresses: [], pos: iface.name.pos }, problem))
-			labNode.interfaces.at(-1)!.addresses = iface.addresses.filter((address) => isCidr(address.value)).map((address) => interfaceAddress(address.value));
+		if (addInterface(labNode, { name: iface.name.value, type: "dummy", addresses: [], pos: iface.name.pos }, problem)) {
+			const added = labNode.interfaces.at(-1)!;
+			added.addresses = iface.addresses.filter((address) => isCidr(address.value)).map((address) => interfaceAddress(address.value));
+			const v6 = iface.addresses.filter((address) => isCidr6(address.value)).map((address) => interfaceAddress6(address.value));
+			if (v6.length) added.addresses6 = v6;
+		}
 	}
 }
 

@@ -22,7 +22,7 @@ export function resolveNat(node: LabNode, decl: NodeDecl, segments: Map<number, 
 			return;
 		}
 	} else {
-		const byRoute = node.routes.find((route) => route.to === "default");
+		const byRoute = node.routes.find((route) => route.to === "default" && route.family !== 6);
 		const towardsRouter = links.filter((iface) => segments.get(iface.segment!)?.members.some((member) => member.node.kind === "router"));
 		outside =
 			(byRoute && links.find((iface) => iface.name === byRoute.dev)) ||
@@ -62,7 +62,7 @@ export function resolveNat(node: LabNode, decl: NodeDecl, segments: Map<number, 
 }
 
 export function addDefaultRoute(node: LabNode, segments: Map<number, Segment>): void {
-	if (node.kind === "switch" || node.kind === "router" || node.routes.some((route) => route.to === "default")) return;
+	if (node.kind === "switch" || node.kind === "router" || node.routes.some((route) => route.to === "default" && route.family !== 6)) return;
 	let uplink: LabInterface | undefined;
 	if (node.kind === "nat") uplink = node.interfaces.find((iface) => iface.name === node.nat?.outside);
 	else {

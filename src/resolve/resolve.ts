@@ -15,6 +15,7 @@ import { resolveSteps } from "./event-targets.ts";
 import { addDeclaredInterfaces, connectLinks } from "./links.ts";
 import { assignAddresses, checkNodeAddresses, connectedSubnets, segmentsOf } from "./addressing.ts";
 import { addDefaultRoute, resolveNat } from "./nat-sides.ts";
+import { addRoutes6, assignAddresses6, checkNodeAddresses6, resolveFirewall6 } from "./ipv6.ts";
 
 /** How a phase reports a problem, and suggests a name ("did you mean") for the first few unknown ones. */
 export interface Resolving {
@@ -36,13 +37,19 @@ export function resolveTopology(decl: TopologyDecl, problems: Problem[]): Lab {
 	const { links, declIndex } = connectLinks(decl, nodes, context);
 	const segments = segmentsOf(links, nodes);
 	const linkDecls = links.map((_, index) => decl.links[declIndex[index]]);
-	for (const segment of segments.values()) assignAddresses(segment, linkDecls, links, nodes, problem);
+	for (const segment of segments.values()) {
+		assignAddresses(segment, linkDecls, links, nodes, problem);
+		assignAddresses6(segment, linkDecls, links, nodes, problem);
+	}
 	for (const node of nodes.values()) {
 		checkNodeAddresses(node, problem);
+		checkNodeAddresses6(node, problem);
 		resolveRoutes(node, declOf.get(node.name)!, context);
 	}
 	for (const node of nodes.values()) if (node.kind === "nat") resolveNat(node, declOf.get(node.name)!, segments, problem);
+	for (const node of nodes.values()) resolveFirewall6(node, declOf.get(node.name)!, problem);
 	for (const node of nodes.values()) if (declOf.get(node.name)!.defaultRoute?.value !== false) addDefaultRoute(node, segments);
+	addRoutes6([...nodes.values()], segments, (node) => declOf.get(node.name)!.defaultRoute?.value !== false);
 	const lab: Lab = { name: decl.name.value, file: decl.file.startsWith("<") ? decl.file : resolvePath(decl.file), nodes: [...nodes.values()], links };
 	for (const [name, programs] of resolvePrograms(lab, decl, problem)) nodes.get(name)!.programs = programs;
 	resolveContainers(lab, decl, problem);

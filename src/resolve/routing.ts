@@ -26,7 +26,7 @@ export function defaultPath(lab: Lab, start: LabNode): Path {
 	const nats: string[] = [];
 	let node = start;
 	for (let guard = 0; guard < lab.nodes.length; guard++) {
-		const route = node.routes.find((candidate) => candidate.to === "default");
+		const route = node.routes.find((candidate) => candidate.to === "default" && candidate.family !== 6);
 		const segment = node.interfaces.find((iface) => iface.name === route?.dev)?.segment;
 		const next = route?.via ? ownerOf(lab, route.via, segment) : undefined;
 		if (!next || hops.includes(next.node.name)) break;

@@ -4,6 +4,7 @@ import type { EndpointDecl, ImpairDecl, LinkDecl, Located } from "../parse/topol
 import { parseDuration, parsePercent, parseRate } from "./units.ts";
 import type { Pos } from "../vocabulary/problems.ts";
 import { topologyKeys } from "./topology-keys.ts";
+import { isCidr6 } from "./addresses6.ts";
 import type { YamlReader } from "./yaml-reader.ts";
 
 export function readLink(r: YamlReader, item: YamlNode, links: LinkDecl[]): void {
@@ -36,20 +37,38 @@ export function readLink(r: YamlReader, item: YamlNode, links: LinkDecl[]): void
 	if (endpoints.length !== 2) return;
 	const link: LinkDecl = { pos: r.pos(map), endpoints: endpoints as [EndpointDecl, EndpointDecl] };
 	link.subnet = r.string(entries.get("subnet"), "subnet");
-	if (link.subnet) r.checkCidr(link.subnet, false);
+	if (link.subnet) {
+		if (isCidr6(link.subnet.value)) r.problem("BAD_CIDR", link.subnet.pos, `subnet "${link.subnet.value}" is an IPv6 prefix`, "put IPv6 prefixes in `subnet6:`, e.g. `subnet6: 2001:db8:1::/64`");
+		else r.checkCidr(link.subnet, false);
+	}
+	const subnet6 = r.string(entries.get("subnet6"), "subnet6");
+	if (subnet6 && r.checkCidr6(subnet6)) link.subnet6 = subnet6;
 	const addressesPair = entries.get("addresses");
 	if (addressesPair) {
 		const list = r.resolve(addressesPair.value as YamlNode);
 		link.addressesPos = r.pos(list ?? addressesPair.key);
 		if (!list || !isSeq(list)) r.report("WRONG_TYPE", list ?? addressesPair.key, "`addresses:` must be a list, one per endpoint", "write `addresses: [10.0.2.2/24, 10.0.2.1/24]`");
 		else {
-			link.addresses = list.items.map((element) => {
+			// Each endpoint's entry: one address (either family), `~`, or a list of one of each family.
+			const v4: (Located<string> | null)[] = [];
+			const v6: (Located<string> | null)[] = [];
+			for (const element of list.items) {
 				const node = r.resolve(element as YamlNode);
-				if (!node || (isScalar(node) && (node.value === null || node.value === ""))) return null;
-				const address = r.string(r.pairOf(node), "addresses");
-				if (address) r.checkCidr(address, true);
-				return address ?? null;
-			});
+				const found: { 4?: Located<string>; 6?: Located<string> } = {};
+				const values = node && isSeq(node) ? node.items.map((item) => r.resolve(item as YamlNode)) : [node];
+				for (const value of values) {
+					if (!value || (isScalar(value) && (value.value === null || value.value === ""))) continue;
+					const address = r.string(r.pairOf(value), "addresses");
+					const family = address && r.checkAnyCidr(address);
+					if (!address || !family) continue;
+					if (found[family]) r.problem("BAD_CIDR", address.pos, `this endpoint has two IPv${family} addresses`, "give each endpoint at most one address of each family, e.g. `[10.0.2.2/24, 2001:db8:2::2/64]`");
+					else found[family] = address;
+				}
+				v4.push(found[4] ?? null);
+				v6.push(found[6] ?? null);
+			}
+			link.addresses = v4;
+			if (v6.some(Boolean)) link.addresses6 = v6;
 		}
 	}
 	const impair = entries.get("impair");

@@ -39,6 +39,12 @@ export function readNode(r: YamlReader, pair: Pair, nodes: NodeDecl[]): void {
 		if (defaultRoute) node.defaultRoute = defaultRoute;
 		const nat = entries.get("nat");
 		if (nat) node.nat = readNat(r, nat);
+		const ipv6 = entries.get("ipv6");
+		if (ipv6) {
+			const map = r.map(r.resolve(ipv6.value as YamlNode), "ipv6", "write `ipv6: { filtering: address-and-port-dependent }`");
+			node.ipv6 = { pos: r.pos(ipv6.key as YamlNode) };
+			if (map) node.ipv6.filtering = r.choice(r.entries(map, topologyKeys.ipv6, "ipv6").get("filtering"), "filtering", natBehaviours) as Located<NatBehaviour> | undefined;
+		}
 		const programs = entries.get("programs");
 		if (programs) node.programs = readPrograms(r, programs, name);
 		readContainer(r, node, entries);
@@ -65,7 +71,7 @@ function readInterface(r: YamlReader, item: YamlNode): InterfaceDecl[] {
 		const address = r.string(r.pairOf(entry), "addresses");
 		if (address) addresses.push(address);
 	}
-	for (const address of addresses) r.checkCidr(address, true);
+	for (const address of addresses) r.checkAnyCidr(address);
 	return type ? [{ name, type: type.value, addresses, pos: r.pos(map) }] : [];
 }
 

@@ -4,7 +4,8 @@
 /** The keys each part of a topology file may have (the JSON Schema is checked against these). */
 export const topologyKeys = {
 	top: ["$schema", "name", "prefix", "description", "nodes", "links", "expect", "steps"],
-	node: ["kind", "netns", "interfaces", "routes", "default-route", "nat", "description", "programs", "private", "files", "limits"],
+	node: ["kind", "netns", "interfaces", "routes", "default-route", "nat", "ipv6", "description", "programs", "private", "files", "limits"],
+	ipv6: ["filtering"],
 	file: ["text", "from", "mode"],
 	limits: ["cpu", "memory", "pids", "disk"],
 	program: ["run", "env", "cwd", "ready", "after"],
@@ -12,7 +13,7 @@ export const topologyKeys = {
 	iface: ["name", "type", "address", "addresses"],
 	route: ["to", "via", "dev"],
 	nat: ["type", "mapping", "filtering", "hairpin", "port-preservation", "udp-timeout", "tcp-timeout", "unsolicited-tcp", "outside"],
-	link: ["endpoints", "subnet", "addresses", "impair", "mtu", "state", "description"],
+	link: ["endpoints", "subnet", "subnet6", "addresses", "impair", "mtu", "state", "description"],
 	impair: ["delay", "jitter", "loss", "loss-burst", "duplicate", "reorder", "corrupt", "rate", "limit", "from"],
 	punchCheck: ["punch", "proto", "result", "runs", "max-time"],
 	reachCheck: ["reach", "proto", "result"],

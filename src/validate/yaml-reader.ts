@@ -7,6 +7,7 @@ import type { Pos, Problem, ProblemCode } from "../vocabulary/problems.ts";
 import { interfaceNamePattern } from "../vocabulary/names.ts";
 import { closest, parseDuration } from "./units.ts";
 import { isCidr } from "./addresses.ts";
+import { isCidr6 } from "./addresses6.ts";
 
 /** How many map entries and list items reading may visit: aliases can multiply a small file. */
 export const itemBudget = 200_000;
@@ -72,6 +73,25 @@ export class YamlReader {
 	checkCidr(address: Located<string>, hostAddress: boolean): void {
 		if (!isCidr(address.value))
 			this.problem("BAD_CIDR", address.pos, `"${address.value}" is not an IPv4 address with a prefix length`, hostAddress ? "write e.g. `10.0.1.2/24`" : "write e.g. `10.0.1.0/24`");
+	}
+
+	/** An IPv6 prefix (`subnet6:`): a v4 subnet there, or a prefix longer than /127, is named. */
+	checkCidr6(subnet: Located<string>): boolean {
+		if (isCidr6(subnet.value)) {
+			if (Number(subnet.value.split("/")[1]) <= 127) return true;
+			this.problem("BAD_CIDR", subnet.pos, `subnet6 ${subnet.value} has no room for two interfaces`, "use a /64 (or at most /127 for a point-to-point link)");
+			return false;
+		}
+		this.problem("BAD_CIDR", subnet.pos, isCidr(subnet.value) ? `subnet6 "${subnet.value}" is an IPv4 subnet` : `"${subnet.value}" is not an IPv6 prefix`, isCidr(subnet.value) ? "put IPv4 subnets in `subnet:`, IPv6 prefixes such as `2001:db8:1::/64` in `subnet6:`" : "write e.g. `subnet6: 2001:db8:1::/64`");
+		return false;
+	}
+
+	/** An interface address of either family: `10.0.1.2/24` or `2001:db8:1::2/64`. */
+	checkAnyCidr(address: Located<string>): 4 | 6 | undefined {
+		if (isCidr(address.value)) return 4;
+		if (isCidr6(address.value)) return 6;
+		this.problem("BAD_CIDR", address.pos, `"${address.value}" is not an IPv4 or IPv6 address with a prefix length`, "write e.g. `10.0.1.2/24` or `2001:db8:1::2/64`");
+		return undefined;
 	}
 
 	entries(map: YAMLMap, known: readonly string[], where: string): Map<string, Pair> {

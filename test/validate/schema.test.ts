@@ -235,6 +235,7 @@ const schemaObjectOf: Record<string, () => SchemaNode | undefined> = {
 	iface: () => definitions.interface,
 	route: () => definitions.route,
 	nat: () => definitions.nat,
+	ipv6: () => definitions.ipv6,
 	link: () => definitions.link,
 	impair: () => definitions.impair,
 	punchCheck: () => definitions.punchCheck,

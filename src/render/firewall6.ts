@@ -1,0 +1,59 @@
+// nftables rules for a home gateway's IPv6 side: routed, not translated, behind a stateful firewall
+// whose filtering is declared like a NAT's (RFC 4787 terms, RFC 6092's recommended default being
+// address-and-port-dependent). What goes out opens the way back: conntrack lets exactly the replies
+// in (APDF); for ADF a set remembers each inside endpoint's remote addresses, for EIF the inside
+// endpoints that have sent at all. Nothing is translated, so there is no mapping, no port choice and
+// no hairpin: inside hosts reach each other directly.
+import type { LabNat } from "../resolve/lab.ts";
+
+export const firewall6Table = "testbed6";
+
+export function renderFirewall6(node: string, nat: LabNat): string {
+	const filtering = nat.firewall6!.filtering;
+	const b = nat.behaviour;
+	const out = `"${nat.outside}"`;
+	const inside = nat.inside.length === 1 ? `"${nat.inside[0]}"` : `{ ${nat.inside.map((name) => `"${name}"`).join(", ")} }`;
+	const set = (name: string, type: string, why: string) => [`\t# ${why}`, `\tset ${name} {`, `\t\ttype ${type}`, `\t\tflags dynamic,timeout`, `\t}`];
+	// What an outgoing packet teaches the filter, per protocol with its idle timeout.
+	const learn = (name: string, key: string) => [
+		`\t\tiifname ${inside} oifname ${out} meta l4proto udp update @${name} { ${key} timeout ${b.udpTimeout}s }`,
+		`\t\tiifname ${inside} oifname ${out} meta l4proto tcp update @${name} { ${key} timeout ${b.tcpTimeout}s }`,
+	];
+	const endpoint = "ip6 saddr . meta l4proto . th sport";
+	const sets: string[] = [];
+	const rules: string[] = [];
+	if (filtering === "endpoint-independent") {
+		sets.push(...set("eif", "ipv6_addr . inet_proto . inet_service", "inside endpoints that have sent out: anyone may answer them (endpoint-independent filtering)"));
+		rules.push(...learn("eif", endpoint));
+	}
+	if (filtering === "address-dependent") {
+		sets.push(...set("adf", "ipv6_addr . inet_proto . inet_service . ipv6_addr", "inside endpoint . remote address it sent to (address-dependent filtering)"));
+		rules.push(...learn("adf", `${endpoint} . ip6 daddr`));
+	}
+	const allowed =
+		filtering === "endpoint-independent"
+			? [`\t\tiifname ${out} oifname ${inside} meta l4proto { tcp, udp } ip6 daddr . meta l4proto . th dport @eif accept comment "EIF: anyone may reach an endpoint that has sent out"`]
+			: filtering === "address-dependent"
+				? [`\t\tiifname ${out} oifname ${inside} meta l4proto { tcp, udp } ip6 daddr . meta l4proto . th dport . ip6 saddr @adf accept comment "ADF: only addresses the inside endpoint sent to"`]
+				: [];
+	const unsolicited =
+		b.unsolicitedTcp === "rst"
+			? [`\t\tiifname ${out} meta l4proto tcp counter reject with tcp reset comment "unsolicited SYN: answered with a reset"`, `\t\tiifname ${out} counter drop comment "unsolicited"`]
+			: [`\t\tiifname ${out} counter drop comment "unsolicited: dropped (a SYN gets no answer, RFC 6092 and RFC 5382 REQ-4)"`];
+	return [
+		`# ipv6 firewall ${node}: routed, not translated; filtering ${filtering}${filtering === "address-and-port-dependent" ? " (RFC 6092's recommended default)" : ""}`,
+		`table ip6 ${firewall6Table} {`,
+		...sets,
+		`\tchain forward {`,
+		`\t\ttype filter hook forward priority filter; policy drop;`,
+		`\t\tct state established,related accept comment "replies, and ICMPv6 errors about our flows (path MTU discovery)"`,
+		...rules,
+		`\t\tiifname ${inside} oifname ${out} accept`,
+		`\t\tiifname ${inside} oifname ${inside} accept`,
+		...allowed,
+		...unsolicited,
+		`\t}`,
+		`}`,
+		``,
+	].join("\n");
+}

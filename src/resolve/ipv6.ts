@@ -1,0 +1,139 @@
+// The IPv6 side of a lab being resolved: each segment's `subnet6:` and addresses (explicit ones
+// checked, automatic ones handed out, gateways first), a NAT's IPv6 firewall, and the routes. IPv6 is
+// routed, not translated: a host behind a home gateway has a public address, the gateway forwards
+// behind a stateful firewall, and the routers upstream need a route to every prefix behind it.
+// A lab without IPv6 gets nothing from here: its plan is the same as before IPv6 existed.
+import type { LinkDecl, NodeDecl } from "../parse/topology.ts";
+import { contains6, hostAddresses6, interfaceAddress6, isCidr6, range6 } from "../validate/addresses6.ts";
+import type { Pos } from "../vocabulary/problems.ts";
+import type { Segment } from "./addressing.ts";
+import type { LabInterface, LabLink, LabNode, LabRoute } from "./lab.ts";
+import type { Resolving } from "./resolve.ts";
+import { isGateway } from "./routing.ts";
+
+type Report = Resolving["problem"];
+
+/** RFC 6092's recommended filtering for a home gateway's IPv6 firewall: only replies to what went out. */
+export const defaultFiltering6 = "address-and-port-dependent" as const;
+
+/** The segment's prefix and addresses: explicit ones, then automatic ones from `subnet6:`. */
+export function assignAddresses6(segment: Segment, declLinks: LinkDecl[], links: LabLink[], nodes: Map<string, LabNode>, problem: Report): void {
+	let subnet6: { cidr: string; pos: Pos } | undefined;
+	for (const index of segment.links) {
+		const declared = declLinks[index]?.subnet6;
+		if (!declared || !isCidr6(declared.value)) continue;
+		const network = interfaceAddress6(declared.value).network;
+		if (!subnet6) subnet6 = { cidr: network, pos: declared.pos };
+		else if (subnet6.cidr !== network) problem("SUBNET_CONFLICT", declared.pos, `this link joins a segment that already has subnet6 ${subnet6.cidr} (line ${subnet6.pos.line})`, "declare one subnet6 per switch or link");
+	}
+	const taken = new Map<string, Pos>();
+	for (const index of segment.links) {
+		const decl = declLinks[index];
+		decl?.addresses6?.forEach((address, side) => {
+			if (!address) return;
+			const endpoint = links[index].endpoints[side];
+			const node = nodes.get(endpoint.node)!;
+			if (node.kind === "switch") return problem("ADDRESS_ON_SWITCH", address.pos, `"${endpoint.node}:${endpoint.iface}" is a switch port and cannot have an address`, "write `~` for the switch side, and give the address to a host");
+			const parsed = interfaceAddress6(address.value);
+			if (subnet6 && parsed.network !== subnet6.cidr) return problem("ADDRESS_OUTSIDE_SUBNET", address.pos, `${address.value} is not in this segment's subnet6 ${subnet6.cidr}`, `use an address in ${subnet6.cidr} with the same prefix length`);
+			if (taken.has(parsed.ip)) return problem("DUPLICATE_ADDRESS", address.pos, `${parsed.ip} is already used on this segment (line ${taken.get(parsed.ip)!.line})`, "give every interface its own address");
+			taken.set(parsed.ip, address.pos);
+			const iface = node.interfaces.find((candidate) => candidate.name === endpoint.iface && candidate.link === index);
+			if (iface) iface.addresses6 = [parsed];
+		});
+	}
+	if (!subnet6) return;
+	for (const member of segment.members) for (const iface of member.node.interfaces) if (iface.type === "dummy") for (const address of iface.addresses6 ?? []) if (contains6(subnet6.cidr, address.ip)) taken.set(address.ip, iface.pos);
+	const pool = hostAddresses6(subnet6.cidr);
+	const prefix = Number(subnet6.cidr.split("/")[1]);
+	const order = [...segment.members].sort((a, b) => Number(isGateway(b.node)) - Number(isGateway(a.node)));
+	for (const member of order) {
+		if (member.iface.addresses6?.length) continue;
+		let next = pool.next();
+		while (!next.done && taken.has(next.value)) next = pool.next();
+		if (next.done) return problem("SUBNET_FULL", subnet6.pos, `subnet6 ${subnet6.cidr} has no address left for "${member.node.name}:${member.iface.name}"`, "use a larger prefix, e.g. a /64");
+		taken.set(next.value, subnet6.pos);
+		member.iface.addresses6 = [interfaceAddress6(`${next.value}/${prefix}`)];
+	}
+}
+
+/** Two IPv6 prefixes on one node's links overlap, or an address repeats. */
+export function checkNodeAddresses6(node: LabNode, problem: Report): void {
+	const seen = new Map<string, LabInterface>();
+	const prefixes: { network: string; iface: LabInterface; range: [bigint, bigint] }[] = [];
+	for (const iface of node.interfaces)
+		for (const address of iface.addresses6 ?? []) {
+			const other = seen.get(address.ip);
+			if (other) problem("DUPLICATE_ADDRESS", iface.pos, `${address.ip} is on both "${other.name}" and "${iface.name}" of node "${node.name}"`, "give every interface its own address");
+			seen.set(address.ip, iface);
+			if (iface.type !== "veth") continue;
+			const range = range6(address.network);
+			const clash = prefixes.find((entry) => entry.iface !== iface && entry.range[0] <= range[1] && range[0] <= entry.range[1]);
+			if (clash) problem("OVERLAPPING_SUBNETS", iface.pos, `node "${node.name}" has ${address.network} on "${iface.name}" and ${clash.network} on "${clash.iface.name}"; they overlap`, "use a separate subnet6 per link");
+			prefixes.push({ network: address.network, iface, range });
+		}
+}
+
+/** `ipv6:` only on a NAT with IPv6 inside and outside; the firewall's filtering (RFC 6092's default when not written). */
+export function resolveFirewall6(node: LabNode, decl: NodeDecl, problem: Report): void {
+	const has6 = (name: string) => Boolean(node.interfaces.find((iface) => iface.name === name)?.addresses6?.length);
+	if (decl.ipv6 && node.kind !== "nat")
+		return problem("BAD_NAT", decl.ipv6.pos, `"${node.name}" is a ${node.kind}: only a nat (a home gateway) has an IPv6 firewall`, node.kind === "router" ? "routers forward IPv6 unfiltered; make the gateway `kind: nat`" : "remove `ipv6:`");
+	if (!node.nat) return;
+	const dualInside = node.nat.inside.some(has6);
+	if (decl.ipv6 && !(has6(node.nat.outside) && dualInside))
+		return problem("BAD_NAT", decl.ipv6.pos, `nat "${node.name}" declares IPv6 filtering but has no IPv6 ${has6(node.nat.outside) ? "inside" : "outside"}`, "give its links `subnet6:` (inside and outside), or remove `ipv6:`");
+	if (has6(node.nat.outside) && dualInside) node.nat.firewall6 = { filtering: decl.ipv6?.filtering?.value ?? defaultFiltering6 };
+}
+
+/**
+ * IPv6 routes: a default route for each single-homed host and each NAT (through the one gateway on its
+ * uplink, as for IPv4), and on every node upstream of a NAT a route to each prefix behind it.
+ */
+export function addRoutes6(nodes: LabNode[], segments: Map<number, Segment>, defaultRoute: (node: LabNode) => boolean): void {
+	const address6 = (iface: LabInterface | undefined) => iface?.addresses6?.[0]?.ip;
+	const gatewayOn = (node: LabNode, iface: LabInterface): { node: LabNode; iface: LabInterface } | undefined => {
+		const members = segments.get(iface.segment!)?.members ?? [];
+		const gateways = members.filter((member) => member.node !== node && isGateway(member.node) && address6(member.iface) && member.node.nat?.outside !== member.iface.name);
+		return gateways.length === 1 ? gateways[0] : undefined;
+	};
+	const defaults = new Map<LabNode, { node: LabNode; via: string }>();
+	for (const node of nodes) {
+		if (node.interfaces.some((iface) => iface.addresses6?.length)) node.ipv6 = true;
+		if (node.kind === "switch" || node.kind === "router" || !defaultRoute(node)) continue;
+		const uplinks = node.kind === "nat" ? node.interfaces.filter((iface) => iface.name === node.nat?.outside) : node.interfaces.filter((iface) => iface.type === "veth" && iface.addresses6?.length && !iface.down);
+		if (uplinks.length !== 1 || !address6(uplinks[0])) continue;
+		const gateway = gatewayOn(node, uplinks[0]);
+		const via = address6(gateway?.iface);
+		if (!gateway || !via) continue;
+		node.routes.push({ to: "default", via, dev: uplinks[0].name, family: 6, auto: true, pos: node.pos });
+		defaults.set(node, { node: gateway.node, via });
+	}
+	// An IPv6 address held by a dummy interface inside a link's prefix: neighbour discovery (unlike ARP)
+	// answers only for the receiving interface's own addresses, so the link's gateways route to it.
+	for (const node of nodes)
+		for (const link of node.interfaces.filter((iface) => iface.type === "veth" && iface.addresses6?.length))
+			for (const held of node.interfaces.filter((iface) => iface.type === "dummy").flatMap((iface) => iface.addresses6 ?? []))
+				if (contains6(link.addresses6![0].network, held.ip))
+					for (const member of segments.get(link.segment!)?.members ?? [])
+						if (member.node !== node && isGateway(member.node) && member.iface.addresses6?.length)
+							member.node.routes.push({ to: `${held.ip}/128`, via: link.addresses6![0].ip, dev: member.iface.name, family: 6, auto: true, pos: node.pos });
+	// Prefixes behind each NAT, routed by every node on its way up (a NAT behind a NAT: both levels).
+	for (const nat of nodes) {
+		if (!nat.nat?.firewall6) continue;
+		const prefixes = nat.interfaces.filter((iface) => nat.nat!.inside.includes(iface.name)).flatMap((iface) => (iface.addresses6 ?? []).map((address) => address.network));
+		let hop = nat;
+		for (let guard = 0; guard < nodes.length; guard++) {
+			const up = defaults.get(hop);
+			const outside = hop.interfaces.find((iface) => iface.name === (hop.nat?.outside ?? hop.routes.find((route) => route.family === 6 && route.to === "default")?.dev));
+			const via = address6(outside);
+			const next = up?.node ?? gatewayOn(hop, outside!)?.node;
+			if (!next || !via) break;
+			const dev = next.interfaces.find((iface) => iface.segment === outside!.segment)?.name;
+			if (!dev) break;
+			for (const prefix of prefixes) if (!next.routes.some((route) => route.to === prefix)) next.routes.push({ to: prefix, via, dev, family: 6, auto: true, pos: nat.pos } satisfies LabRoute);
+			if (next.kind === "router") break;
+			hop = next;
+		}
+	}
+}

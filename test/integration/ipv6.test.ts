@@ -1,0 +1,73 @@
+// Dual stack on the kernel (topologies/dual-stack.yml): IPv6 routed to every host behind the homes'
+// stateful firewalls, usable the moment `up` returns (no duplicate address detection); the firewalls
+// filter as declared — checked with ping -6 and plain Python sockets, nothing of testbed's — while
+// IPv4 behind the NATs works as before.
+import { execa } from "execa";
+import { loadLab } from "../../src/index.ts";
+import { runChecks, theoryChecks } from "../../src/expect/run.ts";
+import type { Lab } from "../../src/resolve/lab.ts";
+import { inLab, leftovers, rootTest } from "../helpers/host.ts";
+
+const netns = (lab: Lab, name: string) => lab.nodes.find((node) => node.name === name)!.netns;
+const inNode = (lab: Lab, name: string, argv: string[]) => execa("ip", ["netns", "exec", netns(lab, name), ...argv], { reject: false });
+const ping6 = async (lab: Lab, from: string, to: string) => (await inNode(lab, from, ["ping", "-6", "-c", "1", "-W", "1", to])).exitCode === 0;
+
+/** An inside host's UDP port 6000 sends to the public host's [::10]:9; then the public host sends to it from ::10:9, ::10:10 and ::11:11. Which arrive? */
+const inside = `
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(("::", 6000)); s.settimeout(1.5)
+s.sendto(b"open", ("2001:db8:ff:3::10", 9)); got = []
+try:
+    while True:
+        data, source = s.recvfrom(100); got.append(f"[{source[0]}]:{source[1]}")
+except socket.timeout: pass
+print(" ".join(sorted(got)))
+`;
+const outside = `
+import socket, sys, time
+time.sleep(0.4)
+for source in (("2001:db8:ff:3::10", 9), ("2001:db8:ff:3::10", 10), ("2001:db8:ff:3::11", 11)):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(source); s.sendto(b"hi", (sys.argv[1], 6000))
+`;
+/** A TCP connection attempt with a timeout: "connected", "refused" or "timeout". */
+const dial = `
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1).close(); print("connected")
+except ConnectionRefusedError: print("refused")
+except OSError: print("timeout")
+`;
+
+rootTest("dual-stack.yml: IPv6 works as soon as up returns, the homes' firewalls filter as declared, IPv4 punches as theory says", async (t) => {
+	const lab = loadLab(new URL("../../topologies/dual-stack.yml", import.meta.url).pathname);
+	await inLab(t, lab, async () => {
+		// The first packet of each, right after up: no address is left tentative.
+		t.true(await ping6(lab, "alice", "2001:db8:ff:3::10"), "alice → the public host over IPv6");
+		t.true(await ping6(lab, "bob", "2001:db8:ff:3::11"), "bob → the public host's second address (a dummy: routed by the router)");
+		t.true(await ping6(lab, "stun", "2001:db8:1:1::1"), "the public host → home1's inside address (routed, not translated)");
+		t.false(await ping6(lab, "stun", "2001:db8:1:1::2"), "an unsolicited echo request to alice is filtered");
+		t.false(await ping6(lab, "phone", "2001:db8:ff:3::10"), "the phone behind the IPv4-only carrier has no IPv6");
+
+		// Filtering, with plain sockets: what reaches an inside endpoint that sent one datagram out.
+		const filtered = async (host: string, address: string) => {
+			const listening = inNode(lab, host, ["python3", "-c", inside]);
+			await inNode(lab, "stun", ["python3", "-c", outside, address]);
+			return (await listening).stdout.trim();
+		};
+		t.is(await filtered("alice", "2001:db8:1:1::2"), "[2001:db8:ff:3::10]:9", "home1: address-and-port-dependent — only the reply");
+		t.is(await filtered("bob", "2001:db8:2:1::2"), "[2001:db8:ff:3::10]:10 [2001:db8:ff:3::10]:9 [2001:db8:ff:3::11]:11", "home2: endpoint-independent — anyone");
+
+		// TCP: out works; an unsolicited SYN to a listener behind the firewall is dropped (no reset).
+		const server = inNode(lab, "stun", ["python3", "-c", "import socket; s=socket.socket(socket.AF_INET6); s.bind(('::', 8080)); s.listen(); s.settimeout(3); s.accept()"]);
+		const listener = inNode(lab, "alice", ["python3", "-c", "import socket; s=socket.socket(socket.AF_INET6); s.bind(('::', 8081)); s.listen(); s.settimeout(2.5)\ntry: s.accept()\nexcept OSError: pass"]);
+		await new Promise((resolve) => setTimeout(resolve, 300));
+		t.is((await inNode(lab, "alice", ["python3", "-c", dial, "2001:db8:ff:3::10", "8080"])).stdout.trim(), "connected");
+		t.is((await inNode(lab, "stun", ["python3", "-c", dial, "2001:db8:1:1::2", "8081"])).stdout.trim(), "timeout");
+		await Promise.all([server, listener]);
+
+		// IPv4 is untouched by it all: every pair punches as theory says.
+		const results = await runChecks(lab, theoryChecks(lab), { explain: false });
+		for (const result of results) t.true(result.ok, `${result.name}: ${result.measured}, expected ${result.expected}`);
+	});
+	t.deepEqual(leftovers(lab.name, lab.nodes.map((node) => node.netns)), []);
+});

@@ -1,0 +1,81 @@
+// Dual-stack labs resolved: IPv6 addresses from subnet6 (gateways first) or written, a NAT's IPv6
+// firewall, default routes and the routers' routes to the prefixes behind each gateway; the file's
+// mistakes as problems with positions. A lab without IPv6 gets nothing of it.
+import test from "ava";
+import { loadLab, loadLabText } from "../../src/load.ts";
+import { TopologyError } from "../../src/errors.ts";
+import type { Lab } from "../../src/resolve/lab.ts";
+
+const dualStack = () => loadLab(new URL("../../topologies/dual-stack.yml", import.meta.url).pathname);
+const node = (lab: Lab, name: string) => lab.nodes.find((candidate) => candidate.name === name)!;
+const v6 = (lab: Lab, name: string) => Object.fromEntries(node(lab, name).interfaces.map((iface) => [iface.name, (iface.addresses6 ?? []).map((address) => address.cidr)]));
+const routes6 = (lab: Lab, name: string) => node(lab, name).routes.filter((route) => route.family === 6).map((route) => `${route.to} via ${route.via} dev ${route.dev}`);
+
+test("dual-stack.yml: addresses from subnet6 (the gateway ::1), written ones on the public host, none on the IPv4-only carrier", (t) => {
+	const lab = dualStack();
+	t.deepEqual(v6(lab, "alice"), { eth0: ["2001:db8:1:1::2/64"] });
+	t.deepEqual(v6(lab, "home1"), { lan: ["2001:db8:1:1::1/64"], wan: ["2001:db8:ff:1::2/64"] });
+	t.deepEqual(v6(lab, "stun"), { alt0: ["2001:db8:ff:3::11/64"], eth0: ["2001:db8:ff:3::10/64"] });
+	t.deepEqual(v6(lab, "phone"), { eth0: [] });
+	t.falsy(node(lab, "phone").ipv6);
+	t.true(node(lab, "alice").ipv6);
+});
+
+test("dual-stack.yml: default routes as for IPv4, the router's routes to each home's prefix and to the public host's second address", (t) => {
+	const lab = dualStack();
+	t.deepEqual(routes6(lab, "alice"), ["default via 2001:db8:1:1::1 dev eth0"]);
+	t.deepEqual(routes6(lab, "home1"), ["default via 2001:db8:ff:1::1 dev wan"]);
+	t.deepEqual(routes6(lab, "stun"), ["default via 2001:db8:ff:3::1 dev eth0"]);
+	t.deepEqual(routes6(lab, "internet").sort(), ["2001:db8:1:1::/64 via 2001:db8:ff:1::2 dev e1", "2001:db8:2:1::/64 via 2001:db8:ff:2::2 dev e2", "2001:db8:ff:3::11/128 via 2001:db8:ff:3::10 dev e4"]);
+	t.deepEqual(routes6(lab, "phone"), []);
+	t.is(node(lab, "alice").routes.find((route) => route.to === "default" && route.family !== 6)?.via, "192.168.1.1", "IPv4's default route is unchanged");
+});
+
+test("a NAT's IPv6 firewall: as declared, RFC 6092's default (address-and-port-dependent) when not, none without IPv6", (t) => {
+	const lab = dualStack();
+	t.deepEqual(node(lab, "home1").nat!.firewall6, { filtering: "address-and-port-dependent" });
+	t.deepEqual(node(lab, "home2").nat!.firewall6, { filtering: "endpoint-independent" });
+	t.is(node(lab, "carrier").nat!.firewall6, undefined);
+	const implicit = loadLabText(`name: t\nnodes:\n  r: { kind: router }\n  n: { kind: nat }\n  a: {}\nlinks:\n  - { endpoints: [a:eth0, n:lan], subnet: 10.0.0.0/24, subnet6: 2001:db8:1::/64 }\n  - { endpoints: [n:wan, r:e1], subnet: 10.0.1.0/24, subnet6: 2001:db8:2::/64 }\n`);
+	t.deepEqual(node(implicit, "n").nat!.firewall6, { filtering: "address-and-port-dependent" });
+});
+
+test("an endpoint may hold one address of each family; `~` and a lone IPv6 address work too", (t) => {
+	const lab = loadLabText(`name: t\nnodes:\n  a: {}\n  b: {}\nlinks:\n  - endpoints: [a:eth0, b:eth0]\n    addresses: [[10.0.0.1/24, 2001:db8::1/64], 2001:db8::2/64]\n`);
+	t.deepEqual(v6(lab, "a"), { eth0: ["2001:db8::1/64"] });
+	t.deepEqual(node(lab, "a").interfaces[0].addresses.map((address) => address.cidr), ["10.0.0.1/24"]);
+	t.deepEqual(v6(lab, "b"), { eth0: ["2001:db8::2/64"] });
+	t.deepEqual(node(lab, "b").interfaces[0].addresses, []);
+});
+
+const problems = (links: string, nodes = "  r: { kind: router }\n  n: { kind: nat }\n  a: {}\n") => {
+	try {
+		loadLabText(`name: t\nnodes:\n${nodes}links:\n${links}`);
+		return [];
+	} catch (error) {
+		if (!(error instanceof TopologyError)) throw error;
+		return error.problems.map((problem) => `${problem.code} ${problem.pos.line}:${problem.pos.col} ${problem.message}`);
+	}
+};
+const twoLinks = (lan: string, wan = "subnet: 10.0.1.0/24, subnet6: 2001:db8:2::/64") => `  - { endpoints: [a:eth0, n:lan], ${lan} }\n  - { endpoints: [n:wan, r:e1], ${wan} }\n`;
+
+test("mistakes in the file: the family in the wrong key, a prefix too long, an address outside subnet6, two of one family, IPv6 filtering without IPv6", (t) => {
+	t.deepEqual(problems(twoLinks("subnet: 2001:db8:1::/64")), ['BAD_CIDR 7:43 subnet "2001:db8:1::/64" is an IPv6 prefix']);
+	t.deepEqual(problems(twoLinks("subnet: 10.0.0.0/24, subnet6: 10.0.9.0/24")), ['BAD_CIDR 7:65 subnet6 "10.0.9.0/24" is an IPv4 subnet']);
+	t.deepEqual(problems(twoLinks("subnet: 10.0.0.0/24, subnet6: 2001:db8:1::/128")), ["BAD_CIDR 7:65 subnet6 2001:db8:1::/128 has no room for two interfaces"]);
+	t.deepEqual(problems(twoLinks("subnet: 10.0.0.0/24, subnet6: 2001:db8:1::/64, addresses: [[10.0.0.5/24, 2001:db8:9::5/64], ~]")), ["ADDRESS_OUTSIDE_SUBNET 7:108 2001:db8:9::5/64 is not in this segment's subnet6 2001:db8:1::/64"]);
+	t.deepEqual(problems(twoLinks("addresses: [[2001:db8:1::5/64, 2001:db8:1::6/64], 10.0.0.1/24]")), ["BAD_CIDR 7:66 this endpoint has two IPv6 addresses"]);
+	t.deepEqual(problems(twoLinks("addresses: [fe80::1/64, ~]")), ['BAD_CIDR 7:47 "fe80::1/64" is not an IPv4 or IPv6 address with a prefix length']);
+	t.deepEqual(problems(twoLinks("subnet: 10.0.0.0/24", "subnet: 10.0.1.0/24"), "  r: { kind: router }\n  n: { kind: nat, ipv6: { filtering: endpoint-independent } }\n  a: {}\n"), ['BAD_NAT 4:19 nat "n" declares IPv6 filtering but has no IPv6 outside']);
+	t.deepEqual(problems(twoLinks("subnet: 10.0.0.0/24, subnet6: 2001:db8:1::/64"), "  r: { kind: router, ipv6: {} }\n  n: { kind: nat }\n  a: {}\n"), ['BAD_NAT 3:22 "r" is a router: only a nat (a home gateway) has an IPv6 firewall']);
+	t.deepEqual(problems(twoLinks("subnet: 10.0.0.0/24, subnet6: 2001:db8:1::/127", "subnet: 10.0.1.0/24, subnet6: 2001:db8:2::/64") + "  - { endpoints: [b:eth0, n:lan2], subnet: 10.0.2.0/24, subnet6: 2001:db8:1::/64 }\n", "  r: { kind: router }\n  n: { kind: nat }\n  a: {}\n  b: {}\n"), ['OVERLAPPING_SUBNETS 10:27 node "n" has 2001:db8:1::/64 on "lan2" and 2001:db8:1::/127 on "lan"; they overlap']);
+});
+
+test("a lab without IPv6 plans no IPv6: no nodad, no ip6 table, no IPv6 sysctl", async (t) => {
+	const { planLab } = await import("../../src/plan/plan.ts");
+	const { renderPlanText } = await import("../../src/render/plan-text.ts");
+	const lab = loadLab(new URL("../../topologies/nat-zoo.yml", import.meta.url).pathname);
+	const text = renderPlanText(planLab(lab, { dummy: true, netem: true, tbf: true }), "nat-zoo.yml", "/run/testbed/nat-zoo");
+	t.notRegex(text, /nodad|ip6|ipv6|accept_dad/);
+	t.regex(text, /table ip testbed/, "the plan itself is there");
+});
