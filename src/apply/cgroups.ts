@@ -57,8 +57,18 @@ export function overlaySupported(): boolean {
 }
 
 /** The features with what is read from the host at every run (cgroup layout, OverlayFS) filled in where not given. */
-export function withHostLayout(features: HostFeatures): HostFeatures & { cgroups: CgroupLayout; overlay: boolean } {
-	return { ...features, cgroups: features.cgroups ?? cgroupLayout(), overlay: features.overlay ?? overlaySupported() };
+export function withHostLayout(features: HostFeatures): HostFeatures & { cgroups: CgroupLayout; overlay: boolean; ipv6: boolean } {
+	return { ...features, cgroups: features.cgroups ?? cgroupLayout(), overlay: features.overlay ?? overlaySupported(), ipv6: features.ipv6 ?? ipv6Supported() };
+}
+
+/**
+ * Whether new namespaces get IPv6: the kernel has it (not booted with ipv6.disable=1), and they do not
+ * inherit the host's `disable_ipv6` (net.core.devconf_inherit_init_net) while the host has it set.
+ */
+export function ipv6Supported(): boolean {
+	if (!existsSync("/proc/sys/net/ipv6")) return false;
+	const inherit = readText("/proc/sys/net/core/devconf_inherit_init_net")?.trim();
+	return !(inherit === "1" || inherit === "3") || readText("/proc/sys/net/ipv6/conf/default/disable_ipv6")?.trim() !== "1";
 }
 
 /** What a controller's absence means and how to get it, for `up` (exit 4) and `doctor`. */

@@ -1,7 +1,7 @@
 // `testbed doctor`: what this host supports, and the fix for what it lacks.
 import { existsSync, readdirSync } from "node:fs";
 import type { CgroupController, CgroupLayout, HostFeatures } from "../plan/operations.ts";
-import { cgroupLayout, controllerFix, overlaySupported } from "./cgroups.ts";
+import { cgroupLayout, controllerFix, ipv6Supported, overlaySupported } from "./cgroups.ts";
 import { ledgerPath } from "./state-files.ts";
 import { impairmentKinds, impairmentMethod, type ImpairmentKind } from "../plan/plan.ts";
 import { helperCheck } from "./configure.ts";
@@ -92,6 +92,8 @@ export async function doctor(): Promise<{ ok: boolean; kernel: string; checks: C
 export function containerChecks(): Check[] {
 	const layout = cgroupLayout();
 	const checks: Check[] = [];
+	const ipv6 = ipv6Supported();
+	checks.push({ name: "ipv6", ok: ipv6, required: false, detail: ipv6 ? "IPv6 in new namespaces: dual-stack labs (`subnet6:`)" : "no IPv6 in new namespaces (disabled at boot, or inherited disabled): labs with `subnet6:` stop with exit 4", fix: "boot without ipv6.disable=1; where net.core.devconf_inherit_init_net is set, `sysctl -w net.ipv6.conf.default.disable_ipv6=0`" });
 	const overlay = overlaySupported();
 	checks.push({ name: "overlay", ok: overlay, required: false, detail: overlay ? "OverlayFS: nodes' `private:` directories" : "no OverlayFS: labs with `private:` stop with exit 4", fix: controllerFix("overlay") });
 	const uses: Record<CgroupController, string> = { cpu: "`limits: { cpu }` (CFS quota)", memory: "`limits: { memory }` (and OOM kills)", pids: "`limits: { pids }` (a fork bomb stops there)" };

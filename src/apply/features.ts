@@ -5,7 +5,7 @@ import { featuresPath } from "./state-files.ts";
 import { run } from "./run.ts";
 import { which } from "./which.ts";
 
-export interface KernelFeatures extends Required<Omit<HostFeatures, "overlay" | "cgroups">> {
+export interface KernelFeatures extends Required<Omit<HostFeatures, "overlay" | "cgroups" | "ipv6">> {
 	netns: boolean;
 	veth: boolean;
 	bridge: boolean;

@@ -109,12 +109,14 @@ export async function upLab(lab: Lab, options: UpOptions = {}): Promise<UpResult
 
 /** What the host lacks, in words: a kernel feature, or a cgroup controller. */
 function lacking(feature: Requirement["feature"]): string {
+	if (feature === "ipv6") return "IPv6 is off in new namespaces on this host";
 	return feature.startsWith("cgroup ") ? `this host has no ${feature} controller` : `this kernel has no ${feature}`;
 }
 
 /** How to get a missing feature, or do without it. */
 function missingFix(feature: Requirement["feature"], keys: string): string {
 	if (feature === "netem") return `remove ${keys}, or run on a kernel with sch_netem (\`modprobe sch_netem\`); without it loss, loss-burst, rate and limit still work; \`testbed doctor\` shows what this host has`;
+	if (feature === "ipv6") return "remove `subnet6:` and the IPv6 addresses, or run where IPv6 is on: a kernel booted without ipv6.disable=1, and net.ipv6.conf.default.disable_ipv6=0 where new namespaces inherit the host's settings; `testbed doctor` shows what this host has";
 	if (feature === "tbf") return `remove ${keys}, or load sch_tbf (\`modprobe sch_tbf\`); \`testbed doctor\` shows what this host has`;
 	return controllerFix(feature === "overlay" ? "overlay" : (feature.slice("cgroup ".length) as CgroupController));
 }

@@ -42,7 +42,7 @@ export type QdiscKind = "netem" | "tbf" | "pfifo";
 
 /** What the host must support for a plan, and which file position asks for it. */
 export interface Requirement {
-	feature: "netem" | "tbf" | "overlay" | `cgroup ${CgroupController}`;
+	feature: "netem" | "tbf" | "overlay" | "ipv6" | `cgroup ${CgroupController}`;
 	why: string;
 	/** The impairment keys (as written in YAML) that need the feature. */
 	keys?: string[];
@@ -65,6 +65,8 @@ export interface HostFeatures {
 	nftBurst?: boolean;
 	/** OverlayFS (private directories). Read from the host at each run, never cached; absent means present. */
 	overlay?: boolean;
+	/** IPv6 in new namespaces (not disabled at boot or inherited disabled). Read at each run; absent means present. */
+	ipv6?: boolean;
 	/** Where the cgroup controllers are mounted (limits). Read from the host at each run; absent: pure cgroup v2 at /sys/fs/cgroup. */
 	cgroups?: CgroupLayout;
 }

@@ -31,6 +31,8 @@ export function planLab(lab: Lab, features: HostFeatures): Plan {
 		notes.push("this kernel has no dummy link type: dummy interfaces are empty bridges, which hold addresses the same way");
 	const containers = planContainers(lab, features);
 	unmet.push(...containers.unmet);
+	const dual = lab.nodes.find((node) => node.ipv6);
+	if (dual && features.ipv6 === false) unmet.push({ feature: "ipv6", why: `IPv6 addresses (node ${dual.name} and others with subnet6: or IPv6 addresses)`, pos: dual.pos });
 	return { lab: lab.name, file: lab.file, features, root, namespaces, containers: containers.containers, unmet, notes };
 }
 

@@ -79,3 +79,10 @@ test("a lab without IPv6 plans no IPv6: no nodad, no ip6 table, no IPv6 sysctl",
 	t.notRegex(text, /nodad|ip6|ipv6|accept_dad/);
 	t.regex(text, /table ip testbed/, "the plan itself is there");
 });
+
+test("a host where new namespaces have no IPv6: a dual-stack lab cannot be planned (up stops with exit 4 before anything is made); an IPv4 lab can", async (t) => {
+	const { planLab } = await import("../../src/plan/plan.ts");
+	const features = { dummy: true, netem: true, tbf: true, ipv6: false };
+	t.deepEqual(planLab(dualStack(), features).unmet.map((unmet) => `${unmet.feature} ${unmet.pos.line}: ${unmet.why}`), ["ipv6 12: IPv6 addresses (node internet and others with subnet6: or IPv6 addresses)"]);
+	t.deepEqual(planLab(loadLab(new URL("../../topologies/two-nats.yml", import.meta.url).pathname), features).unmet, []);
+});
