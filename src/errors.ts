@@ -25,6 +25,7 @@ export const errorCodes = [
 	"FILE_EXISTS",
 	"NO_STUN_HOST",
 	"NO_RENDEZVOUS_HOST",
+	"NO_IPV6",
 	"CAPTURE_FAILED",
 	"BAD_COMMAND",
 	"PROGRAM_FAILED",

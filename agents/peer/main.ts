@@ -12,7 +12,10 @@
 // changed). An endpoint opened with a `claim` can be opened again by a new process (a restart) with
 // the same claim: it takes the id over at the rendezvous.
 //
-//   node --import tsx agents/peer/main.ts --node NAME --rendezvous IP:PORT [--proto udp|tcp]
+//   node --import tsx agents/peer/main.ts --node NAME --rendezvous IP:PORT|[IPV6]:PORT [--proto udp|tcp] [--family 4|6]
+//
+// With --family 6 every socket is IPv6 only, host candidates are the node's global IPv6 addresses,
+// and the rendezvous is reached at its IPv6 address: a punch through stateful IPv6 firewalls.
 //
 // With --proto tcp every endpoint is a TCP port: a connection to the rendezvous (the same port on
 // the rendezvous host, over TCP) from it, a listener on it, and simultaneous-open dials from it to the
@@ -55,8 +58,13 @@ async function main(): Promise<void> {
 		emit({ event: "fatal", error: "--proto must be udp or tcp" });
 		process.exit(2);
 	}
-	const peer = new PeerDriver(node, { ...target, endpoint: endpointOf(target.address, target.port) }, undefined, proto);
-	emit({ event: "ready", node, rendezvous: endpointOf(target.address, target.port), proto });
+	const family = Number(argument("--family") ?? (target.address.includes(":") ? 6 : 4));
+	if (family !== 4 && family !== 6) {
+		emit({ event: "fatal", error: "--family must be 4 or 6" });
+		process.exit(2);
+	}
+	const peer = new PeerDriver(node, { ...target, endpoint: endpointOf(target.address, target.port) }, undefined, proto, family);
+	emit({ event: "ready", node, rendezvous: endpointOf(target.address, target.port), proto, family });
 	for await (const command of commands()) {
 		try {
 			peer.handle(command as Record<string, unknown>);

@@ -22,7 +22,7 @@ import {
 } from "../punch/protocol.ts";
 import { PunchStateMachine, keepaliveMs as defaultKeepaliveMs, relayVia, type RoundParams, type SessionAction, type SessionDrop } from "../punch/session.ts";
 import { emit } from "../agent-io.ts";
-import { TcpTransport, UdpTransport, type Proto, type Transport } from "./transport.ts";
+import { TcpTransport, UdpTransport, type Family, type Proto, type Transport } from "./transport.ts";
 
 /** The agent's clock: milliseconds on a monotonic clock, and the wall time (ms since the epoch) it starts at. */
 export interface AgentClock {
@@ -68,11 +68,11 @@ const retryMs = 200;
 const giveUpMs = 3000;
 const newTx = () => randomBytes(8).toString("hex");
 
-/** This node's IPv4 addresses (its host candidates), at most the protocol's limit. */
-function hostAddresses(): string[] {
+/** This node's addresses of a family (its host candidates; IPv6: global ones, not link-local), at most the protocol's limit. */
+function hostAddresses(family: Family): string[] {
 	return Object.values(networkInterfaces())
 		.flatMap((list) => list ?? [])
-		.filter((entry) => entry.family === "IPv4" && !entry.internal)
+		.filter((entry) => entry.family === `IPv${family}` && !entry.internal && !entry.address.startsWith("fe80:"))
 		.map((entry) => entry.address)
 		.slice(0, maxHostCandidates);
 }
@@ -94,6 +94,7 @@ export class PeerDriver {
 		private readonly rendezvous: { address: string; port: number; endpoint: Endpoint },
 		private readonly clock: AgentClock = systemAgentClock,
 		readonly proto: Proto = "udp",
+		readonly family: Family = 4,
 	) {}
 
 	/** The agent's clock as wall time (ms since the epoch, sub-ms): comparable between processes. */
@@ -157,14 +158,14 @@ export class PeerDriver {
 				this.drop("internal-error");
 			}
 		};
-		const transport = this.proto === "tcp" ? new TcpTransport(this.rendezvous, receive, () => this.clock.now()) : new UdpTransport(receive);
+		const transport = this.proto === "tcp" ? new TcpTransport(this.rendezvous, receive, () => this.clock.now(), this.family) : new UdpTransport(receive, this.family);
 		const endpoint: PeerEndpoint = { name: name as string, transport, host: [], local: "", claim: claim as string | undefined, keepaliveMs: keepaliveMs as number, closed: false };
 		this.endpoints.set(endpoint.name, endpoint);
 		transport.open().then(
 			() => {
 				if (endpoint.closed) return;
-				endpoint.host = hostAddresses().map((address) => endpointOf(address, transport.port));
-				endpoint.local = endpoint.host[0] ?? endpointOf("0.0.0.0", transport.port);
+				endpoint.host = hostAddresses(this.family).map((address) => endpointOf(address, transport.port));
+				endpoint.local = endpoint.host[0] ?? endpointOf(this.family === 6 ? "::" : "0.0.0.0", transport.port);
 				const tx = newTx();
 				const timer = this.retrying(
 					() => this.toRendezvous(endpoint, { t: "register", tx, id: endpoint.name, host: endpoint.host, claim: endpoint.claim }),
@@ -351,7 +352,7 @@ export class PeerDriver {
 	/** The registration as it is now: host candidates on this socket's port (a move changes them). */
 	private register(endpoint: PeerEndpoint): void {
 		if (endpoint.closed || !endpoint.token) return;
-		endpoint.host = hostAddresses().map((address) => endpointOf(address, endpoint.transport.port));
+		endpoint.host = hostAddresses(this.family).map((address) => endpointOf(address, endpoint.transport.port));
 		endpoint.local = endpoint.host[0] ?? endpoint.local;
 		endpoint.refreshTx = newTx();
 		this.toRendezvous(endpoint, { t: "register", tx: endpoint.refreshTx, id: endpoint.name, host: endpoint.host, token: endpoint.token });

@@ -18,6 +18,10 @@ import { endpointOf, type Endpoint } from "../punch/protocol.ts";
 import { FrameReader, frame } from "../punch/stream.ts";
 
 export type Proto = "udp" | "tcp";
+export type Family = 4 | 6;
+
+/** The wildcard address of a family: every socket of an endpoint binds it. */
+const anyAddress = (family: Family) => (family === 6 ? "::" : "0.0.0.0");
 
 export interface Transport {
 	/** The local port (once open). */
@@ -34,17 +38,21 @@ export interface Transport {
 export type Receive = (data: Buffer, from: Endpoint) => void;
 
 export class UdpTransport implements Transport {
-	private readonly socket: UdpSocket = createSocket({ type: "udp4", recvBufferSize: 1 << 20 });
+	private readonly socket: UdpSocket;
 	port = 0;
 
-	constructor(receive: Receive) {
+	constructor(
+		receive: Receive,
+		private readonly family: Family = 4,
+	) {
+		this.socket = createSocket({ type: family === 6 ? "udp6" : "udp4", ipv6Only: family === 6, recvBufferSize: 1 << 20 });
 		this.socket.on("message", (data, rinfo) => receive(data, endpointOf(rinfo.address, rinfo.port)));
 	}
 
 	open(): Promise<void> {
 		return new Promise((resolve, reject) => {
 			this.socket.once("error", reject);
-			this.socket.bind({ port: 0, address: "0.0.0.0" }, () => {
+			this.socket.bind({ port: 0, address: anyAddress(this.family) }, () => {
 				this.socket.off("error", reject);
 				// After binding, an ICMP error for one send must not end the agent.
 				this.socket.on("error", () => undefined);
@@ -91,11 +99,12 @@ export class TcpTransport implements Transport {
 		private readonly rendezvous: { address: string; port: number; endpoint: Endpoint },
 		private readonly receive: Receive,
 		private readonly now: () => number,
+		private readonly family: Family = 4,
 		private readonly redialMs = defaultRedialMs,
 	) {}
 
 	async open(): Promise<void> {
-		const socket = connect({ host: this.rendezvous.address, port: this.rendezvous.port, localAddress: "0.0.0.0", localPort: 0, noDelay: true });
+		const socket = connect({ host: this.rendezvous.address, port: this.rendezvous.port, localAddress: anyAddress(this.family), localPort: 0, noDelay: true });
 		await new Promise<void>((resolve, reject) => {
 			socket.once("connect", resolve);
 			socket.once("error", reject);
@@ -137,15 +146,16 @@ export class TcpTransport implements Transport {
 	private listen(): void {
 		if (this.closed || this.server) return;
 		const server = createServer({ noDelay: true }, (socket) => {
-			if (this.closed) return socket.destroy();
+			// A connection reset before it is handed over has no remote address any more.
+			if (this.closed || !socket.remoteAddress || !socket.remotePort) return socket.destroy();
 			this.count.accepted++;
-			this.adopt(socket, endpointOf(socket.remoteAddress!, socket.remotePort!));
+			this.adopt(socket, endpointOf(socket.remoteAddress, socket.remotePort));
 		});
 		// Listening can fail while a dial holds the port in a way Linux refuses; the next dial retries.
 		server.on("error", () => {
 			if (this.server === server) this.server = undefined;
 		});
-		server.listen({ port: this.port, host: "0.0.0.0", exclusive: true });
+		server.listen({ port: this.port, host: anyAddress(this.family), ipv6Only: this.family === 6, exclusive: true });
 		this.server = server;
 	}
 
@@ -163,7 +173,7 @@ export class TcpTransport implements Transport {
 		this.server?.close();
 		this.server = undefined;
 		this.count.dials++;
-		const socket = connect({ host: to.address, port: to.port, localAddress: "0.0.0.0", localPort: this.port, noDelay: true });
+		const socket = connect({ host: to.address, port: to.port, localAddress: anyAddress(this.family), localPort: this.port, noDelay: true });
 		const entry = { socket, waiting: [] as Buffer[] };
 		this.dials.set(key, entry);
 		const settled = () => {
@@ -171,8 +181,9 @@ export class TcpTransport implements Transport {
 		};
 		socket.once("connect", () => {
 			settled();
+			if (!socket.remoteAddress || !socket.remotePort) return void socket.destroy();
 			this.count.connected++;
-			this.adopt(socket, endpointOf(socket.remoteAddress!, socket.remotePort!));
+			this.adopt(socket, endpointOf(socket.remoteAddress, socket.remotePort));
 			for (const waiting of entry.waiting) socket.write(waiting);
 		});
 		socket.on("error", (error: NodeJS.ErrnoException) => {

@@ -15,7 +15,7 @@
 //
 // `n` is the session nonce (128 random bits, hex), known only to the two peers and the rendezvous;
 // `tx` is a random per-probe id (64 bits, hex) that an ack must echo; `token` is the secret the
-// rendezvous issues at an id's first registration. Endpoints are "a.b.c.d:port".
+// rendezvous issues at an id's first registration. Endpoints are "a.b.c.d:port" or "[v6]:port".
 //
 // Held sessions: once connected, each side pings every `keepalive` ms (answered by a pong) and
 // declares the path lost after `lossAfter` ms of silence; it then re-registers (with its token) and
@@ -25,6 +25,8 @@
 // its first registration: a later registration of the same id with the same claim, from anywhere,
 // takes the id over (a restarted process), and the old token stops working.
 // decode() never throws: anything else is a drop reason, counted by whoever received it.
+
+import { isIPv6 } from "node:net";
 
 export const protocolVersion = 1;
 /** No datagram of this protocol is larger; bigger input is refused before parsing. */
@@ -108,7 +110,13 @@ export const isPeerId: Check = (value) => isString(value) && idPattern.test(valu
 export const isNonce: Check = (value) => isString(value) && hex32.test(value);
 const isToken = isNonce;
 const isTx: Check = (value) => isString(value) && hex16.test(value);
-export const isEndpoint: Check = (value) => isString(value) && endpointPattern.test(value) && Number(value.slice(value.lastIndexOf(":") + 1)) <= 65535;
+const endpoint6Pattern = /^\[([0-9a-f:]{2,39})\]:([1-9]\d{0,4})$/;
+/** "a.b.c.d:port", or "[v6]:port" (lowercase, no zone). */
+export const isEndpoint: Check = (value) => {
+	if (!isString(value) || Number(value.slice(value.lastIndexOf(":") + 1)) > 65535) return false;
+	const v6 = endpoint6Pattern.exec(value);
+	return v6 ? isIPv6(v6[1]) : endpointPattern.test(value);
+};
 const integer = (min: number, max: number): Check => (value) => typeof value === "number" && Number.isInteger(value) && value >= min && value <= max;
 const isBoolean: Check = (value) => typeof value === "boolean";
 const oneOf = (...values: string[]): Check => (value) => isString(value) && values.includes(value);
@@ -267,11 +275,12 @@ export function decodeMessage(data: Uint8Array): Message | undefined {
 	return decoded.ok ? decoded.message : undefined;
 }
 
-/** "ip:port" → parts; undefined for anything else. */
+/** "ip:port" or "[v6]:port" → parts; undefined for anything else. */
 export function splitEndpoint(endpoint: string): { address: string; port: number } | undefined {
 	if (!isEndpoint(endpoint)) return undefined;
 	const colon = endpoint.lastIndexOf(":");
-	return { address: endpoint.slice(0, colon), port: Number(endpoint.slice(colon + 1)) };
+	return { address: endpoint.slice(0, colon).replace(/^\[(.*)\]$/, "$1"), port: Number(endpoint.slice(colon + 1)) };
 }
 
-export const endpointOf = (address: string, port: number): Endpoint => `${address}:${port}`;
+/** An endpoint's text: "a.b.c.d:port", an IPv6 address in brackets. */
+export const endpointOf = (address: string, port: number): Endpoint => (address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`);

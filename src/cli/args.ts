@@ -117,15 +117,16 @@ export const commands = {
 		],
 	},
 	punch: {
-		usage: "testbed punch LAB A B [--proto udp|tcp] [--runs N | --hold DURATION [--event '[@T] EVENT TARGET …']… [--keepalive T] [--loss-after T]] [--no-relay] [--capture DIR] [--explain] [--json]",
+		usage: "testbed punch LAB A B [--proto udp|tcp] [--family 4|6] [--runs N | --hold DURATION [--event '[@T] EVENT TARGET …']… [--keepalive T] [--loss-after T]] [--no-relay] [--capture DIR] [--explain] [--json]",
 		summary: "hole-punch between peers A and B: outcome, time to connect, packets, RTT; --hold 10s keeps the session open, --event injects a fault at @T, and it reports reconnection times",
-		options: { ...json, proto: { type: "string" }, runs: { type: "string" }, "no-relay": { type: "boolean" }, capture: { type: "string" }, explain: { type: "boolean" }, hold: { type: "string" }, event: { type: "string", multiple: true }, keepalive: { type: "string" }, "loss-after": { type: "string" } },
+		options: { ...json, proto: { type: "string" }, family: { type: "string" }, runs: { type: "string" }, "no-relay": { type: "boolean" }, capture: { type: "string" }, explain: { type: "boolean" }, hold: { type: "string" }, event: { type: "string", multiple: true }, keepalive: { type: "string" }, "loss-after": { type: "string" } },
 		positionals: [3, 3],
 		examples: [
 			["sudo testbed punch two-nats alice bob", "one punch: outcome, time to connect, RTT"],
 			["sudo testbed punch nat-matrix p-sym p-port --explain", "why it fell back to the relay: each NAT's mappings and drops, and a verdict"],
 			["sudo testbed punch two-nats alice bob --runs 10 --json", "ten punches, as JSON"],
 			["sudo testbed punch two-nats alice bob --proto tcp --runs 10", "TCP hole punching by simultaneous open"],
+			["sudo testbed punch dual-stack alice bob --family 6", "over IPv6: through both homes' firewalls (no translation)"],
 			["sudo testbed punch cgnat alice bob --explain --runs 3", "each run explained, then what the runs add up to (here: the carrier NAT does not hairpin)"],
 			["sudo testbed punch two-nats alice bob --hold 10s --event '@3s nat-reboot home1'", "keep the session open through a NAT reboot"],
 		],

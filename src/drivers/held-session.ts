@@ -10,7 +10,7 @@ import type { PunchOutcome } from "../vocabulary/punch.ts";
 import type { AgentEvent } from "./agent-process.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { peerNode, type PeerAgent } from "./peer-agent.ts";
-import { worsePath, type PunchOptions, type PunchSession } from "./punch.ts";
+import { worsePath, type Pacing, type PunchOptions, type PunchSession } from "./punch.ts";
 
 
 /** The keepalive interval and loss timeout of a held session (ms). */
@@ -93,7 +93,7 @@ export class HeldSession {
 		readonly a: string,
 		readonly b: string,
 		private readonly sides: [HeldSide, HeldSide],
-		readonly settings: Required<Omit<PunchOptions, "proto">>,
+		readonly settings: Pacing,
 		readonly timing: HoldTiming,
 		private readonly clock: Clock,
 	) {
@@ -103,7 +103,7 @@ export class HeldSession {
 	/** Punch a↔b (a initiates) in a PunchSession and keep the session open. Resolves once first connected or failed. */
 	static async open(session: PunchSession, a: string, b: string, options: HoldOptions = {}, clock: Clock = systemClock): Promise<HeldSession> {
 		const timing = holdTiming(session.lab, a, b, options);
-		const settings: Required<Omit<PunchOptions, "proto">> = { intervalMs: options.intervalMs ?? 20, deadlineMs: options.deadlineMs ?? 3000, relay: options.relay ?? true };
+		const settings: Pacing = { intervalMs: options.intervalMs ?? 20, deadlineMs: options.deadlineMs ?? 3000, relay: options.relay ?? true };
 		const { endpointA, endpointB } = session.newEndpoints(a, b);
 		const [agentA, agentB] = await Promise.all([session.peer(a), session.peer(b)]);
 		const side = (node: string, endpoint: string, agent: PeerAgent): HeldSide => ({ node, endpoint, claim: randomBytes(16).toString("hex"), agent, unsubscribe: unsubscribed, state: "connecting", everConnected: false });

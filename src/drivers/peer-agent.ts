@@ -3,11 +3,11 @@
 import type { LabNode, Lab } from "../resolve/lab.ts";
 import { LabStateError } from "../errors.ts";
 import { AgentProcess, agentPlace, type AgentEvent } from "./agent-process.ts";
-import type { PunchOptions } from "./punch.ts";
+import type { Pacing } from "./punch.ts";
 import type { PunchProto } from "../vocabulary/punch.ts";
 
 /** A connect's pacing and deadlines, and for a held session its keepalive and loss timeout. */
-export type ConnectOptions = Required<Omit<PunchOptions, "proto">> & { keepaliveMs?: number; lossAfterMs?: number };
+export type ConnectOptions = Pacing & { keepaliveMs?: number; lossAfterMs?: number };
 
 const requestTimeoutMs = 10_000;
 

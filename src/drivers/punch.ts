@@ -7,7 +7,7 @@ import { appendJournal } from "../apply/journal.ts";
 import { LabStateError } from "../errors.ts";
 import { AgentProcess, agentPlace, type AgentEvent } from "./agent-process.ts";
 import { ask, PeerAgent, peerNode } from "./peer-agent.ts";
-import { publicRouter, rendezvousHost } from "./rendezvous-host.ts";
+import { primaryAddress6, publicRouter, rendezvousHost } from "./rendezvous-host.ts";
 import { pathRank, rendezvousPort, type PunchOutcome, type PunchProto } from "../vocabulary/punch.ts";
 
 export interface PunchResult {
@@ -28,6 +28,9 @@ export interface PunchResult {
 	run: number;
 }
 
+/** How a connect paces its probes, when it gives up, and whether it may fall back to the relay. */
+export type Pacing = Required<Pick<PunchOptions, "intervalMs" | "deadlineMs" | "relay">>;
+
 export interface PunchOptions {
 	/** Between two rounds of probes (default 20). */
 	intervalMs?: number;
@@ -37,6 +40,8 @@ export interface PunchOptions {
 	relay?: boolean;
 	/** UDP datagrams (default), or TCP simultaneous open (each node gets a second peer agent). */
 	proto?: PunchProto;
+	/** IPv4 (default), or IPv6: through the gateways' firewalls, to the rendezvous' IPv6 address. */
+	family?: 4 | 6;
 }
 
 interface Attempt {
@@ -57,8 +62,8 @@ export class PunchSession {
 
 	private constructor(
 		readonly lab: Lab,
-		/** The rendezvous host, its "ip:port", and whether it was attached for this session. */
-		readonly rendezvous: { node: LabNode; endpoint: string; temporary: boolean },
+		/** The rendezvous host, its "ip:port" (and "[ipv6]:port" where it has IPv6), and whether it was attached for this session. */
+		readonly rendezvous: { node: LabNode; endpoint: string; endpoint6?: string; temporary: boolean },
 		private readonly server: AgentProcess,
 		private readonly attached: AttachedHost | undefined,
 	) {}
@@ -75,9 +80,10 @@ export class PunchSession {
 				attached = await attachHost(lab, router, "tb-rdv", 1);
 				host = { node: attached.node, address: attached.addresses[0] };
 			}
-			server = new AgentProcess(agentPlace(lab.name, host.node), host.node.name, "rendezvous", ["--address", host.address, "--port", String(rendezvousPort)]);
+			const address6 = primaryAddress6(host.node);
+			server = new AgentProcess(agentPlace(lab.name, host.node), host.node.name, "rendezvous", ["--address", host.address, ...(address6 ? ["--address6", address6] : []), "--port", String(rendezvousPort)]);
 			await server.started();
-			return new PunchSession(lab, { node: host.node, endpoint: `${host.address}:${rendezvousPort}`, temporary: Boolean(attached) }, server, attached);
+			return new PunchSession(lab, { node: host.node, endpoint: `${host.address}:${rendezvousPort}`, ...(address6 ? { endpoint6: `[${address6}]:${rendezvousPort}` } : {}), temporary: Boolean(attached) }, server, attached);
 		} catch (error) {
 			await server?.stop().catch(() => undefined);
 			await attached?.detach().catch(() => undefined);
@@ -104,14 +110,16 @@ export class PunchSession {
 		return this.peer(node.name);
 	}
 
-	/** The peer agent of a node for a protocol, started on first use. */
-	peer(name: string, proto: PunchProto = "udp"): Promise<PeerAgent> {
+	/** The peer agent of a node for a protocol and family, started on first use. */
+	peer(name: string, proto: PunchProto = "udp", family: 4 | 6 = 4): Promise<PeerAgent> {
 		if (this.closed) return Promise.reject(new Error("the punch session is closed"));
 		const node = peerNode(this.lab, name);
-		const key = proto === "udp" ? node.name : `${node.name}/${proto}`;
+		const key = proto === "udp" && family === 4 ? node.name : `${node.name}/${proto}/${family}`;
 		let agent = this.peers.get(key);
 		if (!agent) {
-			agent = PeerAgent.start(node, this.rendezvous.endpoint, this.lab.name, proto);
+			if (family === 6 && !node.ipv6) return Promise.reject(new LabStateError(`node "${name}" of lab "${this.lab.name}" has no IPv6 address to punch from`, "NO_IPV6"));
+			if (family === 6 && !this.rendezvous.endpoint6) return Promise.reject(new LabStateError(`lab "${this.lab.name}" has no public host with an IPv6 address to run the rendezvous on`, "NO_RENDEZVOUS_HOST"));
+			agent = PeerAgent.start(node, family === 6 ? this.rendezvous.endpoint6! : this.rendezvous.endpoint, this.lab.name, proto);
 			agent.catch(() => this.peers.delete(key));
 			this.peers.set(key, agent);
 		}
@@ -132,6 +140,7 @@ export class PunchSession {
 	async punchMany(pairs: [string, string][], options: PunchOptions = {}): Promise<PunchResult[]> {
 		const settings = { intervalMs: options.intervalMs ?? 20, deadlineMs: options.deadlineMs ?? 3000, relay: options.relay ?? true };
 		const proto = options.proto ?? "udp";
+		const family = options.family ?? 4;
 		for (const name of pairs.flat()) peerNode(this.lab, name);
 		const attempts: Attempt[] = pairs.map(([a, b]) => ({ a, b, ...this.newEndpoints(a, b) }));
 		for (const { a, b, run } of attempts) appendJournal(this.lab.name, { kind: "punch-started", a, b, run });
@@ -141,7 +150,7 @@ export class PunchSession {
 			await Promise.all(
 				attempts.map(async (attempt) => {
 					try {
-						const [agentA, agentB] = await Promise.all([this.peer(attempt.a, proto), this.peer(attempt.b, proto)]);
+						const [agentA, agentB] = await Promise.all([this.peer(attempt.a, proto, family), this.peer(attempt.b, proto, family)]);
 						await Promise.all(
 							[
 								[agentA, attempt.endpointA],
@@ -161,7 +170,7 @@ export class PunchSession {
 			await Promise.all(
 				attempts.map(async (attempt) => {
 					if (attempt.error) return;
-					const [agentA, agentB] = await Promise.all([this.peer(attempt.a, proto), this.peer(attempt.b, proto)]);
+					const [agentA, agentB] = await Promise.all([this.peer(attempt.a, proto, family), this.peer(attempt.b, proto, family)]);
 					const reply = await agentA.connect(attempt.endpointA, attempt.endpointB, settings);
 					if (reply.event !== "started") {
 						attempt.error = String(reply.error ?? `unexpected reply ${reply.event}`);

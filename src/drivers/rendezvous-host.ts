@@ -12,6 +12,11 @@ export function rendezvousHost(lab: Lab): { node: LabNode; address: string } | u
 	return hosts.find((host) => /stun|rendezvous|rdv|server/i.test(host.node.name)) ?? hosts[0];
 }
 
+/** A host's IPv6 address on a link (what IPv6 peers reach the rendezvous at), if it has one. */
+export function primaryAddress6(node: LabNode): string | undefined {
+	return node.interfaces.filter((iface) => iface.type === "veth").flatMap((iface) => (iface.addresses6 ?? []).map((address) => address.ip))[0];
+}
+
 /** The address a host is routed by: the first one on a link (not on a dummy). */
 function primaryAddress(node: LabNode): string | undefined {
 	const ordered = [...node.interfaces].sort((a, b) => Number(a.type !== "veth") - Number(b.type !== "veth"));

@@ -7,7 +7,13 @@ import type { Lab } from "../resolve/lab.ts";
 import { PunchSession, type PunchOptions, type PunchResult } from "../drivers/punch.ts";
 import { probeLab, type NatVerdict } from "../drivers/probe.ts";
 import { reachMatrix, type ReachMatrix, type ReachProto } from "../drivers/reach.ts";
-import { expectedOutcomes, labPeers } from "./theory.ts";
+import { expectedOutcomes, labPeers, labPeers6 } from "./theory.ts";
+
+/** What a punch check's name says of its transport and family: "", " (tcp)", " (ipv6)", " (tcp, ipv6)". */
+export const punchVariant = (proto?: PunchProto, family?: 4 | 6): string => {
+	const words = [...(proto && proto !== "udp" ? [proto] : []), ...(family === 6 ? ["ipv6"] : [])];
+	return words.length ? ` (${words.join(", ")})` : "";
+};
 import { explainPunch, type Explanation } from "../inspect/explain.ts";
 
 export interface CheckResult {
@@ -19,8 +25,9 @@ export interface CheckResult {
 	ok: boolean;
 	/** Where the check is written (absent for checks from theory). */
 	line?: number;
-	/** Punch checks: the transport (absent: UDP). */
+	/** Punch checks: the transport (absent: UDP) and the address family (absent: IPv4). */
 	proto?: PunchProto;
+	family?: 6;
 	/** Extra facts: per-run punch results, probe verdict. */
 	runs?: PunchResult[];
 	stats?: { successRate: number; p50Ms: number | null; p95Ms: number | null; rttMs: number | null };
@@ -66,14 +73,18 @@ export interface RunOptions {
 	onCheck?: (check: CheckResult) => void;
 }
 
-/** Checks for a lab without `expect:`: every pair of peers, expecting what theory says, for each protocol asked (UDP by default). */
+/**
+ * Checks for a lab without `expect:`: every pair of peers, expecting what theory says, for each
+ * protocol asked (UDP by default) — over IPv4, and over IPv6 too between the peers that have it.
+ */
 export function theoryChecks(lab: Lab, protos: readonly PunchProto[] = ["udp"]): LabCheck[] {
-	const peers = labPeers(lab);
 	const checks: LabCheck[] = [];
 	const at = { line: 0, col: 0 };
-	for (const proto of protos)
-		for (let i = 0; i < peers.length; i++)
-			for (let j = i + 1; j < peers.length; j++) checks.push({ kind: "punch", pos: at, a: { value: peers[i], pos: at }, b: { value: peers[j], pos: at }, ...(proto === "udp" ? {} : { proto }) });
+	for (const [family, peers] of [[4, labPeers(lab)], [6, labPeers6(lab)]] as const)
+		for (const proto of protos)
+			for (let i = 0; i < peers.length; i++)
+				for (let j = i + 1; j < peers.length; j++)
+					checks.push({ kind: "punch", pos: at, a: { value: peers[i], pos: at }, b: { value: peers[j], pos: at }, ...(proto === "udp" ? {} : { proto }), ...(family === 6 ? { family } : {}) });
 	return checks;
 }
 
@@ -87,9 +98,9 @@ export function percentile(values: number[], p: number): number | null {
  * Which outcomes pass a punch between a and b: the written ones, else theory's (lan and hairpin
  * count as each other; where theory says it is a race — plain MASQUERADE against another NAT — either).
  */
-export function acceptedOutcomes(lab: Lab, a: string, b: string, written?: PunchOutcome[], proto: PunchProto = "udp"): PunchOutcome[] {
+export function acceptedOutcomes(lab: Lab, a: string, b: string, written?: PunchOutcome[], proto: PunchProto = "udp", family: 4 | 6 = 4): PunchOutcome[] {
 	if (written) return written;
-	const predicted = expectedOutcomes(lab, a, b, proto);
+	const predicted = expectedOutcomes(lab, a, b, proto, family);
 	return predicted.includes("lan") || predicted.includes("hairpin") ? ["lan", "hairpin"] : predicted;
 }
 
@@ -109,22 +120,23 @@ export async function runChecks(lab: Lab, checks: LabCheck[], options: RunOption
 			const maxRuns = Math.max(...punches.map(({ check }) => check.runs?.value ?? options.runs ?? 1));
 			const perCheck = new Map<number, PunchResult[]>();
 			for (let run = 0; run < maxRuns; run++) {
-				// UDP punches all at once, then TCP's (each protocol has its own peer agents).
-				for (const proto of punchProtos) {
-					const due = punches.filter(({ check }) => (check.proto ?? "udp") === proto && run < (check.runs?.value ?? options.runs ?? 1));
-					if (due.length === 0) continue;
-					const outcomes = await session.punchMany(
-						due.map(({ check }) => [check.a.value, check.b.value] as [string, string]),
-						{ ...options.punch, proto },
-					);
-					due.forEach(({ index }, k) => perCheck.set(index, [...(perCheck.get(index) ?? []), { ...outcomes[k], run }]));
-				}
+				// UDP punches all at once, then TCP's, over IPv4 then IPv6 (each has its own peer agents).
+				for (const family of [4, 6] as const)
+					for (const proto of punchProtos) {
+						const due = punches.filter(({ check }) => (check.proto ?? "udp") === proto && (check.family ?? 4) === family && run < (check.runs?.value ?? options.runs ?? 1));
+						if (due.length === 0) continue;
+						const outcomes = await session.punchMany(
+							due.map(({ check }) => [check.a.value, check.b.value] as [string, string]),
+							{ ...options.punch, proto, family },
+						);
+						due.forEach(({ index }, k) => perCheck.set(index, [...(perCheck.get(index) ?? []), { ...outcomes[k], run }]));
+					}
 			}
 			for (const { check, index } of punches) {
 				const result = judgePunch(lab, check, perCheck.get(index) ?? []);
 				// A failed punch gets one more run, sampled, to say why.
 				if (!result.ok && options.explain !== false)
-					result.explanation = (await explainPunch(lab, check.a.value, check.b.value, () => session.punch(check.a.value, check.b.value, { ...options.punch, proto: check.proto ?? "udp" }))).explanation;
+					result.explanation = (await explainPunch(lab, check.a.value, check.b.value, () => session.punch(check.a.value, check.b.value, { ...options.punch, proto: check.proto ?? "udp", family: check.family ?? 4 }))).explanation;
 				record(index, result);
 			}
 		} finally {
@@ -157,7 +169,7 @@ export async function runChecks(lab: Lab, checks: LabCheck[], options: RunOption
 }
 
 function judgePunch(lab: Lab, check: Extract<LabCheck, { kind: "punch" }>, runs: PunchResult[]): CheckResult {
-	const accepted = acceptedOutcomes(lab, check.a.value, check.b.value, check.result?.value, check.proto);
+	const accepted = acceptedOutcomes(lab, check.a.value, check.b.value, check.result?.value, check.proto, check.family);
 	const times = runs.filter((run) => run.timeToConnectMs !== null && run.outcome !== "failed").map((run) => run.timeToConnectMs!);
 	const rtts = runs.filter((run) => run.rttMs !== null).map((run) => run.rttMs!);
 	const outcomes = [...new Set(runs.map((run) => run.outcome))];
@@ -172,9 +184,10 @@ function judgePunch(lab: Lab, check: Extract<LabCheck, { kind: "punch" }>, runs:
 				: "no run completed"
 		: undefined;
 	return {
-		name: `punch ${check.a.value} ↔ ${check.b.value}${check.proto && check.proto !== "udp" ? ` (${check.proto})` : ""}`,
+		name: `punch ${check.a.value} ↔ ${check.b.value}${punchVariant(check.proto, check.family)}`,
 		kind: "punch",
 		...(check.proto && check.proto !== "udp" ? { proto: check.proto } : {}),
+		...(check.family === 6 ? { family: 6 as const } : {}),
 		expected: accepted.join(" or ") + (check.maxTimeMs ? ` within ${check.maxTimeMs.value} ms` : ""),
 		measured: outcomes.join("/") || "nothing",
 		ok,

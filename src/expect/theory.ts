@@ -180,8 +180,8 @@ export function peerModel(lab: Lab, node: LabNode): PeerModel {
 }
 
 /** The expected outcome for two lab peers (`a`'s packets arriving first where that matters; see expectedOutcomes). */
-export function expectedPunch(lab: Lab, a: string, b: string, proto: PunchProto = "udp"): ExpectedOutcome {
-	return expectedOutcomes(lab, a, b, proto)[0];
+export function expectedPunch(lab: Lab, a: string, b: string, proto: PunchProto = "udp", family: 4 | 6 = 4): ExpectedOutcome {
+	return expectedOutcomes(lab, a, b, proto, family)[0];
 }
 
 /**
@@ -194,8 +194,9 @@ export function expectedPunch(lab: Lab, a: string, b: string, proto: PunchProto 
  * unsolicited SYNs the outcome is UDP's; where a NAT on either path answers them with a reset, a
  * direct path is a race the relay may win.
  */
-export function expectedOutcomes(lab: Lab, a: string, b: string, proto: PunchProto = "udp"): ExpectedOutcome[] {
+export function expectedOutcomes(lab: Lab, a: string, b: string, proto: PunchProto = "udp", family: 4 | 6 = 4): ExpectedOutcome[] {
 	const node = (name: string) => lab.nodes.find((candidate) => candidate.name === name)!;
+	if (family === 6) return expectedOutcomes6(lab, node(a), node(b), proto);
 	const [pa, pb] = [peerModel(lab, node(a)), peerModel(lab, node(b))];
 	// Behind the same innermost NAT, inside links are routed: host candidates work.
 	const innerA = defaultPath(lab, node(a)).nats[0];
@@ -203,6 +204,25 @@ export function expectedOutcomes(lab: Lab, a: string, b: string, proto: PunchPro
 	const outcomes = new Set([simulatePunch(pa, pb), simulatePunch(pb, pa)]);
 	if (proto === "tcp" && (pa.nat?.resetsUnsolicited || pb.nat?.resetsUnsolicited) && outcomes.has("direct")) outcomes.add("relayed");
 	return [...outcomes];
+}
+
+/**
+ * Over IPv6 nothing is translated: each peer's address is its own, and a gateway's firewall only
+ * filters. Each side's first packet to the other opens its own firewall for exactly the other's
+ * endpoint, so whatever the filtering the path is direct (a TCP SYN reset by a firewall makes it a
+ * race, as over IPv4).
+ */
+function expectedOutcomes6(lab: Lab, a: LabNode, b: LabNode, proto: PunchProto): ExpectedOutcome[] {
+	const resets = [a, b].some((peer) => defaultPath(lab, peer).nats.some((name) => lab.nodes.find((candidate) => candidate.name === name)!.nat!.behaviour.unsolicitedTcp === "rst"));
+	return proto === "tcp" && resets ? ["direct", "relayed"] : ["direct"];
+}
+
+/** Peers that can punch over IPv6: hosts behind a gateway with IPv6 (its firewall), with IPv6 themselves. */
+export function labPeers6(lab: Lab): string[] {
+	return labPeers(lab).filter((name) => {
+		const node = lab.nodes.find((candidate) => candidate.name === name)!;
+		return node.ipv6 && defaultPath(lab, node).nats.some((nat) => lab.nodes.find((candidate) => candidate.name === nat)!.nat!.firewall6);
+	});
 }
 
 /** Peers of a lab: hosts behind at least one NAT. */

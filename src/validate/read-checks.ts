@@ -32,6 +32,8 @@ export function readExpect(r: YamlReader, pair: Pair): ExpectDecl[] {
 			const check: ExpectDecl = { kind: "punch", pos, a: nodes[0], b: nodes[1] };
 			const proto = r.choice(entries.get("proto"), "proto", punchProtos)?.value;
 			if (proto) check.proto = proto;
+			const family = r.choice(entries.get("family"), "family", ["ipv4", "ipv6"] as const)?.value;
+			if (family === "ipv6") check.family = 6;
 			const result = entries.get("result");
 			if (result) {
 				const node = r.resolve(result.value as YamlNode);

@@ -15,7 +15,7 @@ export const topologyKeys = {
 	nat: ["type", "mapping", "filtering", "hairpin", "port-preservation", "udp-timeout", "tcp-timeout", "unsolicited-tcp", "outside"],
 	link: ["endpoints", "subnet", "subnet6", "addresses", "impair", "mtu", "state", "description"],
 	impair: ["delay", "jitter", "loss", "loss-burst", "duplicate", "reorder", "corrupt", "rate", "limit", "from"],
-	punchCheck: ["punch", "proto", "result", "runs", "max-time"],
+	punchCheck: ["punch", "proto", "family", "result", "runs", "max-time"],
 	reachCheck: ["reach", "proto", "result"],
 	probeCheck: ["probe", "mapping", "filtering", "hairpin", "port-preservation"],
 	runCheck: ["run", "command", "env", "exit", "output", "within"],

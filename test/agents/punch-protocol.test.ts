@@ -2,7 +2,7 @@
 // truncations, oversized datagrams, other versions, stray keys — is a reason, never a throw.
 import { randomBytes } from "node:crypto";
 import test from "ava";
-import { type DecodeReason, type Message, decode, decodeMessage, encode, maxDatagram } from "../../agents/punch/protocol.ts";
+import { type DecodeReason, type Message, decode, decodeMessage, encode, endpointOf, maxDatagram, splitEndpoint } from "../../agents/punch/protocol.ts";
 
 const n = "0123456789abcdef0123456789abcdef";
 const token = "fedcba9876543210fedcba9876543210";
@@ -154,4 +154,16 @@ test("encode refuses what would not decode, and never throws", (t) => {
 	t.is(encode(cyclic as unknown as Message), undefined);
 	t.is(encode({ t: "error", code: "self", message: "x".repeat(201) }), undefined);
 	t.is(encode({ t: "ping", n, from: "a", seq: BigInt(1) as unknown as number }), undefined);
+});
+
+test("endpoints of either family: [v6]:port in brackets, lowercase, no zone; the text round-trips", (t) => {
+	t.is(endpointOf("2001:db8:1:1::2", 40000), "[2001:db8:1:1::2]:40000");
+	t.is(endpointOf("192.168.1.2", 40000), "192.168.1.2:40000");
+	t.deepEqual(splitEndpoint("[2001:db8:1:1::2]:40000"), { address: "2001:db8:1:1::2", port: 40000 });
+	t.deepEqual(splitEndpoint("192.168.1.2:40000"), { address: "192.168.1.2", port: 40000 });
+	for (const bad of ["2001:db8::1:40000", "[2001:db8::1]", "[2001:db8::1]:0", "[2001:db8::1]:65536", "[fe80::1%eth0]:5", "[2001:DB8::1]:5", "[::ffff:1.2.3.4]:5", "[1.2.3.4]:5", "[2001:db8::1]:05"])
+		t.is(splitEndpoint(bad), undefined, bad);
+	const register = encode({ t: "register", tx: "0123456789abcdef", id: "alice.1", host: ["[2001:db8:1:1::2]:40000", "192.168.1.2:40000"] });
+	t.truthy(register, "a registration may carry host candidates of both families");
+	t.deepEqual(decode(register!), { ok: true, message: { t: "register", tx: "0123456789abcdef", id: "alice.1", host: ["[2001:db8:1:1::2]:40000", "192.168.1.2:40000"] } });
 });

@@ -1,6 +1,7 @@
 // Expected hole-punching outcomes, from the declared NATs alone.
 import test from "ava";
-import { expectedOutcomes, expectedPunch, labPeers, simulatePunch, type NatModel, type PeerModel } from "../../src/expect/theory.ts";
+import { readFileSync } from "node:fs";
+import { expectedOutcomes, expectedPunch, labPeers, labPeers6, simulatePunch, type NatModel, type PeerModel } from "../../src/expect/theory.ts";
 import { loadLab, loadLabText } from "../../src/load.ts";
 
 const EI = "endpoint-independent";
@@ -68,4 +69,13 @@ test("TCP: a NAT that answers unsolicited SYNs with a reset makes a direct path 
 	t.deepEqual(expectedOutcomes(rst, "a", "c", "udp"), ["direct"]);
 	t.deepEqual(expectedOutcomes(rst, "a", "b", "tcp"), ["relayed"], "port-restricted ↔ symmetric stays relayed");
 	t.deepEqual(expectedOutcomes(loadLabText(text("drop")), "a", "c", "tcp"), ["direct"]);
+});
+
+test("IPv6 (dual-stack.yml): nothing is translated, so every pair with IPv6 connects directly whatever the firewalls' filtering; the IPv4-only phone is no IPv6 peer", (t) => {
+	const lab = loadLab(new URL("../../topologies/dual-stack.yml", import.meta.url).pathname);
+	t.deepEqual(labPeers6(lab), ["alice", "bob"]);
+	t.deepEqual(expectedOutcomes(lab, "alice", "bob", "udp", 6), ["direct"]);
+	t.deepEqual(expectedOutcomes(lab, "alice", "bob", "tcp", 6), ["direct"]);
+	const rst = loadLabText(readFileSync(new URL("../../topologies/dual-stack.yml", import.meta.url), "utf8").replace("nat: { type: port-restricted }", "nat: { type: port-restricted, unsolicited-tcp: rst }"));
+	t.deepEqual(expectedOutcomes(rst, "alice", "bob", "tcp", 6), ["direct", "relayed"], "a firewall that resets unsolicited SYNs makes TCP a race");
 });

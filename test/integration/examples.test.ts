@@ -46,16 +46,21 @@ for (const example of examples) {
 						iface.addresses.map((a) => a.cidr).sort(),
 						`${node.name}:${iface.name} addresses`,
 					);
+					t.deepEqual(
+						seen!.addr_info.filter((a) => a.family === "inet6" && !a.local.startsWith("fe80:")).map((a) => `${a.local}/${a.prefixlen}`).sort(),
+						(iface.addresses6 ?? []).map((a) => a.cidr).sort(),
+						`${node.name}:${iface.name} IPv6 addresses (global: the link-local one is the kernel's)`,
+					);
 					if (iface.type === "dummy") {
 						const detail = await ipJson<IpAddr[]>(node.netns, ["-d", "link", "show", "dev", iface.name]);
 						t.is(detail[0].linkinfo?.info_kind, features.dummy ? "dummy" : "bridge", "dummy, or its fallback on kernels without dummy");
 					}
 				}
 				t.true(links.find((link) => link.ifname === "lo")!.flags.includes("UP"), `${node.name}: lo is up`);
-				const routes = await ipJson<IpRoute[]>(node.netns, ["route", "show"]);
+				const [routes, routes6] = await Promise.all([ipJson<IpRoute[]>(node.netns, ["route", "show"]), node.ipv6 ? ipJson<IpRoute[]>(node.netns, ["-6", "route", "show"]) : []]);
 				for (const route of node.routes) {
-					const dst = route.to.endsWith("/32") ? route.to.slice(0, -3) : route.to;
-					t.truthy(routes.find((seen) => seen.dst === dst && seen.dev === route.dev && seen.gateway === route.via), `${node.name}: route ${route.to}`);
+					const dst = route.to.replace(/\/(32|128)$/, "");
+					t.truthy((route.family === 6 ? routes6 : routes).find((seen) => seen.dst === dst && seen.dev === route.dev && seen.gateway === route.via), `${node.name}: route ${route.to}`);
 				}
 				const forward = await inNamespace(node.netns, ["sysctl", "-n", "net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter"]);
 				t.is(forward.stdout, `${node.forwarding ? 1 : 0}\n0`, `${node.name}: ip_forward and rp_filter`);

@@ -1,7 +1,7 @@
 // Dual stack on the kernel (topologies/dual-stack.yml): IPv6 routed to every host behind the homes'
 // stateful firewalls, usable the moment `up` returns (no duplicate address detection); the firewalls
-// filter as declared — checked with ping -6 and plain Python sockets, nothing of testbed's — while
-// IPv4 behind the NATs works as before.
+// filter as declared — checked with ping -6 and plain Python sockets, nothing of testbed's — and
+// testbed's peers punch through them over UDP and TCP, while IPv4 behind the NATs works as before.
 import { execa } from "execa";
 import { loadLab } from "../../src/index.ts";
 import { runChecks, theoryChecks } from "../../src/expect/run.ts";
@@ -38,7 +38,7 @@ except ConnectionRefusedError: print("refused")
 except OSError: print("timeout")
 `;
 
-rootTest("dual-stack.yml: IPv6 works as soon as up returns, the homes' firewalls filter as declared, IPv4 punches as theory says", async (t) => {
+rootTest("dual-stack.yml: IPv6 works as soon as up returns, the homes' firewalls filter as declared, peers punch as theory says over IPv4 and IPv6 (UDP and TCP)", async (t) => {
 	const lab = loadLab(new URL("../../topologies/dual-stack.yml", import.meta.url).pathname);
 	await inLab(t, lab, async () => {
 		// The first packet of each, right after up: no address is left tentative.
@@ -65,9 +65,14 @@ rootTest("dual-stack.yml: IPv6 works as soon as up returns, the homes' firewalls
 		t.is((await inNode(lab, "stun", ["python3", "-c", dial, "2001:db8:1:1::2", "8081"])).stdout.trim(), "timeout");
 		await Promise.all([server, listener]);
 
-		// IPv4 is untouched by it all: every pair punches as theory says.
-		const results = await runChecks(lab, theoryChecks(lab), { explain: false });
+		// testbed's agents: every pair punches as theory says over IPv4 (the NATs) and, between the peers
+		// with IPv6, over IPv6 (the firewalls) with UDP and with TCP (simultaneous open).
+		const at = { line: 0, col: 0 };
+		const tcp6 = { kind: "punch" as const, pos: at, a: { value: "alice", pos: at }, b: { value: "bob", pos: at }, proto: "tcp" as const, family: 6 as const };
+		const results = await runChecks(lab, [...theoryChecks(lab), tcp6], { explain: false });
 		for (const result of results) t.true(result.ok, `${result.name}: ${result.measured}, expected ${result.expected}`);
+		t.deepEqual(results.map((result) => result.name), ["punch alice ↔ bob", "punch alice ↔ phone", "punch bob ↔ phone", "punch alice ↔ bob (ipv6)", "punch alice ↔ bob (tcp, ipv6)"]);
+		t.regex(String(results[3].runs?.[0].remote?.a), /^\[2001:db8:2:1::2\]:\d+$/, "alice talks to bob's own IPv6 address: nothing is translated");
 	});
 	t.deepEqual(leftovers(lab.name, lab.nodes.map((node) => node.netns)), []);
 });

@@ -22,12 +22,15 @@ import { parseDuration } from "../../validate/units.ts";
 import { table } from "../../report/table.ts";
 import type { Io } from "../io.ts";
 
-export async function punchCommand(labName: string, a: string, b: string, options: { json?: boolean; proto?: string; runs?: string; "no-relay"?: boolean; capture?: string; explain?: boolean; hold?: string; event?: string[]; keepalive?: string; "loss-after"?: string }, io: Io): Promise<number> {
+export async function punchCommand(labName: string, a: string, b: string, options: { json?: boolean; proto?: string; family?: string; runs?: string; "no-relay"?: boolean; capture?: string; explain?: boolean; hold?: string; event?: string[]; keepalive?: string; "loss-after"?: string }, io: Io): Promise<number> {
 	requireRoot("punch");
 	const runs = options.runs === undefined ? 1 : Number(options.runs);
 	if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new UsageError(`--runs must be a whole number from 1 to 1000, not "${options.runs}"`);
 	const proto = options.proto === undefined ? "udp" : punchProtoOf(options.proto);
 	if (!proto) throw new UsageError(`--proto takes ${punchProtos.join(" or ")}, not "${options.proto}"`);
+	const family: 4 | 6 | undefined = options.family === undefined ? 4 : ({ "4": 4, "6": 6, ipv4: 4, ipv6: 6 } as Record<string, 4 | 6>)[options.family];
+	if (!family) throw new UsageError(`--family takes 4 or 6, not "${options.family}"`);
+	if (family === 6 && (holdFlag(options) || options.explain)) throw new UsageError("--family 6 punches and reports; --hold and --explain are IPv4 only");
 	const holdMs = options.hold === undefined ? undefined : parseHold(options.hold);
 	if (holdMs !== undefined && proto === "tcp") throw new UsageError("--hold holds a UDP session; TCP punching (--proto tcp) punches and reports, it does not hold yet");
 	if (holdMs !== undefined && (options.runs !== undefined || options.explain)) throw new UsageError("--hold punches once and holds the session: it does not go with --runs or --explain");
@@ -75,14 +78,14 @@ export async function punchCommand(labName: string, a: string, b: string, option
 			explanations = [];
 			try {
 				for (let index = 0; index < runs; index++) {
-					const explained = await explainPunch(lab, a, b, () => session.punch(a, b, { relay: !options["no-relay"], proto }));
+					const explained = await explainPunch(lab, a, b, () => session.punch(a, b, { relay: !options["no-relay"], proto, family }));
 					results.push(explained.result);
 					explanations.push(explained.explanation);
 				}
 			} finally {
 				await session.close();
 			}
-		} else results = await punch(lab, a, b, { runs, relay: !options["no-relay"], proto });
+		} else results = await punch(lab, a, b, { runs, relay: !options["no-relay"], proto, family });
 	} finally {
 		await new Promise((resolve) => setTimeout(resolve, captures.length ? 200 : 0));
 		for (const capture of captures) {
@@ -97,7 +100,8 @@ export async function punchCommand(labName: string, a: string, b: string, option
 		a,
 		b,
 		proto,
-		expected: expectedPunch(lab, a, b, proto),
+		family,
+		expected: expectedPunch(lab, a, b, proto, family),
 		runs: results.length,
 		successRate: results.length ? connected.length / results.length : 0,
 		outcomes: Object.fromEntries([...new Set(results.map((result) => result.outcome))].map((outcome) => [outcome, results.filter((result) => result.outcome === outcome).length])),
@@ -110,7 +114,8 @@ export async function punchCommand(labName: string, a: string, b: string, option
 	if (options.json) io.json(explained ? { ...summary, ...explained } : summary);
 	else {
 		const rows = results.map((result, index) => [String(index + 1), result.outcome, result.timeToConnectMs === null ? "-" : `${result.timeToConnectMs < 10 ? result.timeToConnectMs.toFixed(1) : Math.round(result.timeToConnectMs)} ms`, String(result.packetsSent), result.rttMs === null ? "-" : `${result.rttMs.toFixed(2)} ms`, result.remote ? `${a} → ${result.remote.a}, ${b} → ${result.remote.b}` : result.error ?? ""]);
-		io.out(`punch ${a} ↔ ${b} over ${proto.toUpperCase()} in lab "${labName}" (theory for their NATs: ${expectedOutcomes(lab, a, b, proto).join(" or ")})\n`);
+		const over = [...(proto === "tcp" ? ["TCP"] : []), ...(family === 6 ? ["IPv6"] : [])].join("/");
+		io.out(`punch ${a} ↔ ${b}${over ? ` over ${over}` : ""} in lab "${labName}" (theory for their ${family === 6 ? "firewalls" : "NATs"}: ${expectedOutcomes(lab, a, b, proto, family).join(" or ")})\n`);
 		io.out(table([["run", "outcome", "time to connect", "packets", "rtt", "path (who sends where)"], ...rows]));
 		if (runs > 1)
 			io.out(`\nsuccess ${Math.round(summary.successRate * 100)}% (${Object.entries(summary.outcomes).map(([outcome, count]) => `${count} ${outcome}`).join(", ")}); time to connect p50 ${summary.timeToConnectMs.p50 ?? "-"} ms, p95 ${summary.timeToConnectMs.p95 ?? "-"} ms; rtt p50 ${summary.rttMs?.toFixed(2) ?? "-"} ms`);
@@ -148,6 +153,8 @@ function scheduledEvent(lab: Lab, text: string, defaultAtMs: number | undefined)
 	if (words.filter((word) => !word.startsWith("--")).length < 2) throw new UsageError(`--event "${text}": write the event as for testbed event, e.g. '@2s nat-reboot home1 --outage 1s'`);
 	return { ...(atMs === undefined ? {} : { atMs }), event: eventFromArguments(lab, words) };
 }
+
+const holdFlag = (options: { hold?: string }) => options.hold !== undefined;
 
 /** "10s", "1.5m", "500ms" or seconds → ms, for --hold. */
 function parseHold(text: string): number {
