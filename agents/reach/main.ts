@@ -2,7 +2,7 @@
 // probes other nodes' addresses. Control: JSON lines on stdin; events: JSON lines on stdout.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createConnection, createServer } from "node:net";
+import { createConnection, createServer, type Socket } from "node:net";
 import DgramAsPromised, { type SocketAsPromised } from "dgram-as-promised";
 import { decodeReach, encodeReach, reachPort } from "./protocol.ts";
 import { argument, commands, emit } from "../agent-io.ts";
@@ -30,11 +30,12 @@ async function serve(socket: SocketAsPromised): Promise<void> {
 	}
 }
 
-/** Probe every target from one fresh socket: resend every `intervalMs` until a pong or `timeoutMs`. */
+/** Probe every target from one fresh socket of its family: resend every `intervalMs` until a pong or `timeoutMs`. */
 async function probe(targets: Target[], timeoutMs: number, intervalMs: number) {
-	const socket = DgramAsPromised.createSocket("udp4");
+	const v6 = targets.some((target) => target.address.includes(":"));
+	const socket = DgramAsPromised.createSocket({ type: v6 ? "udp6" : "udp4", ipv6Only: v6 });
 	socket.socket.on("error", () => undefined); // ICMP errors for unreachable targets
-	await socket.bind();
+	await socket.bind(v6 ? { address: "::" } : {});
 	const pending = new Map<string, { target: Target; sentAt: number }>();
 	const results = new Map<string, { key: string; ok: boolean; rttMs?: number; responder?: string; from?: string }>();
 	for (const target of targets) {
@@ -106,15 +107,26 @@ async function probeIcmp(targets: Target[], timeoutMs: number) {
 }
 
 async function main(): Promise<void> {
+	// Both families: UDP and TCP listeners on the IPv4 and the IPv6 wildcard (IPv6 only, so they do not clash).
 	const listener = DgramAsPromised.createSocket("udp4");
 	await listener.bind({ port, address: "0.0.0.0" });
 	void serve(listener);
-	const tcp = createServer((socket) => {
+	const listener6 = DgramAsPromised.createSocket({ type: "udp6", ipv6Only: true });
+	const has6 = await listener6.bind({ port, address: "::" }).then(
+		() => true,
+		() => false, // IPv6 off in this namespace
+	);
+	if (has6) void serve(listener6);
+	const answer = (socket: Socket) => {
 		socket.on("error", () => undefined);
 		socket.end(`testbed-reach tcp ${node}\n`);
-	});
+	};
+	const tcp = createServer(answer);
 	tcp.on("error", () => undefined);
 	await new Promise<void>((resolve) => tcp.listen(port, "0.0.0.0", resolve));
+	const tcp6 = createServer(answer);
+	tcp6.on("error", () => undefined);
+	if (has6) await new Promise<void>((resolve) => tcp6.listen({ port, host: "::", ipv6Only: true }, resolve));
 	emit({ event: "ready", node, port });
 	for await (const next of commands()) {
 		const command = next as { id?: number; cmd?: string; proto?: string; targets?: Target[]; timeoutMs?: number; intervalMs?: number };
@@ -127,7 +139,9 @@ async function main(): Promise<void> {
 		else emit({ id: command.id, event: "error", error: `unknown command ${command.cmd}` });
 	}
 	await listener.close();
+	if (has6) await listener6.close();
 	tcp.close();
+	tcp6.close();
 	process.exit(0);
 }
 

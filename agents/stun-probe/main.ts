@@ -7,7 +7,7 @@
 //   node --import tsx agents/stun-probe/main.ts --server IP [--port 3478] [--proto udp|tcp] [--local-port P]
 //        [--timeout-ms 500] [--filter-wait-ms 400] [--interval-ms 100]
 //        [--timeouts [--max-timeout-s 10] [--timeout-step-s 1]]
-import { isIPv4 } from "node:net";
+import { isIPv4, isIPv6 } from "node:net";
 import { probeNat } from "../stun/probe.ts";
 import { probeNatTcp } from "../stun/tcp-probe.ts";
 import { argument, emit } from "../agent-io.ts";
@@ -30,7 +30,8 @@ const positive = (value: number) => value > 0;
 
 async function main(): Promise<void> {
 	const server = argument("--server");
-	if (!server || !isIPv4(server)) usage("--server must be an IPv4 address");
+	if (!server || !(isIPv4(server) || isIPv6(server))) usage("--server must be an IPv4 or IPv6 address");
+	if (isIPv6(server) && argument("--proto") === "tcp") usage("--proto tcp probes over IPv4");
 	const proto = argument("--proto") ?? "udp";
 	if (proto !== "udp" && proto !== "tcp") usage("--proto must be udp or tcp");
 	if (proto === "tcp") {

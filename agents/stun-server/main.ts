@@ -8,8 +8,11 @@
 // testbed's filtering test: a new connection to the client's mapped endpoint from the changed address
 // (agents/stun/tcp.ts).
 //
-//   node --import tsx agents/stun-server/main.ts --node NAME --primary IP --alternate IP [--port 3478] [--alt-port 3479] [--software TEXT]
-import { connect, createServer, isIPv4, type Server, type Socket } from "node:net";
+//   node --import tsx agents/stun-server/main.ts --node NAME --primary IP --alternate IP [--primary6 IPV6 --alternate6 IPV6] [--port 3478] [--alt-port 3479] [--software TEXT]
+//
+// With --primary6/--alternate6 the same server answers on two IPv6 addresses too (UDP): four more
+// sockets, each answering within its family (a CHANGE-REQUEST changes to the other IPv6 address).
+import { connect, createServer, isIPv4, isIPv6, type Server, type Socket } from "node:net";
 import DgramAsPromised, { type SocketAsPromised } from "dgram-as-promised";
 import { type DropReason, type ServerAddresses, defaultSoftware, respond, serverEndpoints } from "../stun/responder.ts";
 import { bindingMethod, decodeStun, encodeStun } from "../stun/message.ts";
@@ -61,11 +64,23 @@ function droppedTotal(): number {
 	return Object.values(stats.dropped).reduce((sum, count) => sum + (count ?? 0), 0);
 }
 
+/** The IPv6 pair, when given: both or neither. */
+function addresses6(server: ServerAddresses): ServerAddresses | undefined {
+	const primary = argument("--primary6");
+	const alternate = argument("--alternate6");
+	if (primary === undefined && alternate === undefined) return undefined;
+	if (!primary || !isIPv6(primary) || !alternate || !isIPv6(alternate) || primary === alternate) usage("--primary6 and --alternate6 must be two IPv6 addresses");
+	return { ...server, primary, alternate };
+}
+
 async function main(): Promise<void> {
 	const server = addresses();
+	const server6 = addresses6(server);
 	const sockets = new Map<string, SocketAsPromised>();
-	for (const endpoint of serverEndpoints(server)) {
-		const socket = DgramAsPromised.createSocket("udp4");
+	const families = [server, ...(server6 ? [server6] : [])];
+	for (const endpoint of families.flatMap((addresses) => serverEndpoints(addresses).map((at) => ({ ...at, addresses })))) {
+		const v6 = endpoint.address.includes(":");
+		const socket = DgramAsPromised.createSocket({ type: v6 ? "udp6" : "udp4", ipv6Only: v6 });
 		socket.socket.on("error", () => undefined); // an ICMP error on one send must not end the server
 		await socket.bind({ address: endpoint.address, port: endpoint.port });
 		sockets.set(`${endpoint.address}:${endpoint.port}`, socket);
@@ -73,7 +88,7 @@ async function main(): Promise<void> {
 		socket.socket.on("message", (data, rinfo) => {
 			stats.received++;
 			try {
-				const reply = respond(data, endpoint, { address: rinfo.address, port: rinfo.port }, server, software);
+				const reply = respond(data, endpoint, { address: rinfo.address, port: rinfo.port }, endpoint.addresses, software);
 				if (reply.kind === "drop") return countDrop(reply.reason);
 				if (reply.kind === "success") stats.answered++;
 				else stats.errorResponses++;
@@ -87,7 +102,7 @@ async function main(): Promise<void> {
 		});
 	}
 	const listeners = await Promise.all(serverEndpoints(server).map((endpoint) => serveTcp(endpoint, server)));
-	emit({ event: "ready", node, ...server, sockets: [...sockets.keys()], tcp: true, software });
+	emit({ event: "ready", node, ...server, ...(server6 ? { primary6: server6.primary, alternate6: server6.alternate } : {}), sockets: [...sockets.keys()], tcp: true, software });
 
 	for await (const command of commands()) {
 		if (command.cmd === "stats") emit({ id: command.id, event: "stats", ...stats, droppedTotal: droppedTotal() });

@@ -70,9 +70,10 @@ export class StunClient {
 		});
 	}
 
-	static async open(localPort = 0): Promise<StunClient> {
-		const socket = DgramAsPromised.createSocket("udp4");
-		await socket.bind({ port: localPort, address: "0.0.0.0" });
+	/** A socket of the family (IPv6: IPv6 only), bound to `localPort` (0: any). */
+	static async open(localPort = 0, family: 4 | 6 = 4): Promise<StunClient> {
+		const socket = DgramAsPromised.createSocket({ type: family === 6 ? "udp6" : "udp4", ipv6Only: family === 6 });
+		await socket.bind({ port: localPort, address: family === 6 ? "::" : "0.0.0.0" });
 		return new StunClient(socket);
 	}
 

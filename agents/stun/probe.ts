@@ -91,10 +91,11 @@ function filteringObservation(transaction: Transaction, expected: Endpoint): Fil
 	return sameEndpoint(transaction.answer.from, expected) ? "answered" : "wrong-source";
 }
 
-export function localIpv4Addresses(): string[] {
+/** This node's addresses of a family (IPv6: not link-local). */
+export function localAddressesOf(family: 4 | 6 = 4): string[] {
 	return Object.values(networkInterfaces())
 		.flat()
-		.filter((info) => info?.family === "IPv4")
+		.filter((info) => info?.family === `IPv${family}` && !info.address.startsWith("fe80:"))
 		.map((info) => info!.address);
 }
 
@@ -133,9 +134,11 @@ export async function probeNat(options: ProbeOptions): Promise<ProbeResult> {
 		}
 	};
 
-	const client = await StunClient.open(options.localPort ?? 0);
+	// Over IPv6 (the server's address says which) the same tests measure a firewall: nothing is translated.
+	const family = options.server.address.includes(":") ? 6 : 4;
+	const client = await StunClient.open(options.localPort ?? 0, family);
 	const localPort = client.localPort;
-	const localAddresses = localIpv4Addresses();
+	const localAddresses = localAddressesOf(family);
 	const result = unknownResult(options.server, localPort, localAddresses, timings, tests);
 	try {
 		// Test I (mapping and filtering): a plain Binding to the primary address and port.
@@ -174,7 +177,7 @@ export async function probeNat(options: ProbeOptions): Promise<ProbeResult> {
 		let filteringII: FilteringObservation = "not-run";
 		let filteringIII: FilteringObservation = "not-run";
 		if (other) {
-			const filterClient = await StunClient.open();
+			const filterClient = await StunClient.open(0, family);
 			try {
 				const opened = await timed("filteringI", () => filterClient.request(options.server, {}, answerTiming));
 				tests.filteringI = record(opened);
@@ -197,7 +200,7 @@ export async function probeNat(options: ProbeOptions): Promise<ProbeResult> {
 
 		// Hairpinning: from a second local socket to our own mapped address; does the first one get it?
 		if (result.natDetected) {
-			const second = await StunClient.open();
+			const second = await StunClient.open(0, family);
 			try {
 				const hairpin = await timed("hairpin", () => second.reaches(mapped, client, silenceTiming));
 				tests.hairpin = { to: text(mapped), sent: hairpin.sent, elapsedMs: hairpin.elapsedMs, answered: hairpin.arrived };
@@ -230,8 +233,9 @@ export async function probeNat(options: ProbeOptions): Promise<ProbeResult> {
  */
 async function measureLifetime(options: ProbeOptions, answerTiming: Timing, silenceTiming: Timing): Promise<(LifetimeEstimate & { samples: LifetimeSample[] }) | { skipped: string }> {
 	const candidates = lifetimeCandidates(options.maxTimeoutS ?? 10, options.timeoutStepS ?? 1);
-	const asker = await StunClient.open();
-	const mappings = await Promise.all(candidates.map(() => StunClient.open()));
+	const family = options.server.address.includes(":") ? 6 : 4;
+	const asker = await StunClient.open(0, family);
+	const mappings = await Promise.all(candidates.map(() => StunClient.open(0, family)));
 	try {
 		const bound = await Promise.all(mappings.map((mapping) => mapping.request(options.server, {}, answerTiming)));
 		if (bound.some((transaction) => !mappedOf(transaction.answer))) return { skipped: "the server did not answer every mapping" };

@@ -59,7 +59,7 @@ export function respond(data: Uint8Array, receivedOn: Endpoint, client: Endpoint
 	const change = getAttribute(request, "CHANGE-REQUEST");
 	const from = changedEndpoint(server, receivedOn, change?.changeIp ?? false, change?.changePort ?? false);
 	const other = changedEndpoint(server, receivedOn, true, true);
-	const family = "IPv4" as const;
+	const family = client.address.includes(":") ? ("IPv6" as const) : ("IPv4" as const);
 	const bytes = encodeStun({
 		method: bindingMethod,
 		class: "success",

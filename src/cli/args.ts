@@ -93,15 +93,16 @@ export const commands = {
 	shell: { usage: "testbed shell LAB NODE", summary: "interactive shell inside a node", options: {}, positionals: [2, 2], examples: [["sudo testbed shell two-nats alice", "a shell inside alice: `ip addr`, `ip route`, `ping`"]] },
 	doctor: { usage: "testbed doctor [--json]", summary: "what this host supports, and how to fix what is missing", options: json, positionals: [0, 0], examples: [["sudo testbed doctor", "which kernel features and tools this machine has, and how to add the missing ones"]] },
 	probe: {
-		usage: "testbed probe LAB [--proto udp|tcp] [--timeouts] [--nat NAME[,NAME…]] [--json]",
+		usage: "testbed probe LAB [--proto udp|tcp] [--family 4|6] [--timeouts] [--nat NAME[,NAME…]] [--json]",
 		summary: "measure each NAT's mapping, filtering, hairpin, port preservation; compare with the file",
-		options: { ...json, timeouts: { type: "boolean" }, nat: { type: "string" }, proto: { type: "string" } },
+		options: { ...json, timeouts: { type: "boolean" }, nat: { type: "string" }, proto: { type: "string" }, family: { type: "string" } },
 		positionals: [1, 1],
 		examples: [
 			["sudo testbed probe two-nats", "measure both home NATs and compare with the file"],
 			["sudo testbed probe lecture-nat", "what the lecture's MASQUERADE is in RFC 4787 terms"],
 			["sudo testbed probe nat-matrix --nat n-sym,n-full --timeouts", "two NATs, including how long idle mappings last"],
 			["sudo testbed probe nat-zoo --proto tcp", "the same over TCP, and what a filtered SYN gets (dropped, or a reset)"],
+			["sudo testbed probe dual-stack --family 6", "each home gateway's IPv6 firewall: no translation, and its filtering"],
 		],
 	},
 	test: {
@@ -117,9 +118,9 @@ export const commands = {
 		],
 	},
 	punch: {
-		usage: "testbed punch LAB A B [--proto udp|tcp] [--family 4|6] [--runs N | --hold DURATION [--event '[@T] EVENT TARGET …']… [--keepalive T] [--loss-after T]] [--no-relay] [--capture DIR] [--explain] [--json]",
+		usage: "testbed punch LAB A B [--proto udp|tcp] [--family 4|6] [--deadline T] [--runs N | --hold DURATION [--event '[@T] EVENT TARGET …']… [--keepalive T] [--loss-after T]] [--no-relay] [--capture DIR] [--explain] [--json]",
 		summary: "hole-punch between peers A and B: outcome, time to connect, packets, RTT; --hold 10s keeps the session open, --event injects a fault at @T, and it reports reconnection times",
-		options: { ...json, proto: { type: "string" }, family: { type: "string" }, runs: { type: "string" }, "no-relay": { type: "boolean" }, capture: { type: "string" }, explain: { type: "boolean" }, hold: { type: "string" }, event: { type: "string", multiple: true }, keepalive: { type: "string" }, "loss-after": { type: "string" } },
+		options: { ...json, proto: { type: "string" }, family: { type: "string" }, deadline: { type: "string" }, runs: { type: "string" }, "no-relay": { type: "boolean" }, capture: { type: "string" }, explain: { type: "boolean" }, hold: { type: "string" }, event: { type: "string", multiple: true }, keepalive: { type: "string" }, "loss-after": { type: "string" } },
 		positionals: [3, 3],
 		examples: [
 			["sudo testbed punch two-nats alice bob", "one punch: outcome, time to connect, RTT"],
@@ -188,7 +189,7 @@ export const commands = {
 	stop: { usage: "testbed stop LAB NODE[:PROGRAM] [--json]", summary: "stop a program, or all of a node's: SIGTERM, then SIGKILL", options: json, positionals: [2, 2], examples: [["sudo testbed stop two-nats alice:server", "stop one program"], ["sudo testbed stop two-nats alice", "stop all of alice's programs"]] },
 	addr: { usage: "testbed addr LAB NODE[.IFACE|.public]", summary: "print a node's address (its first, an interface's, or a NAT's public one), for scripts", options: json, positionals: [2, 2], examples: [["sudo testbed addr two-nats alice", "alice's first address"], ["sudo testbed addr two-nats home1.public", "home1's public address"]] },
 	supervise: { usage: "testbed supervise LAB", summary: "the supervisor of a lab's programs (started by testbed itself)", options: {}, positionals: [1, 1], hidden: true },
-	reach: { usage: "testbed reach LAB [--proto udp|tcp|icmp] [--json]", summary: "which nodes can open a flow to which (all pairs)", options: { ...json, timeout: { type: "string" }, proto: { type: "string" } }, positionals: [1, 1], examples: [["sudo testbed reach two-nats", "which node can open a UDP flow to which"], ["sudo testbed reach lecture-nat --proto icmp", "who can ping whom"]] },
+	reach: { usage: "testbed reach LAB [--proto udp|tcp|icmp] [--family 4|6] [--json]", summary: "which nodes can open a flow to which (all pairs)", options: { ...json, timeout: { type: "string" }, proto: { type: "string" }, family: { type: "string" } }, positionals: [1, 1], examples: [["sudo testbed reach two-nats", "which node can open a UDP flow to which"], ["sudo testbed reach lecture-nat --proto icmp", "who can ping whom"], ["sudo testbed reach dual-stack --family 6", "over IPv6: routed, so only the firewalls stop a flow"]] },
 } satisfies Record<string, CommandSpec>;
 
 export type CommandName = keyof typeof commands;

@@ -54,6 +54,7 @@ export interface ProbeReport {
 	server: { node: string; addresses: string[]; temporary: boolean };
 	timeouts: boolean;
 	proto: "udp" | "tcp";
+	family: 4 | 6;
 	nats: NatVerdict[];
 	ok: boolean;
 	durationMs: number;
@@ -101,18 +102,26 @@ export interface ProbeOptions {
 	nats?: string[];
 	/** Over UDP (default) or TCP. */
 	proto?: "udp" | "tcp";
+	/** IPv4 (default: the NATs), or IPv6: each gateway's firewall, probed from an IPv6 host behind it. */
+	family?: 4 | 6;
 }
 
-/** A public host with two addresses to serve STUN from, or undefined. */
-function publicStunHost(lab: Lab): { node: LabNode; addresses: string[] } | undefined {
+/** A public host with two addresses (IPv6 too, for family 6) to serve STUN from, or undefined. */
+function publicStunHost(lab: Lab, family: 4 | 6 = 4): { node: LabNode; addresses: string[]; addresses6: string[] } | undefined {
 	for (const node of publicNodes(lab)) {
 		if (node.kind !== "host") continue;
 		// Link addresses first: the primary address is the one the host is routed by.
 		const ordered = [...node.interfaces].sort((a, b) => Number(a.type !== "veth") - Number(b.type !== "veth"));
 		const addresses = ordered.flatMap((iface) => iface.addresses.map((address) => address.ip));
-		if (addresses.length >= 2) return { node, addresses };
+		const addresses6 = ordered.flatMap((iface) => (iface.addresses6 ?? []).map((address) => address.ip));
+		if (addresses.length >= 2 && (family === 4 || addresses6.length >= 2)) return { node, addresses, addresses6 };
 	}
 	return undefined;
+}
+
+/** What a probe over IPv6 should see of a gateway: no translation, its firewall's filtering. */
+function expected6(nat: LabNode): ExpectedBehaviour {
+	return { mapping: "endpoint-independent", filtering: nat.nat!.firewall6!.filtering, hairpin: null, portPreservation: true, udpTimeoutS: nat.nat!.behaviour.udpTimeout, unsolicitedTcp: null };
 }
 
 /** The router where most NATs' default paths end: where a temporary STUN host is attached. */
@@ -129,9 +138,11 @@ function publicRouter(lab: Lab, nats: LabNode[]): LabNode | undefined {
 
 export async function probeLab(lab: Lab, options: ProbeOptions = {}): Promise<ProbeReport> {
 	const started = performance.now();
-	const nats = lab.nodes.filter((node) => node.nat && (!options.nats || options.nats.includes(node.name)));
+	const family = options.family ?? 4;
+	const nats = lab.nodes.filter((node) => node.nat && (family === 4 || node.nat.firewall6) && (!options.nats || options.nats.includes(node.name)));
 	if (options.nats) for (const name of options.nats) if (!nats.some((nat) => nat.name === name)) throw new LabStateError(`lab "${lab.name}" has no NAT "${name}"; NATs: ${lab.nodes.filter((node) => node.nat).map((node) => node.name).join(", ") || "none"}`, "NODE_NOT_FOUND");
-	let stun = publicStunHost(lab);
+	let stun = publicStunHost(lab, family);
+	if (family === 6 && !stun) throw new LabStateError(`lab "${lab.name}" has no public host with two IPv6 addresses to serve STUN over IPv6 from`, "NO_STUN_HOST");
 	let attached: AttachedHost | undefined;
 	let server: AgentProcess | undefined;
 	try {
@@ -139,17 +150,20 @@ export async function probeLab(lab: Lab, options: ProbeOptions = {}): Promise<Pr
 			const router = publicRouter(lab, nats);
 			if (!router) throw new LabStateError(`lab "${lab.name}" has no public host with two addresses and no public router to attach a temporary STUN server to`, "NO_STUN_HOST");
 			attached = await attachHost(lab, router, "tb-stun", 2);
-			stun = { node: attached.node, addresses: attached.addresses };
+			stun = { node: attached.node, addresses: attached.addresses, addresses6: [] };
 		}
 		const [primary, alternate] = stun.addresses;
-		server = new AgentProcess(agentPlace(lab.name, stun.node), stun.node.name, "stun-server", ["--primary", primary, "--alternate", alternate, "--port", "3478", "--alt-port", "3479"]);
+		const [primary6, alternate6] = stun.addresses6;
+		const v6 = family === 6 ? ["--primary6", primary6, "--alternate6", alternate6] : [];
+		server = new AgentProcess(agentPlace(lab.name, stun.node), stun.node.name, "stun-server", ["--primary", primary, "--alternate", alternate, ...v6, "--port", "3478", "--alt-port", "3479"]);
 		await server.started();
-		const verdicts = await Promise.all(nats.map((nat) => probeOne(lab, nat, primary, options)));
+		const verdicts = await Promise.all(nats.map((nat) => probeOne(lab, nat, family === 6 ? primary6 : primary, options)));
 		return {
 			lab: lab.name,
-			server: { node: stun.node.name, addresses: stun.addresses, temporary: Boolean(attached) },
+			server: { node: stun.node.name, addresses: family === 6 ? stun.addresses6.slice(0, 2) : stun.addresses, temporary: Boolean(attached) },
 			timeouts: Boolean(options.timeouts),
 			proto: options.proto ?? "udp",
+			family,
 			nats: verdicts,
 			ok: verdicts.every((verdict) => verdict.ok),
 			durationMs: Math.round(performance.now() - started),
@@ -161,14 +175,15 @@ export async function probeLab(lab: Lab, options: ProbeOptions = {}): Promise<Pr
 }
 
 async function probeOne(lab: Lab, nat: LabNode, server: string, options: ProbeOptions): Promise<NatVerdict> {
-	const declared = nat.nat!.behaviour.label;
-	const from = probeNodeFor(lab, nat);
+	const v6 = options.family === 6;
+	const declared = v6 ? `firewall ${nat.nat!.firewall6!.filtering}` : nat.nat!.behaviour.label;
+	const from = v6 ? lab.nodes.find((node) => node.kind === "host" && node.ipv6 && defaultPath(lab, node).nats[0] === nat.name) : probeNodeFor(lab, nat);
 	if (!from) {
 		const expected = composeBehaviour(lab, [nat.name]);
 		return { nat: nat.name, declared, layers: [nat.name], expected, mismatches: [], ok: true, note: "not measured: nothing sits behind this NAT to probe from" };
 	}
-	const layers = defaultPath(lab, from).nats;
-	const expected = composeBehaviour(lab, layers);
+	const layers = v6 ? [nat.name] : defaultPath(lab, from).nats;
+	const expected = v6 ? expected6(nat) : composeBehaviour(lab, layers);
 	const stepS = Math.max(1, Math.round(expected.udpTimeoutS / 10));
 	const maxS = Math.ceil(expected.udpTimeoutS * 1.5) + stepS;
 	const args = ["--server", server, "--port", "3478", ...(options.proto === "tcp" ? ["--proto", "tcp"] : ["--filter-wait-ms", "400"])];
@@ -189,6 +204,7 @@ async function probeOne(lab: Lab, nat: LabNode, server: string, options: ProbeOp
 		durationMs: Math.round(performance.now() - started),
 	};
 	const mismatches = judge(expected, measured, stepS);
+	if (v6 && measured.natDetected && !measured.error) mismatches.push(`translation: the server saw another address than ${from.name}'s own (IPv6 is routed, not translated)`);
 	return {
 		nat: nat.name,
 		declared,

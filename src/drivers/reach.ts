@@ -21,6 +21,7 @@ export type ReachProto = "udp" | "tcp" | "icmp";
 export interface ReachMatrix {
 	lab: string;
 	proto: ReachProto;
+	family: 4 | 6;
 	nodes: string[];
 	cells: ReachCell[];
 }
@@ -30,16 +31,19 @@ export interface ReachOptions {
 	nodes?: string[];
 	timeoutMs?: number;
 	proto?: ReachProto;
+	/** IPv4 (default), or IPv6: between the nodes that have IPv6 addresses. */
+	family?: 4 | 6;
 }
 
 export async function reachMatrix(lab: Lab, options: ReachOptions = {}): Promise<ReachMatrix> {
-	const nodes = lab.nodes.filter((node) => node.kind !== "switch" && (!options.nodes || options.nodes.includes(node.name)));
+	const family = options.family ?? 4;
+	const nodes = lab.nodes.filter((node) => node.kind !== "switch" && (family === 4 || node.ipv6) && (!options.nodes || options.nodes.includes(node.name)));
 	const agents = nodes.map((node) => new AgentProcess(agentPlace(lab.name, node), node.name, "reach", ["--port", String(reachPort)]));
 	try {
 		await Promise.all(agents.map((agent) => agent.started()));
 		const replies = await Promise.all(
 			agents.map((agent, index) =>
-				agent.request({ cmd: "probe", proto: options.proto ?? "udp", targets: targetsFor(nodes[index], nodes, options.proto === "icmp"), timeoutMs: options.timeoutMs ?? 1000, intervalMs: 150 }),
+				agent.request({ cmd: "probe", proto: options.proto ?? "udp", targets: targetsFor(nodes[index], nodes, options.proto === "icmp", family), timeoutMs: options.timeoutMs ?? 1000, intervalMs: 150 }),
 			),
 		);
 		const cells: ReachCell[] = [];
@@ -53,7 +57,7 @@ export async function reachMatrix(lab: Lab, options: ReachOptions = {}): Promise
 				cells.push({ from: nodes[index].name, to: target.name, ok: Boolean(first), via: first?.key.split("@")[1], rttMs: first?.rttMs, addresses });
 			}
 		});
-		return { lab: lab.name, proto: options.proto ?? "udp", nodes: nodes.map((node) => node.name), cells };
+		return { lab: lab.name, proto: options.proto ?? "udp", family, nodes: nodes.map((node) => node.name), cells };
 	} finally {
 		await Promise.all(agents.map((agent) => agent.stop().catch(() => undefined)));
 	}
@@ -63,14 +67,15 @@ export async function reachMatrix(lab: Lab, options: ReachOptions = {}): Promise
  * Every address of every other node. ICMP echo replies do not say who answered, so for ICMP an
  * address several nodes hold (private addresses repeat behind different NATs) is left out.
  */
-function targetsFor(source: LabNode, nodes: LabNode[], uniqueOnly: boolean) {
+function targetsFor(source: LabNode, nodes: LabNode[], uniqueOnly: boolean, family: 4 | 6) {
+	const addressesOf = (iface: LabNode["interfaces"][number]) => (family === 6 ? (iface.addresses6 ?? []) : iface.addresses);
 	const holders = new Map<string, number>();
-	for (const node of nodes) for (const iface of node.interfaces) for (const address of iface.addresses) holders.set(address.ip, (holders.get(address.ip) ?? 0) + 1);
+	for (const node of nodes) for (const iface of node.interfaces) for (const address of addressesOf(iface)) holders.set(address.ip, (holders.get(address.ip) ?? 0) + 1);
 	return nodes
 		.filter((node) => node !== source)
 		.flatMap((node) =>
 			node.interfaces.flatMap((iface) =>
-				iface.addresses.filter((address) => !uniqueOnly || holders.get(address.ip) === 1).map((address) => ({ key: `${node.name}@${address.ip}`, address: address.ip, port: reachPort })),
+				addressesOf(iface).filter((address) => !uniqueOnly || holders.get(address.ip) === 1).map((address) => ({ key: `${node.name}@${address.ip}`, address: address.ip, port: reachPort })),
 			),
 		);
 }

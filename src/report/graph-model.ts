@@ -15,6 +15,7 @@
 import type { Lab, LabLink, LabNode } from "../resolve/lab.ts";
 import { describeImpairment, formatSize } from "../validate/units.ts";
 import { contains } from "../validate/addresses.ts";
+import { short } from "../resolve/nat-behaviour.ts";
 /** A side of the lab: the public one, the inside of one NAT, or what a node cannot route to. */
 export interface GraphRegion {
 	/** "public", the NAT's name prefixed "behind:", or the name of the node that cannot reach it prefixed "unreachable:". */
@@ -152,7 +153,7 @@ export function labGraph(lab: Lab): LabGraph {
 	};
 	const order = (name: string) => [depth(name), kindRank[byName.get(name)?.kind ?? "host"], lab.nodes.findIndex((node) => node.name === name)];
 	const edges = lab.links.map((link): GraphEdge => {
-		const ends = link.endpoints.map((end) => ({ node: end.node, iface: end.iface, addresses: byName.get(end.node)?.interfaces.find((iface) => iface.name === end.iface)?.addresses.map((address) => address.cidr) ?? [] }));
+		const ends = link.endpoints.map((end) => ({ node: end.node, iface: end.iface, addresses: ((iface) => [...(iface?.addresses ?? []), ...(iface?.addresses6 ?? [])].map((address) => address.cidr))(byName.get(end.node)?.interfaces.find((iface) => iface.name === end.iface)) }));
 		const [a, b] = [order(ends[0].node), order(ends[1].node)];
 		const swap = a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
 		const impairment = linkSummary(lab, link);
@@ -203,8 +204,12 @@ export function regionId(nat: string | undefined): string {
 
 export function nodeLines(node: LabNode): string[] {
 	const kind = node.nat ? `NAT ${node.nat.behaviour.label}` : node.kind;
-	const dummies = node.interfaces.filter((iface) => iface.type === "dummy" && iface.addresses.length > 0).map((iface) => `${iface.name} ${iface.addresses.map((address) => address.cidr).join(", ")}`);
-	return [node.name, kind, ...dummies, ...containerLines(node)];
+	const firewall6 = node.nat?.firewall6 ? [`IPv6 firewall ${short(node.nat.firewall6.filtering)}F`] : [];
+	// A dummy's addresses, a line per family (IPv6 ones are long).
+	const dummies = node.interfaces
+		.filter((iface) => iface.type === "dummy")
+		.flatMap((iface) => [iface.addresses, iface.addresses6 ?? []].filter((list) => list.length > 0).map((list) => `${iface.name} ${list.map((address) => address.cidr).join(", ")}`));
+	return [node.name, kind, ...firewall6, ...dummies, ...containerLines(node)];
 }
 
 /** A node's limits and private directories, one line each: "0.25 cpu · 128M · 64 pids", "private /etc /tmp". */

@@ -33,7 +33,7 @@ export function renderProbeText(report: ProbeReport): string {
 	const tcp = report.proto === "tcp";
 	const header = ["nat", "declared", "probed from", "mapping", "filtering", "hairpin", "port pres.", ...(tcp ? ["unsolicited SYN"] : []), ...(report.timeouts ? ["lifetime (declared)"] : []), "verdict"];
 	const lines = [
-		`NAT behaviour in lab "${report.lab}"${tcp ? " over TCP" : ""}: declared vs measured (RFC 5780 discovery${tcp ? " with testbed's connect-back filtering test" : ""} against ${report.server.temporary ? "a temporary" : "the"} STUN server on ${report.server.node}, ${report.server.addresses.join(" / ")})`,
+		`${report.family === 6 ? "IPv6 firewall" : "NAT"} behaviour in lab "${report.lab}"${tcp ? " over TCP" : ""}${report.family === 6 ? " (routed, not translated)" : ""}: declared vs measured (RFC 5780 discovery${tcp ? " with testbed's connect-back filtering test" : ""} against ${report.server.temporary ? "a temporary" : "the"} STUN server on ${report.server.node}, ${report.server.addresses.join(" / ")})`,
 		"",
 		table([header, ...report.nats.map((verdict) => row(verdict, report.timeouts, tcp))]),
 		"",
@@ -45,6 +45,6 @@ export function renderProbeText(report: ProbeReport): string {
 	const measured = report.nats.filter((verdict) => verdict.measured);
 	const good = measured.filter((verdict) => verdict.ok).length;
 	const unmeasured = report.nats.length - measured.length;
-	lines.push(`${good} of ${measured.length} measured NATs behave as declared${unmeasured ? `; ${unmeasured} not measured (nothing behind them)` : ""} (${(report.durationMs / 1000).toFixed(1)} s)`);
+	lines.push(`${good} of ${measured.length} measured ${report.family === 6 ? "firewalls" : "NATs"} behave as declared${unmeasured ? `; ${unmeasured} not measured (nothing behind them)` : ""} (${(report.durationMs / 1000).toFixed(1)} s)`);
 	return `${lines.join("\n")}\n`;
 }

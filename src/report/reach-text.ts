@@ -15,5 +15,5 @@ export function renderReachText(matrix: ReachMatrix, color = false): string {
 	const rows = names.map((from) => `${from.padEnd(width)}  ${names.map((to) => cell(from, to) + " ".repeat(width - 1)).join(" ")}`);
 	const reached = matrix.cells.filter((entry) => entry.ok).length;
 	const unknown = matrix.cells.some((entry) => entry.addresses.length === 0) ? ["? = not measured: every address of that node is also held by another node, and ICMP replies do not say who answered", ""] : [];
-	return [`${matrix.proto.toUpperCase()} reachability in lab "${matrix.lab}" (✓ = the row's node opened a flow to the column's node and got an answer)`, "", header, ...rows, "", `${reached} of ${matrix.cells.length} ordered pairs reach each other`, "", ...unknown].join("\n");
+	return [`${matrix.proto.toUpperCase()}${matrix.family === 6 ? " over IPv6" : ""} reachability in lab "${matrix.lab}" (✓ = the row's node opened a flow to the column's node and got an answer)`, "", header, ...rows, "", `${reached} of ${matrix.cells.length} ordered pairs reach each other`, "", ...unknown].join("\n");
 }

@@ -74,7 +74,8 @@ rootTest("punch --explain: a timeline of mappings and drops, and a verdict namin
 	const text = readFileSync("topologies/two-nats.yml", "utf8").replace("name: two-nats", "name: tb-explain").replace("home2:\n    kind: nat\n    nat: { type: port-restricted }", "home2:\n    kind: nat\n    nat: { type: symmetric }");
 	const lab = loadLabText(text);
 	await inLab(t, lab, async () => {
-		const result = await testbed(["punch", "tb-explain", "alice", "bob", "--explain"]);
+		// Expected to end relayed: a 1 s deadline checks the same, in a third of the time.
+		const result = await testbed(["punch", "tb-explain", "alice", "bob", "--explain", "--deadline", "1s"]);
 		t.is(result.exitCode, 0, result.stderr);
 		t.regex(result.stdout, /why alice ↔ bob ended relayed:/);
 		t.regex(result.stdout, /nat home1\s+new mapping: alice 192\.168\.1\.2:\d+ → 198\.51\.100\.2:\d+ ↔ 203\.0\.113\.10:7777/);
@@ -93,7 +94,7 @@ rootTest("behind one carrier NAT without hairpin: --explain --runs explains each
 	t.false(lab.nodes.find((node) => node.name === "carrier")!.nat!.behaviour.hairpin, "the carrier does not hairpin");
 	try {
 		await inLab(t, lab, async () => {
-			const text = await testbed(["punch", "insp-cgn", "alice", "bob", "--explain", "--runs", "2", "--capture", join(dir, "caps")]);
+			const text = await testbed(["punch", "insp-cgn", "alice", "bob", "--explain", "--runs", "2", "--deadline", "1s", "--capture", join(dir, "caps")]);
 			t.is(text.exitCode, 0, text.stderr);
 			t.regex(text.stdout, /^2 +relayed /m, "the table has both runs");
 			for (const run of [1, 2]) t.regex(text.stdout, new RegExp(`run ${run} of 2: why alice ↔ bob ended relayed:`));
@@ -114,7 +115,7 @@ rootTest("behind one carrier NAT without hairpin: --explain --runs explains each
 			t.regex(inside.stdout, /100\.64\.0\.2\.\d+ > 198\.51\.100\.2\.\d+: UDP/, "alice's punch packets to bob's endpoint at the carrier, which go no further");
 
 			// JSON (one run, to keep the test short; the text above had two): `explanation` as before, and `explanations`.
-			const json = JSON.parse((await testbed(["punch", "insp-cgn", "alice", "bob", "--explain", "--json"])).stdout);
+			const json = JSON.parse((await testbed(["punch", "insp-cgn", "alice", "bob", "--explain", "--deadline", "1s", "--json"])).stdout);
 			t.is(json.results.length, 1);
 			t.is(json.explanations.length, 1);
 			t.deepEqual(json.explanation, json.explanations[0], "one run: `explanation` as before, and `explanations`");

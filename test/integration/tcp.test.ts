@@ -37,7 +37,7 @@ rootTest("nat-matrix over TCP: every pair as theory says (simultaneous open), a 
 			pairs.map(async ([a, b], index) => {
 				const [portA, portB] = [41000 + 2 * index, 41001 + 2 * index];
 				const side = (self: string, port: number, peer: string, peerPort: number) =>
-					execa("ip", ["netns", "exec", node(lab, self).netns, "python3", simultaneousOpen, String(port), publicOf(lab, peer), String(peerPort), "3", self], { reject: false });
+					execa("ip", ["netns", "exec", node(lab, self).netns, "python3", simultaneousOpen, String(port), publicOf(lab, peer), String(peerPort), "2", self], { reject: false });
 				const [left, right] = await Promise.all([side(a, portA, b, portB), side(b, portB, a, portA)]);
 				return [JSON.parse(left.stdout || "{}"), JSON.parse(right.stdout || "{}")];
 			}),
@@ -61,7 +61,7 @@ name: tb-tcp
 nodes:
   internet: { kind: router }
   server: { interfaces: [{ name: alt0, type: dummy, address: 203.0.113.11/24 }] }
-  short: { kind: nat, nat: { type: port-restricted, tcp-timeout: 2s, unsolicited-tcp: rst } }
+  short: { kind: nat, nat: { type: port-restricted, tcp-timeout: 1s, unsolicited-tcp: rst } }
   long: { kind: nat, nat: { type: port-restricted } }
   alice: {}
   bob: {}
@@ -78,13 +78,13 @@ links:
 		t.is(report.nats.find((verdict) => verdict.nat === "short")?.measured?.unsolicitedTcp, "rst");
 		t.is(report.nats.find((verdict) => verdict.nat === "long")?.measured?.unsolicitedTcp, "drop");
 
-		// A server that answers at once, then again after 3.5 s of silence: through the NAT with a 2 s
+		// A server that answers at once, then again after 2.5 s of silence: through the NAT with a 1 s
 		// tcp-timeout the late answer finds no mapping; through the default one (2 h 4 min) it arrives.
 		const serve = `
 import socket, threading, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("203.0.113.10", 8080)); s.listen()
 def talk(c):
-    c.recv(10); c.sendall(b"now\\n"); time.sleep(3.5)
+    c.recv(10); c.sendall(b"now\\n"); time.sleep(2.5)
     try: c.sendall(b"late\\n")
     except OSError: pass
     time.sleep(1); c.close()
@@ -97,7 +97,7 @@ for thread in threads: thread.join()
 import socket
 c = socket.create_connection(("203.0.113.10", 8080), timeout=3); c.sendall(b"hi")
 got = b""
-c.settimeout(4.5)
+c.settimeout(3.5)
 try:
     while b"late" not in got:
         chunk = c.recv(100)
@@ -110,7 +110,7 @@ print(got.decode().split())
 		await new Promise((resolve) => setTimeout(resolve, 300));
 		const [alice, bob] = await Promise.all(["alice", "bob"].map((name) => execa("ip", ["netns", "exec", node(lab, name).netns, "python3", "-c", dial], { reject: false })));
 		await server;
-		t.is(alice.stdout, "['now']", "the 2 s tcp-timeout forgot the idle connection");
+		t.is(alice.stdout, "['now']", "the 1 s tcp-timeout forgot the idle connection");
 		t.is(bob.stdout, "['now', 'late']", "the default tcp-timeout kept it");
 	});
 	t.deepEqual(leftovers(lab.name, lab.nodes.map((entry) => entry.netns)), []);

@@ -104,6 +104,7 @@ for (const name of examples) {
 			const drawn = nodes.find((candidate) => candidate.title === node.name);
 			t.is(drawn?.texts[0], node.name, `${node.name}'s label starts with its name`);
 			t.true(drawn?.texts.includes(node.nat ? natLabel(lab, node.name) : node.kind), `${node.name} shows its kind`);
+			if (node.nat?.firewall6) t.true(drawn?.texts.includes(`IPv6 firewall ${node.nat.firewall6.filtering === "endpoint-independent" ? "EI" : node.nat.firewall6.filtering === "address-dependent" ? "AD" : "APD"}F`), `${node.name} shows its IPv6 firewall`);
 			for (const iface of node.interfaces.filter((candidate) => candidate.type === "dummy"))
 				for (const address of iface.addresses) t.true(drawn?.texts.includes(`${iface.name} ${address.cidr}`), `${node.name} shows dummy ${iface.name}`);
 		}
@@ -114,8 +115,10 @@ for (const name of examples) {
 			const edge = edges.find((candidate) => candidate.title === `${a.node}--${b.node}` || candidate.title === `${b.node}--${a.node}`);
 			t.truthy(edge, `an edge for ${a.node}:${a.iface} — ${b.node}:${b.iface}`);
 			for (const end of link.endpoints) {
-				const addresses = lab.nodes.find((node) => node.name === end.node)?.interfaces.find((iface) => iface.name === end.iface)?.addresses ?? [];
-				t.true(edge?.texts.includes([end.iface, ...addresses.map((address) => address.cidr)].join(" ")), `edge shows ${end.node}:${end.iface} and its addresses`);
+				const iface = lab.nodes.find((node) => node.name === end.node)?.interfaces.find((candidate) => candidate.name === end.iface);
+				const addresses = [...(iface?.addresses ?? []), ...(iface?.addresses6 ?? [])];
+				// Long labels (IPv6) wrap onto more lines: the words are the same, in order.
+				t.true(edge?.texts.join(" ").includes([end.iface, ...addresses.map((address) => address.cidr)].join(" ")), `edge shows ${end.node}:${end.iface} and its addresses`);
 			}
 		}
 		const clusters = groups(svg, "cluster").map((cluster) => cluster.title);

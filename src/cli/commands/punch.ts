@@ -20,18 +20,23 @@ import { detectFeatures } from "../../apply/features.ts";
 import { eventFromArguments } from "./event.ts";
 import { parseDuration } from "../../validate/units.ts";
 import { table } from "../../report/table.ts";
+import { addressFamilyOf } from "../../vocabulary/family.ts";
 import type { Io } from "../io.ts";
 
-export async function punchCommand(labName: string, a: string, b: string, options: { json?: boolean; proto?: string; family?: string; runs?: string; "no-relay"?: boolean; capture?: string; explain?: boolean; hold?: string; event?: string[]; keepalive?: string; "loss-after"?: string }, io: Io): Promise<number> {
+export async function punchCommand(labName: string, a: string, b: string, options: { json?: boolean; proto?: string; family?: string; deadline?: string; runs?: string; "no-relay"?: boolean; capture?: string; explain?: boolean; hold?: string; event?: string[]; keepalive?: string; "loss-after"?: string }, io: Io): Promise<number> {
 	requireRoot("punch");
 	const runs = options.runs === undefined ? 1 : Number(options.runs);
 	if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new UsageError(`--runs must be a whole number from 1 to 1000, not "${options.runs}"`);
 	const proto = options.proto === undefined ? "udp" : punchProtoOf(options.proto);
 	if (!proto) throw new UsageError(`--proto takes ${punchProtos.join(" or ")}, not "${options.proto}"`);
-	const family: 4 | 6 | undefined = options.family === undefined ? 4 : ({ "4": 4, "6": 6, ipv4: 4, ipv6: 6 } as Record<string, 4 | 6>)[options.family];
+	const family = options.family === undefined ? 4 : addressFamilyOf(options.family);
 	if (!family) throw new UsageError(`--family takes 4 or 6, not "${options.family}"`);
 	if (family === 6 && (holdFlag(options) || options.explain)) throw new UsageError("--family 6 punches and reports; --hold and --explain are IPv4 only");
 	const holdMs = options.hold === undefined ? undefined : parseHold(options.hold);
+	// How long direct attempts go on before the relay (and the relay before failing); default 3 s.
+	const deadlineMs = options.deadline === undefined ? undefined : parseDuration(options.deadline, "s");
+	if (deadlineMs !== undefined && !(deadlineMs >= 100 && deadlineMs <= 600_000)) throw new UsageError(`--deadline takes a duration from 100ms to 10m, such as 1s, not "${options.deadline}"`);
+	const pacing = deadlineMs === undefined ? {} : { deadlineMs: Math.round(deadlineMs) };
 	if (holdMs !== undefined && proto === "tcp") throw new UsageError("--hold holds a UDP session; TCP punching (--proto tcp) punches and reports, it does not hold yet");
 	if (holdMs !== undefined && (options.runs !== undefined || options.explain)) throw new UsageError("--hold punches once and holds the session: it does not go with --runs or --explain");
 	if (options.event?.length && holdMs === undefined) throw new UsageError("--event needs --hold: the session must be held open while the event happens");
@@ -78,14 +83,14 @@ export async function punchCommand(labName: string, a: string, b: string, option
 			explanations = [];
 			try {
 				for (let index = 0; index < runs; index++) {
-					const explained = await explainPunch(lab, a, b, () => session.punch(a, b, { relay: !options["no-relay"], proto, family }));
+					const explained = await explainPunch(lab, a, b, () => session.punch(a, b, { relay: !options["no-relay"], proto, family, ...pacing }));
 					results.push(explained.result);
 					explanations.push(explained.explanation);
 				}
 			} finally {
 				await session.close();
 			}
-		} else results = await punch(lab, a, b, { runs, relay: !options["no-relay"], proto, family });
+		} else results = await punch(lab, a, b, { runs, relay: !options["no-relay"], proto, family, ...pacing });
 	} finally {
 		await new Promise((resolve) => setTimeout(resolve, captures.length ? 200 : 0));
 		for (const capture of captures) {
