@@ -1,17 +1,20 @@
-// Benchmark: nodes as lightweight containers. `testbed up` and `down` through the CLI of the same
-// generated lab (N units of a NAT and a peer behind it, one internet router: 2N + 1 nodes) three ways:
+// Benchmark: variants of one lab. `testbed up` and `down` through the CLI of the same generated lab
+// (N units of a NAT and a peer behind it, one internet router: 2N + 1 nodes), in these variants:
 //   plain       no private directories, no limits;
 //   containers  every node with private /etc and /tmp (OverlayFS, a tmpfs of 4M), a file placed, and
 //               cpu, memory and pids limits — its cgroups written by testbed, its namespaces and
 //               mounts made by one node-envs.py process (system calls);
 //   tools       the same containers built the naive way, one process per mount and namespace
-//               (`mount -t tmpfs`, `unshare … sh -c 'mount -t overlay …'`): testbed without python3.
-// Runs alternate (plain, containers, tools, …) and the median of each is reported, with the ratio
-// containers / plain (target: at most 1.5 at N = 100).
+//               (`mount -t tmpfs`, `unshare … sh -c 'mount -t overlay …'`): testbed without python3;
+//   dual-stack  every link with IPv6 too (`subnet6:`): addresses nodad, an IPv6 firewall per NAT, the
+//               router's routes to every home, DAD off before the links exist (`npm run bench:dual-stack`).
+// Runs alternate (plain, containers, tools, …) and the median of each is reported, with each ratio to
+// plain (target: at most 1.5 at N = 100 for containers and for dual stack).
 //
 //   npm run bench:containers                     # N = 100, 3 runs each
 //   npm run bench:containers -- --units 50 --runs 5
 //   npm run bench:containers -- --no-tools       # without the naive variant (a minute per run at N = 100)
+//   npm run bench:containers -- --variants plain,dual-stack
 //
 // The lab is named bench-ct; it is brought down after every run (and in `finally`). Nothing touches
 // the root namespace.
@@ -24,7 +27,8 @@ import { parseArgs } from "node:util";
 import { systemPath } from "../src/apply/which.ts";
 import { unitsTopology } from "../test/helpers/generate.ts";
 
-const { values } = parseArgs({ options: { units: { type: "string", default: "100" }, runs: { type: "string", default: "3" }, "no-tools": { type: "boolean", default: false } } });
+const { values } = parseArgs({ options: { units: { type: "string", default: "100" }, runs: { type: "string", default: "3" }, "no-tools": { type: "boolean", default: false }, variants: { type: "string", default: "plain,containers,tools" } } });
+const chosen = new Set(values.variants.split(","));
 const units = Number(values.units);
 const runs = Number(values.runs);
 if (!Number.isInteger(units) || units < 1 || units > 1000 || !Number.isInteger(runs) || runs < 1) throw new Error("--units 1..1000, --runs ≥ 1");
@@ -65,7 +69,9 @@ const variants = ([
 	{ name: "plain", file: join(dir, "plain.yml"), text: unitsTopology("bench-ct", units), env: {} },
 	{ name: "containers", file: join(dir, "containers.yml"), text: unitsTopology("bench-ct", units, { containers: "all" }), env: {} },
 	{ name: "tools", file: join(dir, "containers.yml"), text: unitsTopology("bench-ct", units, { containers: "all" }), env: { TESTBED_HIDE_TOOLS: "python3" } },
-] as Variant[]).filter((variant) => variant.name !== "tools" || !values["no-tools"]);
+	{ name: "dual-stack", file: join(dir, "dual-stack.yml"), text: unitsTopology("bench-ct", units, { dualStack: true }), env: {} },
+] as Variant[]).filter((variant) => chosen.has(variant.name) && (variant.name !== "tools" || !values["no-tools"]));
+if (!variants.some((variant) => variant.name === "plain")) throw new Error("--variants must include plain (the ratios are to it)");
 for (const variant of variants) writeFileSync(variant.file, variant.text);
 const times = new Map(variants.map((variant) => [variant.name, { up: [] as number[], down: [] as number[] }]));
 try {
@@ -92,4 +98,6 @@ for (const variant of variants) {
 	console.log(`${variant.name.padEnd(12)} ${seconds(median(up)).padEnd(9)} ${seconds(median(down)).padEnd(9)} ${(median(up) / plain).toFixed(2)}×`);
 }
 const tools = times.get("tools");
-console.log(`\ncontainers / plain: ${(median(times.get("containers")!.up) / plain).toFixed(2)}× (target ≤ 1.5×)${tools ? `; tools / containers: ${(median(tools.up) / median(times.get("containers")!.up)).toFixed(1)}×` : ""}`);
+const containers = times.get("containers");
+for (const name of ["containers", "dual-stack"]) if (times.has(name)) console.log(`${name} / plain: ${(median(times.get(name)!.up) / plain).toFixed(2)}× (target ≤ 1.5×)`);
+if (tools && containers) console.log(`tools / containers: ${(median(tools.up) / median(containers.up)).toFixed(1)}×`);
