@@ -6,6 +6,7 @@ import { NodeNotFoundError } from "../errors.ts";
 import { inNamespace } from "../render/batch.ts";
 import { parseNatState } from "../render/nat-state.ts";
 import { run } from "../apply/run.ts";
+import { contains6 } from "../validate/addresses6.ts";
 
 export interface NatFlow {
 	proto: string;
@@ -36,6 +37,8 @@ export interface NatTable {
 	behaviour: string;
 	flows: NatFlow[];
 	mappings: NatMapping[];
+	/** A gateway with IPv6: its firewall's filtering and the flows it lets through now (nothing translated). */
+	firewall6?: { filtering: string; flows: NatFlow[] };
 	at: string;
 	/** Whether the node is a NAT of the lab's file (false: translations by rules added by hand, or none). */
 	declared: boolean;
@@ -105,6 +108,21 @@ export function parseConntrack(text: string, publicAddress?: string): NatFlow[] 
 	return flows.sort((a, b) => a.public.localeCompare(b.public) || a.remote.localeCompare(b.remote));
 }
 
+/**
+ * The flows an IPv6 firewall lets through, from `conntrack -L -f ipv6`: those with an inside address
+ * at one end (`inside` holds the gateway's inside prefixes' test). Nothing is translated, so the
+ * public endpoint is the inside one.
+ */
+export function parseFirewallFlows(text: string, isInside: (ip: string) => boolean): NatFlow[] {
+	const flows: NatFlow[] = [];
+	for (const { proto, secondsLeft, state, original: o } of conntrackLines(text)) {
+		const v6 = (ip: string, port?: string) => (port ? `[${ip}]:${port}` : ip);
+		if (isInside(o.src) && !isInside(o.dst)) flows.push({ proto, inside: v6(o.src, o.sport), public: v6(o.src, o.sport), remote: v6(o.dst, o.dport), direction: "outbound", state, secondsLeft });
+		else if (isInside(o.dst) && !isInside(o.src)) flows.push({ proto, inside: v6(o.dst, o.dport), public: v6(o.dst, o.dport), remote: v6(o.src, o.sport), direction: "inbound", state, secondsLeft });
+	}
+	return flows.sort((a, b) => a.inside.localeCompare(b.inside) || a.remote.localeCompare(b.remote));
+}
+
 /** Untranslated, unanswered flows to `address` from elsewhere: packets a NAT without hairpin took for itself (and no program wanted). */
 export function parseUnanswered(text: string, address: string): UnansweredFlow[] {
 	return conntrackLines(text)
@@ -126,7 +144,9 @@ export function nodeTranslations(node: LabNode, conntrack: string): { flows: Nat
 /** The node's table and, from the same read of conntrack, the unanswered flows to its public address (for `punch --explain`). */
 export async function readNatState(lab: Lab, node: LabNode, options: { mappings?: boolean } = {}): Promise<{ table: NatTable; unanswered: UnansweredFlow[] }> {
 	const maps = node.nat && options.mappings !== false ? run(inNamespace(node.netns, ["nft", "-j", "list", "map", "ip", "testbed", "public"])) : undefined;
+	const firewall6 = node.nat?.firewall6 ? run(inNamespace(node.netns, ["conntrack", "-L", "-f", "ipv6"])) : undefined;
 	const conntrack = (await run(inNamespace(node.netns, ["conntrack", "-L"]))).stdout;
+	const insidePrefixes = node.interfaces.filter((iface) => node.nat?.inside.includes(iface.name)).flatMap((iface) => (iface.addresses6 ?? []).map((address) => address.network));
 	const mappings: NatMapping[] = maps ? (parseNatState((await maps).stdout, ["public"]).get("public") ?? []).map((element) => ({ proto: String(element.key[0]), publicPort: Number(element.key[1]), inside: `${element.value![0]}:${element.value![1]}`, secondsLeft: element.secondsLeft ?? 0 })) : [];
 	const { flows, publicAddress } = nodeTranslations(node, conntrack);
 	return {
@@ -137,6 +157,7 @@ export async function readNatState(lab: Lab, node: LabNode, options: { mappings?
 			behaviour: node.nat ? node.nat.behaviour.label : `a ${node.kind} with no NAT in the lab's file: translations by its own rules`,
 			flows,
 			mappings: mappings.sort((a, b) => a.publicPort - b.publicPort),
+			...(firewall6 ? { firewall6: { filtering: node.nat!.firewall6!.filtering, flows: parseFirewallFlows((await firewall6).stdout, (ip) => insidePrefixes.some((prefix) => ip.includes(":") && contains6(prefix, ip))) } } : {}),
 			at: new Date().toISOString(),
 			declared: Boolean(node.nat),
 		},

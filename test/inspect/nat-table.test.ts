@@ -1,6 +1,6 @@
 // Parsing conntrack's view of a NAT into mappings: inside → public ↔ remote.
 import test from "ava";
-import { parseConntrack, parseUnanswered } from "../../src/inspect/nat-table.ts";
+import { parseConntrack, parseFirewallFlows, parseUnanswered } from "../../src/inspect/nat-table.ts";
 
 const sample = `udp      17 118 src=192.168.1.2 dst=198.51.100.6 sport=53250 dport=41795 src=198.51.100.6 dst=198.51.100.2 sport=41795 dport=53250 mark=0 use=1
 udp      17 29 src=203.0.113.11 dst=198.51.100.2 sport=3000 dport=5000 [UNREPLIED] src=192.168.1.2 dst=203.0.113.11 sport=5000 dport=3000 mark=0 use=1
@@ -42,4 +42,17 @@ udp      17 40 src=100.64.0.2 dst=198.51.100.2 sport=3478 dport=3478 src=198.51.
 `;
 	t.deepEqual(parseUnanswered(carrier, "198.51.100.2"), [{ proto: "udp", from: "100.64.0.6:37710", to: "198.51.100.2:54095", secondsLeft: 49 }]);
 	t.deepEqual(parseConntrack(carrier, "198.51.100.2").map((flow) => flow.inside), ["100.64.0.6:37710"], "only the translated flow to the rendezvous");
+});
+
+test("an IPv6 firewall's flows from conntrack -f ipv6: nothing translated, who started each, the gateway's own traffic left out", (t) => {
+	const sample = [
+		"udp      17 118 src=2001:db8:1:1::2 dst=2001:db8:ff:3::10 sport=56318 dport=7777 src=2001:db8:ff:3::10 dst=2001:db8:1:1::2 sport=7777 dport=56318 [ASSURED] mark=0 use=1",
+		"tcp      6 7438 ESTABLISHED src=2001:db8:2:1::2 dst=2001:db8:1:1::2 sport=40001 dport=8080 src=2001:db8:1:1::2 dst=2001:db8:2:1::2 sport=8080 dport=40001 [ASSURED] mark=0 use=1",
+		"icmpv6   58 29 src=2001:db8:ff:1::1 dst=2001:db8:ff:1::2 type=128 code=0 id=7 src=2001:db8:ff:1::2 dst=2001:db8:ff:1::1 type=129 code=0 id=7 mark=0 use=1",
+		"conntrack v1.4.7 (conntrack-tools): 3 flow entries have been shown.",
+	].join("\n");
+	t.deepEqual(parseFirewallFlows(sample, (ip) => ip.startsWith("2001:db8:1:1:")), [
+		{ proto: "udp", inside: "[2001:db8:1:1::2]:56318", public: "[2001:db8:1:1::2]:56318", remote: "[2001:db8:ff:3::10]:7777", direction: "outbound", state: "ASSURED", secondsLeft: 118 },
+		{ proto: "tcp", inside: "[2001:db8:1:1::2]:8080", public: "[2001:db8:1:1::2]:8080", remote: "[2001:db8:2:1::2]:40001", direction: "inbound", state: "ASSURED", secondsLeft: 7438 },
+	]);
 });

@@ -8,6 +8,7 @@ import { runChecks, theoryChecks } from "../../src/expect/run.ts";
 import { reachMatrix } from "../../src/drivers/reach.ts";
 import { AgentProcess, agentPlace } from "../../src/drivers/agent-process.ts";
 import { which } from "../../src/apply/which.ts";
+import { readNatState } from "../../src/inspect/nat-table.ts";
 import type { Lab } from "../../src/resolve/lab.ts";
 import { inLab, leftovers, rootTest } from "../helpers/host.ts";
 
@@ -63,10 +64,11 @@ rootTest("dual-stack.yml: IPv6 works as soon as up returns, the homes' firewalls
 		t.is(await filtered("bob", "2001:db8:2:1::2"), "[2001:db8:ff:3::10]:10 [2001:db8:ff:3::10]:9 [2001:db8:ff:3::11]:11", "home2: endpoint-independent — anyone");
 
 		// TCP: out works; an unsolicited SYN to a listener behind the firewall is dropped (no reset).
-		const server = inNode(lab, "stun", ["python3", "-c", "import socket; s=socket.socket(socket.AF_INET6); s.bind(('::', 8080)); s.listen(); s.settimeout(3); s.accept()"]);
-		const listener = inNode(lab, "alice", ["python3", "-c", "import socket; s=socket.socket(socket.AF_INET6); s.bind(('::', 8081)); s.listen(); s.settimeout(1.8)\ntry: s.accept()\nexcept OSError: pass"]);
+		// OpenBSD netcat listens and dials (-z: connect only), Python tells a drop from a reset.
+		const server = inNode(lab, "stun", ["timeout", "3", "nc", "-6", "-l", "2001:db8:ff:3::10", "8080"]);
+		const listener = inNode(lab, "alice", ["timeout", "2", "nc", "-6", "-l", "::", "8081"]);
 		await new Promise((resolve) => setTimeout(resolve, 300));
-		t.is((await inNode(lab, "alice", ["python3", "-c", dial, "2001:db8:ff:3::10", "8080"])).stdout.trim(), "connected");
+		t.is((await inNode(lab, "alice", ["nc", "-6", "-z", "-w", "1", "2001:db8:ff:3::10", "8080"])).exitCode, 0, "nc -6 from alice out to the public host connects");
 		t.is((await inNode(lab, "stun", ["python3", "-c", dial, "2001:db8:1:1::2", "8081"])).stdout.trim(), "timeout");
 		await Promise.all([server, listener]);
 
@@ -108,6 +110,10 @@ rootTest("dual-stack.yml: IPv6 works as soon as up returns, the homes' firewalls
 		for (const result of results) t.true(result.ok, `${result.name}: ${result.measured}, expected ${result.expected}`);
 		t.deepEqual(results.map((result) => result.name), ["punch alice ↔ bob", "punch alice ↔ phone", "punch bob ↔ phone", "punch alice ↔ bob (ipv6)", "punch alice ↔ bob (tcp, ipv6)"]);
 		t.regex(String(results[3].runs?.[0].remote?.a), /^\[2001:db8:2:1::2\]:\d+$/, "alice talks to bob's own IPv6 address: nothing is translated");
+		// nat-table shows what home1's IPv6 firewall lets through now: alice's flows, untranslated.
+		const { table } = await readNatState(lab, lab.nodes.find((node) => node.name === "home1")!);
+		t.is(table.firewall6?.filtering, "address-and-port-dependent");
+		t.true(table.firewall6!.flows.some((flow) => flow.inside.startsWith("[2001:db8:1:1::2]:") && flow.remote.startsWith("[2001:db8:2:1::2]:") && flow.public === flow.inside), JSON.stringify(table.firewall6));
 	});
 	t.deepEqual(leftovers(lab.name, lab.nodes.map((node) => node.netns)), []);
 });

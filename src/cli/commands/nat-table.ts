@@ -20,6 +20,12 @@ export function renderNatTable(nat: NatTable): string {
 				...nat.flows.map((flow) => [flow.proto, flow.inside, "→", flow.public, "↔", flow.remote, flow.direction === "outbound" ? "inside" : "outside", flow.state, `${flow.secondsLeft}s`]),
 			]),
 		);
+	if (nat.firewall6)
+		lines.push(
+			"",
+			`IPv6 firewall (${nat.firewall6.filtering} filtering; routed, nothing translated):`,
+			nat.firewall6.flows.length === 0 ? "no flows" : table([["proto", "inside", "↔", "remote", "started by", "state", "left"], ...nat.firewall6.flows.map((flow) => [flow.proto, flow.inside, "↔", flow.remote, flow.direction === "outbound" ? "inside" : "outside", flow.state, `${flow.secondsLeft}s`])]),
+		);
 	if (nat.mappings.length > 0) lines.push("", "mappings (testbed's map: protocol, public port → inside endpoint):", table([["proto", "public", "inside", "left"], ...nat.mappings.map((mapping) => [mapping.proto, `${nat.publicAddress}:${mapping.publicPort}`, mapping.inside, `${mapping.secondsLeft}s`])]));
 	return `${lines.join("\n")}\n`;
 }
