@@ -6,6 +6,7 @@ import type { Lab, LabNode } from "../resolve/lab.ts";
 import { defaultPath, probeNodeFor, publicNodes } from "../resolve/routing.ts";
 import { attachHost, type AttachedHost } from "../apply/attach.ts";
 import { LabStateError } from "../errors.ts";
+import { contains6 } from "../validate/addresses6.ts";
 import { AgentProcess, agentPlace, runAgentOnce } from "./agent-process.ts";
 
 export interface ExpectedBehaviour {
@@ -176,7 +177,7 @@ export async function probeLab(lab: Lab, options: ProbeOptions = {}): Promise<Pr
 
 async function probeOne(lab: Lab, nat: LabNode, server: string, options: ProbeOptions): Promise<NatVerdict> {
 	const v6 = options.family === 6;
-	const declared = v6 ? `firewall ${nat.nat!.firewall6!.filtering}` : nat.nat!.behaviour.label;
+	const declared = v6 ? `${nat.nat!.firewall6!.npt ? "NPTv6 + " : ""}firewall ${nat.nat!.firewall6!.filtering}` : nat.nat!.behaviour.label;
 	const from = v6 ? lab.nodes.find((node) => node.kind === "host" && node.ipv6 && defaultPath(lab, node).nats[0] === nat.name) : probeNodeFor(lab, nat);
 	if (!from) {
 		const expected = composeBehaviour(lab, [nat.name]);
@@ -204,7 +205,11 @@ async function probeOne(lab: Lab, nat: LabNode, server: string, options: ProbeOp
 		durationMs: Math.round(performance.now() - started),
 	};
 	const mismatches = judge(expected, measured, stepS);
-	if (v6 && measured.natDetected && !measured.error) mismatches.push(`translation: the server saw another address than ${from.name}'s own (IPv6 is routed, not translated)`);
+	const npt = nat.nat!.firewall6?.npt;
+	if (v6 && !measured.error && measured.natDetected !== Boolean(npt))
+		mismatches.push(npt ? `translation: declared NPTv6 to ${npt.outside}, but the server saw ${from.name}'s own address` : `translation: the server saw another address than ${from.name}'s own (IPv6 is routed, not translated)`);
+	if (v6 && npt && measured.mappedAddress && !contains6(npt.outside, measured.mappedAddress.replace(/^\[?([^\]]*?)\]?:\d+$/, "$1")))
+		mismatches.push(`translation: declared NPTv6 to ${npt.outside}, measured ${measured.mappedAddress}`);
 	return {
 		nat: nat.name,
 		declared,

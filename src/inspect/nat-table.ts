@@ -115,10 +115,11 @@ export function parseConntrack(text: string, publicAddress?: string): NatFlow[] 
  */
 export function parseFirewallFlows(text: string, isInside: (ip: string) => boolean): NatFlow[] {
 	const flows: NatFlow[] = [];
-	for (const { proto, secondsLeft, state, original: o } of conntrackLines(text)) {
+	for (const { proto, secondsLeft, state, original: o, reply: r } of conntrackLines(text)) {
 		const v6 = (ip: string, port?: string) => (port ? `[${ip}]:${port}` : ip);
-		if (isInside(o.src) && !isInside(o.dst)) flows.push({ proto, inside: v6(o.src, o.sport), public: v6(o.src, o.sport), remote: v6(o.dst, o.dport), direction: "outbound", state, secondsLeft });
-		else if (isInside(o.dst) && !isInside(o.src)) flows.push({ proto, inside: v6(o.dst, o.dport), public: v6(o.dst, o.dport), remote: v6(o.src, o.sport), direction: "inbound", state, secondsLeft });
+		// The public endpoint is the inside one, unless NPTv6 rewrote the prefix (the reply tuple says).
+		if (isInside(o.src) && !isInside(o.dst)) flows.push({ proto, inside: v6(o.src, o.sport), public: v6(r.dst, r.dport), remote: v6(o.dst, o.dport), direction: "outbound", state, secondsLeft });
+		else if (isInside(r.src) && !isInside(o.src)) flows.push({ proto, inside: v6(r.src, r.sport), public: v6(o.dst, o.dport), remote: v6(o.src, o.sport), direction: "inbound", state, secondsLeft });
 	}
 	return flows.sort((a, b) => a.inside.localeCompare(b.inside) || a.remote.localeCompare(b.remote));
 }

@@ -3,7 +3,9 @@
 // address-and-port-dependent). What goes out opens the way back: conntrack lets exactly the replies
 // in (APDF); for ADF a set remembers each inside endpoint's remote addresses, for EIF the inside
 // endpoints that have sent at all. Nothing is translated, so there is no mapping, no port choice and
-// no hairpin: inside hosts reach each other directly.
+// no hairpin: inside hosts reach each other directly. With NPTv6 (RFC 6296) the inside prefix is
+// rewritten to an outside one on the way out and back on the way in (stateless, ports kept); the
+// filter sees inside addresses either way (it runs between the two rewrites).
 import type { LabNat } from "../resolve/lab.ts";
 
 export const firewall6Table = "testbed6";
@@ -40,10 +42,24 @@ export function renderFirewall6(node: string, nat: LabNat): string {
 		b.unsolicitedTcp === "rst"
 			? [`\t\tiifname ${out} meta l4proto tcp counter reject with tcp reset comment "unsolicited SYN: answered with a reset"`, `\t\tiifname ${out} counter drop comment "unsolicited"`]
 			: [`\t\tiifname ${out} counter drop comment "unsolicited: dropped (a SYN gets no answer, RFC 6092 and RFC 5382 REQ-4)"`];
+	const npt = nat.firewall6!.npt;
+	const translation = npt
+		? [
+				`\tchain dstnat {`,
+				`\t\ttype nat hook prerouting priority dstnat; policy accept;`,
+				`\t\tiifname ${out} ip6 daddr ${npt.outside} dnat ip6 prefix to ${npt.inside} comment "NPTv6: the outside prefix stands for the inside one"`,
+				`\t}`,
+				`\tchain srcnat {`,
+				`\t\ttype nat hook postrouting priority srcnat; policy accept;`,
+				`\t\toifname ${out} ip6 saddr ${npt.inside} snat ip6 prefix to ${npt.outside}`,
+				`\t}`,
+			]
+		: [];
 	return [
-		`# ipv6 firewall ${node}: routed, not translated; filtering ${filtering}${filtering === "address-and-port-dependent" ? " (RFC 6092's recommended default)" : ""}`,
+		`# ipv6 firewall ${node}: ${npt ? `NPTv6 ${npt.inside} ↔ ${npt.outside} (ports kept)` : "routed, not translated"}; filtering ${filtering}${filtering === "address-and-port-dependent" ? " (RFC 6092's recommended default)" : ""}`,
 		`table ip6 ${firewall6Table} {`,
 		...sets,
+		...translation,
 		`\tchain forward {`,
 		`\t\ttype filter hook forward priority filter; policy drop;`,
 		`\t\tct state established,related accept comment "replies, and ICMPv6 errors about our flows (path MTU discovery)"`,

@@ -83,7 +83,48 @@ export function resolveFirewall6(node: LabNode, decl: NodeDecl, problem: Report)
 	const dualInside = node.nat.inside.some(has6);
 	if (decl.ipv6 && !(has6(node.nat.outside) && dualInside))
 		return problem("BAD_NAT", decl.ipv6.pos, `nat "${node.name}" declares IPv6 filtering but has no IPv6 ${has6(node.nat.outside) ? "inside" : "outside"}`, "give its links `subnet6:` (inside and outside), or remove `ipv6:`");
-	if (has6(node.nat.outside) && dualInside) node.nat.firewall6 = { filtering: decl.ipv6?.filtering?.value ?? defaultFiltering6 };
+	if (!(has6(node.nat.outside) && dualInside)) return;
+	node.nat.firewall6 = { filtering: decl.ipv6?.filtering?.value ?? defaultFiltering6 };
+	if (decl.ipv6?.prefix && !decl.ipv6.nat) problem("BAD_NAT", decl.ipv6.prefix.pos, `nat "${node.name}": \`prefix:\` is the outside prefix of NPTv6`, "add `nat: npt`, or remove `prefix:`");
+	if (!decl.ipv6?.nat) return;
+	// NPTv6 (RFC 6296): the one inside prefix is rewritten to an outside prefix of the same length.
+	const inside = [...new Set(node.interfaces.filter((iface) => node.nat!.inside.includes(iface.name)).flatMap((iface) => (iface.addresses6 ?? []).map((address) => address.network)))];
+	if (inside.length !== 1) return problem("BAD_NAT", decl.ipv6.nat.pos, `nat "${node.name}" has ${inside.length} inside IPv6 prefixes; NPTv6 translates one`, "give NPTv6 gateways one inside link with `subnet6:`");
+	const outside = decl.ipv6.prefix ? interfaceAddress6(decl.ipv6.prefix.value).network : nptPrefix(inside[0]);
+	if (outside.split("/")[1] !== inside[0].split("/")[1])
+		return problem("BAD_NAT", decl.ipv6.prefix!.pos, `NPTv6 maps ${inside[0]} onto a prefix of the same length, not ${outside}`, `write a /${inside[0].split("/")[1]}`);
+	node.nat.firewall6.npt = { inside: inside[0], outside };
+}
+
+/** The default outside prefix of NPTv6 for an inside one: the same, with the top bit of its fourth group set (2001:db8:1:1::/64 → 2001:db8:1:8001::/64). */
+export function nptPrefix(inside: string): string {
+	const [address, length] = inside.split("/");
+	const groups = interfaceAddress6(`${address}/128`).ip;
+	const full = expand6(groups);
+	full[3] = (full[3] ^ 0x8000) & 0xffff;
+	return interfaceAddress6(`${full.map((group) => group.toString(16)).join(":")}/${length}`).network;
+}
+
+const expand6 = (ip: string): number[] => {
+	const [head, tail = ""] = ip.split("::");
+	const left = head ? head.split(":") : [];
+	const right = tail ? tail.split(":") : [];
+	return [...left, ...Array(8 - left.length - right.length).fill("0"), ...right].map((group) => parseInt(group, 16));
+};
+
+/** Every IPv6 prefix of the lab's links, and NPTv6 prefixes that clash with one: a problem each. */
+export function checkNptPrefixes(nodes: LabNode[], problem: Report): void {
+	const links = nodes.flatMap((node) => node.interfaces.flatMap((iface) => (iface.addresses6 ?? []).map((address) => address.network)));
+	for (const node of nodes) {
+		const npt = node.nat?.firewall6?.npt;
+		if (!npt) continue;
+		const [first, last] = range6(npt.outside);
+		const clash = links.find((prefix) => {
+			const [a, b] = range6(prefix);
+			return a <= last && first <= b;
+		});
+		if (clash) problem("BAD_NAT", node.nat!.pos, `nat "${node.name}": its NPTv6 outside prefix ${npt.outside} overlaps ${clash}, a prefix of the lab's links`, "write another with `ipv6: { nat: npt, prefix: … }`");
+	}
 }
 
 /**
@@ -121,7 +162,9 @@ export function addRoutes6(nodes: LabNode[], segments: Map<number, Segment>, def
 	// Prefixes behind each NAT, routed by every node on its way up (a NAT behind a NAT: both levels).
 	for (const nat of nodes) {
 		if (!nat.nat?.firewall6) continue;
-		const prefixes = nat.interfaces.filter((iface) => nat.nat!.inside.includes(iface.name)).flatMap((iface) => (iface.addresses6 ?? []).map((address) => address.network));
+		// Upstream, a gateway's inside is reached by its own prefixes, or through NPTv6 by the outside one.
+		const npt = nat.nat.firewall6.npt;
+		const prefixes = npt ? [npt.outside] : nat.interfaces.filter((iface) => nat.nat!.inside.includes(iface.name)).flatMap((iface) => (iface.addresses6 ?? []).map((address) => address.network));
 		let hop = nat;
 		for (let guard = 0; guard < nodes.length; guard++) {
 			const up = defaults.get(hop);

@@ -100,7 +100,7 @@ export interface LabNat {
 	behaviour: NatBehaviourSpec;
 	declared?: NatDecl;
 	/** Its IPv6 side, when it has one: routed, behind a stateful firewall that filters as declared. */
-	firewall6?: { filtering: NatBehaviour };
+	firewall6?: { filtering: NatBehaviour; npt?: { inside: string; outside: string } };
 	pos: Pos;
 }
 

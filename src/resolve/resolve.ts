@@ -15,7 +15,7 @@ import { resolveSteps } from "./event-targets.ts";
 import { addDeclaredInterfaces, connectLinks } from "./links.ts";
 import { assignAddresses, checkNodeAddresses, connectedSubnets, segmentsOf } from "./addressing.ts";
 import { addDefaultRoute, resolveNat } from "./nat-sides.ts";
-import { addRoutes6, assignAddresses6, checkNodeAddresses6, resolveFirewall6 } from "./ipv6.ts";
+import { addRoutes6, assignAddresses6, checkNodeAddresses6, checkNptPrefixes, resolveFirewall6 } from "./ipv6.ts";
 
 /** How a phase reports a problem, and suggests a name ("did you mean") for the first few unknown ones. */
 export interface Resolving {
@@ -49,6 +49,7 @@ export function resolveTopology(decl: TopologyDecl, problems: Problem[]): Lab {
 	for (const node of nodes.values()) if (node.kind === "nat") resolveNat(node, declOf.get(node.name)!, segments, problem);
 	for (const node of nodes.values()) resolveFirewall6(node, declOf.get(node.name)!, problem);
 	for (const node of nodes.values()) if (declOf.get(node.name)!.defaultRoute?.value !== false) addDefaultRoute(node, segments);
+	checkNptPrefixes([...nodes.values()], problem);
 	addRoutes6([...nodes.values()], segments, (node) => declOf.get(node.name)!.defaultRoute?.value !== false);
 	const lab: Lab = { name: decl.name.value, file: decl.file.startsWith("<") ? decl.file : resolvePath(decl.file), nodes: [...nodes.values()], links };
 	for (const [name, programs] of resolvePrograms(lab, decl, problem)) nodes.get(name)!.programs = programs;

@@ -4,6 +4,7 @@ import { natBehaviours, natTypes, nodeKinds, unsolicitedTcpAnswers, type Unsolic
 import { netnsNamePattern, nodeNamePattern } from "../vocabulary/names.ts";
 import { parseDuration } from "./units.ts";
 import { isCidr, isIpv4 } from "./addresses.ts";
+import { isCidr6 } from "./addresses6.ts";
 import { topologyKeys } from "./topology-keys.ts";
 import type { YamlReader } from "./yaml-reader.ts";
 import { readPrograms } from "./read-programs.ts";
@@ -43,7 +44,14 @@ export function readNode(r: YamlReader, pair: Pair, nodes: NodeDecl[]): void {
 		if (ipv6) {
 			const map = r.map(r.resolve(ipv6.value as YamlNode), "ipv6", "write `ipv6: { filtering: address-and-port-dependent }`");
 			node.ipv6 = { pos: r.pos(ipv6.key as YamlNode) };
-			if (map) node.ipv6.filtering = r.choice(r.entries(map, topologyKeys.ipv6, "ipv6").get("filtering"), "filtering", natBehaviours) as Located<NatBehaviour> | undefined;
+			if (map) {
+				const keys = r.entries(map, topologyKeys.ipv6, "ipv6");
+				node.ipv6.filtering = r.choice(keys.get("filtering"), "filtering", natBehaviours) as Located<NatBehaviour> | undefined;
+				node.ipv6.nat = r.choice(keys.get("nat"), "nat", ["npt"] as const);
+				const prefix = r.string(keys.get("prefix"), "prefix");
+				if (prefix && isCidr6(prefix.value)) node.ipv6.prefix = prefix;
+				else if (prefix) r.problem("BAD_CIDR", prefix.pos, `"${prefix.value}" is not an IPv6 prefix`, "write NPTv6's outside prefix, e.g. `prefix: 2001:db8:101:1::/64`");
+			}
 		}
 		const programs = entries.get("programs");
 		if (programs) node.programs = readPrograms(r, programs, name);

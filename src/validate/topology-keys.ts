@@ -5,7 +5,7 @@
 export const topologyKeys = {
 	top: ["$schema", "name", "prefix", "description", "nodes", "links", "expect", "steps"],
 	node: ["kind", "netns", "interfaces", "routes", "default-route", "nat", "ipv6", "description", "programs", "private", "files", "limits"],
-	ipv6: ["filtering"],
+	ipv6: ["filtering", "nat", "prefix"],
 	file: ["text", "from", "mode"],
 	limits: ["cpu", "memory", "pids", "disk"],
 	program: ["run", "env", "cwd", "ready", "after"],

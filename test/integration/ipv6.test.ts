@@ -3,7 +3,8 @@
 // filter as declared — checked with ping -6 and plain Python sockets, nothing of testbed's — and
 // testbed's peers punch through them over UDP and TCP, while IPv4 behind the NATs works as before.
 import { execa } from "execa";
-import { loadLab, probeLab } from "../../src/index.ts";
+import { readFileSync } from "node:fs";
+import { loadLab, loadLabText, probeLab } from "../../src/index.ts";
 import { runChecks, theoryChecks } from "../../src/expect/run.ts";
 import { reachMatrix } from "../../src/drivers/reach.ts";
 import { AgentProcess, agentPlace } from "../../src/drivers/agent-process.ts";
@@ -114,6 +115,27 @@ rootTest("dual-stack.yml: IPv6 works as soon as up returns, the homes' firewalls
 		const { table } = await readNatState(lab, lab.nodes.find((node) => node.name === "home1")!);
 		t.is(table.firewall6?.filtering, "address-and-port-dependent");
 		t.true(table.firewall6!.flows.some((flow) => flow.inside.startsWith("[2001:db8:1:1::2]:") && flow.remote.startsWith("[2001:db8:2:1::2]:") && flow.public === flow.inside), JSON.stringify(table.firewall6));
+	});
+	t.deepEqual(leftovers(lab.name, lab.nodes.map((node) => node.netns)), []);
+});
+
+rootTest("NPTv6 on a gateway: bob's inside prefix is rewritten to the outside one and back, the firewall still filters, peers still punch directly, probe sees the translation", async (t) => {
+	const text = readFileSync(new URL("../../topologies/dual-stack.yml", import.meta.url), "utf8").replace("name: dual-stack", "name: tb-npt").replace("ipv6: { filtering: endpoint-independent }", "ipv6: { filtering: endpoint-independent, nat: npt }");
+	const lab = loadLabText(text);
+	await inLab(t, lab, async () => {
+		// What bob sends leaves from 2001:db8:2:8001::2; what comes back to that address reaches bob.
+		const listening = inNode(lab, "bob", ["python3", "-c", inside]);
+		await inNode(lab, "stun", ["python3", "-c", outside, "2001:db8:2:8001::2"]);
+		t.is((await listening).stdout.trim(), "[2001:db8:ff:3::10]:10 [2001:db8:ff:3::10]:9 [2001:db8:ff:3::11]:11", "in through NPTv6 and the endpoint-independent filter");
+		t.false(await ping6(lab, "stun", "2001:db8:2:1::2"), "the inside prefix is not routed from outside");
+		const report = await probeLab(lab, { family: 6, nats: ["home2"] });
+		t.deepEqual(report.nats[0].mismatches, []);
+		t.true(report.nats[0].measured?.natDetected);
+		t.regex(String(report.nats[0].measured?.mappedAddress), /^\[?2001:db8:2:8001::2\]?:\d+$/);
+		const at = { line: 0, col: 0 };
+		const [punched] = await runChecks(lab, [{ kind: "punch", pos: at, a: { value: "alice", pos: at }, b: { value: "bob", pos: at }, family: 6 }], { explain: false });
+		t.true(punched.ok, `${punched.measured}, expected ${punched.expected}`);
+		t.regex(String(punched.runs?.[0].remote?.a), /^\[2001:db8:2:8001::2\]:\d+$/, "alice talks to bob's translated address");
 	});
 	t.deepEqual(leftovers(lab.name, lab.nodes.map((node) => node.netns)), []);
 });

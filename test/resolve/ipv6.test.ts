@@ -2,6 +2,7 @@
 // firewall, default routes and the routers' routes to the prefixes behind each gateway; the file's
 // mistakes as problems with positions. A lab without IPv6 gets nothing of it.
 import test from "ava";
+import { readFileSync } from "node:fs";
 import { loadLab, loadLabText } from "../../src/load.ts";
 import { TopologyError } from "../../src/errors.ts";
 import type { Lab } from "../../src/resolve/lab.ts";
@@ -85,4 +86,27 @@ test("a host where new namespaces have no IPv6: a dual-stack lab cannot be plann
 	const features = { dummy: true, netem: true, tbf: true, ipv6: false };
 	t.deepEqual(planLab(dualStack(), features).unmet.map((unmet) => `${unmet.feature} ${unmet.pos.line}: ${unmet.why}`), ["ipv6 12: IPv6 addresses (node internet and others with subnet6: or IPv6 addresses)"]);
 	t.deepEqual(planLab(loadLab(new URL("../../topologies/two-nats.yml", import.meta.url).pathname), features).unmet, []);
+});
+
+test("NPTv6: the one inside prefix is rewritten to an outside one (default: the top bit of its fourth group set), and upstream routes go to that", (t) => {
+	const text = (ipv6: string) => readFileSync(new URL("../../topologies/dual-stack.yml", import.meta.url), "utf8").replace("ipv6: { filtering: endpoint-independent }", `ipv6: ${ipv6}`);
+	const npt = loadLabText(text("{ filtering: endpoint-independent, nat: npt }"));
+	t.deepEqual(node(npt, "home2").nat!.firewall6, { filtering: "endpoint-independent", npt: { inside: "2001:db8:2:1::/64", outside: "2001:db8:2:8001::/64" } });
+	t.true(routes6(npt, "internet").includes("2001:db8:2:8001::/64 via 2001:db8:ff:2::2 dev e2"));
+	t.false(routes6(npt, "internet").some((route) => route.startsWith("2001:db8:2:1::/64")), "the inside prefix is not routed from outside");
+	const chosen = loadLabText(text("{ nat: npt, prefix: 2001:db8:22:1::/64 }"));
+	t.deepEqual(node(chosen, "home2").nat!.firewall6?.npt, { inside: "2001:db8:2:1::/64", outside: "2001:db8:22:1::/64" });
+	const bad = (ipv6: string) => {
+		try {
+			loadLabText(text(ipv6));
+			return [];
+		} catch (error) {
+			return (error as TopologyError).problems.map((problem) => `${problem.code} ${problem.message}`);
+		}
+	};
+	t.deepEqual(bad("{ nat: npt, prefix: 2001:db8:22::/48 }"), ["BAD_NAT NPTv6 maps 2001:db8:2:1::/64 onto a prefix of the same length, not 2001:db8:22::/48"]);
+	t.deepEqual(bad("{ nat: npt, prefix: 2001:db8:ff:1::/64 }"), ['BAD_NAT nat "home2": its NPTv6 outside prefix 2001:db8:ff:1::/64 overlaps 2001:db8:ff:1::/64, a prefix of the lab\'s links']);
+	t.deepEqual(bad("{ prefix: 2001:db8:22:1::/64 }"), ['BAD_NAT nat "home2": `prefix:` is the outside prefix of NPTv6']);
+	t.deepEqual(bad("{ nat: npt, prefix: 10.0.0.0/24 }"), ['BAD_CIDR "10.0.0.0/24" is not an IPv6 prefix']);
+	t.deepEqual(bad("{ nat: nat66 }"), ['BAD_VALUE nat "nat66" is not one of: npt']);
 });
