@@ -11,9 +11,14 @@
 // is opening: a SYN the peer's NAT dropped because it came first does no harm, the peer's SYN meets
 // ours at our NAT (a simultaneous open); dropping and remaking a dial would close the listener again
 // and leave moments with no socket on the port, when an arriving SYN is answered with a reset. A
-// dial that failed (refused: a NAT or host answered with a reset) is made again after `redialMs`.
+// dial that failed (refused: a NAT or host answered with a reset) is made again after `redialMs`,
+// doubling with each failure in a row up to `maxRedialMs`: every dial closes the listener for an
+// instant, so a candidate that keeps refusing must not keep the port without a listener. A host
+// candidate with one of our own addresses (two peers with the same private address behind
+// different NATs) is never dialed: it would reach ourselves.
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect, createServer, type Server, type Socket } from "node:net";
+import { networkInterfaces } from "node:os";
 import { endpointOf, type Endpoint } from "../punch/protocol.ts";
 import { FrameReader, frame } from "../punch/stream.ts";
 
@@ -79,6 +84,8 @@ export class UdpTransport implements Transport {
 
 /** How long a dial may stay opening before it is made anew (the session probes every interval). */
 const defaultRedialMs = 15;
+/** The longest wait before a candidate that keeps refusing is dialed again. */
+const maxRedialMs = 240;
 /** Messages kept for a dial in progress, sent when it connects (the newest). */
 const maxWaiting = 4;
 /** Connections one endpoint holds at most (the rendezvous, the peer's candidates, strays). */
@@ -92,8 +99,10 @@ export class TcpTransport implements Transport {
 	private readonly connections = new Map<Endpoint, Socket>();
 	private readonly dials = new Map<Endpoint, { socket: Socket; waiting: Buffer[] }>();
 	/** When each endpoint's last dial failed. */
-	private readonly failedAt = new Map<Endpoint, number>();
-	private readonly count = { dials: 0, connected: 0, accepted: 0, refused: 0, brokenStreams: 0, overLimit: 0 };
+	private readonly failed = new Map<Endpoint, { at: number; times: number }>();
+	/** This node's own addresses: a dial to one of them would reach ourselves. */
+	private readonly own = new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((entry) => entry.address)));
+	private readonly count = { dials: 0, connected: 0, accepted: 0, refused: 0, ownAddress: 0, brokenStreams: 0, overLimit: 0 };
 
 	constructor(
 		private readonly rendezvous: { address: string; port: number; endpoint: Endpoint },
@@ -164,7 +173,12 @@ export class TcpTransport implements Transport {
 		if (this.closed) return undefined;
 		const opening = this.dials.get(key);
 		if (opening) return opening.waiting;
-		if (this.now() - (this.failedAt.get(key) ?? -Infinity) < this.redialMs) return undefined;
+		if (this.own.has(to.address)) {
+			this.count.ownAddress++;
+			return undefined;
+		}
+		const failed = this.failed.get(key);
+		if (failed && this.now() - failed.at < Math.min(maxRedialMs, this.redialMs * 2 ** (failed.times - 1))) return undefined;
 		if (this.connections.size + this.dials.size >= maxConnections) {
 			this.count.overLimit++;
 			return undefined;
@@ -181,6 +195,7 @@ export class TcpTransport implements Transport {
 		};
 		socket.once("connect", () => {
 			settled();
+			this.failed.delete(key);
 			if (!socket.remoteAddress || !socket.remotePort) return void socket.destroy();
 			this.count.connected++;
 			this.adopt(socket, endpointOf(socket.remoteAddress, socket.remotePort));
@@ -188,7 +203,7 @@ export class TcpTransport implements Transport {
 		});
 		socket.on("error", (error: NodeJS.ErrnoException) => {
 			settled();
-			this.failedAt.set(key, this.now());
+			this.failed.set(key, { at: this.now(), times: (this.failed.get(key)?.times ?? 0) + 1 });
 			if (error.code === "ECONNREFUSED") this.count.refused++;
 		});
 		if (!this.listenQueued) {
