@@ -1,5 +1,14 @@
 // What every agent program shares: its command-line arguments, and one JSON line per event on stdout.
+import { networkInterfaces } from "node:os";
 import { createInterface } from "node:readline";
+
+/** This node's addresses of a family, as others reach it: not loopback, not IPv6 link-local. */
+export function nodeAddresses(family: 4 | 6): string[] {
+	return Object.values(networkInterfaces())
+		.flatMap((list) => list ?? [])
+		.filter((entry) => entry.family === `IPv${family}` && !entry.internal && !entry.address.startsWith("fe80:"))
+		.map((entry) => entry.address);
+}
 
 /** The value after `--name` on the command line. */
 export function argument(name: string): string | undefined {

@@ -3,7 +3,6 @@
 // status, stats) and datagrams from the network go through a PeerDriver. The session logic is
 // agents/punch/session.ts; main.ts reads commands and runs one PeerDriver.
 import { randomBytes } from "node:crypto";
-import { networkInterfaces } from "node:os";
 import {
 	type DecodeReason,
 	type Endpoint,
@@ -21,7 +20,7 @@ import {
 	splitEndpoint,
 } from "../punch/protocol.ts";
 import { PunchStateMachine, keepaliveMs as defaultKeepaliveMs, relayVia, type RoundParams, type SessionAction, type SessionDrop } from "../punch/session.ts";
-import { emit } from "../agent-io.ts";
+import { emit, nodeAddresses } from "../agent-io.ts";
 import { TcpTransport, UdpTransport, type Family, type Proto, type Transport } from "./transport.ts";
 
 /** The agent's clock: milliseconds on a monotonic clock, and the wall time (ms since the epoch) it starts at. */
@@ -70,11 +69,7 @@ const newTx = () => randomBytes(8).toString("hex");
 
 /** This node's addresses of a family (its host candidates; IPv6: global ones, not link-local), at most the protocol's limit. */
 function hostAddresses(family: Family): string[] {
-	return Object.values(networkInterfaces())
-		.flatMap((list) => list ?? [])
-		.filter((entry) => entry.family === `IPv${family}` && !entry.internal && !entry.address.startsWith("fe80:"))
-		.map((entry) => entry.address)
-		.slice(0, maxHostCandidates);
+	return nodeAddresses(family).slice(0, maxHostCandidates);
 }
 const addCounters = (sum: Record<string, number>, more: Record<string, number>) => {
 	for (const [name, value] of Object.entries(more)) sum[name] = (sum[name] ?? 0) + value;

@@ -1,7 +1,7 @@
 // RFC 5780 NAT behaviour discovery against one STUN server, from one local UDP socket: mapping
 // (4.3), filtering (4.4), hairpinning (4.5), port preservation, and optionally the mapping lifetime
 // (4.6). The network side; the conclusions come from the pure functions in discovery.ts.
-import { networkInterfaces } from "node:os";
+import { nodeAddresses } from "../agent-io.ts";
 import { getAttribute } from "./message.ts";
 import { type Answer, StunClient, type Timing, type Transaction, round } from "./client.ts";
 import {
@@ -91,13 +91,6 @@ function filteringObservation(transaction: Transaction, expected: Endpoint): Fil
 	return sameEndpoint(transaction.answer.from, expected) ? "answered" : "wrong-source";
 }
 
-/** This node's addresses of a family (IPv6: not link-local). */
-export function localAddressesOf(family: 4 | 6 = 4): string[] {
-	return Object.values(networkInterfaces())
-		.flat()
-		.filter((info) => info?.family === `IPv${family}` && !info.address.startsWith("fe80:"))
-		.map((info) => info!.address);
-}
 
 /** A result that knows nothing yet: the probe fills it in as its tests answer. */
 export function unknownResult(server: Endpoint, localPort: number, localAddresses: string[], timings: ProbeResult["timings"], tests: ProbeResult["tests"]): ProbeResult {
@@ -138,7 +131,7 @@ export async function probeNat(options: ProbeOptions): Promise<ProbeResult> {
 	const family = options.server.address.includes(":") ? 6 : 4;
 	const client = await StunClient.open(options.localPort ?? 0, family);
 	const localPort = client.localPort;
-	const localAddresses = localAddressesOf(family);
+	const localAddresses = nodeAddresses(family);
 	const result = unknownResult(options.server, localPort, localAddresses, timings, tests);
 	try {
 		// Test I (mapping and filtering): a plain Binding to the primary address and port.

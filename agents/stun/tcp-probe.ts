@@ -9,8 +9,9 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { bindingRequest, decodeStun, encodeStun, getAttribute, type StunMessage } from "./message.ts";
 import { type Endpoint, type FilteringObservation, classicNatType, classifyFiltering, classifyMapping, natDetected, portPreserved, sameEndpoint } from "./discovery.ts";
 import { StunStreamReader, connectBackRefused, connectBackTimeoutMs } from "./tcp.ts";
-import { localAddressesOf, unknownResult, type ProbeResult, type TestRecord } from "./probe.ts";
+import { unknownResult, type ProbeResult, type TestRecord } from "./probe.ts";
 import { round } from "./client.ts";
+import { nodeAddresses } from "../agent-io.ts";
 
 export interface TcpProbeOptions {
 	server: Endpoint;
@@ -147,7 +148,7 @@ export async function probeNatTcp(options: TcpProbeOptions): Promise<TcpProbeRes
 	const timings: Record<string, number> = {};
 	const tests: ProbeResult["tests"] = {};
 	const open: { close(): void }[] = [];
-	const result: TcpProbeResult = { ...unknownResult(options.server, 0, localAddressesOf(4), timings, tests), unsolicitedTcp: null };
+	const result: TcpProbeResult = { ...unknownResult(options.server, 0, nodeAddresses(4), timings, tests), unsolicitedTcp: null };
 	/** A Binding over a new connection from `localPort`: its record and mapped endpoint. */
 	const binding = async (name: string, to: Endpoint, localPort: number): Promise<{ connection?: StunConnection; mapped?: Endpoint; message?: StunMessage }> => {
 		const at = performance.now();

@@ -47,10 +47,19 @@ export async function runRootBatch(lab: Lab, batch: Batch, signal?: AbortSignal)
 	await runIpBatch(lab, batch, { ...ip, lines: made }, signal);
 	const job = early.map((line) => ({ netns: (line.op as { netns: string }).netns, ip: [], nft: null, iptables: null, sysctl: (line.op as { settings: [string, string][] }).settings, tc: null }));
 	const result = await run([python, "-I", "-S", helperPath(), String(process.pid)], { input: JSON.stringify({ namespaces: job }), signal });
-	const failed = /"failed": "([^"]*)".*"error": "([^"]*)"/.exec(result.stdout);
 	if (result.exitCode !== 0) {
-		const line = early.find((entry) => (entry.op as { netns: string }).netns === failed?.[1]) ?? early[0];
-		throw stepError(lab, batch, ip, line, failed?.[2] ?? (result.stderr || `exit ${result.exitCode}`), result.exitCode ?? 1);
+		const failed = result.stdout
+			.split("\n")
+			.flatMap((text): HelperLine[] => {
+				try {
+					return [JSON.parse(text) as HelperLine];
+				} catch {
+					return [];
+				}
+			})
+			.find((line): line is Extract<HelperLine, { failed: string }> => "failed" in line);
+		const line = early.find((entry) => (entry.op as { netns: string }).netns === failed?.failed) ?? early[0];
+		throw stepError(lab, batch, ip, line, failed?.error ?? (result.stderr || `exit ${result.exitCode}`), result.exitCode ?? 1);
 	}
 	await runIpBatch(lab, batch, { ...ip, lines: ip.lines.filter((line) => line.op.op !== "netns-add" && line.op.op !== "sysctl") }, signal);
 }

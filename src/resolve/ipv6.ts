@@ -4,7 +4,7 @@
 // behind a stateful firewall, and the routers upstream need a route to every prefix behind it.
 // A lab without IPv6 gets nothing from here: its plan is the same as before IPv6 existed.
 import type { LinkDecl, NodeDecl } from "../parse/topology.ts";
-import { contains6, hostAddresses6, interfaceAddress6, isCidr6, range6 } from "../validate/addresses6.ts";
+import { contains6, flipBit6, hostAddresses6, interfaceAddress6, isCidr6, range6 } from "../validate/addresses6.ts";
 import type { Pos } from "../vocabulary/problems.ts";
 import type { Segment } from "./addressing.ts";
 import type { LabInterface, LabLink, LabNode, LabRoute } from "./lab.ts";
@@ -97,20 +97,7 @@ export function resolveFirewall6(node: LabNode, decl: NodeDecl, problem: Report)
 }
 
 /** The default outside prefix of NPTv6 for an inside one: the same, with the top bit of its fourth group set (2001:db8:1:1::/64 → 2001:db8:1:8001::/64). */
-export function nptPrefix(inside: string): string {
-	const [address, length] = inside.split("/");
-	const groups = interfaceAddress6(`${address}/128`).ip;
-	const full = expand6(groups);
-	full[3] = (full[3] ^ 0x8000) & 0xffff;
-	return interfaceAddress6(`${full.map((group) => group.toString(16)).join(":")}/${length}`).network;
-}
-
-const expand6 = (ip: string): number[] => {
-	const [head, tail = ""] = ip.split("::");
-	const left = head ? head.split(":") : [];
-	const right = tail ? tail.split(":") : [];
-	return [...left, ...Array(8 - left.length - right.length).fill("0"), ...right].map((group) => parseInt(group, 16));
-};
+export const nptPrefix = (inside: string): string => flipBit6(inside, 48);
 
 /** Every IPv6 prefix of the lab's links, and NPTv6 prefixes that clash with one: a problem each. */
 export function checkNptPrefixes(nodes: LabNode[], problem: Report): void {

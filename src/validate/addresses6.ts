@@ -54,6 +54,12 @@ export function range6(cidr: string): [bigint, bigint] {
 	return [first, first | (((1n << bits) - 1n) ^ mask(Number(prefix)))];
 }
 
+/** A prefix with one bit of its network part flipped (bit 0 is the first, leftmost one). */
+export function flipBit6(cidr: string, bit: number): string {
+	const [network, prefix] = cidr.split("/");
+	return interfaceAddress6(`${fromBig(toBig(network) ^ (1n << (bits - 1n - BigInt(bit))))}/${prefix}`).network;
+}
+
 /**
  * Host addresses of a prefix in order, as a lazy sequence: ::1 onwards (the all-zeros address is the
  * subnet-router anycast address), up to `limit` of them (a /64 has 2^64).
