@@ -146,13 +146,16 @@ export function programFailure(failed: ProgramState & { tail: string[] }, rolled
 	});
 }
 
-/** Start the topology's programs of every node (`up`, which holds the lock); throws the first failure. */
-export async function startLabPrograms(lab: Lab, ledger: Ledger, signal?: AbortSignal): Promise<ProgramState[]> {
+/**
+ * Start the topology's programs of every node (`up`, which holds the lock), and testbed's own daemons
+ * (`daemons`: the NATs' port mapping, first); throws the first failure.
+ */
+export async function startLabPrograms(lab: Lab, ledger: Ledger, signal?: AbortSignal, daemons: ProgramSpec[] = []): Promise<ProgramState[]> {
 	const nodes = lab.nodes.filter((node) => node.programs?.length);
-	if (nodes.length === 0) return [];
+	if (nodes.length === 0 && daemons.length === 0) return [];
 	for (const node of nodes) await ensureNodeEnv(lab, node, { locked: true });
 	await ensureSupervisor(lab, ledger);
-	const specs = nodes.flatMap((node) => node.programs!.map((program) => programSpec(lab, node, program)));
+	const specs = [...daemons, ...nodes.flatMap((node) => node.programs!.map((program) => programSpec(lab, node, program)))];
 	const reply = await askSupervisor(lab.name, { cmd: "start", programs: specs }, undefined, signal);
 	if (!reply.ok) throw reply.failed ? programFailure(reply.failed, true) : new ApplyError(`starting the programs of lab "${lab.name}" failed: ${reply.error}`, { command: "start programs", stderr: reply.error, rolledBack: true });
 	return reply.programs;

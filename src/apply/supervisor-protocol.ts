@@ -21,6 +21,8 @@ export interface ProgramSpec {
 	detached?: boolean;
 	/** The node's memory limit: the file that counts its OOM kills, and the limit for messages. */
 	oom?: { counter: string; limit: string };
+	/** A port-mapping daemon: its lease file, mirrored into the NAT's maps (in this namespace) whenever it changes. */
+	grants?: { leases: string; netns: string };
 }
 
 export type ProgramStatus = "waiting" | "starting" | "running" | "ready" | "exited" | "stopped" | "failed";

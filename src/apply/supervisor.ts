@@ -13,6 +13,7 @@ import { stateDir } from "./state-files.ts";
 import { CappedLog, logPath, logTail } from "./program-logs.ts";
 import { portBound } from "./ports.ts";
 import { oomKills } from "./cgroups.ts";
+import { leasesChanged, syncGrants } from "./port-mapping.ts";
 import { programsFile, stopGraceMs, supervisorSocket, type ProgramSpec, type ProgramState, type SupervisorReply, type SupervisorRequest } from "./supervisor-protocol.ts";
 
 interface Running {
@@ -26,6 +27,8 @@ interface Running {
 	deadline?: number;
 	timer?: NodeJS.Timeout;
 	killTimer?: NodeJS.Timeout;
+	/** A port-mapping daemon's lease file watch (see ProgramSpec.grants). */
+	grants?: NodeJS.Timeout;
 	/** The node's OOM kills when it started (see ProgramSpec.oom). */
 	oomKills?: number;
 	/** Resolves when the program has ended. */
@@ -136,6 +139,7 @@ export class Supervisor {
 			if (state.status === "starting") this.fail(running, `exited before it was ready (${code !== null ? `exit status ${code}` : `killed by ${signal}`})`);
 			this.ended(running, code, signal);
 		});
+		if (spec.grants) this.watchGrants(running, spec.grants);
 		const ready = spec.ready;
 		if (!ready) {
 			state.status = "running";
@@ -146,6 +150,24 @@ export class Supervisor {
 		running.deadline = Date.now() + ready.withinMs;
 		running.timer = setInterval(() => this.poll(running), 20);
 		this.changed();
+	}
+
+	/**
+	 * Mirror a port-mapping daemon's lease file into its NAT's maps whenever the file changes (it
+	 * rewrites it at every grant, deletion and expiry), one sync at a time; a failure goes to its log.
+	 */
+	private watchGrants(running: Running, grants: { leases: string; netns: string }): void {
+		let seen = leasesChanged(grants.leases);
+		let busy = false;
+		running.grants = setInterval(() => {
+			const changed = leasesChanged(grants.leases);
+			if (busy || changed === seen) return;
+			seen = changed;
+			busy = true;
+			syncGrants(grants.leases, grants.netns)
+				.catch((error: Error) => running.log.write(Buffer.from(`testbed: ${error.message}\n`)))
+				.finally(() => (busy = false));
+		}, 100);
 	}
 
 	private poll(running: Running): void {
@@ -186,6 +208,7 @@ export class Supervisor {
 	/** Its process ended (or never started): record how; a stop or a failure stays what it was. */
 	private ended(running: Running, code: number | null, signal: NodeJS.Signals | null): void {
 		clearInterval(running.timer);
+		clearInterval(running.grants);
 		clearTimeout(running.killTimer);
 		const { state, spec } = running;
 		state.exitCode = code;

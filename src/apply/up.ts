@@ -17,6 +17,7 @@ import { teardownLedger } from "./teardown.ts";
 import { isContainer, makeNodeEnvs, writeNameFiles } from "./node-env.ts";
 import { controllerFix, createCgroups, labCgroups, withHostLayout } from "./cgroups.ts";
 import { listPrograms, startLabPrograms } from "./programs.ts";
+import { daemonSpecs, requireDaemon } from "./port-mapping.ts";
 import type { ProgramState } from "./supervisor-protocol.ts";
 
 export interface UpOptions {
@@ -63,6 +64,7 @@ export async function upLab(lab: Lab, options: UpOptions = {}): Promise<UpResult
 		throw new MissingFeatureError(plan.unmet.map((unmet) => `${lab.file}:${unmet.pos.line}:${unmet.pos.col}: ${lacking(unmet.feature)}, needed for ${unmet.why}`).join("\n"), first.feature, missingFix(first.feature, keys));
 	}
 	requireTools(plan);
+	requireDaemon(lab);
 	const lock = await lockLab(lab.name, options.lockWaitMs);
 	try {
 		const existing = readLedger(lab.name);
@@ -166,7 +168,7 @@ async function build(lab: Lab, plan: Plan, ledger: Ledger, started: number, opti
 	if (signal?.aborted) throw new Error("interrupted");
 	let programs: ProgramState[] = [];
 	try {
-		programs = await startLabPrograms(lab, ledger, signal);
+		programs = await startLabPrograms(lab, ledger, signal, daemonSpecs(lab));
 	} catch (error) {
 		if (!options.keep || !(error instanceof ApplyError)) throw error;
 		// --keep: the lab stays up as it is, with the failure said.

@@ -118,9 +118,9 @@ export const commands = {
 		],
 	},
 	punch: {
-		usage: "testbed punch LAB A B [--proto udp|tcp] [--family 4|6] [--deadline T] [--runs N | --hold DURATION [--event '[@T] EVENT TARGET …']… [--keepalive T] [--loss-after T]] [--no-relay] [--capture DIR] [--explain] [--json]",
+		usage: "testbed punch LAB A B [--proto udp|tcp] [--family 4|6] [--deadline T] [--runs N | --hold DURATION [--event '[@T] EVENT TARGET …']… [--keepalive T] [--loss-after T]] [--no-relay] [--port-mapping] [--capture DIR] [--explain] [--json]",
 		summary: "hole-punch between peers A and B: outcome, time to connect, packets, RTT; --hold 10s keeps the session open, --event injects a fault at @T, and it reports reconnection times",
-		options: { ...json, proto: { type: "string" }, family: { type: "string" }, deadline: { type: "string" }, runs: { type: "string" }, "no-relay": { type: "boolean" }, capture: { type: "string" }, explain: { type: "boolean" }, hold: { type: "string" }, event: { type: "string", multiple: true }, keepalive: { type: "string" }, "loss-after": { type: "string" } },
+		options: { ...json, proto: { type: "string" }, family: { type: "string" }, deadline: { type: "string" }, runs: { type: "string" }, "no-relay": { type: "boolean" }, capture: { type: "string" }, explain: { type: "boolean" }, hold: { type: "string" }, event: { type: "string", multiple: true }, keepalive: { type: "string" }, "loss-after": { type: "string" }, "port-mapping": { type: "boolean" } },
 		positionals: [3, 3],
 		examples: [
 			["sudo testbed punch two-nats alice bob", "one punch: outcome, time to connect, RTT"],

@@ -1,4 +1,5 @@
 // The topology file as declared: plain data with the source position of every value.
+import type { PortMappingProtocol } from "../vocabulary/port-mapping.ts";
 import type { Pos } from "../vocabulary/problems.ts";
 import type { PunchOutcome, PunchProto } from "../vocabulary/punch.ts";
 
@@ -179,6 +180,22 @@ export interface NatDecl {
 	/** An unsolicited inbound TCP SYN: dropped silently, or answered with a reset. */
 	unsolicitedTcp?: Located<UnsolicitedTcp>;
 	outside?: Located<string>;
+	/** The NAT answers port-mapping requests from inside hosts (UPnP-IGD, NAT-PMP, PCP). */
+	portMapping?: PortMappingDecl;
+}
+
+/** `port-mapping:` as written: `true` (the preset's usual protocols), a list of protocols, or a map. */
+export interface PortMappingDecl {
+	pos: Pos;
+	/** Absent or `true`: the usual ones for the NAT's type. */
+	protocols?: Located<PortMappingProtocol>[];
+	/** Seconds: the shortest and longest lease a NAT-PMP or PCP client gets (its asked lifetime is clamped). */
+	leaseMin?: Located<number>;
+	leaseMax?: Located<number>;
+	/** The public ports a client may be given. */
+	ports?: Located<[number, number]>;
+	/** Clients may map only their own address (miniupnpd's secure_mode); default true. */
+	secure?: Located<boolean>;
 }
 
 export interface EndpointDecl {

@@ -9,14 +9,11 @@
 // filtering maps. APDF needs no map: conntrack lets exactly the replies in (and a TCP simultaneous
 // open: the peer's SYN is the reply of ours). Other protocols (ICMP) are masqueraded.
 import type { LabNat } from "../resolve/lab.ts";
+import { remapPorts } from "../resolve/nat-behaviour.ts";
+import { portMappingPorts } from "../vocabulary/port-mapping.ts";
+import { renderDaemonTable } from "./miniupnpd.ts";
 import { gilbert } from "./tc.ts";
 
-/**
- * Public ports handed out when a port cannot (or must not) be preserved, in turn. They come from an
- * explicit map indexed by `numgen`: some nft versions write numgen's value into a NAT port without
- * converting its byte order (20000 becomes 8270), a map lookup always converts.
- */
-export const remapPorts = { first: 20000, count: 1024 } as const;
 
 let poolLines: readonly string[] | undefined;
 
@@ -90,7 +87,8 @@ function mappedNat(node: string, nat: LabNat): string {
 	const both = "meta l4proto { tcp, udp }";
 	const map = (name: string, type: string, why: string) => [`\t# ${why}`, `\tmap ${name} {`, `\t\ttype ${type}`, `\t\tflags dynamic,timeout`, `\t}`];
 	const set = (name: string, type: string, why: string) => [`\t# ${why}`, `\tset ${name} {`, `\t\ttype ${type}`, `\t\tflags dynamic,timeout`, `\t}`];
-	const inbound = b.filtering !== "address-and-port-dependent" || b.hairpin;
+	const granting = nat.portMapping !== undefined;
+	const inbound = b.filtering !== "address-and-port-dependent" || b.hairpin || granting;
 	const remap = `numgen inc mod ${remapPorts.count} map @remap-pool`;
 	const range = `${remapPorts.first}-${remapPorts.first + remapPorts.count - 1}`;
 	// An inside endpoint (address, protocol, port): mappings are per protocol (RFC 4787, RFC 5382).
@@ -98,11 +96,13 @@ function mappedNat(node: string, nat: LabNat): string {
 
 	// How a new outgoing flow gets its public port.
 	const mapping: string[] = [];
+	if (granting) mapping.push(`\t\t${both} ${endpoint} @granted snat ip to ${pub} : ${endpoint} map @granted comment "a port mapping granted to this endpoint (UPnP, NAT-PMP, PCP): its public port"`);
 	if (b.mapping === "endpoint-independent") mapping.push(`\t\t${both} ${endpoint} @eim snat ip to ${pub} : ${endpoint} map @eim comment "this endpoint's mapping, whatever the destination"`);
 	if (b.mapping === "address-dependent") mapping.push(`\t\t${both} ${endpoint} . ct original ip daddr @adm snat ip to ${pub} : ${endpoint} . ct original ip daddr map @adm comment "this endpoint's mapping for this remote address"`);
 	if (b.mapping !== "endpoint-independent") mapping.push(`\t\t${endpoint} @seen jump remap comment "a new destination: a new public port"`);
 	if (b.portPreservation) {
 		mapping.push(`\t\tmeta l4proto . th sport @used jump remap comment "port taken by another mapping or by the NAT itself"`);
+		if (granting) mapping.push(`\t\tmeta l4proto . th sport @granted-public jump remap comment "port granted to a port mapping"`);
 		mapping.push(`\t\tth sport ${range} jump remap comment "ports of the remap range are never preserved"`);
 		mapping.push(`\t\t${both} snat ip to ${pub} comment "port preservation: keep the inside port"`);
 	} else mapping.push(`\t\tjump remap comment "no port preservation"`);
@@ -130,6 +130,7 @@ function mappedNat(node: string, nat: LabNat): string {
 		filters.push(`\t\tiifname ${out} ip daddr ${pub} ${both} meta l4proto . th dport @public dnat ip to meta l4proto . th dport map @public comment "EIF: anyone may send to a live mapping"`);
 	if (b.filtering === "address-dependent")
 		filters.push(`\t\tiifname ${out} ip daddr ${pub} ${both} meta l4proto . th dport . ip saddr @adf dnat ip to meta l4proto . th dport . ip saddr map @adf comment "ADF: only addresses the inside endpoint sent to"`);
+	if (b.hairpin && granting) filters.push(`\t\tiifname ${inside} ip daddr ${pub} ${both} meta l4proto . th dport @granted-public dnat ip to meta l4proto . th dport map @granted-public comment "hairpin: inside to a granted port mapping"`);
 	if (b.hairpin) filters.push(`\t\tiifname ${inside} ip daddr ${pub} ${both} meta l4proto . th dport @public dnat ip to meta l4proto . th dport map @public comment "hairpin: inside to a public mapping of this NAT"`);
 
 	const unsolicited =
@@ -146,10 +147,14 @@ function mappedNat(node: string, nat: LabNat): string {
 		...(b.mapping !== "endpoint-independent" ? set("seen", "ipv4_addr . inet_proto . inet_service", "inside endpoints that already have a mapping") : []),
 		...(b.filtering === "address-dependent" ? map("adf", "inet_proto . inet_service . ipv4_addr : ipv4_addr . inet_service", "protocol . public port . remote address it was sent to → inside endpoint (address-dependent filtering)") : []),
 		...set("used", "inet_proto . inet_service", "protocol . public ports in use, by mappings or by the NAT box itself"),
+		...(granting ? map("granted", "ipv4_addr . inet_proto . inet_service : inet_service", "inside endpoint → the public port a port-mapping client was granted (from the daemon's leases)") : []),
+		...(granting ? map("granted-public", "inet_proto . inet_service : ipv4_addr . inet_service", "protocol . granted public port → its inside endpoint") : []),
 		...remapPool(),
 		...forward(nat, inbound),
 		`\tchain input {`,
 		`\t\ttype filter hook input priority filter; policy accept;`,
+		...(granting ? [`\t\tiifname ${out} udp dport { ${portMappingPorts.ssdp}, ${portMappingPorts.pmp} } drop comment "port mapping is for the inside only"`, `\t\tiifname ${out} tcp dport ${portMappingPorts.http} drop`] : []),
+		...refused(nat),
 		`\t\tiifname ${out} ${both} ct state new socket wildcard 0 accept comment "the NAT box's own services"`,
 		`\t\tiifname ${out} ${both} ct state new socket wildcard 1 accept`,
 		...unsolicited,
@@ -177,8 +182,22 @@ function mappedNat(node: string, nat: LabNat): string {
 		...learned("tcp", b.tcpTransitoryTimeout, "tcp flags & (fin | rst) != 0 "),
 		`\t}`,
 		`}`,
+		...(granting ? renderDaemonTable() : []),
 		``,
 	].join("\n");
+}
+
+/**
+ * NAT-PMP and PCP share a port and one switch of the daemon: the one not offered is dropped by its
+ * version byte (NAT-PMP 0, PCP 2), as a router that does not speak it.
+ */
+function refused(nat: LabNat): string[] {
+	const protocols = nat.portMapping?.protocols ?? [];
+	const inside = quoted(nat.inside);
+	const rules: string[] = [];
+	if (protocols.includes("pcp") && !protocols.includes("nat-pmp")) rules.push(`\t\tiifname ${inside} udp dport ${portMappingPorts.pmp} @th,64,8 0 drop comment "NAT-PMP is not offered"`);
+	if (protocols.includes("nat-pmp") && !protocols.includes("pcp")) rules.push(`\t\tiifname ${inside} udp dport ${portMappingPorts.pmp} @th,64,8 2 drop comment "PCP is not offered"`);
+	return rules;
 }
 
 /** The netdev table that holds an interface's loss rules: one per interface, so each can be replaced alone. */

@@ -1,5 +1,6 @@
 // The plan as a teacher reads it: the real `ip` / `nft` / `iptables` / `sysctl` / `tc` commands,
 // grouped per namespace; long element lists (a NAT's port pool) shortened to one line unless `full`.
+import { daemonCommand, daemonFiles, renderDaemonConf } from "./miniupnpd.ts";
 import type { Plan } from "../plan/operations.ts";
 import { inNamespace, renderPlan, stepContent, type Batch, type BatchLine } from "./batch.ts";
 import { iptablesCommand } from "./iptables.ts";
@@ -61,7 +62,22 @@ export function renderPlanText(plan: Plan, displayFile: string, stateDir: string
 	for (const line of rendered.root.steps[0].lines) out.push(`ip ${line.text}`);
 	for (const batch of rendered.namespaces) out.push("", ...namespaceText(batch, options));
 	out.push(...containersText(plan, stateDir));
+	out.push(...daemonsText(plan, stateDir));
 	return `${out.join("\n")}\n`;
+}
+
+/** NATs that offer port mapping: the daemon's configuration and command, started once every rule is in place. */
+function daemonsText(plan: Plan, stateDir: string): string[] {
+	const out: string[] = [];
+	for (const ns of plan.namespaces)
+		for (const op of ns.operations) {
+			if (op.op !== "nat" || !op.nat.portMapping) continue;
+			const files = daemonFiles(stateDir, ns.node);
+			out.push("", `# ── ${ns.node}: port mapping (${op.nat.portMapping.protocols.join(", ")}) by miniupnpd, started after every namespace is configured, stopped with the lab`);
+			out.push(`cat > ${files.conf} <<'EOF'`, ...renderDaemonConf(plan.lab, ns.node, op.nat, files).trimEnd().split("\n"), "EOF");
+			out.push(`ip netns exec ${ns.netns} ${daemonCommand("miniupnpd", files).join(" ")}`);
+		}
+	return out;
 }
 
 function hasLongLists(rendered: ReturnType<typeof renderPlan>): boolean {

@@ -1,4 +1,5 @@
 // The resolved lab: every default applied, every name and address decided. Plan reads only this.
+import type { PortMappingSpec } from "./port-mapping.ts";
 import type { ImpairDecl, NatBehaviour, NatDecl, NodeKind } from "../parse/topology.ts";
 import type { PunchOutcome } from "../vocabulary/punch.ts";
 import type { InterfaceAddress } from "../validate/addresses.ts";
@@ -101,6 +102,8 @@ export interface LabNat {
 	declared?: NatDecl;
 	/** Its IPv6 side, when it has one: routed, behind a stateful firewall that filters as declared. */
 	firewall6?: { filtering: NatBehaviour; npt?: { inside: string; outside: string } };
+	/** It answers port-mapping requests from inside (a daemon runs in its namespace). */
+	portMapping?: PortMappingSpec;
 	pos: Pos;
 }
 

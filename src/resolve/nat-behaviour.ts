@@ -51,6 +51,13 @@ export const natPresets: Record<string, { mapping: NatBehaviour; filtering: NatB
 export const defaultTcpTimeout = 7440;
 export const tcpTransitoryTimeout = 240;
 
+/**
+ * Public ports handed out when a port cannot (or must not) be preserved, in turn. They come from an
+ * explicit map indexed by `numgen` (render/nft.ts): some nft versions write numgen's value into a NAT
+ * port without converting its byte order (20000 becomes 8270), a map lookup always converts.
+ */
+export const remapPorts = { first: 20000, count: 1024 } as const;
+
 /** Default when a nat node declares nothing: what Linux masquerade gives. */
 export const defaultNatType = "port-restricted";
 

@@ -4,6 +4,7 @@
 import type { NodeDecl } from "../parse/topology.ts";
 import type { LabInterface, LabNode, LabRoute } from "./lab.ts";
 import { natBehaviour } from "./nat-behaviour.ts";
+import { resolvePortMapping } from "./port-mapping.ts";
 import type { Segment } from "./addressing.ts";
 import type { Resolving } from "./resolve.ts";
 import { gatewayFor } from "./routing.ts";
@@ -59,6 +60,10 @@ export function resolveNat(node: LabNode, decl: NodeDecl, segments: Map<number, 
 		declared: decl.nat,
 		pos,
 	};
+	if (decl.nat?.portMapping) {
+		const portMapping = resolvePortMapping(node.name, node.nat, [...new Set(inside.flatMap((iface) => iface.addresses.map((address) => address.network)))], decl.nat.portMapping, problem);
+		if (portMapping) node.nat.portMapping = portMapping;
+	}
 }
 
 export function addDefaultRoute(node: LabNode, segments: Map<number, Segment>): void {

@@ -1,8 +1,9 @@
 // Reading `nodes:`: each node's kind, namespace, interfaces, routes, NAT and programs.
-import { isMap, isScalar, type Node as YamlNode, type Pair } from "yaml";
-import { natBehaviours, natTypes, nodeKinds, unsolicitedTcpAnswers, type UnsolicitedTcp, type InterfaceDecl, type Located, type NatBehaviour, type NatDecl, type NodeDecl, type RouteDecl } from "../parse/topology.ts";
+import { isMap, isScalar, isSeq, type Node as YamlNode, type Pair } from "yaml";
+import { natBehaviours, natTypes, nodeKinds, unsolicitedTcpAnswers, type UnsolicitedTcp, type InterfaceDecl, type Located, type NatBehaviour, type NatDecl, type NodeDecl, type PortMappingDecl, type RouteDecl } from "../parse/topology.ts";
 import { netnsNamePattern, nodeNamePattern } from "../vocabulary/names.ts";
 import { parseDuration } from "./units.ts";
+import { portMappingProtocols, type PortMappingProtocol } from "../vocabulary/port-mapping.ts";
 import { isCidr, isIpv4 } from "./addresses.ts";
 import { isCidr6 } from "./addresses6.ts";
 import { topologyKeys } from "./topology-keys.ts";
@@ -130,5 +131,76 @@ function readNat(r: YamlReader, pair: Pair): NatDecl | undefined {
 	nat.udpTimeout = readTimeout(r, entries.get("udp-timeout"), "udp-timeout", "30s", maxUdpTimeoutS);
 	nat.tcpTimeout = readTimeout(r, entries.get("tcp-timeout"), "tcp-timeout", "2h", maxTcpTimeoutS);
 	nat.unsolicitedTcp = r.choice(entries.get("unsolicited-tcp"), "unsolicited-tcp", unsolicitedTcpAnswers) as Located<UnsolicitedTcp> | undefined;
+	const portMapping = entries.get("port-mapping");
+	if (portMapping) nat.portMapping = readPortMapping(r, portMapping);
 	return nat;
+}
+
+/** The longest lease a port-mapping client may be given (miniupnpd takes any; a week is more than any client asks). */
+export const maxLeaseS = 604_800;
+
+/**
+ * `port-mapping:` — `true`, `false`, a list of protocols, or `{ protocols, lease: { min, max }, ports, secure }`.
+ * `false` (or an empty list) is the same as leaving it out.
+ */
+function readPortMapping(r: YamlReader, pair: Pair): PortMappingDecl | undefined {
+	const node = r.resolve(pair.value as YamlNode);
+	const pos = r.pos(pair.key as YamlNode);
+	const example = "write `port-mapping: [upnp, nat-pmp, pcp]`, `port-mapping: true` or `port-mapping: { protocols: [pcp], lease: { min: 2m, max: 24h }, ports: 1024-65535 }`";
+	if (isScalar(node) && typeof node.value === "boolean") return node.value ? { pos } : undefined;
+	if (isSeq(node)) {
+		const protocols = readProtocols(r, pair);
+		return protocols.length ? { pos, protocols } : undefined;
+	}
+	if (!isMap(node)) {
+		r.report("WRONG_TYPE", node ?? (pair.key as YamlNode), "`port-mapping:` must be true, a list of protocols or a map", example);
+		return undefined;
+	}
+	const entries = r.entries(node, topologyKeys.portMapping, "port-mapping");
+	const decl: PortMappingDecl = { pos };
+	if (entries.has("protocols")) {
+		const protocols = readProtocols(r, entries.get("protocols")!);
+		if (protocols.length === 0) return undefined;
+		decl.protocols = protocols;
+	}
+	const lease = entries.get("lease");
+	if (lease) {
+		const map = r.map(r.resolve(lease.value as YamlNode), "lease", "write `lease: { min: 2m, max: 24h }`");
+		if (map) {
+			const times = r.entries(map, topologyKeys.lease, "lease");
+			decl.leaseMin = readTimeout(r, times.get("min"), "min", "2m", maxLeaseS);
+			decl.leaseMax = readTimeout(r, times.get("max"), "max", "24h", maxLeaseS);
+			if (decl.leaseMin && decl.leaseMax && decl.leaseMin.value > decl.leaseMax.value)
+				r.problem("BAD_VALUE", decl.leaseMax.pos, `the longest lease (${decl.leaseMax.value} s) is shorter than the shortest (${decl.leaseMin.value} s)`, "make `max:` at least `min:`");
+		}
+	}
+	const ports = entries.get("ports");
+	if (ports) decl.ports = readPortRange(r, ports);
+	decl.secure = r.boolean(entries.get("secure"), "secure");
+	return decl;
+}
+
+function readProtocols(r: YamlReader, pair: Pair): Located<PortMappingProtocol>[] {
+	const protocols: Located<PortMappingProtocol>[] = [];
+	for (const item of r.list(pair, "protocols")) {
+		const protocol = r.choice(r.pairOf(item), "port-mapping protocol", portMappingProtocols);
+		if (!protocol) continue;
+		if (protocols.some((seen) => seen.value === protocol.value)) r.problem("BAD_VALUE", protocol.pos, `port-mapping protocol "${protocol.value}" is listed twice`, "list each protocol once");
+		else protocols.push(protocol);
+	}
+	return protocols;
+}
+
+/** `1024-65535` or one port: the public ports a client may be given. */
+function readPortRange(r: YamlReader, pair: Pair): Located<[number, number]> | undefined {
+	const node = r.resolve(pair.value as YamlNode);
+	const text = isScalar(node) ? String(node.value) : "";
+	const match = /^\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?$/.exec(text);
+	const low = match ? Number(match[1]) : NaN;
+	const high = match ? Number(match[2] ?? match[1]) : NaN;
+	if (!match || low < 1 || high > 65535 || low > high) {
+		r.problem("BAD_VALUE", r.pos(node ?? pair.key), `ports "${text}" is not a range of ports from 1 to 65535`, "write e.g. `ports: 1024-65535`");
+		return undefined;
+	}
+	return { value: [low, high], pos: r.pos(node) };
 }

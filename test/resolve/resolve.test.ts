@@ -135,3 +135,38 @@ test("a one-to-one NAT translates exactly one inside host", (t) => {
 	const error = t.throws(() => loadLabText(`name: t\nnodes:\n  r: { kind: router }\n  n: { kind: nat, nat: { type: one-to-one } }\n  s: { kind: switch }\n  a: {}\n  b: {}\nlinks:\n  - { endpoints: [s:up, n:lan], subnet: 10.0.0.0/24 }\n  - { endpoints: [a:eth0, s:p1] }\n  - { endpoints: [b:eth0, s:p2] }\n  - { endpoints: [n:wan, r:e1], subnet: 10.0.1.0/24 }\n`)) as TopologyError;
 	t.regex(error.problems[0].message, /one-to-one but has 2 hosts inside/);
 });
+
+test("port mapping: protocols, leases and ports resolved; where it cannot be, a problem with its position and fix", (t) => {
+	const lab = (nat: string, wan = "10.0.1.0/24") => loadLabText(`name: t\nnodes:\n  r: { kind: router }\n  n: { kind: nat, nat: ${nat} }\n  a: {}\nlinks:\n  - { endpoints: [a:eth0, n:lan], subnet: 10.0.0.0/24 }\n  - { endpoints: [n:wan, r:e1], subnet: ${wan} }\n`);
+	const problems = (nat: string, wan?: string) => {
+		try {
+			lab(nat, wan);
+			return [];
+		} catch (error) {
+			return (error as TopologyError).problems.map((problem) => `${problem.code} ${problem.pos.line}:${problem.pos.col} ${problem.message}`);
+		}
+	};
+	const spec = (nat: string) => lab(nat).nodes.find((node) => node.name === "n")!.nat!.portMapping;
+	t.deepEqual(spec("{ type: home-router, port-mapping: true }"), { protocols: ["upnp", "nat-pmp", "pcp"], leaseMinS: 120, leaseMaxS: 86400, ports: [[1024, 19999], [21024, 65535]], secure: true, insideNetworks: ["10.0.0.0/24"], pos: { line: 4, col: 45 } });
+	t.deepEqual(spec("{ type: carrier, port-mapping: true }")?.protocols, ["pcp"], "a carrier NAT's usual protocol is PCP");
+	t.deepEqual(spec("{ port-mapping: { protocols: [pcp, nat-pmp], lease: { min: 30s, max: 1h }, ports: 5000-5999, secure: false } }"), { protocols: ["pcp", "nat-pmp"], leaseMinS: 30, leaseMaxS: 3600, ports: [[5000, 5999]], secure: false, insideNetworks: ["10.0.0.0/24"], pos: { line: 4, col: 26 } });
+	t.is(spec("{ port-mapping: false }"), undefined);
+	t.is(spec("{ port-mapping: [] }"), undefined);
+	t.is(spec("{ type: symmetric }"), undefined, "no port mapping unless declared");
+	t.deepEqual(problems("{ port-mapping: [upnp, igd] }"), ['BAD_VALUE 4:47 port-mapping protocol "igd" is not one of: upnp, nat-pmp, pcp']);
+	t.deepEqual(problems("{ port-mapping: [pcp, pcp] }"), ['BAD_VALUE 4:46 port-mapping protocol "pcp" is listed twice']);
+	t.deepEqual(problems("{ port-mapping: yes }"), ["WRONG_TYPE 4:40 `port-mapping:` must be true, a list of protocols or a map"]);
+	t.deepEqual(problems("{ port-mapping: { lease: { min: 0s } } }"), ["BAD_VALUE 4:56 min must be a whole number of seconds from 1s to 168h"]);
+	t.deepEqual(problems("{ port-mapping: { lease: { min: 1h, max: 2m } } }"), ["BAD_VALUE 4:65 the longest lease (120 s) is shorter than the shortest (3600 s)"]);
+	t.deepEqual(problems("{ port-mapping: { ports: 70000 } }"), ['BAD_VALUE 4:49 ports "70000" is not a range of ports from 1 to 65535']);
+	t.deepEqual(problems("{ port-mapping: { ports: 20000-21000 } }"), ["BAD_VALUE 4:49 ports 20000-21000 are all in 20000-21023, the NAT's own dynamic ports"]);
+	t.deepEqual(problems("{ port-mapping: { secure: maybe } }"), ["WRONG_TYPE 4:50 `secure:` must be true or false"]);
+	t.deepEqual(problems("{ port-mapping: { protocol: [pcp] } }"), ['UNKNOWN_KEY 4:42 unknown key "protocol" in port-mapping; did you mean "protocols"?']);
+	t.deepEqual(problems("{ type: one-to-one, port-mapping: true }"), ['BAD_NAT 4:44 nat "n" is one-to-one: it forwards every port to its host already']);
+	t.deepEqual(problems("{ type: masquerade, port-mapping: true }"), ['BAD_NAT 4:44 nat "n" is masquerade: it is the lecture\'s iptables MASQUERADE, which has no port-mapping daemon']);
+	t.deepEqual(problems("{ type: cgnat, port-mapping: [pcp, upnp] }"), ['BAD_NAT 4:59 nat "n" is a cgnat NAT: carriers do not answer UPnP, a protocol of home networks']);
+	const [documentation] = problems("{ port-mapping: true }", "198.51.100.0/30");
+	t.is(documentation, 'BAD_NAT 4:26 nat "n" offers port mapping, but its public address 198.51.100.2 is in 198.51.100.0/24, a documentation block: the port-mapping daemon (miniupnpd) refuses to map on it');
+	t.deepEqual(problems("{ port-mapping: true }", "100.64.0.0/30"), [], "behind a carrier NAT (shared address space) it is allowed: the daemon answers that it cannot map, as real ones do");
+	t.deepEqual(problems("{ type: home-router }", "198.51.100.0/30"), [], "documentation addresses stay fine without port mapping");
+});

@@ -22,6 +22,7 @@ interface SchemaNode {
 	enum?: unknown[];
 	pattern?: string;
 	$ref?: string;
+	oneOf?: SchemaNode[];
 }
 
 const schemaUrl = new URL("../../schema/topology.schema.json", import.meta.url);
@@ -115,7 +116,7 @@ const everything = {
 		home: { kind: "nat", nat: { type: "port-restricted" } },
 		office: {
 			kind: "nat",
-			nat: { mapping: "address-and-port-dependent", filtering: "address-dependent", hairpin: false, "port-preservation": true, "udp-timeout": "30s", outside: "wan" },
+			nat: { mapping: "address-and-port-dependent", filtering: "address-dependent", hairpin: false, "port-preservation": true, "udp-timeout": "30s", outside: "wan", "port-mapping": { protocols: ["upnp", "pcp"], lease: { min: "2m", max: "24h" }, ports: "1024-65535", secure: true } },
 		},
 		lan: { kind: "switch" },
 		alice: {},
@@ -250,6 +251,8 @@ const schemaObjectOf: Record<string, () => SchemaNode | undefined> = {
 	matrixException: () => definitions.matrixException,
 	file: () => definitions.file,
 	limits: () => definitions.limits,
+	portMapping: () => definitions.nat?.properties?.["port-mapping"]?.oneOf?.find((option) => option.type === "object"),
+	lease: () => definitions.nat?.properties?.["port-mapping"]?.oneOf?.find((option) => option.type === "object")?.properties?.lease,
 };
 
 test("every key the reader accepts is in the schema, and no other", (t) => {

@@ -1,0 +1,114 @@
+// The port-mapping daemons of a lab: one miniupnpd per NAT that offers port mapping, run by the
+// lab's supervisor like a program of that node (`testbed ps`/`logs` show it as "portmap"), its
+// configuration and lease file in the lab's state folder; the supervisor mirrors its lease file into
+// the NAT's `granted` maps (grantSync) as it changes. A NAT reboot stops it, forgets what it granted
+// and starts it again.
+import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { ApplyError, MissingFeatureError } from "../errors.ts";
+import { daemonCommand, daemonFiles, parseLeases, renderDaemonConf, renderForgetGrants, renderGrantSync, type Lease, type PortMappingFiles } from "../render/miniupnpd.ts";
+import type { Lab, LabNode } from "../resolve/lab.ts";
+import { programPath } from "./programs.ts";
+import { run } from "./run.ts";
+import { netnsPath, runDir, stateDir } from "./state-files.ts";
+import type { ProgramSpec } from "./supervisor-protocol.ts";
+import { which } from "./which.ts";
+import { portMappingPorts } from "../vocabulary/port-mapping.ts";
+
+/** The daemon's name among the node's programs. */
+export const daemonProgram = "portmap";
+export const daemonInstall = "apt-get install -y --no-install-recommends miniupnpd-nftables (or `make setup`); not the `miniupnpd` package, which starts a service on the host";
+
+export const portMappingFiles = (lab: string, node: string): PortMappingFiles => daemonFiles(stateDir(lab), node);
+
+export const grantingNats = (lab: Lab): LabNode[] => lab.nodes.filter((node) => node.nat?.portMapping);
+
+/** The daemon's path, or why it cannot run here (missing, or built for iptables). */
+export function daemonBinary(): { path: string } | { missing: string } {
+	const path = which("miniupnpd");
+	if (!path) return { missing: "miniupnpd is not installed" };
+	return { path };
+}
+
+/** `up` of a lab with port mapping on a host without the daemon: exit 4 with the install command. */
+export function requireDaemon(lab: Lab): void {
+	const nats = grantingNats(lab);
+	if (nats.length === 0) return;
+	const binary = daemonBinary();
+	if ("missing" in binary) {
+		const pos = nats[0].nat!.portMapping!.pos;
+		throw new MissingFeatureError(`${lab.file}:${pos.line}:${pos.col}: ${binary.missing}, needed for port mapping on nat ${nats.map((node) => node.name).join(", ")}; install with: ${daemonInstall}`, "miniupnpd", daemonInstall);
+	}
+}
+
+/**
+ * Inside a mount namespace of its own: /dev/console becomes /dev/null (miniupnpd logs with LOG_CONS
+ * and, where no syslog listens, writes every line to the host's console: slowly — a debug-logged
+ * NAT-PMP request once took 2 minutes), the copies of other namespaces' mounts are dropped (they
+ * would keep those namespaces alive), then the daemon runs in the foreground. $1 conf, $2 pid file,
+ * $3 the daemon.
+ */
+const daemonScript = `mount --bind /dev/null /dev/console 2>/dev/null
+conf=$1 pid=$2 bin=$3
+set -- $(awk -v conf="$conf" '($5 ~ "^/run/netns/" || index($5, ENVIRON["TESTBED_RUN_DIR"] "/") == 1) && index(conf, $5 "/") != 1 { print $5 }' /proc/self/mountinfo | sort -r)
+[ $# -eq 0 ] || umount -l "$@" 2>/dev/null
+exec "$bin" -f "$conf" -P "$pid" -d`;
+// (the same command as daemonCommand: the plan shows that one)
+
+/** Write each daemon's configuration (and an empty lease file); the supervisor's specs to start them. */
+export function daemonSpecs(lab: Lab): ProgramSpec[] {
+	const binary = daemonBinary();
+	return grantingNats(lab).map((node) => {
+		const files = portMappingFiles(lab.name, node.name);
+		writeFileSync(files.conf, renderDaemonConf(lab.name, node.name, node.nat!, files), { mode: 0o600 });
+		writeFileSync(files.leases, "", { mode: 0o600 });
+		const path = "path" in binary ? binary.path : "miniupnpd";
+		const spec = node.nat!.portMapping!;
+		const udp = spec.protocols.includes("nat-pmp") || spec.protocols.includes("pcp");
+		return {
+			node: node.name,
+			name: daemonProgram,
+			argv: ["nsenter", `--net=${netnsPath(node.netns)}`, "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", daemonScript, "testbed-portmap", files.conf, files.pid, path],
+			env: { PATH: programPath, LANG: "C.UTF-8", TESTBED_RUN_DIR: runDir() },
+			cwd: "/",
+			text: daemonCommand(path, files).join(" "),
+			ready: udp ? { kind: "udp", port: portMappingPorts.pmp, withinMs: 10_000 } : { kind: "tcp", port: portMappingPorts.http, withinMs: 10_000 },
+			after: [],
+			grants: { leases: files.leases, netns: node.netns },
+		};
+	});
+}
+
+/** The leases a NAT's daemon has granted (none when it offers no port mapping or has not written its file). */
+export function readLeases(lab: string, node: string): Lease[] {
+	try {
+		return parseLeases(readFileSync(portMappingFiles(lab, node).leases, "utf8"));
+	} catch {
+		return [];
+	}
+}
+
+/** Make the NAT's `granted` maps hold what the lease file says now. */
+export async function syncGrants(leasesFile: string, netns: string): Promise<void> {
+	let text = "";
+	try {
+		text = readFileSync(leasesFile, "utf8");
+	} catch {}
+	const result = await run(["nsenter", `--net=${netnsPath(netns)}`, "nft", "-f", "-"], { input: renderGrantSync(parseLeases(text), Math.floor(Date.now() / 1000)) });
+	if (result.exitCode !== 0) throw new ApplyError(`mirroring port mappings into the NAT's maps failed: ${result.stderr}`, { command: "nft -f -", namespace: netns, stderr: result.stderr, rolledBack: false });
+}
+
+/** A NAT reboot: the daemon's rules and testbed's mirror of them go, and its lease file (it would reload it). */
+export async function forgetGrants(lab: string, node: LabNode): Promise<void> {
+	rmSync(portMappingFiles(lab, node.name).leases, { force: true });
+	writeFileSync(portMappingFiles(lab, node.name).leases, "", { mode: 0o600 });
+	await run(["nsenter", `--net=${netnsPath(node.netns)}`, "nft", "-f", "-"], { input: renderForgetGrants() });
+}
+
+/** When the lease file last changed (0: none). */
+export function leasesChanged(file: string): number {
+	try {
+		return statSync(file).mtimeMs;
+	} catch {
+		return 0;
+	}
+}
