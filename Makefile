@@ -5,7 +5,7 @@
 # library's type declarations in dist/types/ must be written anew after a source changed)
 SHELL := /bin/bash
 TESTBED := ./bin/testbed.js
-SYSTEM_PACKAGES := iproute2 nftables iptables conntrack procps util-linux tcpdump iputils-ping librsvg2-bin python3
+SYSTEM_PACKAGES := iproute2 nftables iptables conntrack procps util-linux tcpdump iputils-ping librsvg2-bin python3 miniupnpd-nftables
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages test-packages node-packages demo test bench soak clean-labs
@@ -14,7 +14,7 @@ setup: system-packages node-packages
 
 system-packages:
 	@missing=""; \
-	for tool in ip:iproute2 nft:nftables iptables:iptables conntrack:conntrack sysctl:procps nsenter:util-linux setpriv:util-linux tcpdump:tcpdump ping:iputils-ping rsvg-convert:librsvg2-bin python3:python3; do \
+	for tool in ip:iproute2 nft:nftables iptables:iptables conntrack:conntrack sysctl:procps nsenter:util-linux setpriv:util-linux tcpdump:tcpdump ping:iputils-ping rsvg-convert:librsvg2-bin python3:python3 miniupnpd:miniupnpd-nftables; do \
 		command -v $${tool%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${tool%%:*} ] || missing="$$missing $${tool##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -23,10 +23,11 @@ system-packages:
 	fi
 
 # The test suite also checks the HTML report in a real browser (Debian's chromium), and runs the
-# examples' programs: coturn (a STUN server) and netcat (the lecture's `nc -l -p 8000`).
+# examples' programs: coturn (a STUN server) and netcat (the lecture's `nc -l -p 8000`), and the
+# port-mapping clients miniupnpc (`upnpc`) and natpmpc against the NATs' miniupnpd.
 test-packages:
 	@missing=""; \
-	for tool in chromium:chromium turnserver:coturn nc:netcat-openbsd; do \
+	for tool in chromium:chromium turnserver:coturn nc:netcat-openbsd upnpc:miniupnpc natpmpc:natpmpc; do \
 		command -v $${tool%%:*} >/dev/null 2>&1 || missing="$$missing $${tool##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

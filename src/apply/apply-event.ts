@@ -1,5 +1,6 @@
 // Doing an event to a running lab: the rendered actions run in the lab's namespaces, in order.
 // Nothing here touches the root namespace.
+import { controlDaemon } from "./port-mapping.ts";
 import { readFileSync, readlinkSync } from "node:fs";
 import { setTimeout as delay } from "node:timers/promises";
 import type { HostFeatures } from "../plan/operations.ts";
@@ -66,7 +67,7 @@ async function performEvent(lab: Lab, event: LabEvent, features: HostFeatures, o
 		try {
 			for (const action of actions) {
 				if (options.signal?.aborted) break;
-				await perform(action, options.signal);
+				await perform(lab, action, options.signal);
 			}
 			break;
 		} catch (error) {
@@ -94,8 +95,9 @@ async function context(lab: Lab, event: LabEvent, features: HostFeatures, live: 
 	return result;
 }
 
-async function perform(action: EventAction, signal?: AbortSignal): Promise<void> {
+async function perform(lab: Lab, action: EventAction, signal?: AbortSignal): Promise<void> {
 	if (action.kind === "sleep") return void (await delay(action.ms, undefined, { signal }).catch(() => undefined));
+	if (action.kind === "daemon") return await controlDaemon(lab, action.node, action.action);
 	const results = await Promise.all(action.commands.map((command) => runCommand(command)));
 	const failed = results.find((entry) => entry.failed && !entry.command.mayFail);
 	if (failed) throw new LabStateError(`${action.why}: \`${failed.command.argv.join(" ")}\` in ${failed.command.netns} failed: ${failed.stderr.trim() || `exit ${failed.exitCode}`}`, "EVENT_FAILED");

@@ -3,11 +3,11 @@
 // configuration and lease file in the lab's state folder; the supervisor mirrors its lease file into
 // the NAT's `granted` maps (grantSync) as it changes. A NAT reboot stops it, forgets what it granted
 // and starts it again.
-import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { ApplyError, MissingFeatureError } from "../errors.ts";
-import { daemonCommand, daemonFiles, parseLeases, renderDaemonConf, renderForgetGrants, renderGrantSync, type Lease, type PortMappingFiles } from "../render/miniupnpd.ts";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { ApplyError, LabStateError, MissingFeatureError } from "../errors.ts";
+import { daemonCommand, daemonFiles, parseLeases, renderDaemonConf, renderGrantSync, type Lease, type PortMappingFiles } from "../render/miniupnpd.ts";
 import type { Lab, LabNode } from "../resolve/lab.ts";
-import { programPath } from "./programs.ts";
+import { askSupervisor, programPath } from "./programs.ts";
 import { run } from "./run.ts";
 import { netnsPath, runDir, stateDir } from "./state-files.ts";
 import type { ProgramSpec } from "./supervisor-protocol.ts";
@@ -97,11 +97,18 @@ export async function syncGrants(leasesFile: string, netns: string): Promise<voi
 	if (result.exitCode !== 0) throw new ApplyError(`mirroring port mappings into the NAT's maps failed: ${result.stderr}`, { command: "nft -f -", namespace: netns, stderr: result.stderr, rolledBack: false });
 }
 
-/** A NAT reboot: the daemon's rules and testbed's mirror of them go, and its lease file (it would reload it). */
-export async function forgetGrants(lab: string, node: LabNode): Promise<void> {
-	rmSync(portMappingFiles(lab, node.name).leases, { force: true });
-	writeFileSync(portMappingFiles(lab, node.name).leases, "", { mode: 0o600 });
-	await run(["nsenter", `--net=${netnsPath(node.netns)}`, "nft", "-f", "-"], { input: renderForgetGrants() });
+/**
+ * A NAT reboot's part for the daemon: stop it and empty its lease file (it would reload it), or start
+ * it again (through the lab's supervisor, like at `up`).
+ */
+export async function controlDaemon(lab: Lab, node: string, action: "stop" | "start"): Promise<void> {
+	if (action === "stop") {
+		await askSupervisor(lab.name, { cmd: "stop", node, name: daemonProgram }, 15_000).catch(() => undefined);
+		writeFileSync(portMappingFiles(lab.name, node).leases, "", { mode: 0o600 });
+		return;
+	}
+	const reply = await askSupervisor(lab.name, { cmd: "start", programs: daemonSpecs(lab).filter((spec) => spec.node === node) }, 30_000);
+	if (!reply.ok) throw new LabStateError(`the port-mapping daemon of NAT "${node}" did not start again: ${reply.error}`, "EVENT_FAILED");
 }
 
 /** When the lease file last changed (0: none). */

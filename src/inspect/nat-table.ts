@@ -6,6 +6,7 @@ import { NodeNotFoundError } from "../errors.ts";
 import { inNamespace } from "../render/batch.ts";
 import { parseNatState } from "../render/nat-state.ts";
 import { run } from "../apply/run.ts";
+import { readLeases } from "../apply/port-mapping.ts";
 import { contains6 } from "../validate/addresses6.ts";
 
 export interface NatFlow {
@@ -37,11 +38,33 @@ export interface NatTable {
 	behaviour: string;
 	flows: NatFlow[];
 	mappings: NatMapping[];
+	/** A NAT that offers port mapping: its protocols and the mappings its daemon has granted now. */
+	portMapping?: { protocols: string[]; granted: GrantedMapping[] };
 	/** A gateway with IPv6: its firewall's filtering and the flows it lets through now (nothing translated). */
 	firewall6?: { filtering: string; flows: NatFlow[] };
 	at: string;
 	/** Whether the node is a NAT of the lab's file (false: translations by rules added by hand, or none). */
 	declared: boolean;
+}
+
+/** A port mapping a client was granted (UPnP-IGD, NAT-PMP or PCP), from the daemon's lease file. */
+export interface GrantedMapping {
+	/** The protocol the client asked with. */
+	via: string;
+	proto: string;
+	public: string;
+	inside: string;
+	/** null: no end (a UPnP mapping asked with lease 0). */
+	secondsLeft: number | null;
+	description: string;
+}
+
+/** What a NAT's daemon has granted, as nat-table shows it. */
+export function grantedMappings(lab: string, node: LabNode, nowS = Math.floor(Date.now() / 1000)): GrantedMapping[] {
+	return readLeases(lab, node.name)
+		.filter((lease) => lease.expires === 0 || lease.expires > nowS)
+		.map((lease) => ({ via: lease.protocol, proto: lease.proto, public: `${node.nat?.publicAddress}:${lease.publicPort}`, inside: `${lease.insideAddress}:${lease.insidePort}`, secondsLeft: lease.expires === 0 ? null : lease.expires - nowS, description: lease.description }))
+		.sort((a, b) => a.public.localeCompare(b.public, undefined, { numeric: true }) || a.proto.localeCompare(b.proto));
 }
 
 /** A flow nothing translated, sent to the node's own address and never answered: what a NAT without hairpin does with a packet from its inside to its public address. */
@@ -158,6 +181,7 @@ export async function readNatState(lab: Lab, node: LabNode, options: { mappings?
 			behaviour: node.nat ? node.nat.behaviour.label : `a ${node.kind} with no NAT in the lab's file: translations by its own rules`,
 			flows,
 			mappings: mappings.sort((a, b) => a.publicPort - b.publicPort),
+			...(node.nat?.portMapping ? { portMapping: { protocols: node.nat.portMapping.protocols, granted: grantedMappings(lab.name, node) } } : {}),
 			...(firewall6 ? { firewall6: { filtering: node.nat!.firewall6!.filtering, flows: parseFirewallFlows((await firewall6).stdout, (ip) => insidePrefixes.some((prefix) => ip.includes(":") && contains6(prefix, ip))) } } : {}),
 			at: new Date().toISOString(),
 			declared: Boolean(node.nat),

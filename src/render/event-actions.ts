@@ -3,6 +3,7 @@
 import type { HostFeatures } from "../plan/operations.ts";
 import type { LabEvent, LabNat, LabRoute, LinkEnd } from "../resolve/lab.ts";
 import { natStateSets, type NatState } from "./nat-state.ts";
+import { renderForgetGrants } from "./miniupnpd.ts";
 
 export interface EventCommand {
 	netns: string;
@@ -16,7 +17,9 @@ export interface EventCommand {
 export type EventAction =
 	/** Commands run at once, one per namespace at most. */
 	| { kind: "run"; why: string; commands: EventCommand[] }
-	| { kind: "sleep"; why: string; ms: number };
+	| { kind: "sleep"; why: string; ms: number }
+	/** A NAT's port-mapping daemon stops (and its lease file is emptied: it would reload it), or starts again. */
+	| { kind: "daemon"; why: string; node: string; action: "stop" | "start" };
 
 
 const outageTable = "testbed-outage";
@@ -75,12 +78,15 @@ export function renderEvent(event: LabEvent, context: EventContext): EventAction
 			return [{ kind: "run", why: event.label, commands: event.changes.flatMap((change) => context.impairment?.(change.end, change) ?? []) }];
 		case "nat-reboot": {
 			const flush = natStateSets(event.nat, context.nat!).map((set) => `flush ${set.kind} ip testbed ${set.name}`);
+			const granting = context.nat?.portMapping !== undefined;
 			const actions: EventAction[] = [
-				{ kind: "run", why: "the NAT stops forwarding and forgets its mappings", commands: [nft(event.netns, stopForwarding + flush.join("\n") + "\n")] },
+				...(granting ? [{ kind: "daemon", why: "its port-mapping daemon stops, and its leases are gone", node: event.nat, action: "stop" } as const] : []),
+				{ kind: "run", why: `the NAT stops forwarding and forgets its mappings${granting ? ", the granted ones too" : ""}`, commands: [nft(event.netns, stopForwarding + flush.join("\n") + "\n" + (granting ? renderForgetGrants() : ""))] },
 				{ kind: "run", why: "and its connection tracking", commands: [{ netns: event.netns, argv: ["conntrack", "-F"], mayFail: true }] },
 			];
 			if (event.outageMs > 0) actions.push({ kind: "sleep", why: "rebooting", ms: event.outageMs });
 			actions.push({ kind: "run", why: "the NAT forwards again", commands: [forwardAgain(event.netns)] });
+			if (granting) actions.push({ kind: "daemon", why: "its port-mapping daemon starts again (NAT-PMP and PCP clients see a new epoch)", node: event.nat, action: "start" });
 			return actions;
 		}
 		case "rebind":
@@ -139,6 +145,10 @@ export function describeActions(actions: EventAction[]): string {
 	for (const action of actions) {
 		if (action.kind === "sleep") {
 			lines.push(`sleep ${action.ms / 1000}    # ${action.why}`);
+			continue;
+		}
+		if (action.kind === "daemon") {
+			lines.push(`# ${action.why}`, `testbed ${action.action === "stop" ? "stops" : "starts"} program portmap of ${action.node} (miniupnpd)`);
 			continue;
 		}
 		lines.push(`# ${action.why}`);

@@ -4,11 +4,16 @@
 import type { LabNat } from "../resolve/lab.ts";
 import { renderNatRules } from "./nft.ts";
 
+/** The maps that mirror a port-mapping daemon's leases (render/miniupnpd.ts). */
+const grantMaps = ["granted", "granted-public"];
+
 /** The dynamic maps and sets of a NAT's table as `up` built it (`remap-pool` is static); none for a masquerade NAT (only conntrack). */
 export function natStateSets(node: string, nat: LabNat): { kind: "map" | "set"; name: string }[] {
 	if (nat.behaviour.masquerade) return [];
 	const sets: { kind: "map" | "set"; name: string }[] = [];
-	for (const match of renderNatRules(node, nat).matchAll(/^\t(map|set) (\S+) \{\n\t\ttype [^\n]+\n\t\tflags dynamic/gm)) sets.push({ kind: match[1] as "map" | "set", name: match[2] });
+	for (const match of renderNatRules(node, nat).matchAll(/^\t(map|set) (\S+) \{\n\t\ttype [^\n]+\n\t\tflags dynamic/gm))
+		// The port-mapping daemon's grants are its own (mirrored from its leases), not the NAT's dynamic mappings.
+		if (!grantMaps.includes(match[2])) sets.push({ kind: match[1] as "map" | "set", name: match[2] });
 	return sets;
 }
 

@@ -48,6 +48,8 @@ test("every event kind, as the commands it runs (the lecture's commands, for tea
 	show(flaky, event(flaky, "impair", "home1:wan", "loss=5%", "--from=home1"));
 	show(roaming, event(roaming, "move", "phone:cell"));
 	show(roaming, event(roaming, "move", "phone:wifi"));
+	const portMapping = topology("port-mapping");
+	show(portMapping, event(portMapping, "nat-reboot", "sym-pm"));
 	golden(t, "events.txt", text.join("\n"));
 });
 

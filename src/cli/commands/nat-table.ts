@@ -26,6 +26,11 @@ export function renderNatTable(nat: NatTable): string {
 			`IPv6 firewall (${nat.firewall6.filtering} filtering; routed, nothing translated):`,
 			nat.firewall6.flows.length === 0 ? "no flows" : table([["proto", "inside", "↔", "remote", "started by", "state", "left"], ...nat.firewall6.flows.map((flow) => [flow.proto, flow.inside, "↔", flow.remote, flow.direction === "outbound" ? "inside" : "outside", flow.state, `${flow.secondsLeft}s`])]),
 		);
+	if (nat.portMapping) {
+		const { protocols, granted } = nat.portMapping;
+		lines.push("", `port mappings granted (${protocols.join(", ")}, by miniupnpd):`);
+		lines.push(granted.length === 0 ? "none" : table([["via", "proto", "public", "", "inside", "lease left", "description"], ...granted.map((mapping) => [mapping.via, mapping.proto, mapping.public, "→", mapping.inside, mapping.secondsLeft === null ? "no end" : `${mapping.secondsLeft}s`, mapping.description])]));
+	}
 	if (nat.mappings.length > 0) lines.push("", "mappings (testbed's map: protocol, public port → inside endpoint):", table([["proto", "public", "inside", "left"], ...nat.mappings.map((mapping) => [mapping.proto, `${nat.publicAddress}:${mapping.publicPort}`, mapping.inside, `${mapping.secondsLeft}s`])]));
 	return `${lines.join("\n")}\n`;
 }
