@@ -12,6 +12,11 @@
 // changed). An endpoint opened with a `claim` can be opened again by a new process (a restart) with
 // the same claim: it takes the id over at the rendezvous.
 //
+// Port mapping: an endpoint opened with `portMapping` (PCP, NAT-PMP, UPnP-IGD, in the order given)
+// first asks the node's IPv4 default gateway to forward a public port to its own (agents/portmap/),
+// then registers the granted endpoint as `mapped`: the peer punches it as a candidate ("mapped").
+// The mapping is renewed at half its lifetime and deleted when the endpoint closes (best effort).
+//
 //   node --import tsx agents/peer/main.ts --node NAME --rendezvous IP:PORT|[IPV6]:PORT [--proto udp|tcp] [--family 4|6]
 //
 // With --family 6 every socket is IPv6 only, host candidates are the node's global IPv6 addresses,
@@ -22,22 +27,23 @@
 // peer's candidates (agents/peer/transport.ts); the messages are the same, framed (punch/stream.ts).
 //
 // stdin (JSON lines):
-//   {"id":1,"cmd":"open","endpoint":"alice.3","claim":"<32 hex>"?,"keepaliveMs":1000?}
+//   {"id":1,"cmd":"open","endpoint":"alice.3","claim":"<32 hex>"?,"keepaliveMs":1000?,"portMapping":["pcp","nat-pmp","upnp"]?}
 //   {"id":2,"cmd":"connect","endpoint":"alice.3","target":"bob.3","intervalMs":20,"deadlineMs":5000,"relay":true,"keepaliveMs":1000?,"lossAfterMs":3000?}
 //   {"id":3,"cmd":"close","endpoint":"alice.3"}
 //   {"id":4,"cmd":"stats"}
 //   {"id":5,"cmd":"status","endpoint":"alice.3","since":WALL_MS?}
 // stdout (JSON lines; events carry wallMs, the agent's clock as ms since the epoch, to sub-ms):
 //   {"event":"ready",node,rendezvous}
-//   {id,"event":"registered",endpoint,local:"ip:port",reflexive:"ip:port",host:["ip:port",…]}
+//   {id,"event":"registered",endpoint,local:"ip:port",reflexive:"ip:port",host:["ip:port",…],portMapping?:{granted:{method,external,internal,lifetimeS}|null,failures:[{method,reason}]}}
 //   {id,"event":"started",endpoint,peer,role,round}                (the rendezvous answered a connect)
 //   {"event":"started",endpoint,peer,role,round}                    (a peer connects to this endpoint, or a re-punch round)
-//   {"event":"connected",endpoint,peer,path:"lan"|"hairpin"|"direct"|"relayed",local,remote,timeToConnectMs,packetsSent,rttMs}
+//   {"event":"connected",endpoint,peer,path:"lan"|"hairpin"|"direct"|"relayed",local,remote,candidate:"host"|"mapped"|"srflx"|"prflx"|"relay",seenAs?,timeToConnectMs,packetsSent,rttMs}
 //   {"event":"failed",endpoint,peer,reason,packetsSent}
 //   {"event":"lost",endpoint,peer,remote,silentMs} · {"event":"rebound",endpoint,old,new}
 //   {"event":"migrated",endpoint,peer,old,new,path}
-//   {"event":"reconnected",endpoint,peer,path,local,remote,downMs,attempts,timeToConnectMs,packetsSent,rttMs}
-//   {id,"event":"status",endpoint,peer,phase,path,remote,reflexive,keepaliveMs,lossAfterMs,connectedAt,heardAt,ackedAt,heardSince}  (times: wall ms or null)
+//   {"event":"reconnected",endpoint,peer,path,local,remote,candidate,seenAs?,downMs,attempts,timeToConnectMs,packetsSent,rttMs}
+//   {"event":"remapped",endpoint,method,old,new,lifetimeS} · {"event":"mapping-failed",endpoint,method,external,reason}   (renewing the port mapping)
+//   {id,"event":"status",endpoint,peer,phase,path,remote,reflexive,mapped,keepaliveMs,lossAfterMs,connectedAt,heardAt,ackedAt,heardSince}  (times: wall ms or null)
 //   {id,"event":"closed",endpoint} · {id,"event":"stats",received,sent,sendFailures,endpoints,sessions,connected,dropped:{reason:count},droppedTotal}
 //   {id,"event":"error",error}                                       (bad command, unknown peer, rendezvous silent)
 // Exits when stdin closes.
@@ -72,7 +78,7 @@ async function main(): Promise<void> {
 			emit({ id: (command as { id?: unknown }).id, event: "error", error: String((error as Error)?.message ?? error) });
 		}
 	}
-	peer.releaseAll();
+	await peer.releaseAll();
 	process.exit(0);
 }
 

@@ -22,6 +22,9 @@ import {
 import { PunchStateMachine, keepaliveMs as defaultKeepaliveMs, relayVia, type RoundParams, type SessionAction, type SessionDrop } from "../punch/session.ts";
 import { emit, nodeAddresses } from "../agent-io.ts";
 import { TcpTransport, UdpTransport, type Family, type Proto, type Transport } from "./transport.ts";
+import { deleteMapping, refreshMapping, requestMapping, type Mapping, type MethodFailure } from "../portmap/client.ts";
+import { defaultGateway } from "../portmap/gateway.ts";
+import { portMappingProtocolOf, portMappingProtocols, type PortMappingProtocol } from "../../src/vocabulary/port-mapping.ts";
 
 /** The agent's clock: milliseconds on a monotonic clock, and the wall time (ms since the epoch) it starts at. */
 export interface AgentClock {
@@ -50,6 +53,11 @@ interface PeerEndpoint {
 	claim?: string;
 	/** The keepalive interval while no session sets one: re-registration comes every two. */
 	keepaliveMs: number;
+	/** The port mapping its gateway granted (registered as `mapped`), and its renewal. */
+	mapping?: Mapping;
+	renewal?: NodeJS.Timeout;
+	/** What the gateway said when asked (the registered event carries it). */
+	portMapping?: { granted: ReturnType<typeof grantOf> | null; failures: MethodFailure[] };
 	registering?: Pending;
 	connecting?: Pending & { target: string };
 	session?: PunchStateMachine;
@@ -65,6 +73,10 @@ interface PeerEndpoint {
 
 const retryMs = 200;
 const giveUpMs = 3000;
+/** A port mapping is asked for this long, and renewed at half of what was granted. */
+const mappingLifetimeS = 600;
+/** How long deleting the endpoints' mappings may hold up the agent's exit (its driver kills it after 1 s). */
+const mappingDeleteMs = 700;
 const newTx = () => randomBytes(8).toString("hex");
 
 /** This node's addresses of a family (its host candidates; IPv6: global ones, not link-local), at most the protocol's limit. */
@@ -77,12 +89,26 @@ const addCounters = (sum: Record<string, number>, more: Record<string, number>) 
 };
 const isWholeIn = (value: unknown, limits: { min: number; max: number }) => Number.isInteger(value) && (value as number) >= limits.min && (value as number) <= limits.max;
 
+/** An open command's `portMapping`: absent → none; a list of known methods, each once → that list; anything else → undefined. */
+export function portMappingOption(value: unknown): PortMappingProtocol[] | undefined {
+	if (value === undefined) return [];
+	if (!Array.isArray(value) || value.length > portMappingProtocols.length) return undefined;
+	const methods = value.map((name) => (typeof name === "string" ? portMappingProtocolOf(name) : undefined));
+	if (methods.some((method) => method === undefined) || new Set(methods).size !== methods.length) return undefined;
+	return methods as PortMappingProtocol[];
+}
+
+/** What the registered event says of a granted mapping. */
+const grantOf = (mapping: Mapping) => ({ method: mapping.method, external: mapping.external, internal: mapping.internal, lifetimeS: mapping.lifetimeS });
+
 /** One peer agent: its endpoints (sockets registered with the rendezvous), their sessions, its counters. */
 export class PeerDriver {
 	private readonly endpoints = new Map<string, PeerEndpoint>();
 	private readonly stats = { received: 0, sent: 0, sendFailures: 0, dropped: {} as Partial<Record<DropReason, number>> };
 	/** What closed endpoints' TCP transports counted (open ones are added when asked). */
 	private readonly tcpCounters: Record<string, number> = {};
+	/** Port mappings being deleted (closed endpoints'): the agent waits for them before it exits. */
+	private readonly deleting = new Set<Promise<unknown>>();
 
 	constructor(
 		readonly node: string,
@@ -101,9 +127,12 @@ export class PeerDriver {
 		emit({ ...fields, wallMs: this.wall(this.clock.now()) });
 	}
 
-	/** Every endpoint closed (stdin ended). */
-	releaseAll(): void {
+	/** Every endpoint closed (stdin ended); resolves once their port mappings are deleted (or after a short while). */
+	async releaseAll(): Promise<void> {
 		for (const endpoint of [...this.endpoints.values()]) this.release(endpoint);
+		let timer: NodeJS.Timeout | undefined;
+		await Promise.race([Promise.allSettled([...this.deleting]), new Promise((resolve) => (timer = setTimeout(resolve, mappingDeleteMs)))]);
+		clearTimeout(timer);
 	}
 	private drop(reason: DropReason): void {
 		this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + 1;
@@ -140,9 +169,12 @@ export class PeerDriver {
 
 
 	private open(commandId: unknown, command: Record<string, unknown>): void {
-		const { endpoint: name, claim } = command;
+		const { endpoint: name, claim, portMapping } = command;
 		const keepaliveMs = command.keepaliveMs ?? defaultKeepaliveMs;
 		if (!isPeerId(name)) return emit({ id: commandId, event: "error", error: `bad endpoint name ${JSON.stringify(name)}: use 1-64 of A-Z a-z 0-9 . _ -` });
+		const methods = portMappingOption(portMapping);
+		if (methods === undefined) return emit({ id: commandId, event: "error", error: `portMapping must be a list of ${portMappingProtocols.join(", ")}, each at most once` });
+		if (methods.length > 0 && this.family === 6) return emit({ id: commandId, event: "error", error: "portMapping asks an IPv4 gateway: not with --family 6" });
 		if (claim !== undefined && !isNonce(claim)) return emit({ id: commandId, event: "error", error: "claim must be 32 lowercase hex digits" });
 		if (!isWholeIn(keepaliveMs, keepaliveLimits)) return emit({ id: commandId, event: "error", error: `keepaliveMs must be an integer ${keepaliveLimits.min}..${keepaliveLimits.max}` });
 		if (this.endpoints.has(name as string)) return emit({ id: commandId, event: "error", error: `endpoint ${name} is open already` });
@@ -161,15 +193,17 @@ export class PeerDriver {
 				if (endpoint.closed) return;
 				endpoint.host = hostAddresses(this.family).map((address) => endpointOf(address, transport.port));
 				endpoint.local = endpoint.host[0] ?? endpointOf(this.family === 6 ? "::" : "0.0.0.0", transport.port);
-				const tx = newTx();
-				const timer = this.retrying(
-					() => this.toRendezvous(endpoint, { t: "register", tx, id: endpoint.name, host: endpoint.host, claim: endpoint.claim }),
-					() => {
-						endpoint.registering = undefined;
-						emit({ id: commandId, event: "error", error: `${endpoint.name}: the rendezvous at ${this.rendezvous.endpoint} did not answer within ${giveUpMs} ms` });
-					},
-				);
-				endpoint.registering = { commandId, tx, timer };
+				if (methods.length === 0) return this.firstRegistration(commandId, endpoint);
+				// Ask the gateway for a mapping of this port first: the registration carries what it granted.
+				const gateway = defaultGateway();
+				const asked = gateway === undefined ? Promise.resolve({ ok: false as const, failures: methods.map((method) => ({ method, reason: "this node has no IPv4 default gateway" })) }) : requestMapping({ gateway, internalPort: transport.port, protocol: this.proto, lifetimeS: mappingLifetimeS, methods, description: `testbed ${this.node} ${endpoint.name}` });
+				asked.then((outcome) => {
+					if (outcome.ok) endpoint.mapping = outcome.mapping;
+					endpoint.portMapping = { granted: outcome.ok ? grantOf(outcome.mapping) : null, failures: outcome.failures };
+					if (endpoint.closed) return this.dropMapping(endpoint);
+					if (endpoint.mapping) this.scheduleRenewal(endpoint);
+					this.firstRegistration(commandId, endpoint);
+				});
 			},
 			(error: Error) => {
 				this.release(endpoint);
@@ -177,6 +211,51 @@ export class PeerDriver {
 				emit({ id: commandId, event: "error", error: `${endpoint.name}: ${what}: ${error.message}` });
 			},
 		);
+	}
+
+	/** Register with the rendezvous (retransmitting until it answers); the answer completes the open command. */
+	private firstRegistration(commandId: unknown, endpoint: PeerEndpoint): void {
+		const tx = newTx();
+		const timer = this.retrying(
+			() => this.toRendezvous(endpoint, { t: "register", tx, id: endpoint.name, host: endpoint.host, claim: endpoint.claim, mapped: endpoint.mapping?.external }),
+			() => {
+				endpoint.registering = undefined;
+				emit({ id: commandId, event: "error", error: `${endpoint.name}: the rendezvous at ${this.rendezvous.endpoint} did not answer within ${giveUpMs} ms` });
+			},
+		);
+		endpoint.registering = { commandId, tx, timer };
+	}
+
+	/** Renew the mapping at half its lifetime; a new external endpoint is registered at once ("remapped"). */
+	private scheduleRenewal(endpoint: PeerEndpoint, afterMs?: number): void {
+		clearTimeout(endpoint.renewal);
+		const mapping = endpoint.mapping;
+		if (!mapping || endpoint.closed || mapping.lifetimeS === 0) return;
+		endpoint.renewal = setTimeout(async () => {
+			const renewed = await refreshMapping(mapping);
+			if (endpoint.closed || endpoint.mapping !== mapping) return;
+			if (!renewed.ok) {
+				this.event({ event: "mapping-failed", endpoint: endpoint.name, method: mapping.method, external: mapping.external, reason: renewed.reason });
+				return this.scheduleRenewal(endpoint, 30_000);
+			}
+			endpoint.mapping = renewed.mapping;
+			if (renewed.mapping.external !== mapping.external) {
+				this.event({ event: "remapped", endpoint: endpoint.name, method: mapping.method, old: mapping.external, new: renewed.mapping.external, lifetimeS: renewed.mapping.lifetimeS });
+				this.register(endpoint);
+			}
+			this.scheduleRenewal(endpoint);
+		}, afterMs ?? Math.max(10_000, (mapping.lifetimeS * 1000) / 2));
+	}
+
+	/** Delete the endpoint's mapping (best effort, in the background; releaseAll waits for it). */
+	private dropMapping(endpoint: PeerEndpoint): void {
+		clearTimeout(endpoint.renewal);
+		const mapping = endpoint.mapping;
+		if (!mapping) return;
+		endpoint.mapping = undefined;
+		const deleting = deleteMapping(mapping, { timeoutMs: mappingDeleteMs });
+		this.deleting.add(deleting);
+		void deleting.then(() => this.deleting.delete(deleting));
 	}
 
 	private connect(commandId: unknown, endpoint: PeerEndpoint, command: Record<string, unknown>): void {
@@ -240,6 +319,7 @@ export class PeerDriver {
 		endpoint.closed = true;
 		clearTimeout(endpoint.timer);
 		clearTimeout(endpoint.refresh);
+		this.dropMapping(endpoint);
 		if (endpoint.registering) clearInterval(endpoint.registering.timer);
 		if (endpoint.connecting) clearInterval(endpoint.connecting.timer);
 		this.endpoints.delete(endpoint.name);
@@ -268,7 +348,7 @@ export class PeerDriver {
 					clearInterval(endpoint.registering.timer);
 					endpoint.token = message.token;
 					endpoint.reflexive = message.reflexive;
-					emit({ id: endpoint.registering.commandId, event: "registered", endpoint: endpoint.name, local: endpoint.local, reflexive: message.reflexive, host: endpoint.host });
+					emit({ id: endpoint.registering.commandId, event: "registered", endpoint: endpoint.name, local: endpoint.local, reflexive: message.reflexive, host: endpoint.host, ...(endpoint.portMapping ? { portMapping: endpoint.portMapping } : {}) });
 					endpoint.registering = undefined;
 					this.scheduleRefresh(endpoint);
 					return;
@@ -320,6 +400,7 @@ export class PeerDriver {
 			nonce: message.n,
 			peerHost: message.host,
 			peerReflexive: message.srflx,
+			peerMapped: message.mapped,
 			selfReflexive: endpoint.reflexive,
 			intervalMs: message.interval,
 			deadlineMs: message.deadline,
@@ -350,7 +431,7 @@ export class PeerDriver {
 		endpoint.host = hostAddresses(this.family).map((address) => endpointOf(address, endpoint.transport.port));
 		endpoint.local = endpoint.host[0] ?? endpoint.local;
 		endpoint.refreshTx = newTx();
-		this.toRendezvous(endpoint, { t: "register", tx: endpoint.refreshTx, id: endpoint.name, host: endpoint.host, token: endpoint.token });
+		this.toRendezvous(endpoint, { t: "register", tx: endpoint.refreshTx, id: endpoint.name, host: endpoint.host, token: endpoint.token, mapped: endpoint.mapping?.external });
 	}
 
 	/** Re-register every two keepalives (of the session, or the endpoint's own while idle). */
@@ -449,6 +530,7 @@ export class PeerDriver {
 			path: session?.phase === "connected" ? session.path : null,
 			remote: session?.remote === undefined ? null : session.remote === relayVia ? this.rendezvous.endpoint : session.remote,
 			reflexive: endpoint.reflexive ?? null,
+			mapped: endpoint.mapping?.external ?? null,
 			keepaliveMs: session?.keepaliveInterval ?? endpoint.keepaliveMs,
 			lossAfterMs: session?.lossAfter ?? null,
 			connectedAt: at(session?.connectedAt),

@@ -2,14 +2,14 @@
 // (`tcpdump -A`), versioned, size-capped and strictly validated. Every object starts with
 // {"tbp":1,"t":TYPE,…}: "tbp" names the protocol (testbed punch) and carries its version.
 //
-//   peer → rendezvous   register  {tx, id, host, token?, claim?}   register / refresh an id; learn the reflexive endpoint
+//   peer → rendezvous   register  {tx, id, host, token?, claim?, mapped?}   register / refresh an id; learn the reflexive endpoint
 //                       connect   {tx, id, token, target, interval, deadline, relay, keepalive?, lossAfter?, after?}
 //                       start-ack {id, token, n}              stop the rendezvous resending "start"
 //                       relay     {id, token, n, data}        forward `data` (a peer message) to the session's other peer
 //                       unregister {id, token}
 //   rendezvous → peer   registered {tx, id, token, reflexive}
 //                       error     {tx?, code, message}        e.g. code "unknown-peer"
-//                       start     {n, id, peer, host, srflx, role, interval, deadline, relay, at, keepalive?, lossAfter?}   "punch now"
+//                       start     {n, id, peer, host, srflx, role, interval, deadline, relay, at, keepalive?, lossAfter?, mapped?}   "punch now"
 //                       relayed   {n, from, data}
 //   peer ↔ peer         probe {n, from, tx} · ack {n, from, tx, seen} · ping {n, from, seq} · pong {n, from, seq} · ka {n, from}
 //
@@ -24,6 +24,12 @@
 // which case the asker just joins that one. `claim` is a secret chosen by the endpoint's owner at
 // its first registration: a later registration of the same id with the same claim, from anywhere,
 // takes the id over (a restarted process), and the old token stops working.
+//
+// Port mapping: `mapped` is the public endpoint the peer's gateway granted it by PCP, NAT-PMP or
+// UPnP-IGD (agents/portmap/); the rendezvous passes it to the other peer in "start", which punches it
+// as a candidate of kind "mapped". Optional, so version 1 stays: a peer that asks for no mapping sends
+// exactly what it sent before (every message is still checked against the one schema: an unknown key
+// is refused).
 // decode() never throws: anything else is a drop reason, counted by whoever received it.
 
 import { isIPv6 } from "node:net";
@@ -62,11 +68,13 @@ export type ServerMessage =
 			at: number;
 			keepalive?: number;
 			lossAfter?: number;
+			/** The peer's port-mapped public endpoint, when its gateway granted one. */
+			mapped?: Endpoint;
 	  }
 	| { t: "relayed"; n: string; from: string; data: PeerMessage };
 
 export type ClientMessage =
-	| { t: "register"; tx: string; id: string; host: Endpoint[]; token?: string; claim?: string }
+	| { t: "register"; tx: string; id: string; host: Endpoint[]; token?: string; claim?: string; mapped?: Endpoint }
 	| {
 			t: "connect";
 			tx: string;
@@ -152,7 +160,7 @@ const schemas: Record<MessageType, Record<string, Field>> = {
 	ping: { n: req(isNonce), from: req(isPeerId), seq: req(seq) },
 	pong: { n: req(isNonce), from: req(isPeerId), seq: req(seq) },
 	ka: { n: req(isNonce), from: req(isPeerId) },
-	register: { tx: req(isTx), id: req(isPeerId), host: req(isEndpointList), token: opt(isToken), claim: opt(isToken) },
+	register: { tx: req(isTx), id: req(isPeerId), host: req(isEndpointList), token: opt(isToken), claim: opt(isToken), mapped: opt(isEndpoint) },
 	connect: {
 		tx: req(isTx),
 		id: req(isPeerId),
@@ -183,6 +191,7 @@ const schemas: Record<MessageType, Record<string, Field>> = {
 		at: req(integer(0, Number.MAX_SAFE_INTEGER)),
 		keepalive: opt(keepalive),
 		lossAfter: opt(lossAfter),
+		mapped: opt(isEndpoint),
 	},
 	relayed: { n: req(isNonce), from: req(isPeerId), data: req(isPeerData) },
 };

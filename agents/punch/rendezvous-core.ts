@@ -1,5 +1,5 @@
 // The rendezvous server's logic without sockets: datagram in (bytes, source, clock) → datagrams out.
-// Registrations (id → endpoint, host candidates, secret token), sessions (nonce → two ids), the
+// Registrations (id → endpoint, host candidates, port-mapped endpoint, secret token), sessions (nonce → two ids), the
 // simultaneous "start" to both peers, the relay, per-source rate limiting, and drop counters.
 //
 // Re-punching: the latest session of each pair of ids is remembered with the registrations of
@@ -64,6 +64,8 @@ interface Registration {
 	id: string;
 	endpoint: Endpoint;
 	host: Endpoint[];
+	/** Its port-mapped public endpoint, when its gateway granted one (passed on in "start"). */
+	mapped?: Endpoint;
 	token: string;
 	/** The owner's secret for a takeover, from the first registration. */
 	claim?: string;
@@ -194,7 +196,7 @@ export class RendezvousCore {
 	private membersOf(a: string, b: string): string {
 		const state = (id: string) => {
 			const registration = this.registrations.get(id);
-			return registration ? `${registration.endpoint} ${registration.token} ${registration.host.join(",")}` : "-";
+			return registration ? `${registration.endpoint} ${registration.token} ${registration.host.join(",")} ${registration.mapped ?? ""}` : "-";
 		};
 		return `${state(a)} | ${state(b)}`;
 	}
@@ -259,6 +261,7 @@ export class RendezvousCore {
 			}
 			registration.endpoint = from;
 			registration.host = message.host;
+			registration.mapped = message.mapped;
 			registration.seenAt = now;
 		} else {
 			if (message.token !== undefined) return this.drop("not-registered");
@@ -266,7 +269,7 @@ export class RendezvousCore {
 				this.drop("table-full");
 				return this.send(from, { t: "error", tx: message.tx, code: "table-full", message: "the rendezvous has no room for another registration" });
 			}
-			registration = { id: message.id, endpoint: from, host: message.host, token: this.newSecret(), claim: message.claim, seenAt: now };
+			registration = { id: message.id, endpoint: from, host: message.host, mapped: message.mapped, token: this.newSecret(), claim: message.claim, seenAt: now };
 			this.registrations.set(message.id, registration);
 		}
 		return this.send(from, { t: "registered", tx: message.tx, id: message.id, token: registration.token, reflexive: from });
@@ -343,6 +346,7 @@ export class RendezvousCore {
 			at: session.at,
 			keepalive: session.keepalive,
 			lossAfter: session.lossAfter,
+			mapped: peer.mapped,
 		});
 	}
 

@@ -29,7 +29,8 @@ import type { Endpoint, PeerMessage } from "./protocol.ts";
 import { pathRank, type PathKind } from "../../src/vocabulary/punch.ts";
 
 export type { PathKind };
-export type CandidateKind = "host" | "srflx" | "prflx" | "relay";
+/** host: the peer's own address; mapped: a port its gateway granted it (PCP, NAT-PMP, UPnP); srflx: its public endpoint as the rendezvous saw it; prflx: a source its probes came from; relay: the rendezvous. */
+export type CandidateKind = "host" | "mapped" | "srflx" | "prflx" | "relay";
 /** Where a datagram came from or goes to: an "ip:port", or the rendezvous relay. */
 export type Via = Endpoint | "relay";
 export const relayVia = "relay";
@@ -41,6 +42,8 @@ export interface SessionParams {
 	/** The peer's host candidates and its server-reflexive endpoint, from the start signal. */
 	peerHost: Endpoint[];
 	peerReflexive: Endpoint;
+	/** The peer's port-mapped public endpoint (its gateway granted it), from the start signal. */
+	peerMapped?: Endpoint;
 	/** Our own server-reflexive endpoint (our public address, for hairpin classification). */
 	selfReflexive: Endpoint;
 	intervalMs: number;
@@ -57,11 +60,12 @@ export interface SessionParams {
 }
 
 /** What a later start signal for the same peer brings: a new round of punching. */
-export type RoundParams = Pick<SessionParams, "nonce" | "peerHost" | "peerReflexive" | "selfReflexive" | "intervalMs" | "deadlineMs" | "relay" | "keepaliveMs" | "lossAfterMs">;
+export type RoundParams = Pick<SessionParams, "nonce" | "peerHost" | "peerReflexive" | "peerMapped" | "selfReflexive" | "intervalMs" | "deadlineMs" | "relay" | "keepaliveMs" | "lossAfterMs">;
 
 export type SessionAction =
 	| { kind: "send"; to: Via; message: PeerMessage }
-	| { kind: "connected"; path: PathKind; remote: Via; timeToConnectMs: number; packetsSent: number; rttMs: number | null }
+	/** `candidate`: what kind of candidate of the peer the path goes to; `seenAs`: where the peer sees us on it (its ack's `seen`). */
+	| { kind: "connected"; path: PathKind; remote: Via; candidate: CandidateKind; seenAs?: Endpoint; timeToConnectMs: number; packetsSent: number; rttMs: number | null }
 	| { kind: "failed"; reason: string; packetsSent: number }
 	/** Nothing heard over the path for silentMs. */
 	| { kind: "lost"; remote: Via; silentMs: number }
@@ -70,7 +74,7 @@ export type SessionAction =
 	/** The peer's traffic now comes from `remote` (confirmed by the nonce handshake): the path moved. */
 	| { kind: "migrated"; old: Via; remote: Via; path: PathKind }
 	/** Connected again after a loss (or after the peer re-punched): down for downMs, in `attempts` rounds. */
-	| { kind: "reconnected"; path: PathKind; remote: Via; downMs: number; attempts: number; timeToConnectMs: number; packetsSent: number; rttMs: number | null };
+	| { kind: "reconnected"; path: PathKind; remote: Via; candidate: CandidateKind; seenAs?: Endpoint; downMs: number; attempts: number; timeToConnectMs: number; packetsSent: number; rttMs: number | null };
 
 export type SessionDrop = "wrong-nonce" | "wrong-peer" | "unknown-tx" | "too-many-candidates" | "unknown-pong";
 
@@ -114,10 +118,15 @@ export function classifyPath(remote: Via, peerHost: readonly Endpoint[], peerRef
 
 /** Lower is better: lan beats hairpin and direct, which beat the relay. */
 
-/** The candidate list to punch: host candidates first, then the reflexive one (deduplicated). */
-export function initialCandidates(peerHost: readonly Endpoint[], peerReflexive: Endpoint): Map<Endpoint, CandidateKind> {
+/**
+ * The candidate list to punch: host candidates first, then the port-mapped one, then the reflexive
+ * one (deduplicated). A mapped endpoint equal to the reflexive one is "mapped": the gateway's
+ * mapping is what lets unsolicited traffic in there, whatever its filtering.
+ */
+export function initialCandidates(peerHost: readonly Endpoint[], peerReflexive: Endpoint, peerMapped?: Endpoint): Map<Endpoint, CandidateKind> {
 	const candidates = new Map<Endpoint, CandidateKind>();
 	for (const host of peerHost) candidates.set(host, "host");
+	if (peerMapped !== undefined && !candidates.has(peerMapped)) candidates.set(peerMapped, "mapped");
 	if (!candidates.has(peerReflexive)) candidates.set(peerReflexive, "srflx");
 	return candidates;
 }
@@ -144,6 +153,8 @@ export class PunchStateMachine {
 	packetsSent = 0;
 	private roundPacketsAt = 0;
 	private readonly sentTx = new Map<string, Via>();
+	/** What each remote's acks say it sees us as. */
+	private readonly seenBy = new Map<Via, Endpoint>();
 	private firstConfirmedAt: number | undefined;
 	private graceUntil = 0;
 	private nextProbeAt: number;
@@ -175,7 +186,7 @@ export class PunchStateMachine {
 
 	constructor(params: SessionParams) {
 		this.params = params;
-		this.candidates = initialCandidates(params.peerHost, params.peerReflexive);
+		this.candidates = initialCandidates(params.peerHost, params.peerReflexive, params.peerMapped);
 		this.nextProbeAt = params.startedAt;
 		this.deadlineAt = params.startedAt + params.deadlineMs;
 	}
@@ -331,6 +342,7 @@ export class PunchStateMachine {
 			case "ack": {
 				if (this.sentTx.get(message.tx) !== from) return { actions, drop: "unknown-tx" };
 				this.ackFrom.add(from);
+				if (from !== relayVia && (this.seenBy.has(from) || this.seenBy.size < maxOutstandingTx)) this.seenBy.set(from, message.seen);
 				if (this.phase === "connected" && this.migrating.has(from)) this.migrate(now, from, actions);
 				else this.checkConfirmed(now, from, actions);
 				break;
@@ -381,16 +393,18 @@ export class PunchStateMachine {
 		this.params = {
 			...this.params,
 			...round,
+			peerMapped: round.peerMapped, // a round without one has none (the peer's mapping may be gone)
 			keepaliveMs: round.keepaliveMs ?? this.params.keepaliveMs,
 			lossAfterMs: round.lossAfterMs ?? this.params.lossAfterMs,
 			startedAt: now,
 		};
 		this.candidates.clear();
-		for (const [via, kind] of initialCandidates(round.peerHost, round.peerReflexive)) this.candidates.set(via, kind);
+		for (const [via, kind] of initialCandidates(round.peerHost, round.peerReflexive, round.peerMapped)) this.candidates.set(via, kind);
 		this.probeFrom.clear();
 		this.ackFrom.clear();
 		this.confirmed.clear();
 		this.sentTx.clear();
+		this.seenBy.clear();
 		this.migrating.clear();
 		this.pingsOut.clear();
 		this.rtts.length = 0;
@@ -507,9 +521,12 @@ export class PunchStateMachine {
 		// The loss timer starts now (the measurement itself may have gone unanswered).
 		if (this.heardAt < now) this.heardAt = now;
 		const rtt = median(this.rtts);
+		const seenAs = this.seenBy.get(remote);
 		const base = {
 			path: this.classify(remote),
 			remote,
+			candidate: this.candidates.get(remote) ?? (remote === relayVia ? "relay" : "prflx"),
+			...(seenAs === undefined ? {} : { seenAs }),
 			timeToConnectMs: Math.round((this.firstConfirmedAt! - this.params.startedAt) * 10) / 10,
 			packetsSent: this.packetsSent - this.roundPacketsAt,
 			rttMs: rtt === null ? null : Math.round(rtt * 1000) / 1000,

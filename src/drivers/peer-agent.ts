@@ -5,6 +5,13 @@ import { LabStateError } from "../errors.ts";
 import { AgentProcess, agentPlace, type AgentEvent } from "./agent-process.ts";
 import type { Pacing } from "./punch.ts";
 import type { PunchProto } from "../vocabulary/punch.ts";
+import type { PortMappingProtocol } from "../vocabulary/port-mapping.ts";
+
+/** What an endpoint's gateway said when it asked for a port mapping: the grant, or none; why each method before it failed. */
+export interface PortMappingReport {
+	granted: { method: PortMappingProtocol; external: string; internal: string; lifetimeS: number } | null;
+	failures: { method: PortMappingProtocol; reason: string }[];
+}
 
 /** A connect's pacing and deadlines, and for a held session its keepalive and loss timeout. */
 export type ConnectOptions = Pacing & { keepaliveMs?: number; lossAfterMs?: number };
@@ -49,12 +56,15 @@ export class PeerAgent {
 	/**
 	 * A fresh socket registered as `endpoint`: its local, reflexive and host candidate endpoints.
 	 * With `claim` (32 hex digits), another process may later open the same endpoint with the same
-	 * claim and take it over (a restart); `keepaliveMs` paces its re-registration while idle.
+	 * claim and take it over (a restart); `keepaliveMs` paces its re-registration while idle;
+	 * `portMapping` (methods in order) asks the node's gateway for a mapping of the endpoint's port
+	 * first, and registers what it granted as a candidate (`portMapping` in the answer says what came of it).
 	 */
-	async open(endpoint: string, options: { claim?: string; keepaliveMs?: number } = {}): Promise<{ local: string; reflexive: string; host: string[] }> {
-		const reply = await ask(this.agent, { cmd: "open", endpoint, ...options });
+	async open(endpoint: string, options: { claim?: string; keepaliveMs?: number; portMapping?: readonly PortMappingProtocol[] } = {}): Promise<{ local: string; reflexive: string; host: string[]; portMapping?: PortMappingReport }> {
+		const { portMapping, ...rest } = options;
+		const reply = await ask(this.agent, { cmd: "open", endpoint, ...rest, ...(portMapping?.length ? { portMapping } : {}) });
 		if (reply.event !== "registered") throw new Error(`${this.node}: open ${endpoint}: ${String(reply.error)}`);
-		return { local: reply.local as string, reflexive: reply.reflexive as string, host: reply.host as string[] };
+		return { local: reply.local as string, reflexive: reply.reflexive as string, host: reply.host as string[], ...(reply.portMapping ? { portMapping: reply.portMapping as PortMappingReport } : {}) };
 	}
 
 	/** Ask the rendezvous for a session with `target`; the reply is "started" or "error". */

@@ -6,9 +6,17 @@ import { attachHost, type AttachedHost } from "../apply/attach.ts";
 import { appendJournal } from "../apply/journal.ts";
 import { LabStateError } from "../errors.ts";
 import { AgentProcess, agentPlace, type AgentEvent } from "./agent-process.ts";
-import { ask, PeerAgent, peerNode } from "./peer-agent.ts";
+import { ask, PeerAgent, peerNode, type PortMappingReport } from "./peer-agent.ts";
 import { primaryAddress6, publicRouter, rendezvousHost } from "./rendezvous-host.ts";
 import { pathRank, rendezvousPort, type PunchOutcome, type PunchProto } from "../vocabulary/punch.ts";
+import { askingOrder, type PortMappingProtocol } from "../vocabulary/port-mapping.ts";
+
+/** A path that went through a port mapping: whose (the node whose gateway granted it), by which method, its public endpoint. */
+export interface MappedVia {
+	node: string;
+	method: PortMappingProtocol;
+	external: string;
+}
 
 export interface PunchResult {
 	/** The two nodes; a started the session, b was told by the rendezvous. */
@@ -23,6 +31,12 @@ export interface PunchResult {
 	rttMs: number | null;
 	/** The remote endpoint each side talks to (the rendezvous' for a relayed path). */
 	remote?: { a: string; b: string };
+	/** What kind of candidate of the other side each side's path goes to: host, mapped, srflx, prflx or relay. */
+	candidates?: { a: string; b: string };
+	/** With portMapping: what each side's gateway granted, or why not (null: the side never got to ask). */
+	portMapping?: { a: PortMappingReport | null; b: PortMappingReport | null };
+	/** The port mappings the path went through (empty or absent: none). */
+	mappedVia?: MappedVia[];
 	error?: string;
 	/** 1 for the first punch of this pair in the session, 2 for the next… */
 	run: number;
@@ -42,7 +56,15 @@ export interface PunchOptions {
 	proto?: PunchProto;
 	/** IPv4 (default), or IPv6: through the gateways' firewalls, to the rendezvous' IPv6 address. */
 	family?: 4 | 6;
+	/**
+	 * Both peers first ask their gateway for a port mapping of their endpoint (true: PCP, NAT-PMP,
+	 * UPnP, in that order; or the methods to try, in order) and offer what it grants as a candidate.
+	 */
+	portMapping?: boolean | readonly PortMappingProtocol[];
 }
+
+/** PunchOptions' portMapping as the methods to ask with, in order (none: []). */
+export const portMappingMethods = (option: PunchOptions["portMapping"]): readonly PortMappingProtocol[] => (option === true ? askingOrder : option === false || option === undefined ? [] : option);
 
 interface Attempt {
 	a: string;
@@ -52,6 +74,8 @@ interface Attempt {
 	run: number;
 	error?: string;
 	events?: [AgentEvent | undefined, AgentEvent | undefined];
+	/** With port mapping: each side's report from its open. */
+	mapping?: { a: PortMappingReport | null; b: PortMappingReport | null };
 }
 
 export class PunchSession {
@@ -141,8 +165,10 @@ export class PunchSession {
 		const settings = { intervalMs: options.intervalMs ?? 20, deadlineMs: options.deadlineMs ?? 3000, relay: options.relay ?? true };
 		const proto = options.proto ?? "udp";
 		const family = options.family ?? 4;
+		const portMapping = portMappingMethods(options.portMapping);
+		if (portMapping.length > 0 && family === 6) throw new LabStateError("port mapping asks the nodes' IPv4 gateways: punch over IPv4 to use it", "NO_IPV6");
 		for (const name of pairs.flat()) peerNode(this.lab, name);
-		const attempts: Attempt[] = pairs.map(([a, b]) => ({ a, b, ...this.newEndpoints(a, b) }));
+		const attempts: Attempt[] = pairs.map(([a, b]) => ({ a, b, ...this.newEndpoints(a, b), ...(portMapping.length ? { mapping: { a: null, b: null } } : {}) }));
 		for (const { a, b, run } of attempts) appendJournal(this.lab.name, { kind: "punch-started", a, b, run });
 		const opened: { agent: PeerAgent; endpoint: string }[] = [];
 		try {
@@ -152,12 +178,15 @@ export class PunchSession {
 					try {
 						const [agentA, agentB] = await Promise.all([this.peer(attempt.a, proto, family), this.peer(attempt.b, proto, family)]);
 						await Promise.all(
-							[
-								[agentA, attempt.endpointA],
-								[agentB, attempt.endpointB],
-							].map(async ([agent, endpoint]) => {
-								await (agent as PeerAgent).open(endpoint as string);
-								opened.push({ agent: agent as PeerAgent, endpoint: endpoint as string });
+							(
+								[
+									[agentA, attempt.endpointA, "a"],
+									[agentB, attempt.endpointB, "b"],
+								] as const
+							).map(async ([agent, endpoint, side]) => {
+								const registered = await agent.open(endpoint, portMapping.length ? { portMapping } : {});
+								opened.push({ agent, endpoint });
+								if (attempt.mapping) attempt.mapping[side] = registered.portMapping ?? null;
 							}),
 						);
 					} catch (error) {
@@ -206,9 +235,27 @@ export function worsePath(a: PunchOutcome, b: PunchOutcome): PunchOutcome {
 	return pathRank[b] > pathRank[a] ? b : a;
 }
 
+/**
+ * The port mappings a connected pair's path went through: a side whose path goes to the other's
+ * "mapped" candidate uses the other's mapping; a side the other sees at its own granted endpoint
+ * (the ack's `seenAs`) uses its own.
+ */
+export function mappedVia(nodes: { a: string; b: string }, events: { a: AgentEvent; b: AgentEvent }, mapping: { a: PortMappingReport | null; b: PortMappingReport | null }): MappedVia[] {
+	const via: MappedVia[] = [];
+	const add = (owner: "a" | "b", external: string) => {
+		const granted = mapping[owner]?.granted;
+		if (granted && granted.external === external && !via.some((entry) => entry.node === nodes[owner])) via.push({ node: nodes[owner], method: granted.method, external });
+	};
+	for (const [side, other] of [["a", "b"], ["b", "a"]] as const) {
+		if (events[side].candidate === "mapped") add(other, String(events[side].remote));
+		if (typeof events[side].seenAs === "string") add(side, events[side].seenAs as string);
+	}
+	return via;
+}
+
 /** Both sides' events → one result. The pair's path is the worse of the two sides' paths. */
 function result(attempt: Attempt): PunchResult {
-	const base = { a: attempt.a, b: attempt.b, run: attempt.run };
+	const base = { a: attempt.a, b: attempt.b, run: attempt.run, ...(attempt.mapping ? { portMapping: attempt.mapping } : {}) };
 	if (attempt.error || !attempt.events) return { ...base, outcome: "failed", timeToConnectMs: null, packetsSent: 0, rttMs: null, error: attempt.error ?? "no outcome" };
 	const [eventA, eventB] = attempt.events;
 	const packetsSent = Number(eventA?.packetsSent ?? 0) + Number(eventB?.packetsSent ?? 0);
@@ -221,6 +268,8 @@ function result(attempt: Attempt): PunchResult {
 			packetsSent,
 			rttMs: (eventA.rttMs as number | null) ?? (eventB.rttMs as number | null) ?? null,
 			remote: { a: String(eventA.remote), b: String(eventB.remote) },
+			candidates: { a: String(eventA.candidate), b: String(eventB.candidate) },
+			...(attempt.mapping ? { mappedVia: mappedVia({ a: attempt.a, b: attempt.b }, { a: eventA, b: eventB }, attempt.mapping) } : {}),
 		};
 	}
 	const why = (endpoint: string, event: AgentEvent | undefined) =>

@@ -682,6 +682,100 @@ test("close after a connection reports nothing; a machine closed while lost stop
 	t.is(network.sides.a.machine.nextWake(), Infinity);
 });
 
+// ── port mapping: the mapped candidate ─────────────────────────────────────
+
+test("initialCandidates: the peer's mapped endpoint after its host candidates and before its reflexive one; equal to the reflexive one, it is mapped", (t) => {
+	t.deepEqual([...initialCandidates(["192.168.1.2:1"], "11.0.0.2:9", "11.0.0.2:7")], [
+		["192.168.1.2:1", "host"],
+		["11.0.0.2:7", "mapped"],
+		["11.0.0.2:9", "srflx"],
+	]);
+	t.deepEqual([...initialCandidates([], "11.0.0.2:7", "11.0.0.2:7")], [["11.0.0.2:7", "mapped"]]);
+	t.deepEqual([...initialCandidates(["11.0.0.2:7"], "11.0.0.2:7", "11.0.0.2:7")], [["11.0.0.2:7", "host"]], "a public peer's own address stays a host candidate");
+	t.deepEqual([...initialCandidates([], "11.0.0.2:9", undefined)], [["11.0.0.2:9", "srflx"]]);
+});
+
+const A_MAPPED = "11.0.0.2:40001"; // the port alice's gateway granted her
+const A_RDV = "11.0.0.2:20000"; // alice's NAT mapping toward the rendezvous (symmetric: another one per destination)
+const B_RDV = "198.51.100.6:30000";
+
+/**
+ * Alice and bob each behind a symmetric NAT (a new public port per destination, and only what a
+ * mapping sent to may answer); alice's gateway also forwards A_MAPPED to her, whoever sends. A
+ * datagram alice sends in answer to one that came in through A_MAPPED leaves from A_MAPPED (the
+ * conntrack entry of that flow), as it does in the kernel.
+ */
+function symmetricPairWithMapping(options: { offerMapping: boolean }): Network {
+	let nextPort = 31000;
+	const bobPorts = new Map<Via, string>(); // destination → bob's public endpoint for it
+	const alicePorts = new Map<Via, string>();
+	const throughMapping = new Set<Via>(); // remotes that reached alice through A_MAPPED
+	const aliceSent = new Set<string>(); // "public endpoint>remote"
+	const bobSource = (to: Via) => bobPorts.get(to) ?? (bobPorts.set(to, `198.51.100.6:${nextPort++}`), bobPorts.get(to)!);
+	const aliceSource = (to: Via) => (throughMapping.has(to) ? A_MAPPED : (alicePorts.get(to) ?? (alicePorts.set(to, `11.0.0.2:${nextPort++}`), alicePorts.get(to)!)));
+	return new Network(
+		params("alice.1", "bob.1", { peerHost: [B_HOST], peerReflexive: B_RDV, selfReflexive: A_RDV, relay: false }),
+		params("bob.1", "alice.1", { peerHost: [A_HOST], peerReflexive: A_RDV, ...(options.offerMapping ? { peerMapped: A_MAPPED } : {}), selfReflexive: B_RDV, relay: false }),
+		(from, to) => {
+			if (to === relayVia) return { side: from === "a" ? "b" : "a", source: relayVia };
+			if (from === "b") {
+				const source = bobSource(to);
+				if (to === A_MAPPED) {
+					throughMapping.add(source);
+					return { side: "a", source };
+				}
+				return aliceSent.has(`${to}>${source}`) ? { side: "a", source } : undefined;
+			}
+			const source = aliceSource(to);
+			aliceSent.add(`${source}>${to}`);
+			return bobPorts.get(source) === to ? { side: "b", source } : undefined;
+		},
+	);
+}
+
+test("symmetric ↔ symmetric with alice's port mapping: bob punches the mapped candidate, alice answers the peer-reflexive one; both direct, and the event names the candidates", (t) => {
+	const network = symmetricPairWithMapping({ offerMapping: true });
+	network.run(1000);
+	const [a] = actionsOf(network.sides.a, "connected");
+	const [b] = actionsOf(network.sides.b, "connected");
+	t.truthy(a && b, `a: ${kinds(network.sides.a)}, b: ${kinds(network.sides.b)}`);
+	t.like(b, { path: "direct", remote: A_MAPPED, candidate: "mapped" });
+	t.like(a, { path: "direct", candidate: "prflx", seenAs: A_MAPPED }, "alice's traffic reaches bob from her mapped endpoint");
+	t.is(b.seenAs, a.remote, "alice talks to where bob's traffic comes from (bob's NAT's port toward A_MAPPED)");
+	t.not(a.remote, B_RDV);
+});
+
+test("the same pair without the mapping offered fails: the mapped candidate is what connects them", (t) => {
+	const network = symmetricPairWithMapping({ offerMapping: false });
+	network.run(1500);
+	t.deepEqual(kinds(network.sides.a), ["failed"]);
+	t.deepEqual(kinds(network.sides.b), ["failed"]);
+});
+
+test("a new round takes the peer's mapped endpoint from its start signal: a round without one has no mapped candidate", (t) => {
+	const machine = new PunchStateMachine(params("bob.1", "alice.1", { peerHost: [], peerReflexive: A_RDV, peerMapped: A_MAPPED, selfReflexive: B_RDV }));
+	t.is(machine.candidates.get(A_MAPPED), "mapped");
+	machine.restart(10, round(nonce2, A_RDV, B_RDV));
+	t.false(machine.candidates.has(A_MAPPED));
+	machine.restart(20, round("3".repeat(32), A_RDV, B_RDV, { peerMapped: "11.0.0.2:40002" }));
+	t.is(machine.candidates.get("11.0.0.2:40002"), "mapped");
+});
+
+test("rendezvous: a registration's mapped endpoint reaches the other peer in start; re-registering without it withdraws it", (t) => {
+	const { send } = server();
+	const [aliceReply] = send(ALICE, { t: "register", tx: nextTx(), id: "alice.1", host: ["192.168.1.2:40000"], mapped: A_MAPPED });
+	const aliceToken = (aliceReply.message as { token: string }).token;
+	const bobToken = registered(send, BOB, "bob.1");
+	const [toAlice, toBob] = send(ALICE, { t: "connect", tx: nextTx(), id: "alice.1", token: aliceToken, target: "bob.1", interval: 20, deadline: 1000, relay: true });
+	t.like(toBob.message, { t: "start", id: "bob.1", peer: "alice.1", srflx: ALICE, mapped: A_MAPPED });
+	t.false("mapped" in toAlice.message, "bob has no mapping");
+	send(ALICE, { t: "register", tx: nextTx(), id: "alice.1", host: ["192.168.1.2:40000"], token: aliceToken });
+	const again = send(BOB, { t: "connect", tx: nextTx(), id: "bob.1", token: bobToken, target: "alice.1", interval: 20, deadline: 1000, relay: true, after: (toBob.message as { n: string }).n });
+	const start = again.find((out) => out.to === BOB)!.message;
+	t.like(start, { t: "start", id: "bob.1" });
+	t.false("mapped" in start, "alice's mapping is gone");
+});
+
 // ── held sessions with a rendezvous: two peers behind port-restricted NATs and the real RendezvousCore ──
 
 const RDV = "203.0.113.10:7777";

@@ -28,6 +28,11 @@ const samples: Message[] = [
 	{ t: "start", n, id: "alice.3", peer: "bob.3", host: ["192.168.1.2:5000"], srflx: "198.51.100.6:5000", role: "initiator", interval: 20, deadline: 3000, relay: false, at: 1_700_000_000_000 },
 	{ t: "start", n, id: "bob.3", peer: "alice.3", host: [], srflx: "198.51.100.2:5000", role: "responder", interval: 20, deadline: 3000, relay: true, at: 0, keepalive: 60_000, lossAfter: 600_000 },
 	{ t: "relayed", n, from: "bob.3", data: { t: "ack", n, from: "bob.3", tx, seen: "203.0.113.10:7777" } },
+	// Port mapping: the endpoint a peer's gateway granted it, registered and passed on in "start".
+	{ t: "register", tx, id: "alice.3", host: ["192.168.1.2:40000"], claim: token, mapped: "11.0.0.2:40001" },
+	{ t: "register", tx, id: "alice.3", host: [], token, mapped: "11.0.0.2:40001" },
+	{ t: "start", n, id: "bob.3", peer: "alice.3", host: ["192.168.1.2:40000"], srflx: "11.0.0.2:20001", role: "responder", interval: 20, deadline: 3000, relay: true, at: 0, mapped: "11.0.0.2:40001" },
+	{ t: "start", n, id: "bob.3", peer: "alice.3", host: [], srflx: "11.0.0.2:20001", role: "responder", interval: 20, deadline: 3000, relay: true, at: 0, keepalive: 250, lossAfter: 1500, mapped: "11.0.0.2:40001" },
 ];
 
 for (const [index, message] of samples.entries()) {
@@ -45,6 +50,12 @@ test("held-session fields are optional and come last, in schema order", (t) => {
 		`{"tbp":1,"t":"connect","tx":"${tx}","id":"a","token":"${token}","target":"b","interval":20,"deadline":1000,"relay":true,"keepalive":250,"after":"${n}"}`,
 	);
 	t.is(encode({ t: "register", tx, id: "a", host: [], claim: token, token })!.toString(), `{"tbp":1,"t":"register","tx":"${tx}","id":"a","host":[],"token":"${token}","claim":"${token}"}`);
+});
+
+test("the mapped endpoint is optional and comes last; without it a message is byte for byte what it was", (t) => {
+	t.is(encode({ t: "register", tx, id: "a", host: [], mapped: "11.0.0.2:40001", claim: token })!.toString(), `{"tbp":1,"t":"register","tx":"${tx}","id":"a","host":[],"claim":"${token}","mapped":"11.0.0.2:40001"}`);
+	t.is(encode({ t: "register", tx, id: "a", host: [], mapped: undefined })!.toString(), `{"tbp":1,"t":"register","tx":"${tx}","id":"a","host":[]}`);
+	t.is(encode({ t: "register", tx, id: "a", host: [], mapped: "11.0.0.2:0" }), undefined, "a bad mapped endpoint is refused by encode too");
 });
 
 test("the datagram is JSON text a person can read in a capture, protocol and version first", (t) => {
@@ -95,6 +106,12 @@ const refused: [string, Buffer | string, DecodeReason][] = [
 	["held-session fields out of order", `{"tbp":1,"t":"connect","tx":"${tx}","id":"a","token":"${token}","target":"b","interval":20,"deadline":1000,"relay":true,"lossAfter":1500,"keepalive":250}`, "bad-field"],
 	["a claim that is not 32 hex digits", `{"tbp":1,"t":"register","tx":"${tx}","id":"a","host":[],"claim":"${token.toUpperCase()}"}`, "bad-field"],
 	["a keepalive in a register", `{"tbp":1,"t":"register","tx":"${tx}","id":"a","host":[],"keepalive":250}`, "bad-field"],
+	["a mapped endpoint with port 0", `{"tbp":1,"t":"register","tx":"${tx}","id":"a","host":[],"mapped":"11.0.0.2:0"}`, "bad-field"],
+	["a mapped endpoint without a port", `{"tbp":1,"t":"register","tx":"${tx}","id":"a","host":[],"mapped":"11.0.0.2"}`, "bad-field"],
+	["a mapped endpoint as a number", `{"tbp":1,"t":"start","n":"${n}","id":"a","peer":"b","host":[],"srflx":"1.2.3.4:5","role":"initiator","interval":20,"deadline":1000,"relay":true,"at":0,"mapped":1234}`, "bad-field"],
+	["a list of mapped endpoints", `{"tbp":1,"t":"start","n":"${n}","id":"a","peer":"b","host":[],"srflx":"1.2.3.4:5","role":"initiator","interval":20,"deadline":1000,"relay":true,"at":0,"mapped":["11.0.0.2:1"]}`, "bad-field"],
+	["mapped before the held-session fields", `{"tbp":1,"t":"start","n":"${n}","id":"a","peer":"b","host":[],"srflx":"1.2.3.4:5","role":"initiator","interval":20,"deadline":1000,"relay":true,"at":0,"mapped":"11.0.0.2:1","keepalive":250}`, "bad-field"],
+	["a mapped endpoint in a connect", `{"tbp":1,"t":"connect","tx":"${tx}","id":"a","token":"${token}","target":"b","interval":20,"deadline":1000,"relay":true,"mapped":"11.0.0.2:1"}`, "bad-field"],
 	["a fractional keepalive in a start", `{"tbp":1,"t":"start","n":"${n}","id":"a","peer":"b","host":[],"srflx":"1.2.3.4:5","role":"initiator","interval":20,"deadline":1000,"relay":true,"at":0,"keepalive":250.5}`, "bad-field"],
 ];
 

@@ -3,6 +3,7 @@
 // reconnected…) with times from the connection, and how long each interruption lasted.
 import { HeldSession, type HeldEvent } from "../../drivers/held-session.ts";
 import { punch, PunchSession, type PunchResult } from "../../drivers/punch.ts";
+import { askingOrder } from "../../vocabulary/port-mapping.ts";
 import { punchProtoOf, punchProtos, type PunchOutcome } from "../../vocabulary/punch.ts";
 import { explainPunch, renderExplanation, summarizeExplanations, type Explanation } from "../../inspect/explain.ts";
 import { captureSides } from "../../inspect/nat-path.ts";
@@ -23,7 +24,7 @@ import { table } from "../../report/table.ts";
 import { addressFamilyOf } from "../../vocabulary/family.ts";
 import type { Io } from "../io.ts";
 
-export async function punchCommand(labName: string, a: string, b: string, options: { json?: boolean; proto?: string; family?: string; deadline?: string; runs?: string; "no-relay"?: boolean; capture?: string; explain?: boolean; hold?: string; event?: string[]; keepalive?: string; "loss-after"?: string }, io: Io): Promise<number> {
+export async function punchCommand(labName: string, a: string, b: string, options: { json?: boolean; proto?: string; family?: string; deadline?: string; runs?: string; "no-relay"?: boolean; capture?: string; explain?: boolean; hold?: string; event?: string[]; keepalive?: string; "loss-after"?: string; "port-mapping"?: boolean }, io: Io): Promise<number> {
 	requireRoot("punch");
 	const runs = options.runs === undefined ? 1 : Number(options.runs);
 	if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new UsageError(`--runs must be a whole number from 1 to 1000, not "${options.runs}"`);
@@ -40,6 +41,11 @@ export async function punchCommand(labName: string, a: string, b: string, option
 	if (holdMs !== undefined && proto === "tcp") throw new UsageError("--hold holds a UDP session; TCP punching (--proto tcp) punches and reports, it does not hold yet");
 	if (holdMs !== undefined && (options.runs !== undefined || options.explain)) throw new UsageError("--hold punches once and holds the session: it does not go with --runs or --explain");
 	if (options.event?.length && holdMs === undefined) throw new UsageError("--event needs --hold: the session must be held open while the event happens");
+	// --port-mapping: both peers ask their gateway (PCP, NAT-PMP, UPnP, in that order) and offer what it grants.
+	const portMapping = options["port-mapping"] ? askingOrder : undefined;
+	if (portMapping && family === 6) throw new UsageError("--port-mapping asks the nodes' IPv4 gateways: not with --family 6");
+	if (portMapping && holdMs !== undefined) throw new UsageError("--port-mapping punches and reports; it does not go with --hold yet");
+	const mapping = portMapping ? { portMapping } : {};
 	const timing = (key: "keepalive" | "loss-after", low: number, high: number): number | undefined => {
 		if (options[key] === undefined) return undefined;
 		const ms = parseDuration(options[key], "ms");
@@ -83,14 +89,14 @@ export async function punchCommand(labName: string, a: string, b: string, option
 			explanations = [];
 			try {
 				for (let index = 0; index < runs; index++) {
-					const explained = await explainPunch(lab, a, b, () => session.punch(a, b, { relay: !options["no-relay"], proto, family, ...pacing }));
+					const explained = await explainPunch(lab, a, b, () => session.punch(a, b, { relay: !options["no-relay"], proto, family, ...pacing, ...mapping }));
 					results.push(explained.result);
 					explanations.push(explained.explanation);
 				}
 			} finally {
 				await session.close();
 			}
-		} else results = await punch(lab, a, b, { runs, relay: !options["no-relay"], proto, family, ...pacing });
+		} else results = await punch(lab, a, b, { runs, relay: !options["no-relay"], proto, family, ...pacing, ...mapping });
 	} finally {
 		await new Promise((resolve) => setTimeout(resolve, captures.length ? 200 : 0));
 		for (const capture of captures) {
@@ -106,6 +112,7 @@ export async function punchCommand(labName: string, a: string, b: string, option
 		b,
 		proto,
 		family,
+		...(portMapping ? { portMapping } : {}),
 		expected: expectedPunch(lab, a, b, proto, family),
 		runs: results.length,
 		successRate: results.length ? connected.length / results.length : 0,
@@ -118,15 +125,46 @@ export async function punchCommand(labName: string, a: string, b: string, option
 	const explained = explanations && { explanations, explained: summarizeExplanations(explanations), ...(runs === 1 ? { explanation: explanations[0] } : {}) };
 	if (options.json) io.json(explained ? { ...summary, ...explained } : summary);
 	else {
-		const rows = results.map((result, index) => [String(index + 1), result.outcome, result.timeToConnectMs === null ? "-" : `${result.timeToConnectMs < 10 ? result.timeToConnectMs.toFixed(1) : Math.round(result.timeToConnectMs)} ms`, String(result.packetsSent), result.rttMs === null ? "-" : `${result.rttMs.toFixed(2)} ms`, result.remote ? `${a} → ${result.remote.a}, ${b} → ${result.remote.b}` : result.error ?? ""]);
+		const mark = (result: PunchResult, side: "a" | "b") => (result.candidates?.[side] === "mapped" ? ` (${side === "a" ? b : a}'s port mapping)` : "");
+		const rows = results.map((result, index) => [String(index + 1), result.outcome, result.timeToConnectMs === null ? "-" : `${result.timeToConnectMs < 10 ? result.timeToConnectMs.toFixed(1) : Math.round(result.timeToConnectMs)} ms`, String(result.packetsSent), result.rttMs === null ? "-" : `${result.rttMs.toFixed(2)} ms`, result.remote ? `${a} → ${result.remote.a}${mark(result, "a")}, ${b} → ${result.remote.b}${mark(result, "b")}` : result.error ?? ""]);
 		const over = [...(proto === "tcp" ? ["TCP"] : []), ...(family === 6 ? ["IPv6"] : [])].join("/");
 		io.out(`punch ${a} ↔ ${b}${over ? ` over ${over}` : ""} in lab "${labName}" (theory for their ${family === 6 ? "firewalls" : "NATs"}: ${expectedOutcomes(lab, a, b, proto, family).join(" or ")})\n`);
 		io.out(table([["run", "outcome", "time to connect", "packets", "rtt", "path (who sends where)"], ...rows]));
 		if (runs > 1)
 			io.out(`\nsuccess ${Math.round(summary.successRate * 100)}% (${Object.entries(summary.outcomes).map(([outcome, count]) => `${count} ${outcome}`).join(", ")}); time to connect p50 ${summary.timeToConnectMs.p50 ?? "-"} ms, p95 ${summary.timeToConnectMs.p95 ?? "-"} ms; rtt p50 ${summary.rttMs?.toFixed(2) ?? "-"} ms`);
+		if (portMapping) io.out(`\n${portMappingLines(results, a, b).join("\n")}`);
 	}
 	if (explanations && !options.json) io.out(renderExplanations(explanations));
 	return connected.length === results.length ? ExitCode.ok : ExitCode.failure;
+}
+
+/**
+ * What port mapping did in the punches: which runs went through whose mapping ("direct via alice's
+ * port mapping (pcp) 11.0.0.2:40001"), and each peer that asked but got none, with every method's
+ * reason, or whose grant the path did not need.
+ */
+export function portMappingLines(results: readonly PunchResult[], a: string, b: string): string[] {
+	const lines: string[] = [];
+	const prefix = (index: number) => (results.length > 1 ? `run ${index + 1}: ` : "");
+	results.forEach((result, index) => {
+		if (result.outcome === "failed" || !result.mappedVia?.length) return;
+		lines.push(`${prefix(index)}${result.outcome} via ${result.mappedVia.map((via) => `${via.node}'s port mapping (${via.method}) ${via.external}`).join(" and ")}`);
+	});
+	const said = new Set<string>();
+	for (const result of results)
+		for (const [side, node] of [["a", a], ["b", b]] as const) {
+			const report = result.portMapping?.[side];
+			let line: string;
+			if (report === undefined) continue;
+			if (report === null) line = `${node} did not get to ask for a port mapping`;
+			else if (!report.granted) line = `${node} asked for a port mapping but got none: ${report.failures.map((failure) => `${failure.method}: ${failure.reason}`).join("; ") || "no method to ask with"}`;
+			else if (result.outcome !== "failed" && !result.mappedVia?.some((via) => via.node === node)) line = `${node}'s gateway granted ${report.granted.external} (${report.granted.method}); the path did not go through it`;
+			else continue;
+			if (!said.has(line)) lines.push(line);
+			said.add(line);
+		}
+	if (lines.length === 0) lines.push("port mapping: no path went through a mapping");
+	return lines;
 }
 
 /** Each run's timeline and verdict; with several runs, a summary: which verdicts, in which runs, and where packets were dropped. */
