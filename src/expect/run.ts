@@ -9,12 +9,16 @@ import { probeLab, type NatVerdict } from "../drivers/probe.ts";
 import { reachMatrix, type ReachMatrix, type ReachProto } from "../drivers/reach.ts";
 import { expectedOutcomes, labPeers, labPeers6 } from "./theory.ts";
 
-/** What a punch check's name says of its transport and family: "", " (tcp)", " (ipv6)", " (tcp, ipv6)". */
-export const punchVariant = (proto?: PunchProto, family?: 4 | 6): string => {
-	const words = [...(proto && proto !== "udp" ? [proto] : []), ...(family === 6 ? ["ipv6"] : [])];
+/** What a punch check's name says of its transport, family and port mapping: "", " (tcp)", " (ipv6)", " (tcp, port mapping)". */
+export const punchVariant = (proto?: PunchProto, family?: 4 | 6, portMapping?: readonly PortMappingProtocol[]): string => {
+	const words = [...(proto && proto !== "udp" ? [proto] : []), ...(family === 6 ? ["ipv6"] : []), ...(portMapping?.length ? [portMappingWords(portMapping)] : [])];
 	return words.length ? ` (${words.join(", ")})` : "";
 };
 import { explainPunch, type Explanation } from "../inspect/explain.ts";
+import { askingOrder, type PortMappingProtocol } from "../vocabulary/port-mapping.ts";
+
+/** "port mapping" (every protocol, in the usual order), or "port mapping: upnp". */
+const portMappingWords = (protocols: readonly PortMappingProtocol[]) => (protocols.join() === askingOrder.join() ? "port mapping" : `port mapping: ${protocols.join(", ")}`);
 
 export interface CheckResult {
 	/** e.g. "punch alice ↔ bob". */
@@ -28,6 +32,8 @@ export interface CheckResult {
 	/** Punch checks: the transport (absent: UDP) and the address family (absent: IPv4). */
 	proto?: PunchProto;
 	family?: 6;
+	/** Punch checks whose peers asked their NATs for a port mapping first: the protocols. */
+	portMapping?: PortMappingProtocol[];
 	/** Extra facts: per-run punch results, probe verdict. */
 	runs?: PunchResult[];
 	stats?: { successRate: number; p50Ms: number | null; p95Ms: number | null; rttMs: number | null };
@@ -75,16 +81,20 @@ export interface RunOptions {
 
 /**
  * Checks for a lab without `expect:`: every pair of peers, expecting what theory says, for each
- * protocol asked (UDP by default) — over IPv4, and over IPv6 too between the peers that have it.
+ * protocol asked (UDP by default) — over IPv4, and over IPv6 too between the peers that have it. In a
+ * lab where some NAT offers port mapping, the IPv4 pairs once more with the peers asking for one
+ * first: the matrix with and without port mapping, side by side.
  */
 export function theoryChecks(lab: Lab, protos: readonly PunchProto[] = ["udp"]): LabCheck[] {
 	const checks: LabCheck[] = [];
 	const at = { line: 0, col: 0 };
-	for (const [family, peers] of [[4, labPeers(lab)], [6, labPeers6(lab)]] as const)
+	const mapping = lab.nodes.some((node) => node.nat?.portMapping);
+	const variants = [[4, labPeers(lab), undefined], [6, labPeers6(lab), undefined], ...(mapping ? [[4, labPeers(lab), [...askingOrder]] as const] : [])] as const;
+	for (const [family, peers, portMapping] of variants)
 		for (const proto of protos)
 			for (let i = 0; i < peers.length; i++)
 				for (let j = i + 1; j < peers.length; j++)
-					checks.push({ kind: "punch", pos: at, a: { value: peers[i], pos: at }, b: { value: peers[j], pos: at }, ...(proto === "udp" ? {} : { proto }), ...(family === 6 ? { family } : {}) });
+					checks.push({ kind: "punch", pos: at, a: { value: peers[i], pos: at }, b: { value: peers[j], pos: at }, ...(proto === "udp" ? {} : { proto }), ...(family === 6 ? { family } : {}), ...(portMapping ? { portMapping: [...portMapping] } : {}) });
 	return checks;
 }
 
@@ -98,9 +108,9 @@ export function percentile(values: number[], p: number): number | null {
  * Which outcomes pass a punch between a and b: the written ones, else theory's (lan and hairpin
  * count as each other; where theory says it is a race — plain MASQUERADE against another NAT — either).
  */
-export function acceptedOutcomes(lab: Lab, a: string, b: string, written?: PunchOutcome[], proto: PunchProto = "udp", family: 4 | 6 = 4): PunchOutcome[] {
+export function acceptedOutcomes(lab: Lab, a: string, b: string, written?: PunchOutcome[], proto: PunchProto = "udp", family: 4 | 6 = 4, portMapping: readonly PortMappingProtocol[] = []): PunchOutcome[] {
 	if (written) return written;
-	const predicted = expectedOutcomes(lab, a, b, proto, family);
+	const predicted = expectedOutcomes(lab, a, b, proto, family, portMapping);
 	return predicted.includes("lan") || predicted.includes("hairpin") ? ["lan", "hairpin"] : predicted;
 }
 
@@ -120,23 +130,26 @@ export async function runChecks(lab: Lab, checks: LabCheck[], options: RunOption
 			const maxRuns = Math.max(...punches.map(({ check }) => check.runs?.value ?? options.runs ?? 1));
 			const perCheck = new Map<number, PunchResult[]>();
 			for (let run = 0; run < maxRuns; run++) {
-				// UDP punches all at once, then TCP's, over IPv4 then IPv6 (each has its own peer agents).
-				for (const family of [4, 6] as const)
-					for (const proto of punchProtos) {
-						const due = punches.filter(({ check }) => (check.proto ?? "udp") === proto && (check.family ?? 4) === family && run < (check.runs?.value ?? options.runs ?? 1));
-						if (due.length === 0) continue;
-						const outcomes = await session.punchMany(
-							due.map(({ check }) => [check.a.value, check.b.value] as [string, string]),
-							{ ...options.punch, proto, family },
-						);
-						due.forEach(({ index }, k) => perCheck.set(index, [...(perCheck.get(index) ?? []), { ...outcomes[k], run }]));
-					}
+				// UDP punches all at once, then TCP's, over IPv4 then IPv6 (each has its own peer agents), and
+				// those whose peers ask for port mappings after those that do not.
+				const mappings = [...new Set(punches.map(({ check }) => check.portMapping?.join() ?? ""))];
+				for (const mapping of mappings)
+					for (const family of [4, 6] as const)
+						for (const proto of punchProtos) {
+							const due = punches.filter(({ check }) => (check.proto ?? "udp") === proto && (check.family ?? 4) === family && (check.portMapping?.join() ?? "") === mapping && run < (check.runs?.value ?? options.runs ?? 1));
+							if (due.length === 0) continue;
+							const outcomes = await session.punchMany(
+								due.map(({ check }) => [check.a.value, check.b.value] as [string, string]),
+								{ ...options.punch, proto, family, ...(mapping ? { portMapping: due[0].check.portMapping } : {}) },
+							);
+							due.forEach(({ index }, k) => perCheck.set(index, [...(perCheck.get(index) ?? []), { ...outcomes[k], run }]));
+						}
 			}
 			for (const { check, index } of punches) {
 				const result = judgePunch(lab, check, perCheck.get(index) ?? []);
 				// A failed punch gets one more run, sampled, to say why.
 				if (!result.ok && options.explain !== false)
-					result.explanation = (await explainPunch(lab, check.a.value, check.b.value, () => session.punch(check.a.value, check.b.value, { ...options.punch, proto: check.proto ?? "udp", family: check.family ?? 4 }))).explanation;
+					result.explanation = (await explainPunch(lab, check.a.value, check.b.value, () => session.punch(check.a.value, check.b.value, { ...options.punch, proto: check.proto ?? "udp", family: check.family ?? 4, ...(check.portMapping ? { portMapping: check.portMapping } : {}) }))).explanation;
 				record(index, result);
 			}
 		} finally {
@@ -169,7 +182,7 @@ export async function runChecks(lab: Lab, checks: LabCheck[], options: RunOption
 }
 
 function judgePunch(lab: Lab, check: Extract<LabCheck, { kind: "punch" }>, runs: PunchResult[]): CheckResult {
-	const accepted = acceptedOutcomes(lab, check.a.value, check.b.value, check.result?.value, check.proto, check.family);
+	const accepted = acceptedOutcomes(lab, check.a.value, check.b.value, check.result?.value, check.proto, check.family, check.portMapping);
 	const times = runs.filter((run) => run.timeToConnectMs !== null && run.outcome !== "failed").map((run) => run.timeToConnectMs!);
 	const rtts = runs.filter((run) => run.rttMs !== null).map((run) => run.rttMs!);
 	const outcomes = [...new Set(runs.map((run) => run.outcome))];
@@ -184,10 +197,11 @@ function judgePunch(lab: Lab, check: Extract<LabCheck, { kind: "punch" }>, runs:
 				: "no run completed"
 		: undefined;
 	return {
-		name: `punch ${check.a.value} ↔ ${check.b.value}${punchVariant(check.proto, check.family)}`,
+		name: `punch ${check.a.value} ↔ ${check.b.value}${punchVariant(check.proto, check.family, check.portMapping)}`,
 		kind: "punch",
 		...(check.proto && check.proto !== "udp" ? { proto: check.proto } : {}),
 		...(check.family === 6 ? { family: 6 as const } : {}),
+		...(check.portMapping ? { portMapping: check.portMapping } : {}),
 		expected: accepted.join(" or ") + (check.maxTimeMs ? ` within ${check.maxTimeMs.value} ms` : ""),
 		measured: outcomes.join("/") || "nothing",
 		ok,

@@ -7,6 +7,8 @@ import type { Lab, LabNode } from "../resolve/lab.ts";
 import { defaultPath } from "../resolve/routing.ts";
 import { composeBehaviour } from "../drivers/probe.ts";
 import { rendezvousPort, type PunchProto } from "../vocabulary/punch.ts";
+import type { PortMappingProtocol } from "../vocabulary/port-mapping.ts";
+import { canGrant } from "../resolve/port-mapping.ts";
 
 export type ExpectedOutcome = "lan" | "hairpin" | "direct" | "relayed";
 
@@ -154,8 +156,30 @@ export function simulatePunch(a: PeerModel, b: PeerModel, rounds = 6): ExpectedO
 	return "relayed";
 }
 
-/** The model of a lab peer: the NATs in front of it (composed) and its LAN. */
-export function peerModel(lab: Lab, node: LabNode): PeerModel {
+/**
+ * Whether a peer that asks with `asked` gets a port mapping: its NAT — the only one in front of it
+ * (the daemon maps that NAT's ports; a carrier NAT beyond is out of its reach) — offers one of the
+ * protocols, and its public address is one the daemon maps on.
+ */
+export function mappingGranted(lab: Lab, node: LabNode, asked: readonly PortMappingProtocol[]): PortMappingProtocol | undefined {
+	const nats = defaultPath(lab, node).nats;
+	const nat = nats.length === 1 ? lab.nodes.find((candidate) => candidate.name === nats[0])!.nat! : undefined;
+	if (!nat?.portMapping || !canGrant(nat)) return undefined;
+	return asked.find((protocol) => nat.portMapping!.protocols.includes(protocol));
+}
+
+/**
+ * The model of a lab peer: the NATs in front of it (composed) and its LAN. A peer that got a port
+ * mapping (`asked`): its endpoint has a static public port that anyone may send to and that its own
+ * traffic leaves from — endpoint-independent mapping and filtering, for this peer alone.
+ */
+export function peerModel(lab: Lab, node: LabNode, asked: readonly PortMappingProtocol[] = []): PeerModel {
+	const model = natPeerModel(lab, node);
+	if (model.nat && asked.length > 0 && mappingGranted(lab, node, asked)) model.nat = { ...model.nat, mapping: "endpoint-independent", filtering: "endpoint-independent", keepsUnsolicited: false };
+	return model;
+}
+
+function natPeerModel(lab: Lab, node: LabNode): PeerModel {
 	const path = defaultPath(lab, node);
 	const lanSegment = node.interfaces.find((iface) => iface.type === "veth" && iface.addresses.length > 0)?.segment;
 	if (path.nats.length === 0) return { name: node.name, lan: `segment-${lanSegment}` };
@@ -180,8 +204,8 @@ export function peerModel(lab: Lab, node: LabNode): PeerModel {
 }
 
 /** The expected outcome for two lab peers (`a`'s packets arriving first where that matters; see expectedOutcomes). */
-export function expectedPunch(lab: Lab, a: string, b: string, proto: PunchProto = "udp", family: 4 | 6 = 4): ExpectedOutcome {
-	return expectedOutcomes(lab, a, b, proto, family)[0];
+export function expectedPunch(lab: Lab, a: string, b: string, proto: PunchProto = "udp", family: 4 | 6 = 4, portMapping: readonly PortMappingProtocol[] = []): ExpectedOutcome {
+	return expectedOutcomes(lab, a, b, proto, family, portMapping)[0];
 }
 
 /**
@@ -193,11 +217,14 @@ export function expectedPunch(lab: Lab, a: string, b: string, proto: PunchProto 
  * unexpected port is accepted (the peer-reflexive candidate of UDP). Through NATs that drop
  * unsolicited SYNs the outcome is UDP's; where a NAT on either path answers them with a reset, a
  * direct path is a race the relay may win.
+ *
+ * With `portMapping` both peers ask their NAT for a mapping with those protocols first; a peer that
+ * gets one is reachable at it by anyone (see peerModel).
  */
-export function expectedOutcomes(lab: Lab, a: string, b: string, proto: PunchProto = "udp", family: 4 | 6 = 4): ExpectedOutcome[] {
+export function expectedOutcomes(lab: Lab, a: string, b: string, proto: PunchProto = "udp", family: 4 | 6 = 4, portMapping: readonly PortMappingProtocol[] = []): ExpectedOutcome[] {
 	const node = (name: string) => lab.nodes.find((candidate) => candidate.name === name)!;
 	if (family === 6) return expectedOutcomes6(lab, node(a), node(b), proto);
-	const [pa, pb] = [peerModel(lab, node(a)), peerModel(lab, node(b))];
+	const [pa, pb] = [peerModel(lab, node(a), portMapping), peerModel(lab, node(b), portMapping)];
 	// Behind the same innermost NAT, inside links are routed: host candidates work.
 	const innerA = defaultPath(lab, node(a)).nats[0];
 	if (innerA && innerA === defaultPath(lab, node(b)).nats[0]) return ["lan"];

@@ -62,7 +62,7 @@ export type StepDecl = { pos: Pos; atMs?: number } & (
 
 /** One check of `testbed test`, as written. */
 export type ExpectDecl =
-	| { kind: "punch"; pos: Pos; a: Located<string>; b: Located<string>; proto?: PunchProto; family?: 4 | 6; result?: Located<PunchOutcome[]>; runs?: Located<number>; maxTimeMs?: Located<number> }
+	| { kind: "punch"; pos: Pos; a: Located<string>; b: Located<string>; proto?: PunchProto; family?: 4 | 6; result?: Located<PunchOutcome[]>; runs?: Located<number>; maxTimeMs?: Located<number>; portMapping?: PortMappingProtocol[] }
 	| { kind: "reach"; pos: Pos; from: Located<string>; to: Located<string>; proto: "udp" | "tcp" | "icmp"; result: boolean }
 	| { kind: "probe"; pos: Pos; nat: Located<string>; mapping?: NatBehaviour; filtering?: NatBehaviour; hairpin?: boolean; portPreservation?: boolean }
 	/** The user's program on one node: passes on exit status `exit` within the time, its output matching `output` if given. */

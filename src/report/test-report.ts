@@ -79,7 +79,7 @@ export function checkName(check: CheckResult): string {
 /** A NAT × NAT style matrix for punch checks: rows and columns are peers, cells expected/measured. */
 export function renderPunchMatrix(report: TestReport): string {
 	const all = report.checks.filter((check) => check.kind === "punch");
-	const variant = (check: CheckResult) => `${(check.proto ?? "udp").toUpperCase()}${check.family === 6 ? " over IPv6" : ""}`;
+	const variant = (check: CheckResult) => `${(check.proto ?? "udp").toUpperCase()}${check.family === 6 ? " over IPv6" : ""}${check.portMapping ? `, peers asking for a port mapping (${check.portMapping.join(", ")})` : ""}`;
 	const variants = [...new Set(all.map(variant))];
 	// One matrix per protocol and family, headed by it when there are several.
 	if (variants.length > 1) return variants.map((name) => `${name}\n${matrixOf(all.filter((check) => variant(check) === name), 1)}`).join("\n");
@@ -89,7 +89,7 @@ export function renderPunchMatrix(report: TestReport): string {
 /** The matrix of some punch checks; none for fewer than `least` (a single pair reads better as its row above). */
 function matrixOf(punches: CheckResult[], least: number): string {
 	if (punches.length < least) return "";
-	const pairOf = (check: CheckResult) => check.name.replace(/^punch /, "").replace(/ \([\w, ]+\)$/, "").split(" ↔ ");
+	const pairOf = (check: CheckResult) => check.name.replace(/^punch /, "").replace(/ \([\w, :-]+\)$/, "").split(" ↔ ");
 	const peers = [...new Set(punches.flatMap(pairOf))];
 	const short: Record<string, string> = { direct: "direct", lan: "lan", hairpin: "hairpin", relayed: "relay", failed: "FAIL" };
 	const cell = (a: string, b: string) => {

@@ -1,5 +1,6 @@
 // Reading `expect:`: punch, reach and probe checks of testbed's agents, and run, pair and matrix
 // checks of the user's programs.
+import { askingOrder, portMappingProtocols, type PortMappingProtocol } from "../vocabulary/port-mapping.ts";
 import { isScalar, isSeq, type Node as YamlNode, type Pair } from "yaml";
 import { natBehaviours, type ExpectDecl, type Located, type CheckVerdict } from "../parse/topology.ts";
 import { punchOutcomes, punchProtos, type PunchOutcome } from "../vocabulary/punch.ts";
@@ -34,6 +35,20 @@ export function readExpect(r: YamlReader, pair: Pair): ExpectDecl[] {
 			if (proto) check.proto = proto;
 			const family = r.choice(entries.get("family"), "family", ["ipv4", "ipv6"] as const)?.value;
 			if (family === "ipv6") check.family = 6;
+			const portMapping = entries.get("port-mapping");
+			if (portMapping) {
+				const node = r.resolve(portMapping.value as YamlNode);
+				const values = isSeq(node) ? node.items.map((element) => r.resolve(element as YamlNode)) : undefined;
+				if (isScalar(node) && typeof node.value === "boolean") {
+					if (node.value) check.portMapping = [...askingOrder];
+				} else if (values && values.length > 0) {
+					const names = values.map((value) => (isScalar(value) ? String(value.value) : ""));
+					const bad = names.find((name) => !(portMappingProtocols as readonly string[]).includes(name));
+					if (bad !== undefined || new Set(names).size !== names.length) r.report("BAD_EXPECT", node, bad !== undefined ? `port-mapping protocol "${bad}" is not one of: ${portMappingProtocols.join(", ")}` : "a port-mapping protocol is listed twice", "write `port-mapping: true` (PCP, then NAT-PMP, then UPnP) or e.g. `port-mapping: [upnp]`");
+					else check.portMapping = names as PortMappingProtocol[];
+				} else r.report("BAD_EXPECT", node ?? portMapping.key, "`port-mapping:` of a punch check is true, false or a list of protocols", "write `port-mapping: true` or e.g. `port-mapping: [pcp, upnp]`");
+				if (check.portMapping && check.family === 6) r.report("BAD_EXPECT", portMapping.key, "port mapping is IPv4 (NAT-PMP, PCP and UPnP map a NAT's IPv4 ports here)", "remove `port-mapping:` or `family: ipv6`");
+			}
 			const result = entries.get("result");
 			if (result) {
 				const node = r.resolve(result.value as YamlNode);

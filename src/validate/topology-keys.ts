@@ -17,7 +17,7 @@ export const topologyKeys = {
 	lease: ["min", "max"],
 	link: ["endpoints", "subnet", "subnet6", "addresses", "impair", "mtu", "state", "description"],
 	impair: ["delay", "jitter", "loss", "loss-burst", "duplicate", "reorder", "corrupt", "rate", "limit", "from"],
-	punchCheck: ["punch", "proto", "family", "result", "runs", "max-time"],
+	punchCheck: ["punch", "proto", "family", "result", "runs", "max-time", "port-mapping"],
 	reachCheck: ["reach", "proto", "result"],
 	probeCheck: ["probe", "mapping", "filtering", "hairpin", "port-preservation"],
 	runCheck: ["run", "command", "env", "exit", "output", "within"],

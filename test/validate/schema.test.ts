@@ -132,7 +132,7 @@ const everything = {
 		{ endpoints: ["office:wan", "internet:e2"], subnet: "198.51.100.4/30" },
 		{ endpoints: ["stun:eth0", "internet:e3"], addresses: ["203.0.113.10/24", null] },
 	],
-	expect: [{ punch: ["alice", "bob"], result: ["direct", "hairpin"], runs: 3, "max-time": "500ms" }, { reach: ["alice", "stun"], proto: "tcp", result: true }, { probe: "home", mapping: "endpoint-independent", filtering: "address-and-port-dependent", hairpin: true, "port-preservation": true },
+	expect: [{ punch: ["alice", "bob"], result: ["direct", "hairpin"], runs: 3, "max-time": "500ms", "port-mapping": ["pcp", "upnp"] }, { reach: ["alice", "stun"], proto: "tcp", result: true }, { probe: "home", mapping: "endpoint-independent", filtering: "address-and-port-dependent", hairpin: true, "port-preservation": true },
 		{ run: "alice", command: ["ping", "-c1", "${stun.eth0}"], env: { LC_ALL: "C" }, exit: 0, output: "1 received", within: "10s" },
 		{ pair: ["alice", "bob"], listen: ["python3", "peer.py"], dial: "python3 peer.py --to ${home.public}", env: { ECHO_TIMEOUT: "1" }, result: "pass", within: "30s" },
 		{ matrix: { listen: ["node", "peer.mjs"], dial: ["node", "peer.mjs"], env: { STUN: "${stun}:3478" }, pairs: [["alice", "bob"], ["alice", "carol"]], result: "pass", except: [{ pair: ["alice", "carol"], result: "fail" }], within: "15s" } },

@@ -113,7 +113,7 @@ export async function punchCommand(labName: string, a: string, b: string, option
 		proto,
 		family,
 		...(portMapping ? { portMapping } : {}),
-		expected: expectedPunch(lab, a, b, proto, family),
+		expected: expectedPunch(lab, a, b, proto, family, portMapping),
 		runs: results.length,
 		successRate: results.length ? connected.length / results.length : 0,
 		outcomes: Object.fromEntries([...new Set(results.map((result) => result.outcome))].map((outcome) => [outcome, results.filter((result) => result.outcome === outcome).length])),
@@ -128,7 +128,7 @@ export async function punchCommand(labName: string, a: string, b: string, option
 		const mark = (result: PunchResult, side: "a" | "b") => (result.candidates?.[side] === "mapped" ? ` (${side === "a" ? b : a}'s port mapping)` : "");
 		const rows = results.map((result, index) => [String(index + 1), result.outcome, result.timeToConnectMs === null ? "-" : `${result.timeToConnectMs < 10 ? result.timeToConnectMs.toFixed(1) : Math.round(result.timeToConnectMs)} ms`, String(result.packetsSent), result.rttMs === null ? "-" : `${result.rttMs.toFixed(2)} ms`, result.remote ? `${a} → ${result.remote.a}${mark(result, "a")}, ${b} → ${result.remote.b}${mark(result, "b")}` : result.error ?? ""]);
 		const over = [...(proto === "tcp" ? ["TCP"] : []), ...(family === 6 ? ["IPv6"] : [])].join("/");
-		io.out(`punch ${a} ↔ ${b}${over ? ` over ${over}` : ""} in lab "${labName}" (theory for their ${family === 6 ? "firewalls" : "NATs"}: ${expectedOutcomes(lab, a, b, proto, family).join(" or ")})\n`);
+		io.out(`punch ${a} ↔ ${b}${over ? ` over ${over}` : ""} in lab "${labName}" (theory for their ${family === 6 ? "firewalls" : "NATs"}${portMapping ? " with port mapping" : ""}: ${expectedOutcomes(lab, a, b, proto, family, portMapping).join(" or ")})\n`);
 		io.out(table([["run", "outcome", "time to connect", "packets", "rtt", "path (who sends where)"], ...rows]));
 		if (runs > 1)
 			io.out(`\nsuccess ${Math.round(summary.successRate * 100)}% (${Object.entries(summary.outcomes).map(([outcome, count]) => `${count} ${outcome}`).join(", ")}); time to connect p50 ${summary.timeToConnectMs.p50 ?? "-"} ms, p95 ${summary.timeToConnectMs.p95 ?? "-"} ms; rtt p50 ${summary.rttMs?.toFixed(2) ?? "-"} ms`);
