@@ -56,6 +56,14 @@ links:
 
 const port = (endpoint: string | undefined) => Number(endpoint?.split(":")[1]);
 
+/**
+ * Both at once, and both to their end before the first failure is reported (a failure in one still
+ * lets the other take its lab down). Separate labs, the same addresses in other namespaces, are independent.
+ */
+async function together(...runs: Promise<void>[]): Promise<void> {
+	for (const result of await Promise.allSettled(runs)) if (result.status === "rejected") throw result.reason;
+}
+
 rootTest("EIM keeps one public port per inside endpoint even when two hosts use the same source port", async (t) => {
 	await withNat(t, "{ type: home-router }", async ({ a, b }) => {
 		await a.bind("x", 5000);
@@ -102,20 +110,22 @@ rootTest("EIM holds when the NAT box itself already uses the port", async (t) =>
 });
 
 rootTest("ADM: one public port per remote address; APDM: one per remote address and port", async (t) => {
-	await withNat(t, "{ mapping: address-dependent, filtering: address-and-port-dependent }", async ({ a }) => {
-		await a.bind("x", 5000);
-		const one = await a.mappedEndpoint("x", `${S}:3000`);
-		t.is(await a.mappedEndpoint("x", `${S}:3001`), one, "same address, other port: same mapping");
-		const other = await a.mappedEndpoint("x", `${S2}:3000`);
-		t.truthy(other);
-		t.not(other, one, "another address: another mapping");
-	});
-	await withNat(t, "{ type: symmetric }", async ({ a }) => {
-		await a.bind("x", 5000);
-		const seen = new Set([await a.mappedEndpoint("x", `${S}:3000`), await a.mappedEndpoint("x", `${S}:3001`), await a.mappedEndpoint("x", `${S2}:3000`)]);
-		t.is(seen.size, 3, [...seen].join(" "));
-		t.false(seen.has(undefined));
-	});
+	await together(
+		withNat(t, "{ mapping: address-dependent, filtering: address-and-port-dependent }", async ({ a }) => {
+			await a.bind("x", 5000);
+			const one = await a.mappedEndpoint("x", `${S}:3000`);
+			t.is(await a.mappedEndpoint("x", `${S}:3001`), one, "same address, other port: same mapping");
+			const other = await a.mappedEndpoint("x", `${S2}:3000`);
+			t.truthy(other);
+			t.not(other, one, "another address: another mapping");
+		}),
+		withNat(t, "{ type: symmetric }", async ({ a }) => {
+			await a.bind("x", 5000);
+			const seen = new Set([await a.mappedEndpoint("x", `${S}:3000`), await a.mappedEndpoint("x", `${S}:3001`), await a.mappedEndpoint("x", `${S2}:3000`)]);
+			t.is(seen.size, 3, [...seen].join(" "));
+			t.false(seen.has(undefined));
+		}),
+	);
 });
 
 rootTest("EIF lets anyone in, but only after the inside host has sent", async (t) => {
@@ -130,44 +140,48 @@ rootTest("EIF lets anyone in, but only after the inside host has sent", async (t
 });
 
 rootTest("ADF and APDF let nothing in before the first outbound packet; then ADF the addresses sent to (any port), APDF only the exact address and port", async (t) => {
-	await withNat(t, "{ type: restricted-cone }", async ({ a, server }) => {
-		await a.bind("x", 5000);
-		await server.send("s1", `${PUB}:5000`, "before");
-		t.is(await a.receive("x", { data: "before", timeoutMs: 400 }), undefined, "ADF: nothing before the first outbound packet");
-		await a.mappedEndpoint("x", `${S}:3000`);
-		await server.send("s2", `${PUB}:5000`, "same address, other port");
-		t.truthy(await a.receive("x", { data: "same address, other port" }));
-		await server.send("s3", `${PUB}:5000`, "other address");
-		t.is(await a.receive("x", { data: "other address", timeoutMs: 400 }), undefined);
-	});
-	await withNat(t, "{ type: port-restricted }", async ({ a, server }) => {
-		await a.bind("x", 5000);
-		await server.send("s1", `${PUB}:5000`, "before");
-		t.is(await a.receive("x", { data: "before", timeoutMs: 400 }), undefined, "APDF: nothing before the first outbound packet");
-		await a.mappedEndpoint("x", `${S}:3000`);
-		await server.send("s2", `${PUB}:5000`, "same address, other port");
-		t.is(await a.receive("x", { data: "same address, other port", timeoutMs: 400 }), undefined);
-		await server.send("s1", `${PUB}:5000`, "exact");
-		t.truthy(await a.receive("x", { data: "exact" }));
-	});
+	await together(
+		withNat(t, "{ type: restricted-cone }", async ({ a, server }) => {
+			await a.bind("x", 5000);
+			await server.send("s1", `${PUB}:5000`, "before");
+			t.is(await a.receive("x", { data: "before", timeoutMs: 400 }), undefined, "ADF: nothing before the first outbound packet");
+			await a.mappedEndpoint("x", `${S}:3000`);
+			await server.send("s2", `${PUB}:5000`, "same address, other port");
+			t.truthy(await a.receive("x", { data: "same address, other port" }));
+			await server.send("s3", `${PUB}:5000`, "other address");
+			t.is(await a.receive("x", { data: "other address", timeoutMs: 400 }), undefined);
+		}),
+		withNat(t, "{ type: port-restricted }", async ({ a, server }) => {
+			await a.bind("x", 5000);
+			await server.send("s1", `${PUB}:5000`, "before");
+			t.is(await a.receive("x", { data: "before", timeoutMs: 400 }), undefined, "APDF: nothing before the first outbound packet");
+			await a.mappedEndpoint("x", `${S}:3000`);
+			await server.send("s2", `${PUB}:5000`, "same address, other port");
+			t.is(await a.receive("x", { data: "same address, other port", timeoutMs: 400 }), undefined);
+			await server.send("s1", `${PUB}:5000`, "exact");
+			t.truthy(await a.receive("x", { data: "exact" }));
+		}),
+	);
 });
 
 rootTest("hairpin: on, an inside host reaches another through its public mapping; off, it does not", async (t) => {
-	await withNat(t, "{ type: home-router }", async ({ a, b }) => {
-		await a.bind("x", 5000);
-		await b.bind("y", 7000);
-		const aPublic = await a.mappedEndpoint("x", `${S}:3000`);
-		const bPublic = await b.mappedEndpoint("y", `${S}:3000`);
-		await b.send("y", aPublic!, "via the public address");
-		t.like(await a.receive("x", { data: "via the public address" }), { from: bPublic }, "a sees b's public endpoint");
-	});
-	await withNat(t, "{ type: home-router, hairpin: false }", async ({ a, b }) => {
-		await a.bind("x", 5000);
-		await b.bind("y", 7000);
-		const aPublic = await a.mappedEndpoint("x", `${S}:3000`);
-		await b.send("y", aPublic!, "via the public address");
-		t.is(await a.receive("x", { data: "via the public address", timeoutMs: 400 }), undefined);
-	});
+	await together(
+		withNat(t, "{ type: home-router }", async ({ a, b }) => {
+			await a.bind("x", 5000);
+			await b.bind("y", 7000);
+			const aPublic = await a.mappedEndpoint("x", `${S}:3000`);
+			const bPublic = await b.mappedEndpoint("y", `${S}:3000`);
+			await b.send("y", aPublic!, "via the public address");
+			t.like(await a.receive("x", { data: "via the public address" }), { from: bPublic }, "a sees b's public endpoint");
+		}),
+		withNat(t, "{ type: home-router, hairpin: false }", async ({ a, b }) => {
+			await a.bind("x", 5000);
+			await b.bind("y", 7000);
+			const aPublic = await a.mappedEndpoint("x", `${S}:3000`);
+			await b.send("y", aPublic!, "via the public address");
+			t.is(await a.receive("x", { data: "via the public address", timeoutMs: 400 }), undefined);
+		}),
+	);
 });
 
 rootTest("port preservation on keeps the inside port; off hands out another", async (t) => {
