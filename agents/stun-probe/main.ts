@@ -6,11 +6,24 @@
 //
 //   node --import tsx agents/stun-probe/main.ts --server IP [--port 3478] [--proto udp|tcp] [--local-port P]
 //        [--timeout-ms 500] [--filter-wait-ms 400] [--interval-ms 100]
-//        [--timeouts [--max-timeout-s 10] [--timeout-step-s 1]]
+//        [--timeouts [--max-timeout-s 10] [--timeout-step-s 1]] [--port-mapping]
+//
+// With --port-mapping it also asks its default gateway, meanwhile, which port-mapping protocols it
+// answers (PCP ANNOUNCE, NAT-PMP's public address, SSDP and UPnP's GetExternalIPAddress) and adds
+// {"portMapping": {gateway, answered, methods}} to the result (agents/portmap/client.ts discover).
 import { isIPv4, isIPv6 } from "node:net";
 import { probeNat } from "../stun/probe.ts";
 import { probeNatTcp } from "../stun/tcp-probe.ts";
 import { argument, emit } from "../agent-io.ts";
+import { discover, type Discovery } from "../portmap/client.ts";
+import { defaultGateway } from "../portmap/gateway.ts";
+
+/** Which port-mapping protocols the default gateway answers (none without a gateway). */
+function portMappingDiscovery(): Promise<Discovery | { error: string }> {
+	const gateway = defaultGateway();
+	if (!gateway) return Promise.resolve({ error: "no IPv4 default gateway" });
+	return discover(gateway, { timeoutMs: 1000, ssdpWaitMs: 1000 }).catch((error: Error) => ({ error: error.message }));
+}
 
 function usage(problem: string): never {
 	emit({ event: "fatal", error: `${problem}; usage: stun-probe --server IP [--port 3478] [--local-port P] [--timeout-ms N] [--filter-wait-ms N] [--timeouts --max-timeout-s S]` });
@@ -39,6 +52,7 @@ async function main(): Promise<void> {
 		emit({ ...result, proto });
 		process.exit(result.error ? 1 : 0);
 	}
+	const portMapping = process.argv.includes("--port-mapping") ? portMappingDiscovery() : undefined;
 	const result = await probeNat({
 		server: { address: server, port: number("--port", 3478, (value) => isPort(value) && value > 0, "a port number") },
 		localPort: number("--local-port", 0, isPort, "a port number"),
@@ -49,7 +63,7 @@ async function main(): Promise<void> {
 		maxTimeoutS: number("--max-timeout-s", 10, positive, "a positive number"),
 		timeoutStepS: number("--timeout-step-s", 1, positive, "a positive number"),
 	});
-	emit({ ...result });
+	emit({ ...result, ...(portMapping ? { portMapping: await portMapping } : {}) });
 	process.exit(result.error ? 1 : 0);
 }
 

@@ -48,6 +48,12 @@ export interface NatVerdict {
 	mismatches: string[];
 	ok: boolean;
 	note?: string;
+	/**
+	 * Port mapping, asked from a node whose gateway the NAT is: the protocols declared and those that
+	 * answered; those that answered with an error (NAT-PMP and UPnP where the NAT cannot map: its
+	 * outside address is not public; PCP's ANNOUNCE succeeds even there).
+	 */
+	portMapping?: { declared: string[]; answered: string[]; refusing: string[]; error?: string };
 }
 
 export interface ProbeReport {
@@ -175,6 +181,21 @@ export async function probeLab(lab: Lab, options: ProbeOptions = {}): Promise<Pr
 	}
 }
 
+/** What the stun-probe agent found out about the gateway's port mapping (agents/portmap/client.ts' Discovery). */
+type DiscoveryResult = { methods?: { method: string; answered: boolean; ok: boolean }[]; error?: string };
+
+/** Declared against answered: the protocols that answer; a difference goes to `mismatches`. */
+export function judgePortMapping(nat: LabNode, discovery: DiscoveryResult | undefined, mismatches: string[]): NonNullable<NatVerdict["portMapping"]> {
+	const declared = nat.nat!.portMapping?.protocols ?? [];
+	const methods = discovery?.methods ?? [];
+	const answered = methods.filter((method) => method.answered).map((method) => method.method);
+	const refusing = methods.filter((method) => method.answered && !method.ok).map((method) => method.method);
+	const sorted = (list: readonly string[]) => [...list].sort().join(", ") || "none";
+	if (!discovery || discovery.error) mismatches.push(`port mapping: not asked (${discovery?.error ?? "no answer from the probe"})`);
+	else if (sorted(answered) !== sorted(declared)) mismatches.push(`port mapping: declared ${sorted(declared)}, answered ${sorted(answered)}`);
+	return { declared, answered, refusing, ...(discovery?.error ? { error: discovery.error } : {}) };
+}
+
 async function probeOne(lab: Lab, nat: LabNode, server: string, options: ProbeOptions): Promise<NatVerdict> {
 	const v6 = options.family === 6;
 	const declared = v6 ? `${nat.nat!.firewall6!.npt ? "NPTv6 + " : ""}firewall ${nat.nat!.firewall6!.filtering}` : nat.nat!.behaviour.label;
@@ -187,7 +208,9 @@ async function probeOne(lab: Lab, nat: LabNode, server: string, options: ProbeOp
 	const expected = v6 ? expected6(nat) : composeBehaviour(lab, layers);
 	const stepS = Math.max(1, Math.round(expected.udpTimeoutS / 10));
 	const maxS = Math.ceil(expected.udpTimeoutS * 1.5) + stepS;
-	const args = ["--server", server, "--port", "3478", ...(options.proto === "tcp" ? ["--proto", "tcp"] : ["--filter-wait-ms", "400"])];
+	// Port mapping is asked of the gateway: only when the probe runs right behind this NAT (over UDP and IPv4).
+	const askMapping = !v6 && options.proto !== "tcp" && layers[0] === nat.name && from.kind === "host";
+	const args = ["--server", server, "--port", "3478", ...(options.proto === "tcp" ? ["--proto", "tcp"] : ["--filter-wait-ms", "400"]), ...(askMapping ? ["--port-mapping"] : [])];
 	if (options.timeouts) args.push("--timeouts", "--max-timeout-s", String(maxS), "--timeout-step-s", String(stepS));
 	const started = performance.now();
 	const result = await runAgentOnce(agentPlace(lab.name, from), from.name, "stun-probe", args, (options.timeouts ? maxS * 1000 : 0) + 30_000);
@@ -205,6 +228,7 @@ async function probeOne(lab: Lab, nat: LabNode, server: string, options: ProbeOp
 		durationMs: Math.round(performance.now() - started),
 	};
 	const mismatches = judge(expected, measured, stepS);
+	const portMapping = askMapping ? judgePortMapping(nat, result.portMapping as DiscoveryResult | undefined, mismatches) : undefined;
 	const npt = nat.nat!.firewall6?.npt;
 	if (v6 && !measured.error && measured.natDetected !== Boolean(npt))
 		mismatches.push(npt ? `translation: declared NPTv6 to ${npt.outside}, but the server saw ${from.name}'s own address` : `translation: the server saw another address than ${from.name}'s own (IPv6 is routed, not translated)`);
@@ -219,6 +243,7 @@ async function probeOne(lab: Lab, nat: LabNode, server: string, options: ProbeOp
 		measured,
 		mismatches,
 		ok: mismatches.length === 0,
+		...(portMapping ? { portMapping } : {}),
 		note: layers.length > 1 ? `end to end through ${layers.join(" → ")}: ${from.name} sees all of them` : from.kind === "nat" ? `from the NAT box ${from.name} (its own traffic)` : undefined,
 	};
 }

@@ -10,10 +10,20 @@ function cell(expected: string, measured: string, compared = true): string {
 	return expected === measured ? `${measured} ✓` : `${expected}≠${measured} ✗`;
 }
 
-function row(verdict: NatVerdict, timeouts: boolean, tcp: boolean): string[] {
+/** The port-mapping protocols that answered (and whether they would grant), against the declared ones. */
+function mappingCell(verdict: NatVerdict): string {
+	const pm = verdict.portMapping;
+	if (!pm) return "-";
+	const list = (protocols: string[]) => [...protocols].sort().join(", ") || "none";
+	const ok = !verdict.mismatches.some((mismatch) => mismatch.startsWith("port mapping"));
+	const refusing = pm.refusing.length > 0 ? ` (${pm.refusing.sort().join(", ")}: cannot map)` : "";
+	return ok ? `${list(pm.answered)}${refusing} ✓` : `${list(pm.declared)}≠${list(pm.answered)}${refusing} ✗`;
+}
+
+function row(verdict: NatVerdict, timeouts: boolean, tcp: boolean, mapping: boolean): string[] {
 	const { expected, measured } = verdict;
 	const base = [verdict.nat, verdict.declared, verdict.from ?? "-"];
-	const extra = (timeouts ? 1 : 0) + (tcp ? 1 : 0);
+	const extra = (timeouts ? 1 : 0) + (tcp ? 1 : 0) + (mapping ? 1 : 0);
 	if (!measured) return [...base, "-", "-", "-", "-", ...Array(extra).fill("-"), verdict.note ? "skipped" : "?"];
 	if (measured.error) return [...base, "-", "-", "-", "-", ...Array(extra).fill("-"), `error ✗`];
 	const lifetime = measured.lifetime ? `${measured.lifetime.aliveS}–${measured.lifetime.expiredS ?? "∞"}s (${expected.udpTimeoutS}s)` : "-";
@@ -25,17 +35,20 @@ function row(verdict: NatVerdict, timeouts: boolean, tcp: boolean): string[] {
 		cell(onOff(expected.portPreservation), onOff(measured.portPreservation)),
 		...(tcp ? [measured.unsolicitedTcp ? cell(expected.unsolicitedTcp ?? "", measured.unsolicitedTcp, expected.unsolicitedTcp !== null) : "-"] : []),
 		...(timeouts ? [lifetime] : []),
+		...(mapping ? [mappingCell(verdict)] : []),
 		verdict.ok ? "ok" : "MISMATCH",
 	];
 }
 
 export function renderProbeText(report: ProbeReport): string {
 	const tcp = report.proto === "tcp";
-	const header = ["nat", "declared", "probed from", "mapping", "filtering", "hairpin", "port pres.", ...(tcp ? ["unsolicited SYN"] : []), ...(report.timeouts ? ["lifetime (declared)"] : []), "verdict"];
+	// The port-mapping column where some NAT declares port mapping or answers it.
+	const mapping = report.nats.some((verdict) => verdict.portMapping && (verdict.portMapping.declared.length > 0 || verdict.portMapping.answered.length > 0));
+	const header = ["nat", "declared", "probed from", "mapping", "filtering", "hairpin", "port pres.", ...(tcp ? ["unsolicited SYN"] : []), ...(report.timeouts ? ["lifetime (declared)"] : []), ...(mapping ? ["port mapping"] : []), "verdict"];
 	const lines = [
 		`${report.family === 6 ? "IPv6 firewall" : "NAT"} behaviour in lab "${report.lab}"${tcp ? " over TCP" : ""}${report.family === 6 ? " (routed, not translated)" : ""}: declared vs measured (RFC 5780 discovery${tcp ? " with testbed's connect-back filtering test" : ""} against ${report.server.temporary ? "a temporary" : "the"} STUN server on ${report.server.node}, ${report.server.addresses.join(" / ")})`,
 		"",
-		table([header, ...report.nats.map((verdict) => row(verdict, report.timeouts, tcp))]),
+		table([header, ...report.nats.map((verdict) => row(verdict, report.timeouts, tcp, mapping))]),
 		"",
 	];
 	for (const verdict of report.nats) {

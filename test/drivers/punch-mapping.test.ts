@@ -54,3 +54,21 @@ test("the punch option: true asks pcp, nat-pmp, upnp in that order; a list in it
 	t.deepEqual(portMappingMethods(undefined), []);
 	t.deepEqual(portMappingMethods(false), []);
 });
+
+test("probe judges the port-mapping protocols a NAT answers against the declared ones", async (t) => {
+	const { judgePortMapping } = await import("../../src/drivers/probe.ts");
+	const { loadLab } = await import("../../src/load.ts");
+	const lab = loadLab(new URL("../../topologies/port-mapping.yml", import.meta.url).pathname);
+	const nat = (name: string) => lab.nodes.find((node) => node.name === name)!;
+	const methods = (answered: string[], ok: string[]) => ({ methods: ["pcp", "nat-pmp", "upnp"].map((method) => ({ method, answered: answered.includes(method), ok: ok.includes(method) })) });
+	const judged = (name: string, discovery: Parameters<typeof judgePortMapping>[1]) => {
+		const mismatches: string[] = [];
+		return { ...judgePortMapping(nat(name), discovery, mismatches), mismatches };
+	};
+	t.deepEqual(judged("pcp-only", methods(["pcp"], ["pcp"])), { declared: ["pcp"], answered: ["pcp"], refusing: [], mismatches: [] });
+	t.deepEqual(judged("sym", methods([], [])).mismatches, []);
+	t.deepEqual(judged("pcp-only", methods(["pcp", "nat-pmp"], ["pcp", "nat-pmp"])).mismatches, ["port mapping: declared pcp, answered nat-pmp, pcp"]);
+	t.deepEqual(judged("sym-pm", methods(["pcp"], ["pcp"])).mismatches, ["port mapping: declared nat-pmp, pcp, upnp, answered pcp"]);
+	t.deepEqual(judged("home", methods(["pcp", "nat-pmp", "upnp"], ["pcp"])).refusing, ["nat-pmp", "upnp"], "behind a carrier NAT: answers, cannot map");
+	t.deepEqual(judged("sym-pm", { error: "no IPv4 default gateway" }).mismatches, ["port mapping: not asked (no IPv4 default gateway)"]);
+});

@@ -8,7 +8,7 @@
 import { execa } from "execa";
 import { statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { loadLab, loadLabText } from "../../src/index.ts";
+import { loadLab, loadLabText, probeLab } from "../../src/index.ts";
 import { applyEvent } from "../../src/apply/apply-event.ts";
 import { detectFeatures } from "../../src/apply/features.ts";
 import { readEvent } from "../../src/resolve/event-targets.ts";
@@ -124,6 +124,15 @@ rootTest("real clients get real answers: upnpc, natpmpc, PCP and libp2p's mapper
 		const [behindCarrier] = await Promise.all([inNode(lab, "p-cg", ["python3", fixture("pcp.py"), "192.168.1.1", "192.168.1.2", "map", "udp", "5004", "5004", "600"])]);
 		t.like(json(behindCarrier.stdout), { answered: true }, behindCarrier.stdout);
 		t.not(json(behindCarrier.stdout).result, 0, "no mapping through a second NAT");
+
+		// probe: which protocols each NAT answers, against the file (the home router behind the carrier
+		// answers all three, and NAT-PMP and UPnP say they cannot map).
+		const probed = await probeLab(lab);
+		t.true(probed.ok, probed.nats.flatMap((verdict) => verdict.mismatches).join("; "));
+		t.deepEqual(
+			Object.fromEntries(probed.nats.filter((verdict) => verdict.portMapping).map((verdict) => [verdict.nat, `${[...verdict.portMapping!.answered].sort().join(",") || "none"}${verdict.portMapping!.refusing.length ? ` refusing ${[...verdict.portMapping!.refusing].sort().join(",")}` : ""}`])),
+			{ sym: "none", "sym-pm": "nat-pmp,pcp,upnp", port: "none", "pcp-only": "pcp", home: "nat-pmp,pcp,upnp refusing nat-pmp,upnp" },
+		);
 
 		// A NAT reboot: the daemon forgets every grant (its rules and testbed's mirror), and starts again.
 		const before = json((await inNode(lab, peer, ["python3", fixture("pcp.py"), "192.168.1.1", "192.168.1.2", "announce"])).stdout).epoch as number;
