@@ -30,8 +30,8 @@ const all = testFiles("test");
 const runs = given.length
 	? [{ files: given, live: true }]
 	: [
-			{ files: all.filter((file) => file.startsWith("test/integration/")), live: true },
-			{ files: all.filter((file) => !file.startsWith("test/integration/")), live: false },
+			{ files: all.filter((file) => file.startsWith("test/integration/")), live: true, lane: "integration tests" },
+			{ files: all.filter((file) => !file.startsWith("test/integration/")), live: false, lane: "other tests" },
 		];
 
 // Where the time goes: each test's share (from the previous result line to its own), summed per file.
@@ -39,7 +39,11 @@ const perFile = new Map();
 const totals = { passed: 0, failed: 0, skipped: 0 };
 let exitCode = 0;
 
-function runAva({ files, live }) {
+// Each lane's wall time (with no arguments): which one the run waited for.
+const laneSeconds = [];
+
+function runAva({ files, live, lane }) {
+	const started = performance.now();
 	return new Promise((resolve) => {
 		const ava = [process.execPath, "node_modules/ava/entrypoints/cli.mjs", "--tap", ...files];
 		// The pure tests at the lowest priority: they take only the CPU the kernel tests leave idle.
@@ -73,6 +77,7 @@ function runAva({ files, live }) {
 			totals.failed += failed;
 			totals.skipped += count("skip") + count("todo");
 			if (code !== 0) exitCode = code ?? 1;
+			if (lane) laneSeconds.push(`${lane} ${((performance.now() - started) / 1000).toFixed(0)} s`);
 			resolve(live ? "" : output);
 		});
 	});
@@ -82,5 +87,6 @@ const outputs = await Promise.all(runs.filter((run) => run.files.length).map(run
 for (const output of outputs) if (output) process.stdout.write(`\n${output}`);
 const slowest = [...perFile].sort((x, y) => y[1] - x[1]).slice(0, 12);
 process.stdout.write(`\n# slowest test files: ${slowest.map(([file, ms]) => `${file} ${(ms / 1000).toFixed(1)} s`).join(", ")}\n`);
+if (laneSeconds.length) process.stdout.write(`# wall time: ${laneSeconds.join(", ")}\n`);
 process.stdout.write(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`);
 process.exitCode = exitCode;
