@@ -7,7 +7,9 @@
 //   tools       the same containers built the naive way, one process per mount and namespace
 //               (`mount -t tmpfs`, `unshare … sh -c 'mount -t overlay …'`): testbed without python3;
 //   dual-stack  every link with IPv6 too (`subnet6:`): addresses nodad, an IPv6 firewall per NAT, the
-//               router's routes to every home, DAD off before the links exist (`npm run bench:dual-stack`).
+//               router's routes to every home, DAD off before the links exist (`npm run bench:dual-stack`);
+//   port-mapping every NAT offers UPnP-IGD, NAT-PMP and PCP: a miniupnpd per NAT, started by the lab's
+//               supervisor once every rule is in place, ready when it listens (`npm run bench:port-mapping`).
 // Runs alternate (plain, containers, tools, …) and the median of each is reported, with each ratio to
 // plain (target: at most 1.5 at N = 100 for containers and for dual stack).
 //
@@ -70,6 +72,7 @@ const variants = ([
 	{ name: "containers", file: join(dir, "containers.yml"), text: unitsTopology("bench-ct", units, { containers: "all" }), env: {} },
 	{ name: "tools", file: join(dir, "containers.yml"), text: unitsTopology("bench-ct", units, { containers: "all" }), env: { TESTBED_HIDE_TOOLS: "python3" } },
 	{ name: "dual-stack", file: join(dir, "dual-stack.yml"), text: unitsTopology("bench-ct", units, { dualStack: true }), env: {} },
+	{ name: "port-mapping", file: join(dir, "port-mapping.yml"), text: unitsTopology("bench-ct", units).replaceAll("{ kind: nat }", "{ kind: nat, nat: { port-mapping: true } }"), env: {} },
 ] as Variant[]).filter((variant) => chosen.has(variant.name) && (variant.name !== "tools" || !values["no-tools"]));
 if (!variants.some((variant) => variant.name === "plain")) throw new Error("--variants must include plain (the ratios are to it)");
 for (const variant of variants) writeFileSync(variant.file, variant.text);
@@ -99,5 +102,6 @@ for (const variant of variants) {
 }
 const tools = times.get("tools");
 const containers = times.get("containers");
+if (times.has("port-mapping")) console.log(`port-mapping / plain: ${(median(times.get("port-mapping")!.up) / plain).toFixed(2)}× (a daemon per NAT)`);
 for (const name of ["containers", "dual-stack"]) if (times.has(name)) console.log(`${name} / plain: ${(median(times.get(name)!.up) / plain).toFixed(2)}× (target ≤ 1.5×)`);
 if (tools && containers) console.log(`tools / containers: ${(median(tools.up) / median(containers.up)).toFixed(1)}×`);

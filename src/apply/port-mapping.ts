@@ -9,7 +9,8 @@ import { daemonCommand, daemonFiles, parseLeases, renderDaemonConf, renderGrantS
 import type { Lab, LabNode } from "../resolve/lab.ts";
 import { askSupervisor, programPath } from "./programs.ts";
 import { run } from "./run.ts";
-import { netnsPath, runDir, stateDir } from "./state-files.ts";
+import { netnsPath, stateDir } from "./state-files.ts";
+import { inNode } from "./node-env.ts";
 import type { ProgramSpec } from "./supervisor-protocol.ts";
 import { which } from "./which.ts";
 import { portMappingPorts } from "../vocabulary/port-mapping.ts";
@@ -41,18 +42,12 @@ export function requireDaemon(lab: Lab): void {
 }
 
 /**
- * Inside a mount namespace of its own: /dev/console becomes /dev/null (miniupnpd logs with LOG_CONS
- * and, where no syslog listens, writes every line to the host's console: slowly — a debug-logged
- * NAT-PMP request once took 2 minutes), the copies of other namespaces' mounts are dropped (they
- * would keep those namespaces alive), then the daemon runs in the foreground. $1 conf, $2 pid file,
- * $3 the daemon.
+ * In the NAT node's own namespaces (node-env.ts: its mount namespace holds no other namespace's
+ * mounts), /dev/console becomes /dev/null: miniupnpd logs with LOG_CONS and, where no syslog
+ * listens, writes every line to the host's console — slowly: a debug-logged NAT-PMP request once
+ * took 2 minutes. Then the daemon runs in the foreground (its log goes to the supervisor).
  */
-const daemonScript = `mount --bind /dev/null /dev/console 2>/dev/null
-conf=$1 pid=$2 bin=$3
-set -- $(awk -v conf="$conf" '($5 ~ "^/run/netns/" || index($5, ENVIRON["TESTBED_RUN_DIR"] "/") == 1) && index(conf, $5 "/") != 1 { print $5 }' /proc/self/mountinfo | sort -r)
-[ $# -eq 0 ] || umount -l "$@" 2>/dev/null
-exec "$bin" -f "$conf" -P "$pid" -d`;
-// (the same command as daemonCommand: the plan shows that one)
+const daemonScript = 'mount --bind /dev/null /dev/console 2>/dev/null; exec "$@"';
 
 /** Write each daemon's configuration (and an empty lease file); the supervisor's specs to start them. */
 export function daemonSpecs(lab: Lab): ProgramSpec[] {
@@ -67,8 +62,8 @@ export function daemonSpecs(lab: Lab): ProgramSpec[] {
 		return {
 			node: node.name,
 			name: daemonProgram,
-			argv: ["nsenter", `--net=${netnsPath(node.netns)}`, "unshare", "--mount", "--propagation", "private", "--", "sh", "-c", daemonScript, "testbed-portmap", files.conf, files.pid, path],
-			env: { PATH: programPath, LANG: "C.UTF-8", TESTBED_RUN_DIR: runDir() },
+			argv: inNode(lab.name, node, ["sh", "-c", daemonScript, "testbed-portmap", ...daemonCommand(path, files)], "/"),
+			env: { PATH: programPath, LANG: "C.UTF-8" },
 			cwd: "/",
 			text: daemonCommand(path, files).join(" "),
 			ready: udp ? { kind: "udp", port: portMappingPorts.pmp, withinMs: 10_000 } : { kind: "tcp", port: portMappingPorts.http, withinMs: 10_000 },

@@ -10,7 +10,7 @@ import { nodeEnvironment, type LabProgram, type UserCommand } from "../resolve/c
 import type { Lab, LabNode } from "../resolve/lab.ts";
 import { readLedger, writeLedger, type Ledger } from "./ledger.ts";
 import { lockLab, processAlive } from "./lock.ts";
-import { ensureNodeEnv, inNode } from "./node-env.ts";
+import { ensureNodeEnv, inNode, makeNodeEnvs } from "./node-env.ts";
 import { oomCounterFile } from "./cgroups.ts";
 import { formatSize } from "../validate/units.ts";
 import { NodeProcess } from "./node-process.ts";
@@ -154,6 +154,8 @@ export async function startLabPrograms(lab: Lab, ledger: Ledger, signal?: AbortS
 	const nodes = lab.nodes.filter((node) => node.programs?.length);
 	if (nodes.length === 0 && daemons.length === 0) return [];
 	for (const node of nodes) await ensureNodeEnv(lab, node, { locked: true });
+	// The daemons' nodes in one helper run (a NAT with port mapping and no programs of its own).
+	await makeNodeEnvs(lab, lab.nodes.filter((node) => daemons.some((daemon) => daemon.node === node.name)), signal);
 	await ensureSupervisor(lab, ledger);
 	const specs = [...daemons, ...nodes.flatMap((node) => node.programs!.map((program) => programSpec(lab, node, program)))];
 	const reply = await askSupervisor(lab.name, { cmd: "start", programs: specs }, undefined, signal);
