@@ -6,7 +6,7 @@
 // it; nat-table lists the grants and a NAT reboot forgets them. Hostile requests from a second inside
 // host are refused and never touch the first host's mappings.
 import { execa } from "execa";
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { loadLab, loadLabText, probeLab } from "../../src/index.ts";
 import { applyEvent } from "../../src/apply/apply-event.ts";
@@ -206,4 +206,17 @@ links:
 		const announce = await inNode(lab, "alice", ["python3", fixture("pcp.py"), "192.168.1.1", "192.168.1.2", "announce"]);
 		t.like(json(announce.stdout), { answered: true, result: 0 });
 	});
+});
+
+rootTest("without miniupnpd on the host, up of a lab with port mapping exits 4 naming the package and builds nothing; doctor says how to install it", async (t) => {
+	const cli = fileURLToPath(new URL("../../bin/testbed.js", import.meta.url));
+	const file = fileURLToPath(new URL("../../topologies/port-mapping.yml", import.meta.url));
+	const hidden = { ...process.env, TESTBED_HIDE_TOOLS: "miniupnpd" };
+	const up = await execa(process.execPath, [cli, "up", file], { reject: false, env: hidden });
+	t.is(up.exitCode, 4, up.stderr);
+	t.regex(up.stderr, /port-mapping\.yml:22:48: miniupnpd is not installed, needed for port mapping on nat sym-pm, pcp-only, home; install with: apt-get install -y --no-install-recommends miniupnpd-nftables/);
+	t.false(existsSync("/run/netns/port-mapping-sym-pm"), "nothing was built");
+	const doctor = await execa(process.execPath, [cli, "doctor", "--json"], { reject: false, env: hidden });
+	const check = (JSON.parse(doctor.stdout) as { checks: { name: string; ok: boolean; fix?: string }[] }).checks.find((entry) => entry.name === "miniupnpd");
+	t.like(check, { ok: false, fix: "apt-get install -y --no-install-recommends miniupnpd-nftables (or `make setup`); not the `miniupnpd` package, which starts a service on the host" });
 });
