@@ -34,6 +34,8 @@ export interface Ledger {
 	cgroups?: string[];
 	/** The process that supervises the lab's programs, once one was started. */
 	supervisor?: { pid: number };
+	/** testbed's own daemons, run by the supervisor: each NAT's port-mapping daemon, its pid and its files (gone with the lab's state folder). */
+	daemons?: { node: string; program: string; pid?: number; files: string[] }[];
 }
 
 /**

@@ -17,7 +17,7 @@ import { teardownLedger } from "./teardown.ts";
 import { isContainer, makeNodeEnvs, writeNameFiles } from "./node-env.ts";
 import { controllerFix, createCgroups, labCgroups, withHostLayout } from "./cgroups.ts";
 import { listPrograms, startLabPrograms } from "./programs.ts";
-import { daemonSpecs, requireDaemon } from "./port-mapping.ts";
+import { daemonProgram, daemonSpecs, portMappingFiles, requireDaemon } from "./port-mapping.ts";
 import type { ProgramState } from "./supervisor-protocol.ts";
 
 export interface UpOptions {
@@ -177,6 +177,8 @@ async function build(lab: Lab, plan: Plan, ledger: Ledger, started: number, opti
 	}
 	// Ctrl-C while the programs started (the wait for their readiness stops at once): the lab is rolled back, not left up.
 	if (signal?.aborted) throw new Error("interrupted");
+	const daemons = programs.filter((program) => program.name === daemonProgram && lab.nodes.find((node) => node.name === program.node)?.nat?.portMapping);
+	if (daemons.length > 0) ledger.daemons = daemons.map((daemon) => ({ node: daemon.node, program: daemon.name, pid: daemon.pid, files: Object.values(portMappingFiles(lab.name, daemon.node)) }));
 	ledger.state = "up";
 	writeLedger(ledger);
 	const done = performance.now();
