@@ -10,7 +10,10 @@ import type { PunchOutcome } from "../vocabulary/punch.ts";
 import type { AgentEvent } from "./agent-process.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { peerNode, type PeerAgent } from "./peer-agent.ts";
-import { worsePath, type Pacing, type PunchOptions, type PunchSession } from "./punch.ts";
+import { portMappingMethods, worsePath, type Pacing, type PunchOptions, type PunchSession } from "./punch.ts";
+
+/** Each endpoint asks its gateway for a port mapping first (a restarted one too), when the hold asks for it. */
+const mapping = (options: PunchOptions) => (portMappingMethods(options.portMapping).length ? { portMapping: portMappingMethods(options.portMapping) } : {});
 
 
 /** The keepalive interval and loss timeout of a held session (ms). */
@@ -80,6 +83,8 @@ const unsubscribed = () => undefined;
 /** A punched pair kept open: keepalives, loss detection and re-punching are the agents'; this watches and steers. */
 export class HeldSession {
 	private readonly log: HeldEvent[] = [];
+	/** The port-mapping protocols its endpoints ask with (a restarted endpoint asks again). */
+	private portMapping: PunchOptions["portMapping"];
 	private readonly interruptions: Outage[] = [];
 	/** Times marked by the caller (e.g. when it injected a fault), for reports. */
 	readonly marks: { label: string; at: number }[] = [];
@@ -108,8 +113,9 @@ export class HeldSession {
 		const [agentA, agentB] = await Promise.all([session.peer(a), session.peer(b)]);
 		const side = (node: string, endpoint: string, agent: PeerAgent): HeldSide => ({ node, endpoint, claim: randomBytes(16).toString("hex"), agent, unsubscribe: unsubscribed, state: "connecting", everConnected: false });
 		const held = new HeldSession(session, a, b, [side(a, endpointA, agentA), side(b, endpointB, agentB)], settings, timing, clock);
+		held.portMapping = options.portMapping;
 		try {
-			await Promise.all(held.sides.map((entry) => entry.agent.open(entry.endpoint, { claim: entry.claim, keepaliveMs: timing.keepaliveMs })));
+			await Promise.all(held.sides.map((entry) => entry.agent.open(entry.endpoint, { claim: entry.claim, keepaliveMs: timing.keepaliveMs, ...mapping(options) })));
 		} catch (error) {
 			await held.close();
 			throw error;
@@ -223,7 +229,7 @@ export class HeldSession {
 		}
 		this.push({ kind: "restarted", at, side, detail: `a new peer agent in ${Math.round(this.clock.now() - at)} ms` });
 		for (const entry of targets) this.setState(entry, "down", at, `restart of ${side}`);
-		for (const entry of targets) await agent.open(entry.endpoint, { claim: entry.claim, keepaliveMs: this.timing.keepaliveMs });
+		for (const entry of targets) await agent.open(entry.endpoint, { claim: entry.claim, keepaliveMs: this.timing.keepaliveMs, ...mapping({ portMapping: this.portMapping }) });
 		const from = targets[0];
 		const to = from === this.sides[0] ? this.sides[1] : this.sides[0];
 		const reply = await agent.connect(from.endpoint, to.endpoint, { ...this.settings, ...this.timing });

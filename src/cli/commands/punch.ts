@@ -2,7 +2,7 @@
 // `--hold 10s`: punch once and hold the session open that long; its events (lost, rebound, migrated,
 // reconnected…) with times from the connection, and how long each interruption lasted.
 import { HeldSession, type HeldEvent } from "../../drivers/held-session.ts";
-import { punch, PunchSession, type PunchResult } from "../../drivers/punch.ts";
+import { punch, PunchSession, type PunchOptions, type PunchResult } from "../../drivers/punch.ts";
 import { askingOrder } from "../../vocabulary/port-mapping.ts";
 import { punchProtoOf, punchProtos, type PunchOutcome } from "../../vocabulary/punch.ts";
 import { explainPunch, renderExplanation, summarizeExplanations, type Explanation } from "../../inspect/explain.ts";
@@ -44,7 +44,6 @@ export async function punchCommand(labName: string, a: string, b: string, option
 	// --port-mapping: both peers ask their gateway (PCP, NAT-PMP, UPnP, in that order) and offer what it grants.
 	const portMapping = options["port-mapping"] ? askingOrder : undefined;
 	if (portMapping && family === 6) throw new UsageError("--port-mapping asks the nodes' IPv4 gateways: not with --family 6");
-	if (portMapping && holdMs !== undefined) throw new UsageError("--port-mapping punches and reports; it does not go with --hold yet");
 	const mapping = portMapping ? { portMapping } : {};
 	const timing = (key: "keepalive" | "loss-after", low: number, high: number): number | undefined => {
 		if (options[key] === undefined) return undefined;
@@ -80,7 +79,7 @@ export async function punchCommand(labName: string, a: string, b: string, option
 					previous = (await applyEvent(lab, entry.event, features!)).endedAt - origin;
 				}
 			};
-			return await holdAndReport(lab, a, b, { holdMs, relay: !options["no-relay"], json: options.json, labName, keepaliveMs, lossAfterMs, ...(scheduled.length ? { during } : {}) }, io);
+			return await holdAndReport(lab, a, b, { holdMs, relay: !options["no-relay"], json: options.json, labName, keepaliveMs, lossAfterMs, ...mapping, ...(scheduled.length ? { during } : {}) }, io);
 		}
 		if (options.explain) {
 			// Each run sampled: the tables and drop counters of every NAT between the pair while it happens.
@@ -217,6 +216,8 @@ export interface HoldAndReportOptions {
 	labName?: string;
 	keepaliveMs?: number;
 	lossAfterMs?: number;
+	/** Both endpoints ask their gateway for a port mapping first. */
+	portMapping?: PunchOptions["portMapping"];
 }
 
 export interface HoldReport {
@@ -292,7 +293,7 @@ export async function holdAndReport(lab: Lab, a: string, b: string, options: Hol
 	let held: HeldSession | undefined;
 	let report: HoldReport;
 	try {
-		held = await HeldSession.open(session, a, b, { relay: options.relay ?? true, keepaliveMs: options.keepaliveMs, lossAfterMs: options.lossAfterMs });
+		held = await HeldSession.open(session, a, b, { relay: options.relay ?? true, keepaliveMs: options.keepaliveMs, lossAfterMs: options.lossAfterMs, portMapping: options.portMapping });
 		const connected = held.events.find((event) => event.kind === "connected");
 		const origin = connected?.at ?? performance.now();
 		const path = held.state === "connected" ? (held.path ?? null) : null;
