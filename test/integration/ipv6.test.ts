@@ -48,12 +48,22 @@ rootTest("dual-stack.yml: IPv6 works as soon as up returns, the homes' firewalls
 	const lab = loadLab(new URL("../../topologies/dual-stack.yml", import.meta.url).pathname);
 	await inLab(t, lab, async () => {
 		// Right after up no address is tentative (duplicate address detection would hold them for a second or two).
-		for (const node of ["alice", "home1", "internet", "stun", "home2", "bob"]) t.is((await inNode(lab, node, ["ip", "-6", "address", "show", "tentative"])).stdout, "", `${node}: nothing tentative`);
-		t.true(await ping6(lab, "alice", "2001:db8:ff:3::10"), "alice → the public host over IPv6");
-		t.true(await ping6(lab, "bob", "2001:db8:ff:3::11"), "bob → the public host's second address (a dummy: routed by the router)");
-		t.true(await ping6(lab, "stun", "2001:db8:1:1::1"), "the public host → home1's inside address (routed, not translated)");
-		t.false(await ping6(lab, "stun", "2001:db8:1:1::2"), "an unsolicited echo request to alice is filtered");
-		t.false(await ping6(lab, "phone", "2001:db8:ff:3::10"), "the phone behind the IPv4-only carrier has no IPv6");
+		const nodes = ["alice", "home1", "internet", "stun", "home2", "bob"];
+		const tentative = await Promise.all(nodes.map((node) => inNode(lab, node, ["ip", "-6", "address", "show", "tentative"])));
+		nodes.forEach((node, index) => t.is(tentative[index].stdout, "", `${node}: nothing tentative`));
+		// The pings at once (each waits up to a second for an answer that must not come).
+		const [aliceOut, bobOut, toHome1, toAlice, phoneOut] = await Promise.all([
+			ping6(lab, "alice", "2001:db8:ff:3::10"),
+			ping6(lab, "bob", "2001:db8:ff:3::11"),
+			ping6(lab, "stun", "2001:db8:1:1::1"),
+			ping6(lab, "stun", "2001:db8:1:1::2"),
+			ping6(lab, "phone", "2001:db8:ff:3::10"),
+		]);
+		t.true(aliceOut, "alice → the public host over IPv6");
+		t.true(bobOut, "bob → the public host's second address (a dummy: routed by the router)");
+		t.true(toHome1, "the public host → home1's inside address (routed, not translated)");
+		t.false(toAlice, "an unsolicited echo request to alice is filtered");
+		t.false(phoneOut, "the phone behind the IPv4-only carrier has no IPv6");
 
 		// Filtering, with plain sockets: what reaches an inside endpoint that sent one datagram out.
 		const filtered = async (host: string, address: string) => {
