@@ -164,8 +164,9 @@ rootTest("nat-table of a plain router: no translations until a MASQUERADE is add
 		t.is(sampled?.publicAddress, "198.51.100.1");
 		t.true(sampled!.flows.some((flow) => flow.remote === "198.51.100.2:4000"), JSON.stringify(sampled?.flows));
 
-		// An unknown node is a usage mistake (exit 2) in every command that takes one, with the nodes there are.
-		for (const argv of [
+		// An unknown node is a usage mistake (exit 2) in every command that takes one, with the nodes there
+		// are (the commands at once: each is refused before it does anything).
+		const commands = [
 			["exec", "insp-masq", "nobody", "--", "ls"],
 			["shell", "insp-masq", "nobody"],
 			["nat-table", "insp-masq", "nobody"],
@@ -173,15 +174,14 @@ rootTest("nat-table of a plain router: no translations until a MASQUERADE is add
 			["capture", "insp-masq", "nobody:eth0"],
 			["logs", "insp-masq", "nobody"],
 			["stop", "insp-masq", "nobody"],
-		]) {
-			const result = await testbed(argv);
-			t.is(result.exitCode, 2, `${argv.join(" ")}: ${result.stderr}`);
-			t.regex(result.stderr, /^testbed: lab "insp-masq" has no node "nobody"; nodes: r, a, s$/, argv.join(" "));
-		}
-		const addr = await testbed(["addr", "insp-masq", "nobod"]);
+		];
+		const [addr, iface, ...refused] = await Promise.all([testbed(["addr", "insp-masq", "nobod"]), testbed(["capture", "insp-masq", "a:eth9"]), ...commands.map((argv) => testbed(argv))]);
+		commands.forEach((argv, index) => {
+			t.is(refused[index].exitCode, 2, `${argv.join(" ")}: ${refused[index].stderr}`);
+			t.regex(refused[index].stderr, /^testbed: lab "insp-masq" has no node "nobody"; nodes: r, a, s$/, argv.join(" "));
+		});
 		t.is(addr.exitCode, 2);
 		t.regex(addr.stderr, /names no node "nobod"/);
-		const iface = await testbed(["capture", "insp-masq", "a:eth9"]);
 		t.is(iface.exitCode, 2);
 		t.regex(iface.stderr, /node "a" has no interface "eth9"; write NODE:IFACE with one of: eth0/);
 	});
