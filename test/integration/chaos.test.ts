@@ -129,7 +129,7 @@ rootTest(`soak: ${soakCycles} up/down cycles of nat-matrix.yml without growth or
 	t.true(after.fds <= before.fds + 2, `open fds ${before.fds} → ${after.fds}`);
 	t.true(after.conntrack <= before.conntrack, `root conntrack entries ${before.conntrack} → ${after.conntrack}`);
 	// 0.2 MB a cycle (at most 10 MB, at least 2): a leak of 0.2 MB per cycle fails at any count, as
-	// 10 MB did over 50 (measured here: the heap after GC grew 0.0 MB over 20 cycles, 0.3 MB over 50).
+	// 10 MB did over 50 (measured here: the heap after GC grew 0.0–0.3 MB over 20 cycles, 0.3 MB over 50).
 	const heapAllowanceMb = Math.min(10, Math.max(2, 0.2 * soakCycles));
 	t.true(after.heapMb < before.heapMb + heapAllowanceMb, `heap after GC ${before.heapMb.toFixed(1)} → ${after.heapMb.toFixed(1)} MB (allowed: +${heapAllowanceMb} MB)`);
 	t.true(last < first * 1.5 + 100, `cycle time crept from ${first.toFixed(0)} to ${last.toFixed(0)} ms`);
