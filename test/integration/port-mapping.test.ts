@@ -3,8 +3,9 @@
 // Python's sockets, and libp2p's port mapper (@achingbrain/nat-port-mapper, UPnP and NAT-PMP). A
 // granted mapping lets a public host in through a symmetric NAT with nothing sent first, and the inside
 // endpoint's outbound traffic leaves from its public port; deleting it or letting its lease end closes
-// it; nat-table lists the grants and a NAT reboot forgets them. Hostile requests from a second inside
-// host are refused and never touch the first host's mappings.
+// it; nat-table lists the grants and a NAT reboot forgets them. The peer agents punch through the
+// mapped candidate (one lab for all of it: topologies/port-mapping.yml). Hostile requests from a
+// second inside host are refused and never touch the first host's mappings.
 import { execa } from "execa";
 import { existsSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -13,6 +14,7 @@ import { applyEvent } from "../../src/apply/apply-event.ts";
 import { detectFeatures } from "../../src/apply/features.ts";
 import { readEvent } from "../../src/resolve/event-targets.ts";
 import { readNatState } from "../../src/inspect/nat-table.ts";
+import { PunchSession } from "../../src/drivers/punch.ts";
 import type { Lab } from "../../src/resolve/lab.ts";
 import { inLab, rootTest } from "../helpers/host.ts";
 
@@ -47,7 +49,7 @@ async function deliver(lab: Lab, inside: string, port: number, outside: string, 
 const upnpc = (lab: Lab, host: string, args: string[]) => inNode(lab, host, ["upnpc", "-u", "http://192.168.1.1:2869/rootDesc.xml", ...args]);
 const leases = async (lab: Lab, nat: string) => (await readNatState(lab, node(lab, nat))).table.portMapping!.granted;
 
-rootTest("real clients get real answers: upnpc, natpmpc, PCP and libp2p's mapper map through a symmetric NAT; delete, expiry and a NAT reboot close the mappings", async (t) => {
+rootTest("real clients get real answers: upnpc, natpmpc, PCP and libp2p's mapper map through a symmetric NAT; delete, expiry and a NAT reboot close the mappings; the peers punch through the mapped candidate; probe sees who answers", async (t) => {
 	const lab = loadLab(new URL("../../topologies/port-mapping.yml", import.meta.url).pathname);
 	const console = statSync("/dev/console", { throwIfNoEntry: false })?.mtimeMs;
 	await inLab(t, lab, async () => {
@@ -124,6 +126,42 @@ rootTest("real clients get real answers: upnpc, natpmpc, PCP and libp2p's mapper
 		const [behindCarrier] = await Promise.all([inNode(lab, "p-cg", ["python3", fixture("pcp.py"), "192.168.1.1", "192.168.1.2", "map", "udp", "5004", "5004", "600"])]);
 		t.like(json(behindCarrier.stdout), { answered: true }, behindCarrier.stdout);
 		t.not(json(behindCarrier.stdout).result, 0, "no mapping through a second NAT");
+
+		// Hole punching with it (the peer agents ask their gateway first): symmetric ↔ symmetric is relayed
+		// without asking and direct through the mapped candidate with it, in the caller's method order,
+		// over UDP and TCP; refusals are reported; each endpoint deletes its mapping when it closes.
+		const grants = async () => JSON.stringify([...(await leases(lab, "sym-pm")), ...(await leases(lab, "pcp-only"))].map((grant) => `${grant.public} ${grant.inside} ${grant.description}`));
+		const grantsBefore = await grants();
+		const session = await PunchSession.start(lab);
+		try {
+			const plain = await session.punch("p-sym", "p-sym-pm", { deadlineMs: 2000 });
+			t.is(plain.outcome, "relayed", "without asking, two symmetric NATs need the relay");
+			t.is(plain.portMapping, undefined);
+			const mapped = await session.punch("p-sym", "p-sym-pm", { deadlineMs: 2000, portMapping: true });
+			t.is(mapped.outcome, "direct", JSON.stringify(mapped));
+			t.is(mapped.candidates?.a, "mapped", "p-sym punched p-sym-pm's mapped candidate");
+			t.like(mapped.mappedVia, [{ node: "p-sym-pm", method: "pcp" }]);
+			t.regex(mapped.mappedVia?.[0].external ?? "", /^11\.0\.0\.6:\d+$/);
+			t.is(mapped.remote?.a, mapped.mappedVia?.[0].external);
+			t.like(mapped.portMapping?.b, { granted: { method: "pcp", external: mapped.mappedVia?.[0].external }, failures: [] });
+			t.is(mapped.portMapping?.a?.granted, null, "sym offers no port mapping");
+			t.deepEqual(mapped.portMapping?.a?.failures.map((failure) => failure.method), ["pcp", "nat-pmp", "upnp"]);
+			const [upnpFirst, tcp, pcpOnly] = await Promise.all([
+				session.punch("p-sym", "p-sym-pm", { deadlineMs: 2000, portMapping: ["upnp", "pcp"] }),
+				session.punch("p-sym-pm", "p-sym", { deadlineMs: 2000, proto: "tcp", portMapping: ["nat-pmp"] }),
+				session.punch("p-pcp", "p-sym", { deadlineMs: 2000, portMapping: ["nat-pmp", "upnp", "pcp"] }),
+			]);
+			t.is(upnpFirst.outcome, "direct");
+			t.like(upnpFirst.mappedVia, [{ node: "p-sym-pm", method: "upnp" }]);
+			t.is(tcp.outcome, "direct", JSON.stringify(tcp));
+			t.like(tcp.mappedVia, [{ node: "p-sym-pm", method: "nat-pmp" }]);
+			t.is(pcpOnly.outcome, "direct", JSON.stringify(pcpOnly));
+			t.like(pcpOnly.portMapping?.a, { granted: { method: "pcp" } });
+			t.deepEqual(pcpOnly.portMapping?.a?.failures.map((failure) => failure.method), ["nat-pmp", "upnp"], "the PCP-only NAT answers neither NAT-PMP nor UPnP");
+		} finally {
+			await session.close();
+		}
+		t.is(await grants(), grantsBefore, "every endpoint deleted its mapping when it closed");
 
 		// probe: which protocols each NAT answers, against the file (the home router behind the carrier
 		// answers all three, and NAT-PMP and UPnP say they cannot map).
