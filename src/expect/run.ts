@@ -114,6 +114,13 @@ export function acceptedOutcomes(lab: Lab, a: string, b: string, written?: Punch
 	return predicted.includes("lan") || predicted.includes("hairpin") ? ["lan", "hairpin"] : predicted;
 }
 
+/**
+ * How long a UDP pair that theory (or the file) says can only end relayed punches before the relay:
+ * where a UDP path exists, the first rounds find it (tens of ms; a loaded machine, a few hundred), so
+ * waiting out the default 3 s only delays the verdict; a pair that does connect is caught in those rounds.
+ */
+export const relayedDeadlineMs = 1500;
+
 export async function runChecks(lab: Lab, checks: LabCheck[], options: RunOptions = {}): Promise<CheckResult[]> {
 	// Results in the order of the checks; a matrix check gives one result per pair.
 	const results: CheckResult[][] = checks.map(() => []);
@@ -137,12 +144,16 @@ export async function runChecks(lab: Lab, checks: LabCheck[], options: RunOption
 					for (const family of [4, 6] as const)
 						for (const proto of punchProtos) {
 							const due = punches.filter(({ check }) => (check.proto ?? "udp") === proto && (check.family ?? 4) === family && (check.portMapping?.join() ?? "") === mapping && run < (check.runs?.value ?? options.runs ?? 1));
-							if (due.length === 0) continue;
-							const outcomes = await session.punchMany(
-								due.map(({ check }) => [check.a.value, check.b.value] as [string, string]),
-								{ ...options.punch, proto, family, ...(mapping ? { portMapping: due[0].check.portMapping } : {}) },
-							);
-							due.forEach(({ index }, k) => perCheck.set(index, [...(perCheck.get(index) ?? []), { ...outcomes[k], run }]));
+							// UDP pairs that can only end relayed give up sooner (a UDP path that exists connects in the first rounds).
+							const relayedOnly = ({ check }: (typeof due)[number]) => proto === "udp" && options.punch?.deadlineMs === undefined && !check.maxTimeMs && acceptedOutcomes(lab, check.a.value, check.b.value, check.result?.value, proto, family, check.portMapping).join() === "relayed";
+							for (const [batch, deadline] of [[due.filter((entry) => !relayedOnly(entry)), undefined], [due.filter(relayedOnly), relayedDeadlineMs]] as const) {
+								if (batch.length === 0) continue;
+								const outcomes = await session.punchMany(
+									batch.map(({ check }) => [check.a.value, check.b.value] as [string, string]),
+									{ ...options.punch, proto, family, ...(deadline ? { deadlineMs: deadline } : {}), ...(mapping ? { portMapping: batch[0].check.portMapping } : {}) },
+								);
+								batch.forEach(({ index }, k) => perCheck.set(index, [...(perCheck.get(index) ?? []), { ...outcomes[k], run }]));
+							}
 						}
 			}
 			for (const { check, index } of punches) {

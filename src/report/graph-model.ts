@@ -205,11 +205,12 @@ export function regionId(nat: string | undefined): string {
 export function nodeLines(node: LabNode): string[] {
 	const kind = node.nat ? `NAT ${node.nat.behaviour.label}` : node.kind;
 	const firewall6 = node.nat?.firewall6 ? [`IPv6 firewall ${short(node.nat.firewall6.filtering)}F${node.nat.firewall6.npt ? ` · NPTv6 ${node.nat.firewall6.npt.outside}` : ""}`] : [];
+	const portMapping = node.nat?.portMapping ? [`port mapping: ${node.nat.portMapping.protocols.join(", ")}`] : [];
 	// A dummy's addresses, a line per family (IPv6 ones are long).
 	const dummies = node.interfaces
 		.filter((iface) => iface.type === "dummy")
 		.flatMap((iface) => [iface.addresses, iface.addresses6 ?? []].filter((list) => list.length > 0).map((list) => `${iface.name} ${list.map((address) => address.cidr).join(", ")}`));
-	return [node.name, kind, ...firewall6, ...dummies, ...containerLines(node)];
+	return [node.name, kind, ...firewall6, ...portMapping, ...dummies, ...containerLines(node)];
 }
 
 /** A node's limits and private directories, one line each: "0.25 cpu · 128M · 64 pids", "private /etc /tmp". */

@@ -131,7 +131,7 @@ test("init writes a starter topology that validates, with the schema comment poi
 		t.regex(again.stderr, /exists; use --force/);
 		const unknown = capture();
 		t.is(await main(["init", "nope"], unknown), 2);
-		t.regex(unknown.stderr, /templates: cgnat, dual-stack, flaky-uplink, lan, lecture-nat, nat-matrix, nat-reboot, nat-zoo, roaming, seed-p2p, two-nats/);
+		t.regex(unknown.stderr, /templates: cgnat, dual-stack, flaky-uplink, lan, lecture-nat, nat-matrix, nat-reboot, nat-zoo, port-mapping, roaming, seed-p2p, two-nats/);
 	} finally {
 		rmSync(dir, { recursive: true });
 	}
