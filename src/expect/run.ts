@@ -7,7 +7,7 @@ import type { Lab } from "../resolve/lab.ts";
 import { PunchSession, type PunchOptions, type PunchResult } from "../drivers/punch.ts";
 import { probeLab, type NatVerdict } from "../drivers/probe.ts";
 import { reachMatrix, type ReachMatrix, type ReachProto } from "../drivers/reach.ts";
-import { expectedOutcomes, labPeers, labPeers6 } from "./theory.ts";
+import { expectedOutcomes, labPeers, labPeers6, peerModel } from "./theory.ts";
 
 /** What a punch check's name says of its transport, family and port mapping: "", " (tcp)", " (ipv6)", " (tcp, port mapping)". */
 export const punchVariant = (proto?: PunchProto, family?: 4 | 6, portMapping?: readonly PortMappingProtocol[]): string => {
@@ -144,8 +144,10 @@ export async function runChecks(lab: Lab, checks: LabCheck[], options: RunOption
 					for (const family of [4, 6] as const)
 						for (const proto of punchProtos) {
 							const due = punches.filter(({ check }) => (check.proto ?? "udp") === proto && (check.family ?? 4) === family && (check.portMapping?.join() ?? "") === mapping && run < (check.runs?.value ?? options.runs ?? 1));
-							// UDP pairs that can only end relayed give up sooner (a UDP path that exists connects in the first rounds).
-							const relayedOnly = ({ check }: (typeof due)[number]) => proto === "udp" && options.punch?.deadlineMs === undefined && !check.maxTimeMs && acceptedOutcomes(lab, check.a.value, check.b.value, check.result?.value, proto, family, check.portMapping).join() === "relayed";
+							// UDP pairs that can only end relayed give up sooner (a UDP path that exists connects in the first rounds),
+							// except behind plain MASQUERADE, whose kept packets make the outcome depend on the rounds played.
+							const racy = (peer: string) => Boolean(peerModel(lab, lab.nodes.find((node) => node.name === peer)!).nat?.keepsUnsolicited);
+							const relayedOnly = ({ check }: (typeof due)[number]) => proto === "udp" && options.punch?.deadlineMs === undefined && !check.maxTimeMs && acceptedOutcomes(lab, check.a.value, check.b.value, check.result?.value, proto, family, check.portMapping).join() === "relayed" && !racy(check.a.value) && !racy(check.b.value);
 							for (const [batch, deadline] of [[due.filter((entry) => !relayedOnly(entry)), undefined], [due.filter(relayedOnly), relayedDeadlineMs]] as const) {
 								if (batch.length === 0) continue;
 								const outcomes = await session.punchMany(
