@@ -16,7 +16,7 @@ import { configureNamespaces, runRootBatch, type ConfigureMethod, type Configure
 import { teardownLedger } from "./teardown.ts";
 import { isContainer, makeNodeEnvs, writeNameFiles } from "./node-env.ts";
 import { controllerFix, createCgroups, labCgroups, withHostLayout } from "./cgroups.ts";
-import { listPrograms, startLabPrograms } from "./programs.ts";
+import { ensureSupervisor, listPrograms, startLabPrograms } from "./programs.ts";
 import { daemonProgram, daemonSpecs, portMappingFiles, requireDaemon } from "./port-mapping.ts";
 import type { ProgramState } from "./supervisor-protocol.ts";
 
@@ -138,6 +138,10 @@ async function build(lab: Lab, plan: Plan, ledger: Ledger, started: number, opti
 	writeLedger(ledger);
 	const rootDone = performance.now();
 	writeNameFiles(lab);
+	// The lab's supervisor (a Node process: a few hundred ms to start) starts while the namespaces are
+	// configured, when there are programs or daemons for it; startLabPrograms then finds it answering.
+	const supervisor = lab.nodes.some((node) => node.programs?.length || node.nat?.portMapping) ? ensureSupervisor(lab, ledger) : undefined;
+	supervisor?.catch(() => undefined);
 	// Nodes that are containers: their namespaces with private directories, made while the
 	// namespaces' links and rules are configured (neither needs the other), and their cgroups,
 	// written from here while both helpers work.
@@ -168,6 +172,7 @@ async function build(lab: Lab, plan: Plan, ledger: Ledger, started: number, opti
 	if (signal?.aborted) throw new Error("interrupted");
 	let programs: ProgramState[] = [];
 	try {
+		await supervisor;
 		programs = await startLabPrograms(lab, ledger, signal, daemonSpecs(lab));
 	} catch (error) {
 		if (!options.keep || !(error instanceof ApplyError)) throw error;
