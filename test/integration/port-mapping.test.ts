@@ -133,10 +133,16 @@ rootTest("real clients get real answers: upnpc, natpmpc, PCP and libp2p's mapper
 		const grantsBefore = await grants();
 		const session = await PunchSession.start(lab);
 		try {
-			const plain = await session.punch("p-sym", "p-sym-pm", { deadlineMs: 2000 });
+			// All at once (each punch has endpoints of its own).
+			const [plain, mapped, upnpFirst, tcp, pcpOnly] = await Promise.all([
+				session.punch("p-sym", "p-sym-pm", { deadlineMs: 2000 }),
+				session.punch("p-sym", "p-sym-pm", { deadlineMs: 2000, portMapping: true }),
+				session.punch("p-sym", "p-sym-pm", { deadlineMs: 2000, portMapping: ["upnp", "pcp"] }),
+				session.punch("p-sym-pm", "p-sym", { deadlineMs: 2000, proto: "tcp", portMapping: ["nat-pmp"] }),
+				session.punch("p-pcp", "p-sym", { deadlineMs: 2000, portMapping: ["nat-pmp", "upnp", "pcp"] }),
+			]);
 			t.is(plain.outcome, "relayed", "without asking, two symmetric NATs need the relay");
 			t.is(plain.portMapping, undefined);
-			const mapped = await session.punch("p-sym", "p-sym-pm", { deadlineMs: 2000, portMapping: true });
 			t.is(mapped.outcome, "direct", JSON.stringify(mapped));
 			t.is(mapped.candidates?.a, "mapped", "p-sym punched p-sym-pm's mapped candidate");
 			t.like(mapped.mappedVia, [{ node: "p-sym-pm", method: "pcp" }]);
@@ -145,11 +151,6 @@ rootTest("real clients get real answers: upnpc, natpmpc, PCP and libp2p's mapper
 			t.like(mapped.portMapping?.b, { granted: { method: "pcp", external: mapped.mappedVia?.[0].external }, failures: [] });
 			t.is(mapped.portMapping?.a?.granted, null, "sym offers no port mapping");
 			t.deepEqual(mapped.portMapping?.a?.failures.map((failure) => failure.method), ["pcp", "nat-pmp", "upnp"]);
-			const [upnpFirst, tcp, pcpOnly] = await Promise.all([
-				session.punch("p-sym", "p-sym-pm", { deadlineMs: 2000, portMapping: ["upnp", "pcp"] }),
-				session.punch("p-sym-pm", "p-sym", { deadlineMs: 2000, proto: "tcp", portMapping: ["nat-pmp"] }),
-				session.punch("p-pcp", "p-sym", { deadlineMs: 2000, portMapping: ["nat-pmp", "upnp", "pcp"] }),
-			]);
 			t.is(upnpFirst.outcome, "direct");
 			t.like(upnpFirst.mappedVia, [{ node: "p-sym-pm", method: "upnp" }]);
 			t.is(tcp.outcome, "direct", JSON.stringify(tcp));
