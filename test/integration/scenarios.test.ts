@@ -23,10 +23,10 @@ interface Step {
 
 async function scenario(t: import("ava").ExecutionContext, file: string): Promise<{ checks: Step[]; notes?: string[] }> {
 	const result = await testbed(["test", `topologies/${file}`, "--json"]);
-	t.is(result.exitCode, 0, result.stdout + result.stderr);
+	t.is(result.exitCode, 0, `${file}: ${result.stdout}${result.stderr}`);
 	const report = JSON.parse(result.stdout) as { checks: Step[]; failed: number; notes?: string[] };
 	t.is(report.failed, 0);
-	for (const check of report.checks) t.log(`${check.ok ? "✓" : "✗"} ${check.name}: ${check.measured}`);
+	for (const check of report.checks) t.log(`${file}: ${check.ok ? "✓" : "✗"} ${check.name}: ${check.measured}`);
 	const lab = loadLab(`topologies/${file}`);
 	t.deepEqual(leftovers(lab.name, lab.nodes.map((node) => node.netns)), []);
 	return report;
@@ -34,35 +34,32 @@ async function scenario(t: import("ava").ExecutionContext, file: string): Promis
 
 const expectations = (checks: Step[]) => checks.filter((check) => /connected$/.test(check.name));
 
-rootTest("nat-reboot.yml: the session comes back after a NAT reboot, a rebinding, an expiry and a restart (the file's steps say within 5 s)", async (t) => {
-	const { checks } = await scenario(t, "nat-reboot.yml");
-	const after = expectations(checks);
-	t.is(after.length, 4);
-	for (const check of after) t.is(typeof check.reconnectMs, "number", `${check.name}: ${check.measured}`);
-	// home1 keeps no ports: after its reboot alice's public port changes, bob's NAT drops the new
-	// port, so the pair must notice the loss and punch again (not just carry on).
-	t.regex(after[0].measured, /reconnected/);
-	t.regex(after[1].measured, /reconnected/);
-});
-
-rootTest("roaming.yml: the phone moves from the home NAT to the carrier NAT and back, and its session reconnects", async (t) => {
-	const { checks } = await scenario(t, "roaming.yml");
-	const after = expectations(checks);
-	t.is(after.length, 2);
-	t.regex(after[0].measured, /^direct, reconnected/);
-	for (const check of after) t.is(typeof check.reconnectMs, "number", check.measured);
-});
-
-rootTest("flaky-uplink.yml: punching through burst loss, a session through flaps and a bad spell; netem-only parts skipped with the reason", async (t) => {
+// The three scenario files at once: each is its own lab, and most of a scenario is waiting for its
+// steps' times (a few seconds of CPU in a minute), so together they take about as long as the longest.
+rootTest("the scenario files at once — nat-reboot.yml: the session comes back after a NAT reboot, a rebinding, an expiry and a restart (the file's steps say within 5 s); roaming.yml: the phone moves from the home NAT to the carrier NAT and back, and its session reconnects; flaky-uplink.yml: punching through burst loss, a session through flaps and a bad spell, netem-only parts skipped with the reason", async (t) => {
 	const doctor = JSON.parse((await testbed(["doctor", "--json"])).stdout) as { impairments: { name: string; ok: boolean }[] };
 	const netem = doctor.impairments.find((entry) => entry.name === "delay")!.ok;
-	const { checks, notes } = await scenario(t, "flaky-uplink.yml");
-	t.true(checks.some((check) => /^punch alice ↔ bob$/.test(check.name) && check.ok));
-	t.is(expectations(checks).length, 2);
+	const [reboot, roaming, flaky] = await Promise.all(["nat-reboot.yml", "roaming.yml", "flaky-uplink.yml"].map((file) => scenario(t, file)));
+
+	const afterReboot = expectations(reboot.checks);
+	t.is(afterReboot.length, 4);
+	for (const check of afterReboot) t.is(typeof check.reconnectMs, "number", `${check.name}: ${check.measured}`);
+	// home1 keeps no ports: after its reboot alice's public port changes, bob's NAT drops the new
+	// port, so the pair must notice the loss and punch again (not just carry on).
+	t.regex(afterReboot[0].measured, /reconnected/);
+	t.regex(afterReboot[1].measured, /reconnected/);
+
+	const afterMoves = expectations(roaming.checks);
+	t.is(afterMoves.length, 2);
+	t.regex(afterMoves[0].measured, /^direct, reconnected/);
+	for (const check of afterMoves) t.is(typeof check.reconnectMs, "number", check.measured);
+
+	t.true(flaky.checks.some((check) => /^punch alice ↔ bob$/.test(check.name) && check.ok));
+	t.is(expectations(flaky.checks).length, 2);
 	if (!netem) {
-		t.truthy(notes?.length, "the skipped impairments are said");
-		t.regex(notes!.join("\n"), /delay, jitter skipped — needs sch_netem/);
-	} else t.falsy(notes?.length, "with netem nothing is skipped");
+		t.truthy(flaky.notes?.length, "the skipped impairments are said");
+		t.regex(flaky.notes!.join("\n"), /delay, jitter skipped — needs sch_netem/);
+	} else t.falsy(flaky.notes?.length, "with netem nothing is skipped");
 });
 
 rootTest("a step that cannot hold fails: exit 1, the step, the line and why; `expect: lost` sees the loss", async (t) => {
