@@ -1,5 +1,5 @@
 // `testbed doctor`: what this host supports, and the fix for what it lacks.
-import { daemonBinary, daemonInstall } from "./port-mapping.ts";
+import { daemonInstall, daemonPath } from "./port-mapping.ts";
 import { existsSync, readdirSync } from "node:fs";
 import type { CgroupController, CgroupLayout, HostFeatures } from "../plan/operations.ts";
 import { cgroupLayout, controllerFix, ipv6Supported, overlaySupported } from "./cgroups.ts";
@@ -60,8 +60,8 @@ export async function doctor(): Promise<{ ok: boolean; kernel: string; checks: C
 		const path = which(tool === "iptables" ? "iptables-restore" : tool);
 		checks.push({ name: tool, ok: Boolean(path), required, detail: path ? `${path} (${what})` : `not found (${what})`, fix: installHint });
 	}
-	const daemon = daemonBinary();
-	checks.push({ name: "miniupnpd", ok: "path" in daemon, required: false, detail: "path" in daemon ? `${daemon.path} (port mapping: \`nat: { port-mapping: … }\`; UPnP-IGD, NAT-PMP, PCP)` : `not found (port mapping: \`nat: { port-mapping: … }\`)`, fix: daemonInstall });
+	const daemon = daemonPath();
+	checks.push({ name: "miniupnpd", ok: Boolean(daemon), required: false, detail: daemon ? `${daemon} (port mapping: \`nat: { port-mapping: … }\`; UPnP-IGD, NAT-PMP, PCP)` : `not found (port mapping: \`nat: { port-mapping: … }\`)`, fix: daemonInstall });
 	const helper = await helperCheck();
 	checks.push({ name: "python3", ok: helper.ok, required: false, detail: helper.detail, fix: "apt-get install -y python3 nftables (python3 and libnftables1; or `make setup`)" });
 	let kernel = "unknown";

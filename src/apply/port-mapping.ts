@@ -9,7 +9,8 @@ import { daemonCommand, daemonFiles, parseLeases, renderDaemonConf, renderGrantS
 import type { Lab, LabNode } from "../resolve/lab.ts";
 import { askSupervisor, programPath } from "./programs.ts";
 import { run } from "./run.ts";
-import { netnsPath, stateDir } from "./state-files.ts";
+import { stateDir } from "./state-files.ts";
+import { inNamespace } from "../render/batch.ts";
 import { inNode } from "./node-env.ts";
 import type { ProgramSpec } from "./supervisor-protocol.ts";
 import { which } from "./which.ts";
@@ -23,21 +24,16 @@ export const portMappingFiles = (lab: string, node: string): PortMappingFiles =>
 
 export const grantingNats = (lab: Lab): LabNode[] => lab.nodes.filter((node) => node.nat?.portMapping);
 
-/** The daemon's path, or why it cannot run here (missing, or built for iptables). */
-export function daemonBinary(): { path: string } | { missing: string } {
-	const path = which("miniupnpd");
-	if (!path) return { missing: "miniupnpd is not installed" };
-	return { path };
-}
+/** Where the daemon is installed (undefined: it is not). */
+export const daemonPath = (): string | undefined => which("miniupnpd");
 
 /** `up` of a lab with port mapping on a host without the daemon: exit 4 with the install command. */
 export function requireDaemon(lab: Lab): void {
 	const nats = grantingNats(lab);
 	if (nats.length === 0) return;
-	const binary = daemonBinary();
-	if ("missing" in binary) {
+	if (!daemonPath()) {
 		const pos = nats[0].nat!.portMapping!.pos;
-		throw new MissingFeatureError(`${lab.file}:${pos.line}:${pos.col}: ${binary.missing}, needed for port mapping on nat ${nats.map((node) => node.name).join(", ")}; install with: ${daemonInstall}`, "miniupnpd", daemonInstall);
+		throw new MissingFeatureError(`${lab.file}:${pos.line}:${pos.col}: miniupnpd is not installed, needed for port mapping on nat ${nats.map((node) => node.name).join(", ")}; install with: ${daemonInstall}`, "miniupnpd", daemonInstall);
 	}
 }
 
@@ -51,21 +47,21 @@ const daemonScript = 'mount --bind /dev/null /dev/console 2>/dev/null; exec "$@"
 
 /** Write each daemon's configuration (and an empty lease file); the supervisor's specs to start them. */
 export function daemonSpecs(lab: Lab): ProgramSpec[] {
-	const binary = daemonBinary();
+	const path = daemonPath() ?? "miniupnpd";
 	return grantingNats(lab).map((node) => {
 		const files = portMappingFiles(lab.name, node.name);
 		writeFileSync(files.conf, renderDaemonConf(lab.name, node.name, node.nat!, files), { mode: 0o600 });
 		writeFileSync(files.leases, "", { mode: 0o600 });
-		const path = "path" in binary ? binary.path : "miniupnpd";
+		const command = daemonCommand(path, files);
 		const spec = node.nat!.portMapping!;
 		const udp = spec.protocols.includes("nat-pmp") || spec.protocols.includes("pcp");
 		return {
 			node: node.name,
 			name: daemonProgram,
-			argv: inNode(lab.name, node, ["sh", "-c", daemonScript, "testbed-portmap", ...daemonCommand(path, files)], "/"),
+			argv: inNode(lab.name, node, ["sh", "-c", daemonScript, "testbed-portmap", ...command], "/"),
 			env: { PATH: programPath, LANG: "C.UTF-8" },
 			cwd: "/",
-			text: daemonCommand(path, files).join(" "),
+			text: command.join(" "),
 			ready: udp ? { kind: "udp", port: portMappingPorts.pmp, withinMs: 10_000 } : { kind: "tcp", port: portMappingPorts.http, withinMs: 10_000 },
 			after: [],
 			grants: { leases: files.leases, netns: node.netns },
@@ -73,22 +69,21 @@ export function daemonSpecs(lab: Lab): ProgramSpec[] {
 	});
 }
 
-/** The leases a NAT's daemon has granted (none when it offers no port mapping or has not written its file). */
-export function readLeases(lab: string, node: string): Lease[] {
+/** The leases in a daemon's lease file (none when it has not written one). */
+function leasesIn(file: string): Lease[] {
 	try {
-		return parseLeases(readFileSync(portMappingFiles(lab, node).leases, "utf8"));
+		return parseLeases(readFileSync(file, "utf8"));
 	} catch {
 		return [];
 	}
 }
 
+/** The leases a NAT's daemon has granted (none when it offers no port mapping or has not written its file). */
+export const readLeases = (lab: string, node: string): Lease[] => leasesIn(portMappingFiles(lab, node).leases);
+
 /** Make the NAT's `granted` maps hold what the lease file says now. */
 export async function syncGrants(leasesFile: string, netns: string): Promise<void> {
-	let text = "";
-	try {
-		text = readFileSync(leasesFile, "utf8");
-	} catch {}
-	const result = await run(["nsenter", `--net=${netnsPath(netns)}`, "nft", "-f", "-"], { input: renderGrantSync(parseLeases(text), Math.floor(Date.now() / 1000)) });
+	const result = await run(inNamespace(netns, ["nft", "-f", "-"]), { input: renderGrantSync(leasesIn(leasesFile), Math.floor(Date.now() / 1000)) });
 	if (result.exitCode !== 0) throw new ApplyError(`mirroring port mappings into the NAT's maps failed: ${result.stderr}`, { command: "nft -f -", namespace: netns, stderr: result.stderr, rolledBack: false });
 }
 

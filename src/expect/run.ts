@@ -1,6 +1,6 @@
 // Run the checks of a lab (its `expect:` list, or theory for every pair of peers) and compare
 // measured with expected. The lab must be up; this starts and stops the agents it needs.
-import { punchProtos, type PunchOutcome, type PunchProto } from "../vocabulary/punch.ts";
+import type { PunchOutcome, PunchProto } from "../vocabulary/punch.ts";
 import type { LabCheck, UserCheck } from "../resolve/commands.ts";
 import { runUserChecks, type ProgramRun } from "./user-checks.ts";
 import type { Lab } from "../resolve/lab.ts";
@@ -130,33 +130,18 @@ export async function runChecks(lab: Lab, checks: LabCheck[], options: RunOption
 	};
 	const user = checks.map((check, index) => ({ check, index })).filter((entry): entry is { check: UserCheck; index: number } => entry.check.kind === "run" || entry.check.kind === "pair" || entry.check.kind === "matrix");
 	if (user.length > 0) await runUserChecks(lab, user.map(({ check }) => check), (result, k) => record(user[k].index, result));
-	const punches = checks.map((check, index) => ({ check, index })).filter((entry): entry is { check: Extract<LabCheck, { kind: "punch" }>; index: number } => entry.check.kind === "punch");
+	const punches = checks.map((check, index) => ({ check, index })).filter((entry): entry is PunchEntry => entry.check.kind === "punch");
 	if (punches.length > 0) {
 		const session = await PunchSession.start(lab);
 		try {
 			const maxRuns = Math.max(...punches.map(({ check }) => check.runs?.value ?? options.runs ?? 1));
 			const perCheck = new Map<number, PunchResult[]>();
 			for (let run = 0; run < maxRuns; run++) {
-				// UDP punches all at once, then TCP's, over IPv4 then IPv6 (each has its own peer agents), and
-				// those whose peers ask for port mappings after those that do not.
-				const mappings = [...new Set(punches.map(({ check }) => check.portMapping?.join() ?? ""))];
-				for (const mapping of mappings)
-					for (const family of [4, 6] as const)
-						for (const proto of punchProtos) {
-							const due = punches.filter(({ check }) => (check.proto ?? "udp") === proto && (check.family ?? 4) === family && (check.portMapping?.join() ?? "") === mapping && run < (check.runs?.value ?? options.runs ?? 1));
-							// UDP pairs that can only end relayed give up sooner (a UDP path that exists connects in the first rounds),
-							// except behind plain MASQUERADE, whose kept packets make the outcome depend on the rounds played.
-							const racy = (peer: string) => Boolean(peerModel(lab, lab.nodes.find((node) => node.name === peer)!).nat?.keepsUnsolicited);
-							const relayedOnly = ({ check }: (typeof due)[number]) => proto === "udp" && options.punch?.deadlineMs === undefined && !check.maxTimeMs && acceptedOutcomes(lab, check.a.value, check.b.value, check.result?.value, proto, family, check.portMapping).join() === "relayed" && !racy(check.a.value) && !racy(check.b.value);
-							for (const [batch, deadline] of [[due.filter((entry) => !relayedOnly(entry)), undefined], [due.filter(relayedOnly), relayedDeadlineMs]] as const) {
-								if (batch.length === 0) continue;
-								const outcomes = await session.punchMany(
-									batch.map(({ check }) => [check.a.value, check.b.value] as [string, string]),
-									{ ...options.punch, proto, family, ...(deadline ? { deadlineMs: deadline } : {}), ...(mapping ? { portMapping: batch[0].check.portMapping } : {}) },
-								);
-								batch.forEach(({ index }, k) => perCheck.set(index, [...(perCheck.get(index) ?? []), { ...outcomes[k], run }]));
-							}
-						}
+				const due = punches.filter(({ check }) => run < (check.runs?.value ?? options.runs ?? 1));
+				for (const batch of punchBatches(lab, due, options.punch)) {
+					const outcomes = await session.punchMany(batch.entries.map(({ check }) => [check.a.value, check.b.value] as [string, string]), batch.options);
+					batch.entries.forEach(({ index }, k) => perCheck.set(index, [...(perCheck.get(index) ?? []), { ...outcomes[k], run }]));
+				}
 			}
 			for (const { check, index } of punches) {
 				const result = judgePunch(lab, check, perCheck.get(index) ?? []);
@@ -192,6 +177,30 @@ export async function runChecks(lab: Lab, checks: LabCheck[], options: RunOption
 		for (const { check, index } of probeChecks) record(index, judgeProbe(check, report.nats.find((verdict) => verdict.nat === check.nat.value)!));
 	}
 	return results.flat();
+}
+
+type PunchEntry = { check: Extract<LabCheck, { kind: "punch" }>; index: number };
+
+/**
+ * The punches of one run in batches that punch at once: those of one transport, family and port
+ * mapping share peer agents. UDP pairs that can only end relayed form batches of their own with
+ * relayedDeadlineMs (a UDP path that exists connects in the first rounds) — not behind plain
+ * MASQUERADE, whose kept packets make the outcome depend on the rounds played, nor with a deadline or
+ * max-time of the caller's.
+ */
+function punchBatches(lab: Lab, due: PunchEntry[], punch: PunchOptions = {}): { entries: PunchEntry[]; options: PunchOptions }[] {
+	const racy = (peer: string) => Boolean(peerModel(lab, lab.nodes.find((node) => node.name === peer)!).nat?.keepsUnsolicited);
+	const batches = new Map<string, { entries: PunchEntry[]; options: PunchOptions }>();
+	for (const entry of due) {
+		const { check } = entry;
+		const [proto, family] = [check.proto ?? "udp", check.family ?? 4] as const;
+		const relayedOnly =
+			proto === "udp" && punch.deadlineMs === undefined && !check.maxTimeMs && !racy(check.a.value) && !racy(check.b.value) && acceptedOutcomes(lab, check.a.value, check.b.value, check.result?.value, proto, family, check.portMapping).join() === "relayed";
+		const key = `${check.portMapping?.join() ?? ""} ${family} ${proto} ${relayedOnly}`;
+		if (!batches.has(key)) batches.set(key, { entries: [], options: { ...punch, proto, family, ...(relayedOnly ? { deadlineMs: relayedDeadlineMs } : {}), ...(check.portMapping ? { portMapping: check.portMapping } : {}) } });
+		batches.get(key)!.entries.push(entry);
+	}
+	return [...batches.values()];
 }
 
 function judgePunch(lab: Lab, check: Extract<LabCheck, { kind: "punch" }>, runs: PunchResult[]): CheckResult {

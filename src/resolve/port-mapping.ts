@@ -43,7 +43,7 @@ export const documentationBlock = (address: string): string | undefined => docum
  * but maps nothing ("port forwarding is impossible"). A home router behind a carrier NAT (100.64/10)
  * or another NAT (10/8, 172.16/12, 192.168/16) is the case a lab meets.
  */
-const reservedBlocks = ["0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.31.196.0/24", "192.52.193.0/24", "192.88.99.0/24", "192.168.0.0/16", "192.175.48.0/24", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4"];
+const reservedBlocks = [...documentationBlocks, "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24", "192.31.196.0/24", "192.52.193.0/24", "192.88.99.0/24", "192.168.0.0/16", "192.175.48.0/24", "224.0.0.0/4", "240.0.0.0/4"];
 
 /** Whether the NAT's daemon can grant mappings where it stands (its outside address is not on the reserved list). */
 export const canGrant = (nat: LabNat): boolean => nat.portMapping !== undefined && nat.publicAddress !== undefined && !reservedBlocks.some((block) => contains(block, nat.publicAddress!));
