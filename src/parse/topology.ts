@@ -160,6 +160,8 @@ export interface RouteDecl {
 	/** Gateway; without it the route is a device route (`dev:`). */
 	via?: Located<string>;
 	dev?: Located<string>;
+	/** IPv6: an IPv6 destination (`::/0` is the default), or `default` through an IPv6 gateway. */
+	family?: 6;
 	pos: Pos;
 }
 

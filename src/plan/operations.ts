@@ -22,7 +22,7 @@ export type Operation = Base &
 		/** An IPv6 address is added `nodad`: usable at once, not after a second and a half of duplicate address detection. */
 		| { op: "address-add"; netns: string; iface: string; cidr: string; noPrefixRoute: boolean; nodad?: boolean }
 		| { op: "sysctl"; netns: string; settings: [key: string, value: string][] }
-		| { op: "route-add"; netns: string; to: string; via?: string; dev: string; auto: boolean }
+		| { op: "route-add"; netns: string; to: string; via?: string; dev: string; family?: 6; auto: boolean }
 		| { op: "nat"; netns: string; nat: LabNat }
 		/** A NAT's IPv6 side: a stateful firewall (nftables, whether its IPv4 side is nftables or iptables). */
 		| { op: "firewall6"; netns: string; nat: LabNat }

@@ -96,7 +96,7 @@ function planNode(node: LabNode, features: HostFeatures, unmet: Requirement[]): 
 		}
 	}
 	ops.push({ op: "sysctl", netns: ns, settings: sysctls(node), pos: node.pos, ...at });
-	for (const route of node.routes) ops.push({ op: "route-add", netns: ns, to: route.to, via: route.via, dev: route.dev, auto: route.auto, pos: route.pos, ...at });
+	for (const route of node.routes) ops.push({ op: "route-add", netns: ns, to: route.to, via: route.via, dev: route.dev, ...(route.family ? { family: route.family } : {}), auto: route.auto, pos: route.pos, ...at });
 	if (node.nat?.behaviour.masquerade) ops.push(...masqueradeRules(node));
 	else if (node.nat) ops.push({ op: "nat", netns: ns, nat: node.nat, pos: node.nat.pos, ...at });
 	if (node.nat?.firewall6) ops.push({ op: "firewall6", netns: ns, nat: node.nat, pos: node.nat.pos, ...at });

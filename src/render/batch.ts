@@ -13,6 +13,15 @@ import { iptablesCommand, renderIptablesRestore, type IptablesOperation } from "
 
 export type Tool = "ip" | "sysctl" | "nft" | "iptables" | "tc";
 
+/**
+ * A route as `ip route add|replace` takes it. `ip` tells the family by the addresses; an IPv6
+ * default without a gateway names itself `::/0` (`default` alone would be IPv4's).
+ */
+export function routeArgs(route: { to: string; via?: string; dev: string; family?: 6 }): string {
+	const to = route.family === 6 && route.to === "default" && !route.via ? "::/0" : route.to;
+	return `${to}${route.via ? ` via ${route.via}` : ""} dev ${route.dev}`;
+}
+
 export interface BatchLine {
 	/** One line of the file. */
 	text: string;
@@ -106,7 +115,7 @@ export function ipLine(op: Operation): string {
 		case "address-add":
 			return `address add ${op.cidr} dev ${op.iface}${op.noPrefixRoute ? " noprefixroute" : ""}${op.nodad ? " nodad" : ""}`;
 		case "route-add":
-			return `route add ${op.to}${op.via ? ` via ${op.via}` : ""} dev ${op.dev}`;
+			return `route add ${routeArgs(op)}`;
 		case "sysctl":
 			return `netns exec ${op.netns} sysctl -q -w ${op.settings.map(([key, value]) => `${key}=${value}`).join(" ")}`;
 		case "nat":

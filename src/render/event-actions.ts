@@ -4,6 +4,7 @@ import type { HostFeatures } from "../plan/operations.ts";
 import type { LabEvent, LabNat, LabRoute, LinkEnd } from "../resolve/lab.ts";
 import { natStateSets, type NatState } from "./nat-state.ts";
 import { renderForgetGrants } from "./miniupnpd.ts";
+import { routeArgs } from "./batch.ts";
 
 export interface EventCommand {
 	netns: string;
@@ -45,7 +46,7 @@ function linkDown(ends: LinkEnd[]): EventAction {
 function linkUp(ends: LinkEnd[], routes: { netns: string; routes: LabRoute[] }[]): EventAction[] {
 	const actions: EventAction[] = ends.map((end) => ({ kind: "run", why: `up ${end.node}:${end.iface}`, commands: [ip(end.netns, [`link set dev ${end.iface} up`])] }));
 	if (routes.length)
-		actions.push({ kind: "run", why: "routes through the link again", commands: routes.map((entry) => ip(entry.netns, entry.routes.map((route) => `route replace ${route.to}${route.via ? ` via ${route.via}` : ""} dev ${route.dev}`))) });
+		actions.push({ kind: "run", why: "routes through the link again", commands: routes.map((entry) => ip(entry.netns, entry.routes.map((route) => `route replace ${routeArgs(route)}`))) });
 	return actions;
 }
 

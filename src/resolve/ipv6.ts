@@ -115,8 +115,9 @@ export function checkNptPrefixes(nodes: LabNode[], problem: Report): void {
 }
 
 /**
- * IPv6 routes: a default route for each single-homed host and each NAT (through the one gateway on its
- * uplink, as for IPv4), and on every node upstream of a NAT a route to each prefix behind it.
+ * IPv6 routes: a default route for each single-homed host and each NAT that declares none (through
+ * the one gateway on its uplink, as for IPv4), and on every node upstream of a NAT a route to each
+ * prefix behind it (following declared default routes as well as the added ones).
  */
 export function addRoutes6(nodes: LabNode[], segments: Map<number, Segment>, defaultRoute: (node: LabNode) => boolean): void {
 	const address6 = (iface: LabInterface | undefined) => iface?.addresses6?.[0]?.ip;
@@ -128,7 +129,13 @@ export function addRoutes6(nodes: LabNode[], segments: Map<number, Segment>, def
 	const defaults = new Map<LabNode, { node: LabNode; via: string }>();
 	for (const node of nodes) {
 		if (node.interfaces.some((iface) => iface.addresses6?.length)) node.ipv6 = true;
-		if (node.kind === "switch" || node.kind === "router" || !defaultRoute(node)) continue;
+		const declared = node.routes.find((route) => route.family === 6 && route.to === "default" && route.via);
+		if (declared) {
+			const dev = node.interfaces.find((iface) => iface.name === declared.dev);
+			const gateway = segments.get(dev?.segment ?? -1)?.members.find((member) => member.node !== node && member.iface.addresses6?.some((address) => address.ip === declared.via));
+			if (gateway) defaults.set(node, { node: gateway.node, via: declared.via! });
+		}
+		if (node.kind === "switch" || node.kind === "router" || !defaultRoute(node) || node.routes.some((route) => route.family === 6 && route.to === "default")) continue;
 		const uplinks = node.kind === "nat" ? node.interfaces.filter((iface) => iface.name === node.nat?.outside) : node.interfaces.filter((iface) => iface.type === "veth" && iface.addresses6?.length && !iface.down);
 		if (uplinks.length !== 1 || !address6(uplinks[0])) continue;
 		const gateway = gatewayOn(node, uplinks[0]);
@@ -144,7 +151,7 @@ export function addRoutes6(nodes: LabNode[], segments: Map<number, Segment>, def
 			for (const held of node.interfaces.filter((iface) => iface.type === "dummy").flatMap((iface) => iface.addresses6 ?? []))
 				if (contains6(link.addresses6![0].network, held.ip))
 					for (const member of segments.get(link.segment!)?.members ?? [])
-						if (member.node !== node && isGateway(member.node) && member.iface.addresses6?.length)
+						if (member.node !== node && isGateway(member.node) && member.iface.addresses6?.length && !member.node.routes.some((route) => route.family === 6 && route.to === `${held.ip}/128`))
 							member.node.routes.push({ to: `${held.ip}/128`, via: link.addresses6![0].ip, dev: member.iface.name, family: 6, auto: true, pos: node.pos });
 	// Prefixes behind each NAT, routed by every node on its way up (a NAT behind a NAT: both levels).
 	for (const nat of nodes) {

@@ -6,7 +6,8 @@ import { resolve as resolvePath } from "node:path";
 import type { ExpectDecl, Located, NodeDecl, TopologyDecl } from "../parse/topology.ts";
 import { resolveChecks, resolvePrograms } from "./commands.ts";
 import { resolveContainers } from "./container.ts";
-import { contains } from "../validate/addresses.ts";
+import { contains, interfaceAddress } from "../validate/addresses.ts";
+import { canonical6, contains6, interfaceAddress6 } from "../validate/addresses6.ts";
 import type { Pos, Problem } from "../vocabulary/problems.ts";
 import { maxNamespaceLength } from "../vocabulary/names.ts";
 import { closest } from "../validate/units.ts";
@@ -93,10 +94,26 @@ function declareNodes(decl: TopologyDecl, { problem }: Resolving): Map<string, L
 	return nodes;
 }
 
-/** A node's declared routes: through an interface, a connected gateway, or both; never through a link that starts down. */
+/**
+ * A node's declared routes, IPv4 and IPv6: through an interface, a connected gateway, or both; never
+ * through a link that starts down, and one per destination (the kernel keeps one; a second is an
+ * error when the lab is built, so it is one here).
+ */
 function resolveRoutes(node: LabNode, nodeDecl: NodeDecl, { problem }: Resolving): void {
+	const seen = new Set<string>();
 	for (const route of nodeDecl.routes) {
-		const to = route.to.value === "default" ? "default" : route.to.value.includes("/") ? route.to.value : `${route.to.value}/32`;
+		const family = route.family;
+		const to = destination(route.to.value, family);
+		if (to.problem) {
+			problem("BAD_CIDR", route.to.pos, `route destination ${route.to.value} has host bits set: the kernel takes only a prefix's first address`, `write \`to: ${to.problem}\``);
+			continue;
+		}
+		const key = `${family ?? 4} ${to.value}`;
+		if (seen.has(key)) {
+			problem("BAD_ROUTE", route.to.pos, `node "${node.name}" has a second ${family === 6 ? "IPv6 " : ""}route to ${to.value}`, "keep one of them: the kernel holds one route per destination");
+			continue;
+		}
+		seen.add(key);
 		let dev: LabInterface | undefined;
 		if (route.dev) {
 			dev = node.interfaces.find((iface) => iface.name === route.dev!.value);
@@ -107,9 +124,11 @@ function resolveRoutes(node: LabNode, nodeDecl: NodeDecl, { problem }: Resolving
 		}
 		if (route.via) {
 			const via = route.via.value;
-			const connected = node.interfaces.filter((iface) => iface.type === "veth" && iface.addresses.some((address) => contains(address.network, via)));
+			const onLink = (iface: LabInterface) => (family === 6 ? (iface.addresses6 ?? []).some((address) => contains6(address.network, via)) : iface.addresses.some((address) => contains(address.network, via)));
+			const connected = node.interfaces.filter((iface) => iface.type === "veth" && onLink(iface));
 			if (connected.length === 0 || (dev && !connected.includes(dev))) {
-				problem("GATEWAY_NOT_CONNECTED", route.via.pos, `gateway ${via} of node "${node.name}" is on none of its connected subnets${dev ? ` on "${dev.name}"` : ""}`, `use an address on one of: ${connectedSubnets(node).join(", ") || "(no links with addresses)"}`);
+				const subnets = family === 6 ? node.interfaces.filter((iface) => iface.type === "veth").flatMap((iface) => (iface.addresses6 ?? []).map((address) => address.network)) : connectedSubnets(node);
+				problem("GATEWAY_NOT_CONNECTED", route.via.pos, `gateway ${via} of node "${node.name}" is on none of its connected ${family === 6 ? "IPv6 prefixes" : "subnets"}${dev ? ` on "${dev.name}"` : ""}`, `use an address on one of: ${subnets.join(", ") || (family === 6 ? "(no links with `subnet6:`)" : "(no links with addresses)")}`);
 				continue;
 			}
 			dev ??= connected.find((iface) => !iface.down) ?? connected[0];
@@ -118,8 +137,25 @@ function resolveRoutes(node: LabNode, nodeDecl: NodeDecl, { problem }: Resolving
 			problem("BAD_ROUTE", (route.via ?? route.dev)!.pos, `route to ${route.to.value} goes through "${dev.name}", whose link starts down (\`state: down\`)`, "route through a link that is up; a `move` step re-routes when the link is plugged in");
 			continue;
 		}
-		node.routes.push({ to, via: route.via?.value, dev: dev!.name, auto: false, pos: (route.via ?? route.dev)!.pos });
+		node.routes.push({ to: to.value, via: route.via && family === 6 ? canonical6(route.via.value) : route.via?.value, dev: dev!.name, ...(family ? { family } : {}), auto: false, pos: (route.via ?? route.dev)!.pos });
 	}
+}
+
+/**
+ * A route's destination as the kernel lists it: `default` (IPv6's `::/0` too), a prefix in its
+ * canonical text, a single address as /32 or /128. A prefix with host bits set is a problem whose
+ * fix is the prefix it was probably meant to be.
+ */
+function destination(text: string, family: 6 | undefined): { value: string; problem?: string } {
+	if (text === "default" || text === "::/0") return { value: "default" };
+	if (family === 6) {
+		const cidr = text.includes("/") ? text : `${text}/128`;
+		const { network, prefix } = interfaceAddress6(cidr);
+		return network === `${canonical6(cidr.split("/")[0])}/${prefix}` ? { value: network } : { value: network, problem: network };
+	}
+	if (!text.includes("/")) return { value: `${text}/32` };
+	const { network } = interfaceAddress(text);
+	return network === text ? { value: text } : { value: network, problem: network };
 }
 
 /** The file's checks, with every node they name found (and of a kind the check can use). */

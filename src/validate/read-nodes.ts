@@ -5,7 +5,7 @@ import { netnsNamePattern, nodeNamePattern } from "../vocabulary/names.ts";
 import { parseDuration } from "./units.ts";
 import { portMappingProtocols, type PortMappingProtocol } from "../vocabulary/port-mapping.ts";
 import { isCidr, isIpv4 } from "./addresses.ts";
-import { isCidr6 } from "./addresses6.ts";
+import { isCidr6, isIpv6 } from "./addresses6.ts";
 import { topologyKeys } from "./topology-keys.ts";
 import type { YamlReader } from "./yaml-reader.ts";
 import { readPrograms } from "./read-programs.ts";
@@ -93,12 +93,18 @@ function readRoute(r: YamlReader, item: YamlNode): RouteDecl[] {
 	const dev = r.string(entries.get("dev"), "dev");
 	if (!to) r.report("MISSING_KEY", map, "route has no `to:`", "add `to: default` or `to: 10.0.0.0/8`");
 	if (!via && !dev) r.report("MISSING_KEY", map, "route has neither `via:` nor `dev:`", "add `via:` with the gateway's address, or `dev:` with the interface");
-	if (to && to.value !== "default" && !isCidr(to.value) && !isIpv4(to.value))
-		r.problem("BAD_CIDR", to.pos, `route destination "${to.value}" is not default, an address or a CIDR`, "write `default`, `10.0.0.0/8` or `10.0.0.1`");
-	const badVia = via !== undefined && !isIpv4(via.value);
-	if (badVia) r.problem("BAD_ROUTE", via.pos, `gateway "${via.value}" is not an IPv4 address`, "write the gateway's address, e.g. `via: 10.0.1.1`");
+	// The family: of the destination, else (`default`) of the gateway; `::/0` is IPv6's default.
+	const toFamily = !to || to.value === "default" ? undefined : isCidr(to.value) || isIpv4(to.value) ? 4 : to.value === "::/0" || isCidr6(to.value) || isIpv6(to.value) ? 6 : "bad";
+	if (toFamily === "bad")
+		r.problem("BAD_CIDR", to!.pos, `route destination "${to!.value}" is not default, an address or a CIDR`, "write `default`, `10.0.0.0/8`, `10.0.0.1`, `::/0` (IPv6's default) or `2001:db8::/32`");
+	const viaFamily = !via ? undefined : isIpv4(via.value) ? 4 : isIpv6(via.value) ? 6 : "bad";
+	if (viaFamily === "bad")
+		r.problem("BAD_ROUTE", via!.pos, `gateway "${via!.value}" is not an IPv4 or IPv6 address${/^fe[89ab]/i.test(via!.value) ? " (a link-local gateway is not supported: give the neighbour's address on the link's `subnet6:`)" : ""}`, "write the gateway's address, e.g. `via: 10.0.1.1` or `via: 2001:db8:1:1::1`");
+	else if (typeof toFamily === "number" && viaFamily && toFamily !== viaFamily)
+		r.problem("BAD_ROUTE", via!.pos, `gateway ${via!.value} is IPv${viaFamily} but the destination ${to!.value} is IPv${toFamily}`, `give an IPv${toFamily} gateway, or write the route's IPv${viaFamily} destination`);
 	if (dev) r.checkInterfaceName(dev);
-	return to && (via || dev) && !badVia ? [{ to, via, dev, pos: r.pos(map) }] : [];
+	const family = toFamily === 6 || (toFamily === undefined && viaFamily === 6) ? 6 : undefined;
+	return to && (via || dev) && toFamily !== "bad" && viaFamily !== "bad" && (!viaFamily || !toFamily || toFamily === viaFamily) ? [{ to, via, dev, ...(family ? { family } : {}), pos: r.pos(map) }] : [];
 }
 
 /** The longest timeouts a NAT may declare (conntrack's own defaults: 5 days for TCP). */

@@ -149,3 +149,18 @@ rootTest("NPTv6 on a gateway: bob's inside prefix is rewritten to the outside on
 	});
 	t.deepEqual(leftovers(lab.name, lab.nodes.map((node) => node.netns)), []);
 });
+
+rootTest("IPv6 routes written in `routes:`: two routers reach each other's prefix through them (and not once one is gone), as the kernel lists them", async (t) => {
+	// a — r1 — r2 — b, IPv6 only: testbed routes no prefix between two routers; the file does.
+	const lab = loadLabText(
+		"name: tb-routes6\nnodes:\n  r1:\n    kind: router\n    routes: [{ to: '2001:db8:3::/64', via: '2001:db8:2::2' }]\n  r2:\n    kind: router\n    routes: [{ to: '2001:db8:1::/64', via: '2001:db8:2::1' }]\n  a: {}\n  b: {}\nlinks:\n" +
+			"  - { endpoints: [a:eth0, r1:e1], subnet6: 2001:db8:1::/64 }\n  - { endpoints: [r1:e2, r2:e2], addresses: [2001:db8:2::1/64, 2001:db8:2::2/64] }\n  - { endpoints: [b:eth0, r2:e1], subnet6: 2001:db8:3::/64 }\n",
+	);
+	await inLab(t, lab, async () => {
+		const listed = await inNode(lab, "r2", ["ip", "-6", "route", "show", "2001:db8:1::/64"]);
+		t.regex(listed.stdout, /^2001:db8:1::\/64 via 2001:db8:2::1 dev e2/m, "r2's route as `ip -6 route` lists it");
+		t.true(await ping6(lab, "a", "2001:db8:3::2"), "a reaches b through both routers");
+		await inNode(lab, "r2", ["ip", "-6", "route", "del", "2001:db8:1::/64"]);
+		t.false(await ping6(lab, "a", "2001:db8:3::2"), "without r2's declared route, b's answers have no way back");
+	});
+});

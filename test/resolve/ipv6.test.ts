@@ -110,3 +110,75 @@ test("NPTv6: the one inside prefix is rewritten to an outside one (default: the 
 	t.deepEqual(bad("{ nat: npt, prefix: 10.0.0.0/24 }"), ['BAD_CIDR "10.0.0.0/24" is not an IPv6 prefix']);
 	t.deepEqual(bad("{ nat: nat66 }"), ['BAD_VALUE nat "nat66" is not one of: npt']);
 });
+
+// ---- IPv6 routes written in `routes:` -------------------------------------------------------------
+
+/** A host with two links (no default route of its own), a NAT and a router: room for declared routes. */
+const twoHomed = (routes: string) =>
+	`name: t\nnodes:\n  r: { kind: router }\n  n: { kind: nat }\n  a:\n    routes:\n${routes}\n  b: {}\nlinks:\n` +
+	"  - { endpoints: [a:eth0, n:lan], subnet: 10.0.0.0/24, subnet6: 2001:db8:1::/64 }\n" +
+	"  - { endpoints: [a:eth1, b:eth0], subnet: 10.0.5.0/24, subnet6: 2001:db8:5::/64 }\n" +
+	"  - { endpoints: [n:wan, r:e1], subnet: 10.0.1.0/24, subnet6: 2001:db8:2::/64 }\n";
+
+test("IPv6 routes in `routes:`: a prefix, an address, `::/0` and `default` through an IPv6 gateway; canonical text, family 6, IPv4 untouched", async (t) => {
+	const lab = loadLabText(
+		twoHomed(
+			[
+				"      - { to: default, via: 10.0.0.1 }",
+				"      - { to: '2001:DB8:0:0:0:0:0:0/32', via: '2001:db8:5:0::2' }",
+				"      - { to: '2001:db8:77::9', dev: eth1 }",
+				"      - { to: default, via: 2001:db8:1::1 }",
+			].join("\n"),
+		),
+	);
+	t.deepEqual(routes6(lab, "a"), ["2001:db8::/32 via 2001:db8:5::2 dev eth1", "2001:db8:77::9/128 via undefined dev eth1", "default via 2001:db8:1::1 dev eth0"]);
+	t.deepEqual(node(lab, "a").routes.filter((route) => route.family !== 6).map((route) => `${route.to} via ${route.via}`), ["default via 10.0.0.1"]);
+	const devOnly = loadLabText(twoHomed("      - { to: '::/0', dev: eth0 }"));
+	t.deepEqual(routes6(devOnly, "a"), ["default via undefined dev eth0"], "`::/0` is IPv6's default");
+	// Rendered: `ip` tells the family by the addresses; a gateway-less IPv6 default is written ::/0.
+	const { planLab } = await import("../../src/plan/plan.ts");
+	const { ipLine } = await import("../../src/render/batch.ts");
+	const lines = (l: Lab) => planLab(l, { dummy: true, netem: true, tbf: true }).namespaces.find((ns) => ns.node === "a")!.operations.filter((op) => op.op === "route-add").map(ipLine);
+	t.deepEqual(lines(devOnly), ["route add ::/0 dev eth0"]);
+	t.deepEqual(lines(lab), ["route add default via 10.0.0.1 dev eth0", "route add 2001:db8::/32 via 2001:db8:5::2 dev eth1", "route add 2001:db8:77::9/128 dev eth1", "route add default via 2001:db8:1::1 dev eth0"]);
+});
+
+test("a declared IPv6 default replaces the one testbed adds, and routers upstream still route a NAT's prefix through it", (t) => {
+	// The NAT declares its IPv6 default (and its IPv4 one): no second default of either family.
+	const lab = loadLabText(
+		"name: t\nnodes:\n  r: { kind: router }\n  n:\n    kind: nat\n    routes:\n      - { to: default, via: 10.0.1.1 }\n      - { to: default, via: '2001:db8:2::1' }\n  a: {}\nlinks:\n" +
+			"  - { endpoints: [a:eth0, n:lan], subnet: 10.0.0.0/24, subnet6: 2001:db8:1::/64 }\n  - { endpoints: [n:wan, r:e1], subnet: 10.0.1.0/24, subnet6: 2001:db8:2::/64 }\n",
+	);
+	t.deepEqual(routes6(lab, "n"), ["default via 2001:db8:2::1 dev wan"]);
+	t.deepEqual(node(lab, "n").routes.filter((route) => route.to === "default").length, 2, "one default per family");
+	t.deepEqual(routes6(lab, "r"), ["2001:db8:1::/64 via 2001:db8:2::2 dev e1"], "the router reaches the NAT's inside prefix");
+	// A declared route to a held address's /128 on a gateway is not added twice.
+	const held = loadLabText(
+		"name: t\nnodes:\n  r:\n    kind: router\n    routes: [{ to: '2001:db8:9::11', via: '2001:db8:9::10' }]\n  s:\n    interfaces: [{ name: alt0, type: dummy, addresses: [2001:db8:9::11/64] }]\nlinks:\n  - endpoints: [s:eth0, r:e1]\n    addresses: [2001:db8:9::10/64, 2001:db8:9::1/64]\n",
+	);
+	t.deepEqual(routes6(held, "r"), ["2001:db8:9::11/128 via 2001:db8:9::10 dev e1"]);
+});
+
+test("mistakes in IPv6 routes: families mixed, a link-local gateway, a gateway on no IPv6 link, host bits, a second route to one destination", (t) => {
+	const problemsOf = (routes: string) => {
+		try {
+			loadLabText(twoHomed(routes));
+			return [];
+		} catch (error) {
+			if (!(error instanceof TopologyError)) throw error;
+			return error.problems.map((problem) => `${problem.code} ${problem.pos.line}:${problem.pos.col} ${problem.message} — ${problem.fix}`);
+		}
+	};
+	t.deepEqual(problemsOf("      - { to: '2001:db8::/32', via: 10.0.5.2 }"), ["BAD_ROUTE 7:37 gateway 10.0.5.2 is IPv4 but the destination 2001:db8::/32 is IPv6 — give an IPv6 gateway, or write the route's IPv4 destination"]);
+	t.deepEqual(problemsOf("      - { to: 10.9.0.0/16, via: '2001:db8:5::2' }"), ["BAD_ROUTE 7:33 gateway 2001:db8:5::2 is IPv6 but the destination 10.9.0.0/16 is IPv4 — give an IPv4 gateway, or write the route's IPv6 destination"]);
+	t.deepEqual(problemsOf("      - { to: default, via: 'fe80::1' }"), [
+		"BAD_ROUTE 7:29 gateway \"fe80::1\" is not an IPv4 or IPv6 address (a link-local gateway is not supported: give the neighbour's address on the link's `subnet6:`) — write the gateway's address, e.g. `via: 10.0.1.1` or `via: 2001:db8:1:1::1`",
+	]);
+	t.deepEqual(problemsOf("      - { to: default, via: '2001:db8:2::1' }"), ['GATEWAY_NOT_CONNECTED 7:29 gateway 2001:db8:2::1 of node "a" is on none of its connected IPv6 prefixes — use an address on one of: 2001:db8:1::/64, 2001:db8:5::/64']);
+	t.deepEqual(problemsOf("      - { to: '2001:db8::1/32', dev: eth1 }"), ["BAD_CIDR 7:15 route destination 2001:db8::1/32 has host bits set: the kernel takes only a prefix's first address — write `to: 2001:db8::/32`"]);
+	t.deepEqual(problemsOf("      - { to: 10.9.0.1/16, dev: eth1 }"), ["BAD_CIDR 7:15 route destination 10.9.0.1/16 has host bits set: the kernel takes only a prefix's first address — write `to: 10.9.0.0/16`"]);
+	t.deepEqual(problemsOf("      - { to: '::/0', dev: eth1 }\n      - { to: default, via: '2001:db8:1::1' }"), ['BAD_ROUTE 8:15 node "a" has a second IPv6 route to default — keep one of them: the kernel holds one route per destination']);
+	t.deepEqual(problemsOf("      - { to: '2001:db8:77::9', dev: eth1 }\n      - { to: '2001:db8:77:0::9/128', dev: eth0 }"), ['BAD_ROUTE 8:15 node "a" has a second IPv6 route to 2001:db8:77::9/128 — keep one of them: the kernel holds one route per destination']);
+	t.deepEqual(problemsOf("      - { to: default, dev: eth1 }\n      - { to: '::/0', dev: eth1 }"), [], "an IPv4 and an IPv6 default are two destinations");
+	t.deepEqual(problemsOf("      - { to: 'gw6', via: '2001:db8:5::2' }").map((line) => line.split(" — ")[0]), ['BAD_CIDR 7:15 route destination "gw6" is not default, an address or a CIDR']);
+});
