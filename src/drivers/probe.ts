@@ -126,6 +126,18 @@ function publicStunHost(lab: Lab, family: 4 | 6 = 4): { node: LabNode; addresses
 	return undefined;
 }
 
+/** Whether the server saw the translation an IPv6 gateway declares: none, NPTv6 to its outside prefix, or NAT66 to its outside address. */
+function judgeTranslation6(nat: LabNode, from: string, measured: MeasuredBehaviour): string[] {
+	if (measured.error) return [];
+	const { npt, masquerade } = nat.nat!.firewall6!;
+	const declared = npt ? `NPTv6 to ${npt.outside}` : masquerade ? `NAT66 masquerade to ${masquerade.outside}` : undefined;
+	if (measured.natDetected !== Boolean(declared))
+		return [declared ? `translation: declared ${declared}, but the server saw ${from}'s own address` : `translation: the server saw another address than ${from}'s own (IPv6 is routed, not translated)`];
+	const seen = measured.mappedAddress?.replace(/^\[?([^\]]*?)\]?:\d+$/, "$1");
+	if (seen && ((npt && !contains6(npt.outside, seen)) || (masquerade && seen !== masquerade.outside))) return [`translation: declared ${declared}, measured ${measured.mappedAddress}`];
+	return [];
+}
+
 /** What a probe over IPv6 should see of a gateway: no translation, its firewall's filtering. */
 function expected6(nat: LabNode): ExpectedBehaviour {
 	return { mapping: "endpoint-independent", filtering: nat.nat!.firewall6!.filtering, hairpin: null, portPreservation: true, udpTimeoutS: nat.nat!.behaviour.udpTimeout, unsolicitedTcp: null };
@@ -198,7 +210,7 @@ export function judgePortMapping(nat: LabNode, discovery: DiscoveryResult | unde
 
 async function probeOne(lab: Lab, nat: LabNode, server: string, options: ProbeOptions): Promise<NatVerdict> {
 	const v6 = options.family === 6;
-	const declared = v6 ? `${nat.nat!.firewall6!.npt ? "NPTv6 + " : ""}firewall ${nat.nat!.firewall6!.filtering}` : nat.nat!.behaviour.label;
+	const declared = v6 ? `${nat.nat!.firewall6!.npt ? "NPTv6 + " : nat.nat!.firewall6!.masquerade ? "NAT66 masquerade + " : ""}firewall ${nat.nat!.firewall6!.filtering}` : nat.nat!.behaviour.label;
 	const from = v6 ? lab.nodes.find((node) => node.kind === "host" && node.ipv6 && defaultPath(lab, node).nats[0] === nat.name) : probeNodeFor(lab, nat);
 	if (!from) {
 		const expected = composeBehaviour(lab, [nat.name]);
@@ -229,11 +241,7 @@ async function probeOne(lab: Lab, nat: LabNode, server: string, options: ProbeOp
 	};
 	const mismatches = judge(expected, measured, stepS);
 	const portMapping = askMapping ? judgePortMapping(nat, result.portMapping as DiscoveryResult | undefined, mismatches) : undefined;
-	const npt = nat.nat!.firewall6?.npt;
-	if (v6 && !measured.error && measured.natDetected !== Boolean(npt))
-		mismatches.push(npt ? `translation: declared NPTv6 to ${npt.outside}, but the server saw ${from.name}'s own address` : `translation: the server saw another address than ${from.name}'s own (IPv6 is routed, not translated)`);
-	if (v6 && npt && measured.mappedAddress && !contains6(npt.outside, measured.mappedAddress.replace(/^\[?([^\]]*?)\]?:\d+$/, "$1")))
-		mismatches.push(`translation: declared NPTv6 to ${npt.outside}, measured ${measured.mappedAddress}`);
+	if (v6) mismatches.push(...judgeTranslation6(nat, from.name, measured));
 	return {
 		nat: nat.name,
 		declared,

@@ -1,7 +1,7 @@
 // A node's live address translations, from the kernel: conntrack flows through it that something
 // translated, and, for a NAT testbed built, its own mapping maps. Any node: a router where students
 // added `iptables -t nat -A POSTROUTING -o eth1 -j MASQUERADE` by hand shows its translations too.
-import { requireNode, type Lab, type LabNode } from "../resolve/lab.ts";
+import { requireNode, type Lab, type LabNat, type LabNode } from "../resolve/lab.ts";
 import { NodeNotFoundError } from "../errors.ts";
 import { inNamespace } from "../render/batch.ts";
 import { parseNatState } from "../render/nat-state.ts";
@@ -40,8 +40,8 @@ export interface NatTable {
 	mappings: NatMapping[];
 	/** A NAT that offers port mapping: its protocols and the mappings its daemon has granted now. */
 	portMapping?: { protocols: string[]; granted: GrantedMapping[] };
-	/** A gateway with IPv6: its firewall's filtering and the flows it lets through now (nothing translated). */
-	firewall6?: { filtering: string; flows: NatFlow[] };
+	/** A gateway with IPv6: its firewall's filtering, what it translates (NPTv6, NAT66; absent: routed) and the flows it lets through now. */
+	firewall6?: { filtering: string; translation?: string; flows: NatFlow[] };
 	at: string;
 	/** Whether the node is a NAT of the lab's file (false: translations by rules added by hand, or none). */
 	declared: boolean;
@@ -165,6 +165,13 @@ export function nodeTranslations(node: LabNode, conntrack: string): { flows: Nat
 	return { flows, publicAddress };
 }
 
+/** What an IPv6 gateway translates, in words: NPTv6's two prefixes, NAT66's outside address; nothing when routed. */
+function translation6({ npt, masquerade }: NonNullable<LabNat["firewall6"]>): { translation?: string } {
+	if (npt) return { translation: `NPTv6 ${npt.inside} ↔ ${npt.outside}` };
+	if (masquerade) return { translation: `NAT66 masquerade to ${masquerade.outside}` };
+	return {};
+}
+
 /** The node's table and, from the same read of conntrack, the unanswered flows to its public address (for `punch --explain`). */
 export async function readNatState(lab: Lab, node: LabNode, options: { mappings?: boolean } = {}): Promise<{ table: NatTable; unanswered: UnansweredFlow[] }> {
 	const maps = node.nat && options.mappings !== false ? run(inNamespace(node.netns, ["nft", "-j", "list", "map", "ip", "testbed", "public"])) : undefined;
@@ -182,7 +189,7 @@ export async function readNatState(lab: Lab, node: LabNode, options: { mappings?
 			flows,
 			mappings: mappings.sort((a, b) => a.publicPort - b.publicPort),
 			...(node.nat?.portMapping ? { portMapping: { protocols: node.nat.portMapping.protocols, granted: grantedMappings(lab.name, node) } } : {}),
-			...(firewall6 ? { firewall6: { filtering: node.nat!.firewall6!.filtering, flows: parseFirewallFlows((await firewall6).stdout, (ip) => insidePrefixes.some((prefix) => ip.includes(":") && contains6(prefix, ip))) } } : {}),
+			...(firewall6 ? { firewall6: { filtering: node.nat!.firewall6!.filtering, ...translation6(node.nat!.firewall6!), flows: parseFirewallFlows((await firewall6).stdout, (ip) => insidePrefixes.some((prefix) => ip.includes(":") && contains6(prefix, ip))) } } : {}),
 			at: new Date().toISOString(),
 			declared: Boolean(node.nat),
 		},

@@ -116,7 +116,7 @@ export interface NodeDecl {
 	defaultRoute?: Located<boolean>;
 	nat?: NatDecl;
 	/** A NAT's IPv6 side: routed, not translated, behind a stateful firewall with this filtering. */
-	ipv6?: { pos: Pos; filtering?: Located<NatBehaviour>; nat?: Located<"npt">; prefix?: Located<string> };
+	ipv6?: { pos: Pos; filtering?: Located<NatBehaviour>; nat?: Located<"npt" | "masquerade">; prefix?: Located<string> };
 	/** Programs started by `up`, in file order where `after:` allows. */
 	programs: ProgramDecl[];
 	/** Host directories the node sees privately (an OverlayFS over each), as written. */

@@ -5,7 +5,9 @@
 // endpoints that have sent at all. Nothing is translated, so there is no mapping, no port choice and
 // no hairpin: inside hosts reach each other directly. With NPTv6 (RFC 6296) the inside prefix is
 // rewritten to an outside one on the way out and back on the way in (stateless, ports kept); the
-// filter sees inside addresses either way (it runs between the two rewrites).
+// filter sees inside addresses either way (it runs between the two rewrites). With NAT66 masquerade
+// the inside prefixes leave from the gateway's outside address, a mapping per flow with the port
+// kept where it is free, as the IPv4 lecture's MASQUERADE line does.
 import type { LabNat } from "../resolve/lab.ts";
 
 export const firewall6Table = "testbed6";
@@ -42,21 +44,10 @@ export function renderFirewall6(node: string, nat: LabNat): string {
 		b.unsolicitedTcp === "rst"
 			? [`\t\tiifname ${out} meta l4proto tcp counter reject with tcp reset comment "unsolicited SYN: answered with a reset"`, `\t\tiifname ${out} counter drop comment "unsolicited"`]
 			: [`\t\tiifname ${out} counter drop comment "unsolicited: dropped (a SYN gets no answer, RFC 6092 and RFC 5382 REQ-4)"`];
-	const npt = nat.firewall6!.npt;
-	const translation = npt
-		? [
-				`\tchain dstnat {`,
-				`\t\ttype nat hook prerouting priority dstnat; policy accept;`,
-				`\t\tiifname ${out} ip6 daddr ${npt.outside} dnat ip6 prefix to ${npt.inside} comment "NPTv6: the outside prefix stands for the inside one"`,
-				`\t}`,
-				`\tchain srcnat {`,
-				`\t\ttype nat hook postrouting priority srcnat; policy accept;`,
-				`\t\toifname ${out} ip6 saddr ${npt.inside} snat ip6 prefix to ${npt.outside}`,
-				`\t}`,
-			]
-		: [];
+	const { npt, masquerade } = nat.firewall6!;
+	const translation = translationChains(out, nat.firewall6!);
 	return [
-		`# ipv6 firewall ${node}: ${npt ? `NPTv6 ${npt.inside} ↔ ${npt.outside} (ports kept)` : "routed, not translated"}; filtering ${filtering}${filtering === "address-and-port-dependent" ? " (RFC 6092's recommended default)" : ""}`,
+		`# ipv6 firewall ${node}: ${npt ? `NPTv6 ${npt.inside} ↔ ${npt.outside} (ports kept)` : masquerade ? `NAT66 masquerade to ${masquerade.outside}` : "routed, not translated"}; filtering ${filtering}${filtering === "address-and-port-dependent" ? " (RFC 6092's recommended default)" : ""}`,
 		`table ip6 ${firewall6Table} {`,
 		...sets,
 		...translation,
@@ -72,4 +63,19 @@ export function renderFirewall6(node: string, nat: LabNat): string {
 		`}`,
 		``,
 	].join("\n");
+}
+
+/** The nat chains of a gateway that translates IPv6: NPTv6's two prefix rewrites, or NAT66's masquerade. */
+function translationChains(out: string, { npt, masquerade }: NonNullable<LabNat["firewall6"]>): string[] {
+	const chain = (name: string, hook: string, rule: string) => [`\tchain ${name} {`, `\t\ttype nat hook ${hook} priority ${name}; policy accept;`, `\t\t${rule}`, `\t}`];
+	if (masquerade) {
+		const inside = masquerade.inside.length === 1 ? masquerade.inside[0] : `{ ${masquerade.inside.join(", ")} }`;
+		return chain("srcnat", "postrouting", `oifname ${out} ip6 saddr ${inside} masquerade comment "NAT66: the inside leaves from ${masquerade.outside}, a mapping per flow"`);
+	}
+	if (npt)
+		return [
+			...chain("dstnat", "prerouting", `iifname ${out} ip6 daddr ${npt.outside} dnat ip6 prefix to ${npt.inside} comment "NPTv6: the outside prefix stands for the inside one"`),
+			...chain("srcnat", "postrouting", `oifname ${out} ip6 saddr ${npt.inside} snat ip6 prefix to ${npt.outside}`),
+		];
+	return [];
 }

@@ -204,7 +204,7 @@ export function regionId(nat: string | undefined): string {
 
 export function nodeLines(node: LabNode): string[] {
 	const kind = node.nat ? `NAT ${node.nat.behaviour.label}` : node.kind;
-	const firewall6 = node.nat?.firewall6 ? [`IPv6 firewall ${short(node.nat.firewall6.filtering)}F${node.nat.firewall6.npt ? ` · NPTv6 ${node.nat.firewall6.npt.outside}` : ""}`] : [];
+	const firewall6 = node.nat?.firewall6 ? [`IPv6 firewall ${short(node.nat.firewall6.filtering)}F${node.nat.firewall6.npt ? ` · NPTv6 ${node.nat.firewall6.npt.outside}` : node.nat.firewall6.masquerade ? " · NAT66 masquerade" : ""}`] : [];
 	const portMapping = node.nat?.portMapping ? [`port mapping: ${node.nat.portMapping.protocols.join(", ")}`] : [];
 	// A dummy's addresses, a line per family (IPv6 ones are long).
 	const dummies = node.interfaces

@@ -46,7 +46,7 @@ export function renderProbeText(report: ProbeReport): string {
 	const mapping = report.nats.some((verdict) => verdict.portMapping && (verdict.portMapping.declared.length > 0 || verdict.portMapping.answered.length > 0));
 	const header = ["nat", "declared", "probed from", "mapping", "filtering", "hairpin", "port pres.", ...(tcp ? ["unsolicited SYN"] : []), ...(report.timeouts ? ["lifetime (declared)"] : []), ...(mapping ? ["port mapping"] : []), "verdict"];
 	const lines = [
-		`${report.family === 6 ? "IPv6 firewall" : "NAT"} behaviour in lab "${report.lab}"${tcp ? " over TCP" : ""}${report.family === 6 ? " (routed, not translated)" : ""}: declared vs measured (RFC 5780 discovery${tcp ? " with testbed's connect-back filtering test" : ""} against ${report.server.temporary ? "a temporary" : "the"} STUN server on ${report.server.node}, ${report.server.addresses.join(" / ")})`,
+		`${report.family === 6 ? "IPv6 firewall" : "NAT"} behaviour in lab "${report.lab}"${tcp ? " over TCP" : ""}${report.family === 6 ? " (routed, unless a gateway declares NPTv6 or NAT66)" : ""}: declared vs measured (RFC 5780 discovery${tcp ? " with testbed's connect-back filtering test" : ""} against ${report.server.temporary ? "a temporary" : "the"} STUN server on ${report.server.node}, ${report.server.addresses.join(" / ")})`,
 		"",
 		table([header, ...report.nats.map((verdict) => row(verdict, report.timeouts, tcp, mapping))]),
 		"",

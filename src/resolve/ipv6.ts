@@ -85,10 +85,20 @@ export function resolveFirewall6(node: LabNode, decl: NodeDecl, problem: Report)
 		return problem("BAD_NAT", decl.ipv6.pos, `nat "${node.name}" declares IPv6 filtering but has no IPv6 ${has6(node.nat.outside) ? "inside" : "outside"}`, "give its links `subnet6:` (inside and outside), or remove `ipv6:`");
 	if (!(has6(node.nat.outside) && dualInside)) return;
 	node.nat.firewall6 = { filtering: decl.ipv6?.filtering?.value ?? defaultFiltering6 };
-	if (decl.ipv6?.prefix && !decl.ipv6.nat) problem("BAD_NAT", decl.ipv6.prefix.pos, `nat "${node.name}": \`prefix:\` is the outside prefix of NPTv6`, "add `nat: npt`, or remove `prefix:`");
+	if (decl.ipv6?.prefix && decl.ipv6.nat?.value !== "npt") problem("BAD_NAT", decl.ipv6.prefix.pos, `nat "${node.name}": \`prefix:\` is the outside prefix of NPTv6`, "add `nat: npt`, or remove `prefix:`");
 	if (!decl.ipv6?.nat) return;
-	// NPTv6 (RFC 6296): the one inside prefix is rewritten to an outside prefix of the same length.
 	const inside = [...new Set(node.interfaces.filter((iface) => node.nat!.inside.includes(iface.name)).flatMap((iface) => (iface.addresses6 ?? []).map((address) => address.network)))];
+	if (decl.ipv6.nat.value === "masquerade") {
+		// NAT66 as the kernel's masquerade does it: a mapping per flow, the port kept where it is free,
+		// and only replies let in (conntrack's own filtering). Other filtering would need the
+		// mapping tables the IPv4 side builds; it is a problem, not a silent difference.
+		const declared = decl.ipv6.filtering;
+		if (declared && declared.value !== "address-and-port-dependent")
+			return problem("BAD_NAT", declared.pos, `nat "${node.name}": NAT66 masquerade lets only replies in (address-and-port-dependent), not ${declared.value}`, "remove `filtering:`, or route IPv6 (no `nat:`) or translate it with `nat: npt` to filter otherwise");
+		node.nat.firewall6.masquerade = { inside, outside: node.interfaces.find((iface) => iface.name === node.nat!.outside)!.addresses6![0].ip };
+		return;
+	}
+	// NPTv6 (RFC 6296): the one inside prefix is rewritten to an outside prefix of the same length.
 	if (inside.length !== 1) return problem("BAD_NAT", decl.ipv6.nat.pos, `nat "${node.name}" has ${inside.length} inside IPv6 prefixes; NPTv6 translates one`, "give NPTv6 gateways one inside link with `subnet6:`");
 	const outside = decl.ipv6.prefix ? interfaceAddress6(decl.ipv6.prefix.value).network : nptPrefix(inside[0]);
 	if (outside.split("/")[1] !== inside[0].split("/")[1])
@@ -156,8 +166,10 @@ export function addRoutes6(nodes: LabNode[], segments: Map<number, Segment>, def
 	// Prefixes behind each NAT, routed by every node on its way up (a NAT behind a NAT: both levels).
 	for (const nat of nodes) {
 		if (!nat.nat?.firewall6) continue;
-		// Upstream, a gateway's inside is reached by its own prefixes, or through NPTv6 by the outside one.
+		// Upstream, a gateway's inside is reached by its own prefixes, or through NPTv6 by the outside
+		// one; behind NAT66 masquerade by none (the outside address is on the gateway's uplink).
 		const npt = nat.nat.firewall6.npt;
+		if (nat.nat.firewall6.masquerade) continue;
 		const prefixes = npt ? [npt.outside] : nat.interfaces.filter((iface) => nat.nat!.inside.includes(iface.name)).flatMap((iface) => (iface.addresses6 ?? []).map((address) => address.network));
 		let hop = nat;
 		for (let guard = 0; guard < nodes.length; guard++) {

@@ -101,7 +101,13 @@ export interface LabNat {
 	behaviour: NatBehaviourSpec;
 	declared?: NatDecl;
 	/** Its IPv6 side, when it has one: routed, behind a stateful firewall that filters as declared. */
-	firewall6?: { filtering: NatBehaviour; npt?: { inside: string; outside: string } };
+	firewall6?: {
+		filtering: NatBehaviour;
+		/** NPTv6 (RFC 6296): the one inside prefix rewritten to an outside one of the same length. */
+		npt?: { inside: string; outside: string };
+		/** NAT66 with port translation: the inside prefixes leave from the outside address. */
+		masquerade?: { inside: string[]; outside: string };
+	};
 	/** It answers port-mapping requests from inside (a daemon runs in its namespace). */
 	portMapping?: PortMappingSpec;
 	pos: Pos;

@@ -48,7 +48,7 @@ export function readNode(r: YamlReader, pair: Pair, nodes: NodeDecl[]): void {
 			if (map) {
 				const keys = r.entries(map, topologyKeys.ipv6, "ipv6");
 				node.ipv6.filtering = r.choice(keys.get("filtering"), "filtering", natBehaviours) as Located<NatBehaviour> | undefined;
-				node.ipv6.nat = r.choice(keys.get("nat"), "nat", ["npt"] as const);
+				node.ipv6.nat = r.choice(keys.get("nat"), "nat", ["npt", "masquerade"] as const);
 				const prefix = r.string(keys.get("prefix"), "prefix");
 				if (prefix && isCidr6(prefix.value)) node.ipv6.prefix = prefix;
 				else if (prefix) r.problem("BAD_CIDR", prefix.pos, `"${prefix.value}" is not an IPv6 prefix`, "write NPTv6's outside prefix, e.g. `prefix: 2001:db8:101:1::/64`");

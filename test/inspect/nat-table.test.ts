@@ -56,3 +56,16 @@ test("an IPv6 firewall's flows from conntrack -f ipv6: nothing translated, who s
 		{ proto: "tcp", inside: "[2001:db8:1:1::2]:8080", public: "[2001:db8:1:1::2]:8080", remote: "[2001:db8:2:1::2]:40001", direction: "inbound", state: "ASSURED", secondsLeft: 7438 },
 	]);
 });
+
+test("a translating IPv6 gateway (NAT66 masquerade): each flow's public endpoint from the reply tuple, and nat-table says what it translates and shows it", async (t) => {
+	const { renderNatTable } = await import("../../src/cli/commands/nat-table.ts");
+	const sample = "udp      17 119 src=2001:db8:1:1::2 dst=2001:db8:ff:3::10 sport=55543 dport=7777 src=2001:db8:ff:3::10 dst=2001:db8:ff:1::2 sport=7777 dport=1024 [ASSURED] mark=0 use=1";
+	const flows = parseFirewallFlows(sample, (ip) => ip.startsWith("2001:db8:1:1:"));
+	t.deepEqual(flows, [{ proto: "udp", inside: "[2001:db8:1:1::2]:55543", public: "[2001:db8:ff:1::2]:1024", remote: "[2001:db8:ff:3::10]:7777", direction: "outbound", state: "ASSURED", secondsLeft: 119 }]);
+	const base = { lab: "n66", nat: "home1", publicAddress: "198.51.100.2", behaviour: "port-restricted", flows: [], mappings: [], at: "", declared: true };
+	const translated = renderNatTable({ ...base, firewall6: { filtering: "address-and-port-dependent", translation: "NAT66 masquerade to 2001:db8:ff:1::2", flows } });
+	t.regex(translated, /IPv6 firewall \(address-and-port-dependent filtering; NAT66 masquerade to 2001:db8:ff:1::2\):\nproto +inside +public +↔ +remote/);
+	t.regex(translated, /\[2001:db8:1:1::2\]:55543 +→ +\[2001:db8:ff:1::2\]:1024 +↔ +\[2001:db8:ff:3::10\]:7777/);
+	const routed = renderNatTable({ ...base, firewall6: { filtering: "address-and-port-dependent", flows } });
+	t.regex(routed, /routed, nothing translated\):\nproto +inside +↔ +remote/, "a routed gateway has no public column");
+});

@@ -129,8 +129,11 @@ rootTest("dual-stack.yml: IPv6 works as soon as up returns, the homes' firewalls
 	t.deepEqual(leftovers(lab.name, lab.nodes.map((node) => node.netns)), []);
 });
 
-rootTest("NPTv6 on a gateway: bob's inside prefix is rewritten to the outside one and back, the firewall still filters, peers still punch directly, probe sees the translation", async (t) => {
-	const text = readFileSync(new URL("../../topologies/dual-stack.yml", import.meta.url), "utf8").replace("name: dual-stack", "name: tb-npt").replace("ipv6: { filtering: endpoint-independent }", "ipv6: { filtering: endpoint-independent, nat: npt }");
+rootTest("NPTv6 and NAT66 on two gateways: bob's inside prefix is rewritten to the outside one and back, alice's leaves from her gateway's address; the firewalls still filter, peers still punch directly, probe sees both translations", async (t) => {
+	const text = readFileSync(new URL("../../topologies/dual-stack.yml", import.meta.url), "utf8")
+		.replace("name: dual-stack", "name: tb-npt")
+		.replace("ipv6: { filtering: endpoint-independent }", "ipv6: { filtering: endpoint-independent, nat: npt }")
+		.replace("ipv6: { filtering: address-and-port-dependent }", "ipv6: { nat: masquerade }");
 	const lab = loadLabText(text);
 	await inLab(t, lab, async () => {
 		// What bob sends leaves from 2001:db8:2:8001::2; what comes back to that address reaches bob.
@@ -138,14 +141,23 @@ rootTest("NPTv6 on a gateway: bob's inside prefix is rewritten to the outside on
 		await inNode(lab, "stun", ["python3", "-c", outside, "2001:db8:2:8001::2"]);
 		t.is((await listening).stdout.trim(), "[2001:db8:ff:3::10]:10 [2001:db8:ff:3::10]:9 [2001:db8:ff:3::11]:11", "in through NPTv6 and the endpoint-independent filter");
 		t.false(await ping6(lab, "stun", "2001:db8:2:1::2"), "the inside prefix is not routed from outside");
-		const report = await probeLab(lab, { family: 6, nats: ["home2"] });
-		t.deepEqual(report.nats[0].mismatches, []);
-		t.true(report.nats[0].measured?.natDetected);
-		t.regex(String(report.nats[0].measured?.mappedAddress), /^\[?2001:db8:2:8001::2\]?:\d+$/);
+		// What alice sends leaves from home1's own outside address; only the reply gets back in.
+		const behindNat66 = inNode(lab, "alice", ["python3", "-c", inside]);
+		await inNode(lab, "stun", ["python3", "-c", outside, "2001:db8:ff:1::2"]);
+		t.is((await behindNat66).stdout.trim(), "[2001:db8:ff:3::10]:9", "through NAT66 masquerade: the reply only");
+		t.false(await ping6(lab, "stun", "2001:db8:1:1::2"), "alice's prefix is not routed from outside");
+		const report = await probeLab(lab, { family: 6, nats: ["home1", "home2"] });
+		for (const verdict of report.nats) {
+			t.deepEqual(verdict.mismatches, [], verdict.nat);
+			t.true(verdict.measured?.natDetected, `${verdict.nat} translates`);
+		}
+		t.regex(String(report.nats.find((verdict) => verdict.nat === "home2")!.measured?.mappedAddress), /^\[?2001:db8:2:8001::2\]?:\d+$/);
+		t.regex(String(report.nats.find((verdict) => verdict.nat === "home1")!.measured?.mappedAddress), /^\[?2001:db8:ff:1::2\]?:\d+$/);
 		const at = { line: 0, col: 0 };
 		const [punched] = await runChecks(lab, [{ kind: "punch", pos: at, a: { value: "alice", pos: at }, b: { value: "bob", pos: at }, family: 6 }], { explain: false });
 		t.true(punched.ok, `${punched.measured}, expected ${punched.expected}`);
 		t.regex(String(punched.runs?.[0].remote?.a), /^\[2001:db8:2:8001::2\]:\d+$/, "alice talks to bob's translated address");
+		t.regex(String(punched.runs?.[0].remote?.b), /^\[2001:db8:ff:1::2\]:\d+$/, "bob talks to alice's gateway's address");
 	});
 	t.deepEqual(leftovers(lab.name, lab.nodes.map((node) => node.netns)), []);
 });

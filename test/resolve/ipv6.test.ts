@@ -108,7 +108,7 @@ test("NPTv6: the one inside prefix is rewritten to an outside one (default: the 
 	t.deepEqual(bad("{ nat: npt, prefix: 2001:db8:ff:1::/64 }"), ['BAD_NAT nat "home2": its NPTv6 outside prefix 2001:db8:ff:1::/64 overlaps 2001:db8:ff:1::/64, a prefix of the lab\'s links']);
 	t.deepEqual(bad("{ prefix: 2001:db8:22:1::/64 }"), ['BAD_NAT nat "home2": `prefix:` is the outside prefix of NPTv6']);
 	t.deepEqual(bad("{ nat: npt, prefix: 10.0.0.0/24 }"), ['BAD_CIDR "10.0.0.0/24" is not an IPv6 prefix']);
-	t.deepEqual(bad("{ nat: nat66 }"), ['BAD_VALUE nat "nat66" is not one of: npt']);
+	t.deepEqual(bad("{ nat: nat66 }"), ['BAD_VALUE nat "nat66" is not one of: npt, masquerade']);
 });
 
 // ---- IPv6 routes written in `routes:` -------------------------------------------------------------
@@ -181,4 +181,28 @@ test("mistakes in IPv6 routes: families mixed, a link-local gateway, a gateway o
 	t.deepEqual(problemsOf("      - { to: '2001:db8:77::9', dev: eth1 }\n      - { to: '2001:db8:77:0::9/128', dev: eth0 }"), ['BAD_ROUTE 8:15 node "a" has a second IPv6 route to 2001:db8:77::9/128 — keep one of them: the kernel holds one route per destination']);
 	t.deepEqual(problemsOf("      - { to: default, dev: eth1 }\n      - { to: '::/0', dev: eth1 }"), [], "an IPv4 and an IPv6 default are two destinations");
 	t.deepEqual(problemsOf("      - { to: 'gw6', via: '2001:db8:5::2' }").map((line) => line.split(" — ")[0]), ['BAD_CIDR 7:15 route destination "gw6" is not default, an address or a CIDR']);
+});
+
+test("NAT66 masquerade: the inside prefix leaves from the gateway's outside address; nothing routes to the inside; only replies get in", async (t) => {
+	const text = (ipv6: string) => readFileSync(new URL("../../topologies/dual-stack.yml", import.meta.url), "utf8").replace("ipv6: { filtering: address-and-port-dependent }", `ipv6: ${ipv6}`);
+	const lab = loadLabText(text("{ nat: masquerade }"));
+	t.deepEqual(node(lab, "home1").nat!.firewall6, { filtering: "address-and-port-dependent", masquerade: { inside: ["2001:db8:1:1::/64"], outside: "2001:db8:ff:1::2" } });
+	t.false(routes6(lab, "internet").some((route) => route.startsWith("2001:db8:1:1::/64")), "the inside prefix is not routed from outside");
+	t.true(routes6(lab, "internet").includes("2001:db8:2:1::/64 via 2001:db8:ff:2::2 dev e2"), "the other home is routed as before");
+	const { planLab } = await import("../../src/plan/plan.ts");
+	const { renderPlanText } = await import("../../src/render/plan-text.ts");
+	const plan = renderPlanText(planLab(lab, { dummy: true, netem: true, tbf: true }), "dual-stack.yml", "/run/testbed/dual-stack");
+	t.regex(plan, /# ipv6 firewall home1: NAT66 masquerade to 2001:db8:ff:1::2; filtering address-and-port-dependent/);
+	t.regex(plan, /type nat hook postrouting priority srcnat; policy accept;\n\t\toifname "wan" ip6 saddr 2001:db8:1:1::\/64 masquerade comment "NAT66: the inside leaves from 2001:db8:ff:1::2, a mapping per flow"/);
+	const bad = (ipv6: string) => {
+		try {
+			loadLabText(text(ipv6));
+			return [];
+		} catch (error) {
+			return (error as TopologyError).problems.map((problem) => `${problem.code} ${problem.message} — ${problem.fix}`);
+		}
+	};
+	t.deepEqual(bad("{ nat: masquerade, filtering: endpoint-independent }"), ['BAD_NAT nat "home1": NAT66 masquerade lets only replies in (address-and-port-dependent), not endpoint-independent — remove `filtering:`, or route IPv6 (no `nat:`) or translate it with `nat: npt` to filter otherwise']);
+	t.deepEqual(bad("{ nat: masquerade, filtering: address-and-port-dependent }"), [], "the one filtering it has may be written");
+	t.deepEqual(bad("{ nat: masquerade, prefix: 2001:db8:22:1::/64 }"), ['BAD_NAT nat "home1": `prefix:` is the outside prefix of NPTv6 — add `nat: npt`, or remove `prefix:`']);
 });

@@ -3,7 +3,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { requireLedger } from "../../apply/ledger.ts";
 import { requireRoot } from "../../apply/preflight.ts";
-import { readNatTable, type NatTable } from "../../inspect/nat-table.ts";
+import { readNatTable, type NatFlow, type NatTable } from "../../inspect/nat-table.ts";
 import { requireNode } from "../../resolve/lab.ts";
 import { table } from "../../report/table.ts";
 import type { Io } from "../io.ts";
@@ -20,12 +20,13 @@ export function renderNatTable(nat: NatTable): string {
 				...nat.flows.map((flow) => [flow.proto, flow.inside, "→", flow.public, "↔", flow.remote, flow.direction === "outbound" ? "inside" : "outside", flow.state, `${flow.secondsLeft}s`]),
 			]),
 		);
-	if (nat.firewall6)
-		lines.push(
-			"",
-			`IPv6 firewall (${nat.firewall6.filtering} filtering; routed, nothing translated):`,
-			nat.firewall6.flows.length === 0 ? "no flows" : table([["proto", "inside", "↔", "remote", "started by", "state", "left"], ...nat.firewall6.flows.map((flow) => [flow.proto, flow.inside, "↔", flow.remote, flow.direction === "outbound" ? "inside" : "outside", flow.state, `${flow.secondsLeft}s`])]),
-		);
+	if (nat.firewall6) {
+		// A translating gateway (NPTv6, NAT66) also shows what each inside endpoint is seen as.
+		const translated = nat.firewall6.translation !== undefined;
+		const row = (flow: NatFlow) => [flow.proto, flow.inside, ...(translated ? ["→", flow.public] : []), "↔", flow.remote, flow.direction === "outbound" ? "inside" : "outside", flow.state, `${flow.secondsLeft}s`];
+		const header = ["proto", "inside", ...(translated ? ["", "public"] : []), "↔", "remote", "started by", "state", "left"];
+		lines.push("", `IPv6 firewall (${nat.firewall6.filtering} filtering; ${nat.firewall6.translation ?? "routed, nothing translated"}):`, nat.firewall6.flows.length === 0 ? "no flows" : table([header, ...nat.firewall6.flows.map(row)]));
+	}
 	if (nat.portMapping) {
 		const { protocols, granted } = nat.portMapping;
 		lines.push("", `port mappings granted (${protocols.join(", ")}, by miniupnpd):`);
