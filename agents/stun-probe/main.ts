@@ -44,7 +44,6 @@ const positive = (value: number) => value > 0;
 async function main(): Promise<void> {
 	const server = argument("--server");
 	if (!server || !(isIPv4(server) || isIPv6(server))) usage("--server must be an IPv4 or IPv6 address");
-	if (isIPv6(server) && argument("--proto") === "tcp") usage("--proto tcp probes over IPv4");
 	const proto = argument("--proto") ?? "udp";
 	if (proto !== "udp" && proto !== "tcp") usage("--proto must be udp or tcp");
 	if (proto === "tcp") {

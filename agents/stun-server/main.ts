@@ -101,7 +101,7 @@ async function main(): Promise<void> {
 			}
 		});
 	}
-	const listeners = await Promise.all(serverEndpoints(server).map((endpoint) => serveTcp(endpoint, server)));
+	const listeners = await Promise.all(families.flatMap((addresses) => serverEndpoints(addresses).map((endpoint) => serveTcp(endpoint, addresses))));
 	emit({ event: "ready", node, ...server, ...(server6 ? { primary6: server6.primary, alternate6: server6.alternate } : {}), sockets: [...sockets.keys()], tcp: true, software });
 
 	for await (const command of commands()) {

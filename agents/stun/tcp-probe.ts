@@ -26,6 +26,9 @@ export type TcpProbeResult = ProbeResult & {
 
 const text = (endpoint: Endpoint) => `${endpoint.address}:${endpoint.port}`;
 
+/** Any local address of the server's family: the probe runs over IPv4 or IPv6, as the server's address is. */
+const anyAddressFor = (server: Endpoint) => (server.address.includes(":") ? "::" : "0.0.0.0");
+
 /** One connection to a STUN server: requests out, messages in, in order. */
 class StunConnection {
 	private readonly reader = new StunStreamReader();
@@ -52,7 +55,7 @@ class StunConnection {
 	/** A connection from `localPort` (0: any; SO_REUSEADDR, so several may share it). */
 	static open(to: Endpoint, localPort: number, timeoutMs: number): Promise<StunConnection | undefined> {
 		return new Promise((resolve) => {
-			const socket = connect({ host: to.address, port: to.port, localAddress: "0.0.0.0", localPort, noDelay: true });
+			const socket = connect({ host: to.address, port: to.port, localAddress: anyAddressFor(to), localPort, noDelay: true });
 			const timer = setTimeout(() => {
 				socket.destroy();
 				resolve(undefined);
@@ -111,7 +114,7 @@ const mappedOf = (message: StunMessage | undefined): Endpoint | undefined => {
 };
 
 /** A listener on `port` that hands out the connections it accepts. */
-async function listenOn(port: number): Promise<{ server: Server; accepted: (timeoutMs: number, from?: (remote: Endpoint) => boolean) => Promise<StunConnection | undefined> }> {
+async function listenOn(port: number, host: string): Promise<{ server: Server; accepted: (timeoutMs: number, from?: (remote: Endpoint) => boolean) => Promise<StunConnection | undefined> }> {
 	const queue: Socket[] = [];
 	let wake: (() => void) | undefined;
 	const server = createServer({ noDelay: true }, (socket) => {
@@ -120,7 +123,7 @@ async function listenOn(port: number): Promise<{ server: Server; accepted: (time
 	});
 	await new Promise<void>((resolve, reject) => {
 		server.once("error", reject);
-		server.listen({ port, host: "0.0.0.0", exclusive: true }, () => resolve());
+		server.listen({ port, host, exclusive: true }, () => resolve());
 	});
 	const accepted = async (timeoutMs: number, from: (remote: Endpoint) => boolean = () => true) => {
 		const deadline = performance.now() + timeoutMs;
@@ -148,7 +151,7 @@ export async function probeNatTcp(options: TcpProbeOptions): Promise<TcpProbeRes
 	const timings: Record<string, number> = {};
 	const tests: ProbeResult["tests"] = {};
 	const open: { close(): void }[] = [];
-	const result: TcpProbeResult = { ...unknownResult(options.server, 0, nodeAddresses(4), timings, tests), unsolicitedTcp: null };
+	const result: TcpProbeResult = { ...unknownResult(options.server, 0, nodeAddresses(options.server.address.includes(":") ? 6 : 4), timings, tests), unsolicitedTcp: null };
 	/** A Binding over a new connection from `localPort`: its record and mapped endpoint. */
 	const binding = async (name: string, to: Endpoint, localPort: number): Promise<{ connection?: StunConnection; mapped?: Endpoint; message?: StunMessage }> => {
 		const at = performance.now();
@@ -195,7 +198,7 @@ export async function probeNatTcp(options: TcpProbeOptions): Promise<TcpProbeRes
 		let filteringIII: FilteringObservation = "not-run";
 		const fresh = await binding("filteringI", options.server, 0);
 		if (other && fresh.connection && fresh.mapped) {
-			const listener = await listenOn(fresh.connection.localPort);
+			const listener = await listenOn(fresh.connection.localPort, anyAddressFor(options.server));
 			open.push({ close: () => listener.server.close() });
 			const connectBack = async (name: string, change: { changeIp?: boolean; changePort?: boolean }, fromAddress: string): Promise<FilteringObservation> => {
 				const at = performance.now();
@@ -229,7 +232,7 @@ export async function probeNatTcp(options: TcpProbeOptions): Promise<TcpProbeRes
 		// Hairpinning: listening on the first port, a connection from a second port to our own mapped endpoint.
 		if (result.natDetected) {
 			const at = performance.now();
-			const listener = await listenOn(port);
+			const listener = await listenOn(port, anyAddressFor(options.server));
 			open.push({ close: () => listener.server.close() });
 			const dialed = await StunConnection.open(first.mapped, 0, timeoutMs);
 			if (dialed) open.push(dialed);

@@ -138,9 +138,13 @@ function judgeTranslation6(nat: LabNode, from: string, measured: MeasuredBehavio
 	return [];
 }
 
-/** What a probe over IPv6 should see of a gateway: no translation, its firewall's filtering. */
-function expected6(nat: LabNode): ExpectedBehaviour {
-	return { mapping: "endpoint-independent", filtering: nat.nat!.firewall6!.filtering, hairpin: null, portPreservation: true, udpTimeoutS: nat.nat!.behaviour.udpTimeout, unsolicitedTcp: null };
+/**
+ * What a probe over IPv6 should see of a gateway: a mapping that does not change (none, NPTv6's
+ * prefix, or NAT66's port kept), its firewall's filtering, and over TCP what it does with a SYN it
+ * filters (the NAT's `unsolicited-tcp:`, for both families).
+ */
+function expected6(nat: LabNode, proto: "udp" | "tcp"): ExpectedBehaviour {
+	return { mapping: "endpoint-independent", filtering: nat.nat!.firewall6!.filtering, hairpin: null, portPreservation: true, udpTimeoutS: nat.nat!.behaviour.udpTimeout, unsolicitedTcp: proto === "tcp" ? nat.nat!.behaviour.unsolicitedTcp : null };
 }
 
 /** The router where most NATs' default paths end: where a temporary STUN host is attached. */
@@ -217,7 +221,7 @@ async function probeOne(lab: Lab, nat: LabNode, server: string, options: ProbeOp
 		return { nat: nat.name, declared, layers: [nat.name], expected, mismatches: [], ok: true, note: "not measured: nothing sits behind this NAT to probe from" };
 	}
 	const layers = v6 ? [nat.name] : defaultPath(lab, from).nats;
-	const expected = v6 ? expected6(nat) : composeBehaviour(lab, layers);
+	const expected = v6 ? expected6(nat, options.proto ?? "udp") : composeBehaviour(lab, layers);
 	const stepS = Math.max(1, Math.round(expected.udpTimeoutS / 10));
 	const maxS = Math.ceil(expected.udpTimeoutS * 1.5) + stepS;
 	// Port mapping is asked of the gateway: only when the probe runs right behind this NAT (over UDP and IPv4).

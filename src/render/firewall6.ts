@@ -46,11 +46,27 @@ export function renderFirewall6(node: string, nat: LabNat): string {
 			: [`\t\tiifname ${out} counter drop comment "unsolicited: dropped (a SYN gets no answer, RFC 6092 and RFC 5382 REQ-4)"`];
 	const { npt, masquerade } = nat.firewall6!;
 	const translation = translationChains(out, nat.firewall6!);
+	// Behind NAT66 a packet for no flow is addressed to the gateway itself: it meets the same
+	// filter there (else the kernel would answer a SYN with a reset, whatever `unsolicited-tcp:` says).
+	const both = "meta l4proto { tcp, udp }";
+	const input = masquerade
+		? [
+				`\tchain input {`,
+				`\t\ttype filter hook input priority filter; policy accept;`,
+				`\t\tiifname ${out} ${both} ct state new socket wildcard 0 accept comment "the gateway's own services"`,
+				`\t\tiifname ${out} ${both} ct state new socket wildcard 1 accept`,
+				...(b.unsolicitedTcp === "rst"
+					? [`\t\tiifname ${out} meta l4proto tcp ct state new counter reject with tcp reset comment "unsolicited SYN: answered with a reset"`, `\t\tiifname ${out} meta l4proto udp ct state new counter drop comment "unsolicited"`]
+					: [`\t\tiifname ${out} ${both} ct state new counter drop comment "unsolicited: dropped (a SYN gets no answer)"`]),
+				`\t}`,
+			]
+		: [];
 	return [
 		`# ipv6 firewall ${node}: ${npt ? `NPTv6 ${npt.inside} ↔ ${npt.outside} (ports kept)` : masquerade ? `NAT66 masquerade to ${masquerade.outside}` : "routed, not translated"}; filtering ${filtering}${filtering === "address-and-port-dependent" ? " (RFC 6092's recommended default)" : ""}`,
 		`table ip6 ${firewall6Table} {`,
 		...sets,
 		...translation,
+		...input,
 		`\tchain forward {`,
 		`\t\ttype filter hook forward priority filter; policy drop;`,
 		`\t\tct state established,related accept comment "replies, and ICMPv6 errors about our flows (path MTU discovery)"`,

@@ -90,6 +90,12 @@ rootTest("dual-stack.yml: IPv6 works as soon as up returns, the homes' firewalls
 			["home1", "address-and-port-dependent", false, ""],
 			["home2", "endpoint-independent", false, ""],
 		]);
+		// Over TCP too: the connect-back test filters as declared, and a filtered SYN is dropped (no reset).
+		const overTcp = await probeLab(lab, { family: 6, proto: "tcp" });
+		t.deepEqual(overTcp.nats.map((verdict) => [verdict.nat, verdict.measured?.filtering, verdict.measured?.natDetected, verdict.measured?.unsolicitedTcp, verdict.mismatches.join("; ")]), [
+			["home1", "address-and-port-dependent", false, "drop", ""],
+			["home2", "endpoint-independent", false, null, ""],
+		]);
 		if (!which("turnutils_natdiscovery")) t.log("turnutils_natdiscovery not installed (Debian package coturn; `make test` installs it): its check is left out");
 		else {
 			const stun = lab.nodes.find((node) => node.name === "stun")!;
@@ -153,6 +159,10 @@ rootTest("NPTv6 and NAT66 on two gateways: bob's inside prefix is rewritten to t
 		}
 		t.regex(String(report.nats.find((verdict) => verdict.nat === "home2")!.measured?.mappedAddress), /^\[?2001:db8:2:8001::2\]?:\d+$/);
 		t.regex(String(report.nats.find((verdict) => verdict.nat === "home1")!.measured?.mappedAddress), /^\[?2001:db8:ff:1::2\]?:\d+$/);
+		// Over TCP: NAT66 keeps the port and lets only replies in, and a SYN for no flow, addressed to the
+		// gateway itself, is dropped there as declared (without its input filter the kernel would reset it).
+		const overTcp = await probeLab(lab, { family: 6, proto: "tcp", nats: ["home1"] });
+		t.deepEqual([overTcp.nats[0].measured?.natDetected, overTcp.nats[0].measured?.filtering, overTcp.nats[0].measured?.portPreservation, overTcp.nats[0].measured?.unsolicitedTcp, overTcp.nats[0].mismatches], [true, "address-and-port-dependent", true, "drop", []]);
 		const at = { line: 0, col: 0 };
 		const [punched] = await runChecks(lab, [{ kind: "punch", pos: at, a: { value: "alice", pos: at }, b: { value: "bob", pos: at }, family: 6 }], { explain: false });
 		t.true(punched.ok, `${punched.measured}, expected ${punched.expected}`);

@@ -10,7 +10,7 @@ import type { Io } from "../io.ts";
 export async function probeCommand(labName: string, options: { json?: boolean; timeouts?: boolean; nat?: string; proto?: string; family?: string }, io: Io): Promise<number> {
 	const family = options.family === undefined ? 4 : addressFamilyOf(options.family);
 	if (!family) throw new UsageError(`--family takes 4 or 6, not "${options.family}"`);
-	if (family === 6 && (options.proto === "tcp" || options.timeouts)) throw new UsageError("--family 6 probes the firewalls over UDP: it does not go with --proto tcp or --timeouts");
+	if (family === 6 && options.timeouts) throw new UsageError("--family 6 probes the firewalls' filtering: it does not go with --timeouts");
 	const proto = options.proto ?? "udp";
 	if (proto !== "udp" && proto !== "tcp") throw new UsageError(`--proto takes udp or tcp, not "${options.proto}"`);
 	if (proto === "tcp" && options.timeouts) throw new UsageError("--timeouts measures UDP mappings' lifetimes; TCP's follows tcp-timeout (hours) and is not probed");
