@@ -156,7 +156,7 @@ rootTest("only its own: look-alike namespaces, veths, bridges and nft tables sur
 		await upLab(small("tb-own"));
 		await downAll();
 		t.true(await intact(), "after down --all");
-		const rejected = small("tb-own", " routes: [{ to: 10.9.0.0/16, via: 10.0.1.1 }, { to: 10.9.0.0/16, via: 10.0.1.1 }] ");
+		const rejected = small("tb-own", " routes: [{ to: 10.9.0.0/16, via: 10.0.1.1 }, { to: 10.0.1.0/24, via: 10.0.1.1 }] ");
 		await t.throwsAsync(upLab(rejected), { instanceOf: ApplyError });
 		t.true(await intact(), "after a rollback");
 		t.deepEqual(leftovers("tb-own", ["tb-own-a", "tb-own-r", "tb-own-lan"]), []);

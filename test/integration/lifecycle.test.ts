@@ -27,7 +27,7 @@ rootTest("a kernel error midway rolls back everything and names the command, the
 	const before = await hostSnapshot();
 	const error = await t.throwsAsync(upLab(lab), { instanceOf: ApplyError });
 	t.regex(error!.message, /rejected-midway\.yml:9:\d+: building node "a" failed in namespace tb-reject-a/);
-	t.regex(error!.message, /command: ip -n tb-reject-a route add 10\.9\.0\.0\/16 via 10\.0\.1\.1 dev eth0/);
+	t.regex(error!.message, /command: ip -n tb-reject-a route add 10\.0\.1\.0\/24 via 10\.0\.1\.1 dev eth0/);
 	t.regex(error!.message, /kernel: {2}.*File exists/);
 	t.true((error as ApplyError).facts.rolledBack);
 	t.deepEqual(leftovers(lab.name, lab.nodes.map((node) => node.netns)), []);
