@@ -85,6 +85,8 @@ export class HeldSession {
 	private readonly log: HeldEvent[] = [];
 	/** The port-mapping protocols its endpoints ask with (a restarted endpoint asks again). */
 	private portMapping: PunchOptions["portMapping"];
+	/** The address family the pair talks over (a restarted side's agent too). */
+	private family: 4 | 6 = 4;
 	private readonly interruptions: Outage[] = [];
 	/** Times marked by the caller (e.g. when it injected a fault), for reports. */
 	readonly marks: { label: string; at: number }[] = [];
@@ -110,10 +112,12 @@ export class HeldSession {
 		const timing = holdTiming(session.lab, a, b, options);
 		const settings: Pacing = { intervalMs: options.intervalMs ?? 20, deadlineMs: options.deadlineMs ?? 3000, relay: options.relay ?? true };
 		const { endpointA, endpointB } = session.newEndpoints(a, b);
-		const [agentA, agentB] = await Promise.all([session.peer(a), session.peer(b)]);
+		const family = options.family ?? 4;
+		const [agentA, agentB] = await Promise.all([session.peer(a, "udp", family), session.peer(b, "udp", family)]);
 		const side = (node: string, endpoint: string, agent: PeerAgent): HeldSide => ({ node, endpoint, claim: randomBytes(16).toString("hex"), agent, unsubscribe: unsubscribed, state: "connecting", everConnected: false });
 		const held = new HeldSession(session, a, b, [side(a, endpointA, agentA), side(b, endpointB, agentB)], settings, timing, clock);
 		held.portMapping = options.portMapping;
+		held.family = family;
 		try {
 			await Promise.all(held.sides.map((entry) => entry.agent.open(entry.endpoint, { claim: entry.claim, keepaliveMs: timing.keepaliveMs, ...mapping(options) })));
 		} catch (error) {
@@ -221,7 +225,7 @@ export class HeldSession {
 		if (targets.length === 0) throw new Error(`"${side}" is not a side of the held session ${this.a} ↔ ${this.b}`);
 		const at = this.clock.now();
 		// The old agent's events count until it is replaced (it is stopped by then); the new one's from now on.
-		const agent = await this.session.replacePeer(side);
+		const agent = await this.session.replacePeer(side, "udp", this.family);
 		for (const entry of targets) {
 			entry.unsubscribe();
 			entry.agent = agent;

@@ -78,6 +78,9 @@ interface Attempt {
 	mapping?: { a: PortMappingReport | null; b: PortMappingReport | null };
 }
 
+/** Which peer agent of a node: one per protocol and family (UDP over IPv4 keyed by the node's name alone). */
+const peerKey = (node: string, proto: PunchProto, family: 4 | 6) => (proto === "udp" && family === 4 ? node : `${node}/${proto}/${family}`);
+
 export class PunchSession {
 	private readonly peers = new Map<string, Promise<PeerAgent>>();
 	private readonly runs = new Map<string, number>();
@@ -125,20 +128,21 @@ export class PunchSession {
 	}
 
 	/** Stop a node's peer agent (if it runs) and start a fresh one in its place. */
-	async replacePeer(name: string): Promise<PeerAgent> {
+	async replacePeer(name: string, proto: PunchProto = "udp", family: 4 | 6 = 4): Promise<PeerAgent> {
 		if (this.closed) throw new Error("the punch session is closed");
 		const node = peerNode(this.lab, name);
-		const old = this.peers.get(node.name);
-		this.peers.delete(node.name);
+		const key = peerKey(node.name, proto, family);
+		const old = this.peers.get(key);
+		this.peers.delete(key);
 		if (old) await old.then((agent) => agent.stop()).catch(() => undefined);
-		return this.peer(node.name);
+		return this.peer(node.name, proto, family);
 	}
 
 	/** The peer agent of a node for a protocol and family, started on first use. */
 	peer(name: string, proto: PunchProto = "udp", family: 4 | 6 = 4): Promise<PeerAgent> {
 		if (this.closed) return Promise.reject(new Error("the punch session is closed"));
 		const node = peerNode(this.lab, name);
-		const key = proto === "udp" && family === 4 ? node.name : `${node.name}/${proto}/${family}`;
+		const key = peerKey(node.name, proto, family);
 		let agent = this.peers.get(key);
 		if (!agent) {
 			if (family === 6 && !node.ipv6) return Promise.reject(new LabStateError(`node "${name}" of lab "${this.lab.name}" has no IPv6 address to punch from`, "NO_IPV6"));

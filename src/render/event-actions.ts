@@ -5,6 +5,7 @@ import type { LabEvent, LabNat, LabRoute, LinkEnd } from "../resolve/lab.ts";
 import { natStateSets, type NatState } from "./nat-state.ts";
 import { renderForgetGrants } from "./miniupnpd.ts";
 import { routeArgs } from "./batch.ts";
+import { firewall6Sets, firewall6Table } from "./firewall6.ts";
 
 export interface EventCommand {
 	netns: string;
@@ -25,8 +26,9 @@ export type EventAction =
 
 const outageTable = "testbed-outage";
 /** Forwarding stops: the NAT is rebooting (or its state is being changed in one piece). */
-const stopForwarding = `table ip ${outageTable} {\n\tchain forward {\n\t\ttype filter hook forward priority -200; policy drop;\n\t}\n}\n`;
-const resumeForwarding = `delete table ip ${outageTable}\n`;
+// inet: an outage stops IPv6 as well as IPv4 (a rebooting home gateway forwards neither).
+const stopForwarding = `table inet ${outageTable} {\n\tchain forward {\n\t\ttype filter hook forward priority -200; policy drop;\n\t}\n}\n`;
+const resumeForwarding = `delete table inet ${outageTable}\n`;
 
 /** The NAT forwards again (after an outage, or when an event failed midway). */
 export const forwardAgain = (netns: string): EventCommand => ({ netns, argv: ["nft", "-f", "-"], input: resumeForwarding });
@@ -78,11 +80,13 @@ export function renderEvent(event: LabEvent, context: EventContext): EventAction
 		case "impair":
 			return [{ kind: "run", why: event.label, commands: event.changes.flatMap((change) => context.impairment?.(change.end, change) ?? []) }];
 		case "nat-reboot": {
-			const flush = natStateSets(event.nat, context.nat!).map((set) => `flush ${set.kind} ip testbed ${set.name}`);
+			// A gateway with IPv6 forgets its firewall's state too: what each inside endpoint had opened.
+			const flush = [...natStateSets(event.nat, context.nat!).map((set) => `flush ${set.kind} ip testbed ${set.name}`), ...firewall6Sets(context.nat!).map((set) => `flush set ip6 ${firewall6Table} ${set}`)];
 			const granting = context.nat?.portMapping !== undefined;
 			const actions: EventAction[] = [
 				...(granting ? [{ kind: "daemon", why: "its port-mapping daemon stops, and its leases are gone", node: event.nat, action: "stop" } as const] : []),
 				{ kind: "run", why: `the NAT stops forwarding and forgets its mappings${granting ? ", the granted ones too" : ""}`, commands: [nft(event.netns, stopForwarding + flush.join("\n") + "\n" + (granting ? renderForgetGrants() : ""))] },
+				// Every family's flows: conntrack -F without -f empties the whole table (IPv6's NAT66 and firewall flows too).
 				{ kind: "run", why: "and its connection tracking", commands: [{ netns: event.netns, argv: ["conntrack", "-F"], mayFail: true }] },
 			];
 			if (event.outageMs > 0) actions.push({ kind: "sleep", why: "rebooting", ms: event.outageMs });

@@ -12,6 +12,12 @@ import type { LabNat } from "../resolve/lab.ts";
 
 export const firewall6Table = "testbed6";
 
+/** The sets a gateway's IPv6 firewall learns into (what a reboot forgets): by its filtering. */
+export function firewall6Sets(nat: LabNat): string[] {
+	const filtering = nat.firewall6?.filtering;
+	return filtering === "endpoint-independent" ? ["eif"] : filtering === "address-dependent" ? ["adf"] : [];
+}
+
 export function renderFirewall6(node: string, nat: LabNat): string {
 	const filtering = nat.firewall6!.filtering;
 	const b = nat.behaviour;

@@ -50,6 +50,9 @@ test("every event kind, as the commands it runs (the lecture's commands, for tea
 	show(roaming, event(roaming, "move", "phone:wifi"));
 	const portMapping = topology("port-mapping");
 	show(portMapping, event(portMapping, "nat-reboot", "sym-pm"));
+	// A gateway with IPv6: its firewall forgets what the inside had opened, and its IPv6 flows.
+	const dualStack = topology("dual-stack");
+	show(dualStack, event(dualStack, "nat-reboot", "home2"));
 	golden(t, "events.txt", text.join("\n"));
 });
 
@@ -155,7 +158,7 @@ test("a masquerade NAT keeps no maps: nat-reboot and expire are its conntrack (a
 	const reboot = describeActions(renderEvent(event(lab, "nat-reboot", "host"), { features: thisKernel, nat: host.nat }));
 	t.false(reboot.includes("flush "), reboot);
 	t.regex(reboot, /conntrack -F/);
-	t.regex(reboot, /delete table ip testbed-outage/);
+	t.regex(reboot, /delete table inet testbed-outage/);
 	const expire = describeActions(renderEvent(event(lab, "expire", "host", "--host", "testnet"), { features: thisKernel, nat: host.nat, natState: new Map() }));
 	t.false(expire.includes("delete element"), expire);
 	t.regex(expire, /conntrack -D --orig-src 10\.1\.1\.2/);

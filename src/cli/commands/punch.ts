@@ -32,7 +32,7 @@ export async function punchCommand(labName: string, a: string, b: string, option
 	if (!proto) throw new UsageError(`--proto takes ${punchProtos.join(" or ")}, not "${options.proto}"`);
 	const family = options.family === undefined ? 4 : addressFamilyOf(options.family);
 	if (!family) throw new UsageError(`--family takes 4 or 6, not "${options.family}"`);
-	if (family === 6 && (holdFlag(options) || options.explain)) throw new UsageError("--family 6 punches and reports; --hold and --explain are IPv4 only");
+	if (family === 6 && options.explain) throw new UsageError("--explain reads the NATs' IPv4 tables: not with --family 6");
 	const holdMs = options.hold === undefined ? undefined : parseHold(options.hold);
 	// How long direct attempts go on before the relay (and the relay before failing); default 3 s.
 	const deadlineMs = options.deadline === undefined ? undefined : parseDuration(options.deadline, "s");
@@ -79,7 +79,7 @@ export async function punchCommand(labName: string, a: string, b: string, option
 					previous = (await applyEvent(lab, entry.event, features!)).endedAt - origin;
 				}
 			};
-			return await holdAndReport(lab, a, b, { holdMs, relay: !options["no-relay"], json: options.json, labName, keepaliveMs, lossAfterMs, ...mapping, ...(scheduled.length ? { during } : {}) }, io);
+			return await holdAndReport(lab, a, b, { holdMs, relay: !options["no-relay"], json: options.json, labName, keepaliveMs, lossAfterMs, family, ...mapping, ...(scheduled.length ? { during } : {}) }, io);
 		}
 		if (options.explain) {
 			// Each run sampled: the tables and drop counters of every NAT between the pair while it happens.
@@ -196,8 +196,6 @@ function scheduledEvent(lab: Lab, text: string, defaultAtMs: number | undefined)
 	return { ...(atMs === undefined ? {} : { atMs }), event: eventFromArguments(lab, words) };
 }
 
-const holdFlag = (options: { hold?: string }) => options.hold !== undefined;
-
 /** "10s", "1.5m", "500ms" or seconds → ms, for --hold. */
 function parseHold(text: string): number {
 	const ms = parseDuration(text, "s");
@@ -218,6 +216,8 @@ export interface HoldAndReportOptions {
 	lossAfterMs?: number;
 	/** Both endpoints ask their gateway for a port mapping first. */
 	portMapping?: PunchOptions["portMapping"];
+	/** The address family the pair talks over (default 4). */
+	family?: 4 | 6;
 }
 
 export interface HoldReport {
@@ -293,7 +293,7 @@ export async function holdAndReport(lab: Lab, a: string, b: string, options: Hol
 	let held: HeldSession | undefined;
 	let report: HoldReport;
 	try {
-		held = await HeldSession.open(session, a, b, { relay: options.relay ?? true, keepaliveMs: options.keepaliveMs, lossAfterMs: options.lossAfterMs, portMapping: options.portMapping });
+		held = await HeldSession.open(session, a, b, { relay: options.relay ?? true, keepaliveMs: options.keepaliveMs, lossAfterMs: options.lossAfterMs, portMapping: options.portMapping, family: options.family });
 		const connected = held.events.find((event) => event.kind === "connected");
 		const origin = connected?.at ?? performance.now();
 		const path = held.state === "connected" ? (held.path ?? null) : null;
