@@ -139,7 +139,7 @@ function sysctls(node: LabNode): [string, string][] {
 		["net.ipv4.conf.default.rp_filter", "0"],
 	];
 	for (const iface of node.interfaces) settings.push([`net.ipv4.conf.${sysctlName(iface)}.rp_filter`, "0"]);
-	for (const iface of node.interfaces.filter((candidate) => candidate.impair?.loss)) settings.push(...lossyNeighbours(iface));
+	for (const iface of node.interfaces.filter((candidate) => candidate.impair?.loss)) settings.push(...lossyNeighbours(sysctlName(iface), iface.addresses6?.length ? ["ipv4", "ipv6"] : ["ipv4"]));
 	// IPv6 only where the node has IPv6 addresses: a lab without IPv6 sets exactly what it did before.
 	if (node.ipv6) settings.push(["net.ipv6.conf.all.forwarding", node.forwarding ? "1" : "0"]);
 	if (node.nat) {
@@ -159,14 +159,13 @@ function sysctls(node: LabNode): [string, string][] {
  * and a loss burst advances per packet: on a quiet link it can eat the kernel's three probes a second
  * apart, and the neighbour is FAILED — the link looks dead for 3 s, not lossy (measured: 2 of 30
  * first punches over flaky-uplink.yml could not reach the rendezvous). Probing every 100 ms, ten
- * times, lets resolution ride out a burst as the traffic does.
+ * times, lets resolution ride out a burst as the traffic does. `name` as sysctl writes it.
  */
-function lossyNeighbours(iface: LabInterface): [string, string][] {
-	const families = ["ipv4", ...(iface.addresses6?.length ? ["ipv6"] : [])];
+export function lossyNeighbours(name: string, families: ("ipv4" | "ipv6")[]): [string, string][] {
 	return families.flatMap((family) => [
-		[`net.${family}.neigh.${sysctlName(iface)}.retrans_time_ms`, "100"],
-		[`net.${family}.neigh.${sysctlName(iface)}.mcast_solicit`, "10"],
-		[`net.${family}.neigh.${sysctlName(iface)}.ucast_solicit`, "10"],
+		[`net.${family}.neigh.${name}.retrans_time_ms`, "100"],
+		[`net.${family}.neigh.${name}.mcast_solicit`, "10"],
+		[`net.${family}.neigh.${name}.ucast_solicit`, "10"],
 	] as [string, string][]);
 }
 

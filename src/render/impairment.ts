@@ -6,6 +6,7 @@ import type { LinkEnd } from "../resolve/lab.ts";
 import { renderImpairmentChange } from "./batch.ts";
 import type { EventCommand } from "./event-actions.ts";
 import { MissingFeatureError } from "../errors.ts";
+import { lossyNeighbours } from "../plan/plan.ts";
 
 export function renderImpairmentCommands(end: LinkEnd, impair: ImpairDecl | undefined, features: HostFeatures): EventCommand[] {
 	let change: ReturnType<typeof renderImpairmentChange>;
@@ -19,5 +20,7 @@ export function renderImpairmentCommands(end: LinkEnd, impair: ImpairDecl | unde
 	const commands: EventCommand[] = [];
 	if (change.nft) commands.push({ netns: end.netns, argv: ["nft", "-f", "-"], input: change.nft });
 	if (change.tc) commands.push({ netns: end.netns, argv: ["tc", "-batch", "-"], input: change.tc });
+	// Loss added live: the interface probes its neighbours as `up` sets lossy ones (IPv6's where it has IPv6: -e skips what is absent).
+	if (impair?.loss) commands.push({ netns: end.netns, argv: ["sysctl", "-q", "-e", "-w", ...lossyNeighbours(end.iface.replaceAll(".", "/"), ["ipv4", "ipv6"]).map(([key, value]) => `${key}=${value}`)] });
 	return commands;
 }
