@@ -72,9 +72,9 @@ interface PeerEndpoint {
 }
 
 /**
- * Requests to the rendezvous are resent every retryMs until answered, for giveUpMs. On a link that
- * loses in bursts (the Gilbert model advances per packet: on a quiet link a burst spans many resends)
- * 15 resends in 3 s failed now and then under 10% loss in bursts of 3 ((2/3)^15 per direction); 30 do not.
+ * Requests to the rendezvous are resent every retryMs until answered, for giveUpMs: 30 tries, so a
+ * loss burst (which advances per packet: on a quiet link it spans several resends) does not end a
+ * registration. A lossy link that is dead for seconds was ARP's doing, not this: see plan.ts' lossyNeighbours.
  */
 const retryMs = 100;
 const giveUpMs = 3000;

@@ -7,6 +7,7 @@ import { defaultPath, probeNodeFor, publicNodes } from "../resolve/routing.ts";
 import { attachHost, type AttachedHost } from "../apply/attach.ts";
 import { LabStateError } from "../errors.ts";
 import { contains6 } from "../validate/addresses6.ts";
+import { translation6 } from "../render/firewall6.ts";
 import { AgentProcess, agentPlace, runAgentOnce } from "./agent-process.ts";
 
 export interface ExpectedBehaviour {
@@ -130,7 +131,7 @@ function publicStunHost(lab: Lab, family: 4 | 6 = 4): { node: LabNode; addresses
 function judgeTranslation6(nat: LabNode, from: string, measured: MeasuredBehaviour): string[] {
 	if (measured.error) return [];
 	const { npt, masquerade } = nat.nat!.firewall6!;
-	const declared = npt ? `NPTv6 to ${npt.outside}` : masquerade ? `NAT66 masquerade to ${masquerade.outside}` : undefined;
+	const declared = translation6(nat.nat!.firewall6!);
 	if (measured.natDetected !== Boolean(declared))
 		return [declared ? `translation: declared ${declared}, but the server saw ${from}'s own address` : `translation: the server saw another address than ${from}'s own (IPv6 is routed, not translated)`];
 	const seen = measured.mappedAddress?.replace(/^\[?([^\]]*?)\]?:\d+$/, "$1");

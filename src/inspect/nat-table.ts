@@ -2,6 +2,7 @@
 // translated, and, for a NAT testbed built, its own mapping maps. Any node: a router where students
 // added `iptables -t nat -A POSTROUTING -o eth1 -j MASQUERADE` by hand shows its translations too.
 import { requireNode, type Lab, type LabNat, type LabNode } from "../resolve/lab.ts";
+import { translation6 } from "../render/firewall6.ts";
 import { NodeNotFoundError } from "../errors.ts";
 import { inNamespace } from "../render/batch.ts";
 import { parseNatState } from "../render/nat-state.ts";
@@ -165,11 +166,10 @@ export function nodeTranslations(node: LabNode, conntrack: string): { flows: Nat
 	return { flows, publicAddress };
 }
 
-/** What an IPv6 gateway translates, in words: NPTv6's two prefixes, NAT66's outside address; nothing when routed. */
-function translation6({ npt, masquerade }: NonNullable<LabNat["firewall6"]>): { translation?: string } {
-	if (npt) return { translation: `NPTv6 ${npt.inside} ↔ ${npt.outside}` };
-	if (masquerade) return { translation: `NAT66 masquerade to ${masquerade.outside}` };
-	return {};
+/** The `translation` field of an IPv6 gateway's table: present only where it translates. */
+function withTranslation(firewall6: NonNullable<LabNat["firewall6"]>): { translation?: string } {
+	const translation = translation6(firewall6);
+	return translation ? { translation } : {};
 }
 
 /** The node's table and, from the same read of conntrack, the unanswered flows to its public address (for `punch --explain`). */
@@ -189,7 +189,7 @@ export async function readNatState(lab: Lab, node: LabNode, options: { mappings?
 			flows,
 			mappings: mappings.sort((a, b) => a.publicPort - b.publicPort),
 			...(node.nat?.portMapping ? { portMapping: { protocols: node.nat.portMapping.protocols, granted: grantedMappings(lab.name, node) } } : {}),
-			...(firewall6 ? { firewall6: { filtering: node.nat!.firewall6!.filtering, ...translation6(node.nat!.firewall6!), flows: parseFirewallFlows((await firewall6).stdout, (ip) => insidePrefixes.some((prefix) => ip.includes(":") && contains6(prefix, ip))) } } : {}),
+			...(firewall6 ? { firewall6: { filtering: node.nat!.firewall6!.filtering, ...withTranslation(node.nat!.firewall6!), flows: parseFirewallFlows((await firewall6).stdout, (ip) => insidePrefixes.some((prefix) => ip.includes(":") && contains6(prefix, ip))) } } : {}),
 			at: new Date().toISOString(),
 			declared: Boolean(node.nat),
 		},

@@ -138,8 +138,8 @@ function sysctls(node: LabNode): [string, string][] {
 		["net.ipv4.conf.all.rp_filter", "0"],
 		["net.ipv4.conf.default.rp_filter", "0"],
 	];
-	for (const iface of node.interfaces) settings.push([`net.ipv4.conf.${sysctlName(iface)}.rp_filter`, "0"]);
-	for (const iface of node.interfaces.filter((candidate) => candidate.impair?.loss)) settings.push(...lossyNeighbours(sysctlName(iface), iface.addresses6?.length ? ["ipv4", "ipv6"] : ["ipv4"]));
+	for (const iface of node.interfaces) settings.push([`net.ipv4.conf.${sysctlName(iface.name)}.rp_filter`, "0"]);
+	for (const iface of node.interfaces.filter((candidate) => candidate.impair?.loss)) settings.push(...lossyNeighbours(iface.name, iface.addresses6?.length ? ["ipv4", "ipv6"] : ["ipv4"]));
 	// IPv6 only where the node has IPv6 addresses: a lab without IPv6 sets exactly what it did before.
 	if (node.ipv6) settings.push(["net.ipv6.conf.all.forwarding", node.forwarding ? "1" : "0"]);
 	if (node.nat) {
@@ -159,9 +159,10 @@ function sysctls(node: LabNode): [string, string][] {
  * and a loss burst advances per packet: on a quiet link it can eat the kernel's three probes a second
  * apart, and the neighbour is FAILED — the link looks dead for 3 s, not lossy (measured: 2 of 30
  * first punches over flaky-uplink.yml could not reach the rendezvous). Probing every 100 ms, ten
- * times, lets resolution ride out a burst as the traffic does. `name` as sysctl writes it.
+ * times, lets resolution ride out a burst as the traffic does.
  */
-export function lossyNeighbours(name: string, families: ("ipv4" | "ipv6")[]): [string, string][] {
+export function lossyNeighbours(iface: string, families: ("ipv4" | "ipv6")[]): [string, string][] {
+	const name = sysctlName(iface);
 	return families.flatMap((family) => [
 		[`net.${family}.neigh.${name}.retrans_time_ms`, "100"],
 		[`net.${family}.neigh.${name}.mcast_solicit`, "10"],
@@ -170,8 +171,8 @@ export function lossyNeighbours(name: string, families: ("ipv4" | "ipv6")[]): [s
 }
 
 /** sysctl writes dots in interface names as slashes. */
-function sysctlName(iface: LabInterface): string {
-	return iface.name.replaceAll(".", "/");
+function sysctlName(iface: string): string {
+	return iface.replaceAll(".", "/");
 }
 
 export function operationCount(plan: Plan): number {

@@ -9,8 +9,16 @@
 // the inside prefixes leave from the gateway's outside address, a mapping per flow with the port
 // kept where it is free, as the IPv4 lecture's MASQUERADE line does.
 import type { LabNat } from "../resolve/lab.ts";
+import { unsolicitedToGateway } from "./nft.ts";
 
 export const firewall6Table = "testbed6";
+
+/** What a gateway translates of IPv6, in words (NPTv6's two prefixes, NAT66's outside address); undefined: routed. */
+export function translation6({ npt, masquerade }: NonNullable<LabNat["firewall6"]>): string | undefined {
+	if (npt) return `NPTv6 ${npt.inside} ↔ ${npt.outside}`;
+	if (masquerade) return `NAT66 masquerade to ${masquerade.outside}`;
+	return undefined;
+}
 
 /** The sets a gateway's IPv6 firewall learns into (what a reboot forgets): by its filtering. */
 export function firewall6Sets(nat: LabNat): string[] {
@@ -52,23 +60,11 @@ export function renderFirewall6(node: string, nat: LabNat): string {
 			: [`\t\tiifname ${out} counter drop comment "unsolicited: dropped (a SYN gets no answer, RFC 6092 and RFC 5382 REQ-4)"`];
 	const { npt, masquerade } = nat.firewall6!;
 	const translation = translationChains(out, nat.firewall6!);
-	// Behind NAT66 a packet for no flow is addressed to the gateway itself: it meets the same
-	// filter there (else the kernel would answer a SYN with a reset, whatever `unsolicited-tcp:` says).
-	const both = "meta l4proto { tcp, udp }";
-	const input = masquerade
-		? [
-				`\tchain input {`,
-				`\t\ttype filter hook input priority filter; policy accept;`,
-				`\t\tiifname ${out} ${both} ct state new socket wildcard 0 accept comment "the gateway's own services"`,
-				`\t\tiifname ${out} ${both} ct state new socket wildcard 1 accept`,
-				...(b.unsolicitedTcp === "rst"
-					? [`\t\tiifname ${out} meta l4proto tcp ct state new counter reject with tcp reset comment "unsolicited SYN: answered with a reset"`, `\t\tiifname ${out} meta l4proto udp ct state new counter drop comment "unsolicited"`]
-					: [`\t\tiifname ${out} ${both} ct state new counter drop comment "unsolicited: dropped (a SYN gets no answer)"`]),
-				`\t}`,
-			]
-		: [];
+	// Behind NAT66 a packet for no flow is addressed to the gateway itself: it meets the IPv4 NATs'
+	// input filter there (else the kernel would answer a SYN with a reset, whatever `unsolicited-tcp:` says).
+	const input = masquerade ? [`\tchain input {`, `\t\ttype filter hook input priority filter; policy accept;`, ...unsolicitedToGateway(out, b.unsolicitedTcp), `\t}`] : [];
 	return [
-		`# ipv6 firewall ${node}: ${npt ? `NPTv6 ${npt.inside} ↔ ${npt.outside} (ports kept)` : masquerade ? `NAT66 masquerade to ${masquerade.outside}` : "routed, not translated"}; filtering ${filtering}${filtering === "address-and-port-dependent" ? " (RFC 6092's recommended default)" : ""}`,
+		`# ipv6 firewall ${node}: ${translation6(nat.firewall6!) ?? "routed, not translated"}${npt ? " (ports kept)" : ""}; filtering ${filtering}${filtering === "address-and-port-dependent" ? " (RFC 6092's recommended default)" : ""}`,
 		`table ip6 ${firewall6Table} {`,
 		...sets,
 		...translation,

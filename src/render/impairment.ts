@@ -21,6 +21,6 @@ export function renderImpairmentCommands(end: LinkEnd, impair: ImpairDecl | unde
 	if (change.nft) commands.push({ netns: end.netns, argv: ["nft", "-f", "-"], input: change.nft });
 	if (change.tc) commands.push({ netns: end.netns, argv: ["tc", "-batch", "-"], input: change.tc });
 	// Loss added live: the interface probes its neighbours as `up` sets lossy ones (IPv6's where it has IPv6: -e skips what is absent).
-	if (impair?.loss) commands.push({ netns: end.netns, argv: ["sysctl", "-q", "-e", "-w", ...lossyNeighbours(end.iface.replaceAll(".", "/"), ["ipv4", "ipv6"]).map(([key, value]) => `${key}=${value}`)] });
+	if (impair?.loss) commands.push({ netns: end.netns, argv: ["sysctl", "-q", "-e", "-w", ...lossyNeighbours(end.iface, ["ipv4", "ipv6"]).map(([key, value]) => `${key}=${value}`)] });
 	return commands;
 }

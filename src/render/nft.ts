@@ -9,6 +9,7 @@
 // filtering maps. APDF needs no map: conntrack lets exactly the replies in (and a TCP simultaneous
 // open: the peer's SYN is the reply of ours). Other protocols (ICMP) are masqueraded.
 import type { LabNat } from "../resolve/lab.ts";
+import type { UnsolicitedTcp } from "../parse/topology.ts";
 import { remapPorts } from "../resolve/nat-behaviour.ts";
 import { portMappingPorts } from "../vocabulary/port-mapping.ts";
 import { renderDaemonTable } from "./miniupnpd.ts";
@@ -133,11 +134,6 @@ function mappedNat(node: string, nat: LabNat): string {
 	if (b.hairpin && granting) filters.push(`\t\tiifname ${inside} ip daddr ${pub} ${both} meta l4proto . th dport @granted-public dnat ip to meta l4proto . th dport map @granted-public comment "hairpin: inside to a granted port mapping"`);
 	if (b.hairpin) filters.push(`\t\tiifname ${inside} ip daddr ${pub} ${both} meta l4proto . th dport @public dnat ip to meta l4proto . th dport map @public comment "hairpin: inside to a public mapping of this NAT"`);
 
-	const unsolicited =
-		b.unsolicitedTcp === "rst"
-			? [`\t\tiifname ${out} meta l4proto tcp ct state new counter reject with tcp reset comment "unsolicited SYN: answered with a reset"`, `\t\tiifname ${out} meta l4proto udp ct state new counter drop comment "unsolicited: dropped before conntrack keeps it, so it cannot shadow a later mapping"`]
-			: [`\t\tiifname ${out} ${both} ct state new counter drop comment "unsolicited: dropped before conntrack keeps it, so it cannot shadow a later mapping (a SYN gets no answer, RFC 5382 REQ-4)"`];
-
 	return [
 		...header(node, nat),
 		`table ip testbed {`,
@@ -155,9 +151,7 @@ function mappedNat(node: string, nat: LabNat): string {
 		`\t\ttype filter hook input priority filter; policy accept;`,
 		...(granting ? [`\t\tiifname ${out} udp dport { ${portMappingPorts.ssdp}, ${portMappingPorts.pmp} } drop comment "port mapping is for the inside only"`, `\t\tiifname ${out} tcp dport ${portMappingPorts.http} drop`] : []),
 		...refused(nat),
-		`\t\tiifname ${out} ${both} ct state new socket wildcard 0 accept comment "the NAT box's own services"`,
-		`\t\tiifname ${out} ${both} ct state new socket wildcard 1 accept`,
-		...unsolicited,
+		...unsolicitedToGateway(out, b.unsolicitedTcp),
 		`\t}`,
 		`\tchain dstnat {`,
 		`\t\ttype nat hook prerouting priority dstnat; policy accept;`,
@@ -185,6 +179,23 @@ function mappedNat(node: string, nat: LabNat): string {
 		...(granting ? renderDaemonTable() : []),
 		``,
 	].join("\n");
+}
+
+/**
+ * A gateway's input rules for what comes in from outside addressed to the box itself: its own
+ * services (a listening socket) are reached; anything else new is dropped before conntrack keeps it,
+ * so it cannot shadow a later mapping — or, with `unsolicited-tcp: rst`, a SYN gets a reset. For
+ * testbed's IPv4 NATs, and for NAT66, where a packet for no flow is addressed to the gateway too.
+ */
+export function unsolicitedToGateway(out: string, unsolicitedTcp: UnsolicitedTcp): string[] {
+	const both = "meta l4proto { tcp, udp }";
+	return [
+		`\t\tiifname ${out} ${both} ct state new socket wildcard 0 accept comment "the NAT box's own services"`,
+		`\t\tiifname ${out} ${both} ct state new socket wildcard 1 accept`,
+		...(unsolicitedTcp === "rst"
+			? [`\t\tiifname ${out} meta l4proto tcp ct state new counter reject with tcp reset comment "unsolicited SYN: answered with a reset"`, `\t\tiifname ${out} meta l4proto udp ct state new counter drop comment "unsolicited: dropped before conntrack keeps it, so it cannot shadow a later mapping"`]
+			: [`\t\tiifname ${out} ${both} ct state new counter drop comment "unsolicited: dropped before conntrack keeps it, so it cannot shadow a later mapping (a SYN gets no answer, RFC 5382 REQ-4)"`]),
+	];
 }
 
 /**

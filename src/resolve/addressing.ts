@@ -104,8 +104,9 @@ export function assignAddresses(segment: Segment, declLinks: LinkDecl[], links: 
 }
 
 
-export function connectedSubnets(node: LabNode): string[] {
-	return node.interfaces.filter((iface) => iface.type === "veth").flatMap((iface) => iface.addresses.map((address) => address.network));
+/** The subnets (IPv6: prefixes) of a node's links, where a gateway can be. */
+export function connectedSubnets(node: LabNode, family: 4 | 6 = 4): string[] {
+	return node.interfaces.filter((iface) => iface.type === "veth").flatMap((iface) => (family === 6 ? (iface.addresses6 ?? []) : iface.addresses).map((address) => address.network));
 }
 
 export function checkNodeAddresses(node: LabNode, problem: Report): void {

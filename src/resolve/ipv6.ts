@@ -165,11 +165,10 @@ export function addRoutes6(nodes: LabNode[], segments: Map<number, Segment>, def
 							member.node.routes.push({ to: `${held.ip}/128`, via: link.addresses6![0].ip, dev: member.iface.name, family: 6, auto: true, pos: node.pos });
 	// Prefixes behind each NAT, routed by every node on its way up (a NAT behind a NAT: both levels).
 	for (const nat of nodes) {
-		if (!nat.nat?.firewall6) continue;
 		// Upstream, a gateway's inside is reached by its own prefixes, or through NPTv6 by the outside
 		// one; behind NAT66 masquerade by none (the outside address is on the gateway's uplink).
+		if (!nat.nat?.firewall6 || nat.nat.firewall6.masquerade) continue;
 		const npt = nat.nat.firewall6.npt;
-		if (nat.nat.firewall6.masquerade) continue;
 		const prefixes = npt ? [npt.outside] : nat.interfaces.filter((iface) => nat.nat!.inside.includes(iface.name)).flatMap((iface) => (iface.addresses6 ?? []).map((address) => address.network));
 		let hop = nat;
 		for (let guard = 0; guard < nodes.length; guard++) {

@@ -104,8 +104,8 @@ function resolveRoutes(node: LabNode, nodeDecl: NodeDecl, { problem }: Resolving
 	for (const route of nodeDecl.routes) {
 		const family = route.family;
 		const to = destination(route.to.value, family);
-		if (to.problem) {
-			problem("BAD_CIDR", route.to.pos, `route destination ${route.to.value} has host bits set: the kernel takes only a prefix's first address`, `write \`to: ${to.problem}\``);
+		if (to.hostBits) {
+			problem("BAD_CIDR", route.to.pos, `route destination ${route.to.value} has host bits set: the kernel takes only a prefix's first address`, `write \`to: ${to.value}\``);
 			continue;
 		}
 		const key = `${family ?? 4} ${to.value}`;
@@ -127,7 +127,7 @@ function resolveRoutes(node: LabNode, nodeDecl: NodeDecl, { problem }: Resolving
 			const onLink = (iface: LabInterface) => (family === 6 ? (iface.addresses6 ?? []).some((address) => contains6(address.network, via)) : iface.addresses.some((address) => contains(address.network, via)));
 			const connected = node.interfaces.filter((iface) => iface.type === "veth" && onLink(iface));
 			if (connected.length === 0 || (dev && !connected.includes(dev))) {
-				const subnets = family === 6 ? node.interfaces.filter((iface) => iface.type === "veth").flatMap((iface) => (iface.addresses6 ?? []).map((address) => address.network)) : connectedSubnets(node);
+				const subnets = connectedSubnets(node, family);
 				problem("GATEWAY_NOT_CONNECTED", route.via.pos, `gateway ${via} of node "${node.name}" is on none of its connected ${family === 6 ? "IPv6 prefixes" : "subnets"}${dev ? ` on "${dev.name}"` : ""}`, `use an address on one of: ${subnets.join(", ") || (family === 6 ? "(no links with `subnet6:`)" : "(no links with addresses)")}`);
 				continue;
 			}
@@ -143,19 +143,14 @@ function resolveRoutes(node: LabNode, nodeDecl: NodeDecl, { problem }: Resolving
 
 /**
  * A route's destination as the kernel lists it: `default` (IPv6's `::/0` too), a prefix in its
- * canonical text, a single address as /32 or /128. A prefix with host bits set is a problem whose
- * fix is the prefix it was probably meant to be.
+ * canonical text, a single address as /32 or /128; `hostBits`: the text had host bits set (a
+ * problem whose fix is `value`, the prefix it was probably meant to be).
  */
-function destination(text: string, family: 6 | undefined): { value: string; problem?: string } {
-	if (text === "default" || text === "::/0") return { value: "default" };
-	if (family === 6) {
-		const cidr = text.includes("/") ? text : `${text}/128`;
-		const { network, prefix } = interfaceAddress6(cidr);
-		return network === `${canonical6(cidr.split("/")[0])}/${prefix}` ? { value: network } : { value: network, problem: network };
-	}
-	if (!text.includes("/")) return { value: `${text}/32` };
-	const { network } = interfaceAddress(text);
-	return network === text ? { value: text } : { value: network, problem: network };
+function destination(text: string, family: 6 | undefined): { value: string; hostBits: boolean } {
+	if (text === "default" || text === "::/0") return { value: "default", hostBits: false };
+	const cidr = text.includes("/") ? text : `${text}/${family === 6 ? 128 : 32}`;
+	const { cidr: written, network } = family === 6 ? interfaceAddress6(cidr) : interfaceAddress(cidr);
+	return { value: network, hostBits: network !== written };
 }
 
 /** The file's checks, with every node they name found (and of a kind the check can use). */
